@@ -1,0 +1,70 @@
+"""daytwo: a durable-workflow engine with its production operations built in."""
+
+from daytwo._errors import (
+    DaytwoError,
+    InstanceNotFound,
+    InvalidInput,
+    NotRunnable,
+    Reject,
+    SerializationError,
+    StepFailed,
+    StoreUnavailable,
+    TaskNotFound,
+    WaitTimeout,
+    WorkflowFailed,
+    WorkflowNotFound,
+)
+from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, Transition
+from daytwo.app import App, HumanTasks, InstanceHandle
+from daytwo.engine import (
+    Clock,
+    Context,
+    FakeClock,
+    JsonSerializer,
+    Retry,
+    Serializer,
+    Step,
+    StepInfo,
+    StepTimeout,
+    SystemClock,
+    current_step,
+)
+from daytwo.worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "Attempt",
+    "Clock",
+    "Context",
+    "DaytwoError",
+    "FakeClock",
+    "HistoryEvent",
+    "HumanTask",
+    "HumanTasks",
+    "Instance",
+    "InstanceHandle",
+    "InstanceNotFound",
+    "InvalidInput",
+    "JsonSerializer",
+    "NotRunnable",
+    "Reject",
+    "Retry",
+    "SerializationError",
+    "Serializer",
+    "Step",
+    "StepFailed",
+    "StepInfo",
+    "StepTimeout",
+    "StoreUnavailable",
+    "SystemClock",
+    "TaskNotFound",
+    "Transition",
+    "WaitTimeout",
+    "Worker",
+    "WorkflowFailed",
+    "WorkflowNotFound",
+    "__version__",
+    "current_step",
+]

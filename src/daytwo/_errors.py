@@ -1,0 +1,150 @@
+"""Exceptions of the public API, and the engine's control-flow signals.
+
+User-facing errors derive from :class:`DaytwoError` and carry a message that names the
+problem and the fix. Control-flow signals (suspension, divergence, lost lease, cancellation)
+derive from :class:`BaseException` so that a workflow's ``except Exception`` cannot swallow
+them: they must unwind the workflow function to the runner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "DaytwoError",
+    "InstanceNotFound",
+    "InvalidInput",
+    "NotRunnable",
+    "Reject",
+    "SerializationError",
+    "StepFailed",
+    "StoreUnavailable",
+    "TaskNotFound",
+    "WaitTimeout",
+    "WorkflowFailed",
+    "WorkflowNotFound",
+]
+
+
+class DaytwoError(Exception):
+    """Base class of every error daytwo raises on purpose."""
+
+
+class InvalidInput(DaytwoError, ValueError):
+    """An argument, definition or payload was refused; the message says how to fix it."""
+
+
+class InstanceNotFound(DaytwoError, LookupError):
+    """No instance has the given id."""
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(
+            f"no instance with id {instance_id!r}; list instances with `daytwo list` "
+            "(or App.list()) to find the right id"
+        )
+        self.instance_id = instance_id
+
+
+class TaskNotFound(DaytwoError, LookupError):
+    """No human task has the given id."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(
+            f"no human task with id {task_id!r}; list open tasks with `daytwo tasks list`"
+        )
+        self.task_id = task_id
+
+
+class WorkflowNotFound(DaytwoError, LookupError):
+    """The workflow name (or version) is not registered with the app."""
+
+    def __init__(self, name: str, known: list[str], version: str | None = None) -> None:
+        what = f"{name!r} version {version!r}" if version else repr(name)
+        hint = ", ".join(sorted(known)) if known else "none are registered"
+        super().__init__(f"unknown workflow {what}; registered workflows: {hint}")
+        self.name = name
+
+
+class NotRunnable(DaytwoError):
+    """The operation does not apply to the instance in its current status."""
+
+
+class SerializationError(DaytwoError, TypeError):
+    """A value cannot be stored: it is not representable by the serializer."""
+
+
+class StoreUnavailable(DaytwoError):
+    """The database cannot be reached or opened."""
+
+
+class Reject(Exception):
+    """Raise from a workflow or step to reject the business case.
+
+    A rejection is never retried; the instance fails and the compensations of its
+    completed steps run (a saga).
+    """
+
+
+class StepFailed(DaytwoError):
+    """A step failed for good (non-retryable error or retries exhausted).
+
+    Raised into the workflow at the point of the call. The original exception is chained as
+    ``__cause__`` on the first execution; on replay only its recorded type and message are
+    known, so code should branch on :attr:`error_type`, never on the exception object.
+    """
+
+    def __init__(self, step: str, error_type: str, message: str, attempts: int) -> None:
+        super().__init__(
+            f"step {step!r} failed after {attempts} attempt(s): {error_type}: {message}"
+        )
+        self.step = step
+        self.error_type = error_type
+        self.error_message = message
+        self.attempts = attempts
+
+
+class WaitTimeout(DaytwoError, TimeoutError):
+    """A signal did not arrive before the wait's timeout."""
+
+
+class WorkflowFailed(DaytwoError):
+    """Raised by ``result()`` when the instance ended in a status other than SUCCEEDED."""
+
+    def __init__(self, instance_id: str, status: str, error: dict[str, Any] | None) -> None:
+        detail = f": {error.get('type')}: {error.get('message')}" if error else ""
+        super().__init__(f"instance {instance_id!r} ended {status}{detail}")
+        self.instance_id = instance_id
+        self.status = status
+        self.error = error
+
+
+# --- control flow (never seen by users unless they catch BaseException) -------------------
+
+
+class _ControlFlow(BaseException):
+    """Unwinds a workflow function back to the runner."""
+
+
+class Suspended(_ControlFlow):
+    """The instance recorded a wait and released its lease."""
+
+
+class LeaseLost(_ControlFlow):
+    """Another worker owns the instance now; this run must stop without writing."""
+
+
+class Divergence(_ControlFlow):
+    """Replay found code that does not match the recorded history."""
+
+    def __init__(self, reason: str, position: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.position = position
+
+
+class CancelRequested(_ControlFlow):
+    """An operator cancelled the instance; it stops at its next durable point."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

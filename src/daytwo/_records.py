@@ -1,0 +1,225 @@
+"""Read-only views of stored rows, as returned by the app and shown by the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["Attempt", "HistoryEvent", "HumanTask", "Instance", "Transition"]
+
+
+def _time(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a record (datetimes as ISO 8601)."""
+    out = {}
+    for key, value in asdict(record).items():
+        out[key] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A workflow instance as stored."""
+
+    id: str
+    workflow: str
+    version: str
+    status: str
+    state: str
+    state_entered_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    input: Any
+    output: Any
+    error: dict[str, Any] | None
+    wait_kind: str | None
+    wait_name: str | None
+    wake_at: datetime | None
+    attempt: int
+    lease_owner: str | None
+    cancel_reason: str | None
+    queue: str
+    priority: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Instance:
+        """Build from an ``instances`` row."""
+        return cls(
+            id=row["id"],
+            workflow=row["workflow"],
+            version=row["version"],
+            status=row["status"],
+            state=row["state"],
+            state_entered_at=_time(row["state_entered_at"]),  # type: ignore[arg-type]
+            created_at=_time(row["created_at"]),  # type: ignore[arg-type]
+            updated_at=_time(row["updated_at"]),  # type: ignore[arg-type]
+            finished_at=_time(row["finished_at"]),
+            input=_json(row["input"]),
+            output=_json(row["output"]),
+            error=_json(row["error"]),
+            wait_kind=row["wait_kind"] if row["status"] == "WAITING" else None,
+            wait_name=row["wait_name"] if row["status"] == "WAITING" else None,
+            wake_at=_time(row["wake_at"]) if row["status"] == "WAITING" else None,
+            attempt=row["attempt"],
+            lease_owner=row["lease_owner"],
+            cancel_reason=row["cancel_reason"],
+            queue=row["queue"],
+            priority=row["priority"],
+        )
+
+    @property
+    def waiting_for(self) -> str | None:
+        """What a waiting instance waits for, in words."""
+        if self.status != "WAITING":
+            return None
+        until = f" until {self.wake_at.isoformat()}" if self.wake_at else ""
+        return {
+            "timer": f"timer{until}",
+            "signal": f"signal {self.wait_name!r}{until}",
+            "task": f"human task {self.wait_name!r}",
+            "retry": f"retry of {self.wait_name!r} (attempt {self.attempt + 1}){until}",
+        }.get(self.wait_kind or "", self.wait_kind or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {**_plain(self), "waiting_for": self.waiting_for}
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One durable operation of an instance."""
+
+    seq: int
+    kind: str
+    name: str
+    outcome: str
+    args: Any
+    result: Any
+    error: dict[str, Any] | None
+    attempt: int
+    idempotency_key: str | None
+    started_at: datetime
+    finished_at: datetime
+    detail: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> HistoryEvent:
+        """Build from a ``history`` row."""
+        return cls(
+            seq=row["seq"],
+            kind=row["kind"],
+            name=row["name"],
+            outcome=row["outcome"],
+            args=_json(row["args"]),
+            result=_json(row["result"]),
+            error=_json(row["error"]),
+            attempt=row["attempt"],
+            idempotency_key=row["idempotency_key"],
+            started_at=_time(row["started_at"]),  # type: ignore[arg-type]
+            finished_at=_time(row["finished_at"]),  # type: ignore[arg-type]
+            detail=_json(row["detail"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A failed attempt of a step or compensation."""
+
+    seq: int
+    attempt: int
+    name: str
+    error: dict[str, Any]
+    idempotency_key: str
+    started_at: datetime
+    finished_at: datetime
+    retry_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Attempt:
+        """Build from a ``step_attempts`` row."""
+        return cls(
+            seq=row["seq"],
+            attempt=row["attempt"],
+            name=row["name"],
+            error=json.loads(row["error"]),
+            idempotency_key=row["idempotency_key"],
+            started_at=_time(row["started_at"]),  # type: ignore[arg-type]
+            finished_at=_time(row["finished_at"]),  # type: ignore[arg-type]
+            retry_at=_time(row["retry_at"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change of an instance's state label."""
+
+    from_state: str | None
+    to_state: str
+    status: str
+    at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Transition:
+        """Build from a ``transitions`` row."""
+        return cls(row["from_state"], row["to_state"], row["status"], _time(row["at"]))  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class HumanTask:
+    """A task in the human-task inbox."""
+
+    id: str
+    instance_id: str
+    name: str
+    assignee: str | None
+    payload: Any
+    status: str
+    result: Any
+    due_at: datetime | None
+    created_at: datetime
+    completed_at: datetime | None
+    completed_by: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> HumanTask:
+        """Build from a ``human_tasks`` row."""
+        return cls(
+            id=row["id"],
+            instance_id=row["instance_id"],
+            name=row["name"],
+            assignee=row["assignee"],
+            payload=_json(row["payload"]),
+            status=row["status"],
+            result=_json(row["result"]),
+            due_at=_time(row["due_at"]),
+            created_at=_time(row["created_at"]),  # type: ignore[arg-type]
+            completed_at=_time(row["completed_at"]),
+            completed_by=row["completed_by"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return _plain(self)

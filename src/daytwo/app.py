@@ -1,0 +1,505 @@
+"""The application object: registry of workflows and steps, and the client API."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from daytwo._errors import (
+    InstanceNotFound,
+    InvalidInput,
+    NotRunnable,
+    TaskNotFound,
+    WorkflowFailed,
+)
+from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, Transition
+from daytwo.engine._clock import Clock, FakeClock, SystemClock
+from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
+from daytwo.engine._retry import DEFAULT_RETRY, Retry
+from daytwo.engine._runner import Runtime, execute
+from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.store._database import open_engine, resolve_url
+from daytwo.store._group_commit import DirectWriter
+from daytwo.store._store import TERMINAL_STATUSES, Store
+
+if TYPE_CHECKING:
+    from daytwo.worker._worker import Worker
+
+__all__ = ["App", "HumanTasks", "InstanceHandle"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Lease of an inline run (``App.run``); long enough for ordinary steps.
+INLINE_LEASE_SECONDS = 300.0
+
+
+class App:
+    """A daytwo application: its workflows, its steps and its database.
+
+    The database is opened on first use, so importing a module that creates an ``App``
+    does not touch the disk. ``database`` defaults to ``$DAYTWO_DATABASE`` or
+    ``sqlite:///daytwo.db``.
+    """
+
+    def __init__(
+        self,
+        database: str | None = None,
+        *,
+        clock: Clock | None = None,
+        serializer: Serializer | None = None,
+    ) -> None:
+        self.database_url = resolve_url(database)
+        self.clock: Clock = clock or SystemClock()
+        self.serializer: Serializer = serializer or JsonSerializer()
+        self.registry = Registry()
+        self.tasks = HumanTasks(self)
+        self._store: Store | None = None
+        self._runtime: Runtime | None = None
+        self._store_lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        self._finished = threading.Condition()
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The store, opened (and migrated) on first use."""
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    self._store = Store(open_engine(self.database_url))
+        return self._store
+
+    @property
+    def runtime(self) -> Runtime:
+        """What runs of this app's instances need."""
+        if self._runtime is None:
+            self._runtime = Runtime(self.store, self.clock, self.serializer, self.registry)
+        return self._runtime
+
+    def close(self) -> None:
+        """Release database connections."""
+        if self._store is not None:
+            self._store.close()
+
+    @overload
+    def step(self, fn: Callable[P, R], /) -> Step[P, R]: ...
+
+    @overload
+    def step(
+        self,
+        *,
+        name: str | None = None,
+        retry: Retry | None = None,
+        dependency: str | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
+
+    def step(  # type: ignore[misc]  # mypy misreads the positional-only optional fn
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        retry: Retry | None = None,
+        dependency: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Declare a step: its outcome is recorded, its failures retried per ``retry``.
+
+        ``dependency`` names the external system the step calls (for per-dependency
+        metrics); ``timeout`` bounds one attempt in seconds.
+        """
+        if timeout is not None and timeout <= 0:
+            raise InvalidInput(f"step timeout must be a positive number of seconds (got {timeout})")
+
+        def register(function: Callable[..., Any]) -> Step[..., Any]:
+            step = Step(
+                function,
+                name=name or function.__name__,
+                retry=retry or DEFAULT_RETRY,
+                dependency=dependency,
+                timeout=timeout,
+            )
+            self.registry.add_step(step)
+            return step
+
+        return register(fn) if fn is not None else register
+
+    def workflow(self, *, name: str | None = None, version: str = "1") -> Callable[[F], F]:
+        """Declare a workflow: ``fn(ctx, input)``; its instances are pinned to ``version``."""
+
+        def register(function: F) -> F:
+            check_name("workflow", name or function.__name__)
+            if not isinstance(version, str) or not version.strip():
+                raise InvalidInput(f"workflow version must be a non-empty string (got {version!r})")
+            self.registry.add_workflow(
+                WorkflowDefinition(name or function.__name__, version, function)
+            )
+            function.__daytwo_workflow__ = name or function.__name__  # type: ignore[attr-defined]
+            return function
+
+        return register
+
+    # -- starting and running -------------------------------------------------------------
+
+    def _definition(
+        self, workflow: str | Callable[..., Any], version: str | None
+    ) -> WorkflowDefinition:
+        name = (
+            workflow
+            if isinstance(workflow, str)
+            else getattr(workflow, "__daytwo_workflow__", None)
+        )
+        if name is None:
+            raise InvalidInput(f"{workflow!r} is not a workflow; decorate it with @app.workflow()")
+        return self.registry.workflow(name, version)
+
+    def _new_row(
+        self,
+        definition: WorkflowDefinition,
+        input: Any,
+        instance_id: str | None,
+        *,
+        queue: str,
+        priority: int,
+    ) -> dict[str, Any]:
+        if instance_id is not None:
+            check_name("instance id", instance_id)
+        now = self.clock.now()
+        return {
+            "id": instance_id or uuid.uuid4().hex,
+            "workflow": definition.name,
+            "version": definition.version,
+            "status": "RUNNABLE",
+            "state": "queued",
+            "state_entered_at": now,
+            "input": self.serializer.dumps(input, f"the input of workflow {definition.name!r}"),
+            "output": None,
+            "error": None,
+            "cancel_reason": None,
+            "queue": queue,
+            "priority": priority,
+            "run_at": now,
+            "wake_at": None,
+            "wait_kind": None,
+            "wait_name": None,
+            "wait_seq": None,
+            "attempt": 0,
+            "lease_owner": None,
+            "lease_token": 0,
+            "history_size": 0,
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+        }
+
+    def start(
+        self,
+        workflow: str | Callable[..., Any],
+        input: Any = None,
+        *,
+        id: str | None = None,
+        version: str | None = None,
+        queue: str = "default",
+        priority: int = 0,
+    ) -> InstanceHandle:
+        """Durably start an instance for a worker to run; returns at once.
+
+        Idempotent on ``id``: starting an id that exists returns a handle to the existing
+        instance and never runs it twice.
+        """
+        definition = self._definition(workflow, version)
+        row = self._new_row(definition, input, id, queue=queue, priority=priority)
+        created, existing = self.store.insert_instance(row)
+        if created:
+            self._notify()
+        return InstanceHandle(self, existing["id"], created=created)
+
+    def run(
+        self,
+        workflow: str | Callable[..., Any],
+        input: Any = None,
+        *,
+        id: str | None = None,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Start an instance and execute it in this process; return its result.
+
+        Waits (timers, retries) are slept through with the app's clock; waits for signals
+        or human tasks are polled until someone sends them. The instance is durable like
+        any other: if this process dies, a worker finishes it.
+        """
+        definition = self._definition(workflow, version)
+        row = self._new_row(definition, input, id, queue="default", priority=0)
+        instance_id = row["id"]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        owner = f"inline-{uuid.uuid4().hex[:12]}"
+        writer = DirectWriter(self.store)
+        row.update(
+            status="RUNNING",
+            lease_owner=owner,
+            lease_token=1,
+            run_at=row["created_at"] + INLINE_LEASE_SECONDS,
+        )
+        # The row is inserted at the run's first durable point; if the id exists already,
+        # that insert does nothing and we wait for (or help) the existing instance below.
+        first = execute(self.runtime, writer, row, history=[], insert=True)
+        if first.kind == "finished":
+            self._notify_finished()
+            return self._result_of(instance_id, first.status, first.output, first.error)
+        pairs = [(definition.name, definition.version)]
+        while True:
+            current = self.store.get_instance(instance_id)
+            assert current is not None
+            if current["status"] in TERMINAL_STATUSES:
+                self._notify_finished()
+                return self._outcome(Instance.from_row(current))
+            now = self.clock.now()
+            if current["run_at"] is not None and current["run_at"] <= now:
+                claimed = self.store.claim(
+                    owner, pairs, now=now, lease_seconds=INLINE_LEASE_SECONDS,
+                    limit=1, instance_id=instance_id,
+                )  # fmt: skip
+                for claimed_row in claimed:
+                    execute(self.runtime, writer, claimed_row)
+                continue
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"instance {instance_id!r} did not finish within {timeout} s; it goes on "
+                    "durably (see `daytwo status`)"
+                )
+            if current["run_at"] is not None and current["status"] != "RUNNING":
+                self.clock.sleep(min(current["run_at"] - now, 0.5))
+            else:
+                time.sleep(0.02)
+
+    def _result_of(
+        self, instance_id: str, status: str, output: str | None, error: str | None
+    ) -> Any:
+        if status == "SUCCEEDED":
+            return None if output is None else self.serializer.loads(output)
+        raise WorkflowFailed(instance_id, status, None if error is None else json.loads(error))
+
+    def _outcome(self, instance: Instance) -> Any:
+        if instance.status == "SUCCEEDED":
+            return instance.output
+        raise WorkflowFailed(instance.id, instance.status, instance.error)
+
+    # -- client operations ----------------------------------------------------------------
+
+    def get(self, instance_id: str) -> Instance:
+        """The instance with that id; raises :class:`InstanceNotFound`."""
+        row = self.store.get_instance(instance_id)
+        if row is None:
+            raise InstanceNotFound(instance_id)
+        return Instance.from_row(row)
+
+    status = get
+
+    def handle(self, instance_id: str) -> InstanceHandle:
+        """A handle to an existing instance."""
+        self.get(instance_id)
+        return InstanceHandle(self, instance_id)
+
+    def signal(
+        self, instance_id: str, name: str, payload: Any = None, *, sent_by: str | None = None
+    ) -> None:
+        """Deliver a signal; the instance gets it when it waits for ``name`` (or at once)."""
+        check_name("signal", name)
+        text = self.serializer.dumps(payload, f"the payload of signal {name!r}")
+        before = self.store.send_signal(
+            instance_id, name, text, now=self.clock.now(), sent_by=sent_by
+        )
+        if before is None:
+            raise InstanceNotFound(instance_id)
+        if before["status"] in TERMINAL_STATUSES:
+            raise NotRunnable(
+                f"instance {instance_id!r} is {before['status']}; signals can only be sent "
+                "to active instances"
+            )
+        self._notify()
+
+    def cancel(self, instance_id: str, reason: str = "cancelled by operator") -> None:
+        """Cancel an active instance: it stops at its next durable point and compensates."""
+        before = self.store.request_cancel(instance_id, reason, self.clock.now())
+        if before is None:
+            raise InstanceNotFound(instance_id)
+        if before["status"] in TERMINAL_STATUSES:
+            raise NotRunnable(
+                f"instance {instance_id!r} already ended {before['status']}; nothing to cancel"
+            )
+        self._notify()
+
+    def result(self, instance_id: str, timeout: float | None = None) -> Any:
+        """Wait for the instance to end and return its output.
+
+        Raises :class:`WorkflowFailed` if it ended otherwise, :class:`TimeoutError` if
+        ``timeout`` seconds pass first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            instance = self.get(instance_id)
+            if instance.status in TERMINAL_STATUSES:
+                return self._outcome(instance)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"instance {instance_id!r} is still {instance.status} "
+                    f"(state {instance.state!r}) after {timeout} s"
+                )
+            with self._finished:
+                wait = (
+                    delay if deadline is None else min(delay, max(deadline - time.monotonic(), 0))
+                )
+                self._finished.wait(wait)
+            delay = min(delay * 2, 0.25)
+
+    def list(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | Sequence[str] | None = None,
+        state: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Instance]:
+        """Instances, newest first, filtered by workflow, status(es) and state label."""
+        statuses = [status] if isinstance(status, str) else status
+        if statuses:
+            statuses = [s.upper() for s in statuses]
+            unknown = set(statuses) - TERMINAL_STATUSES - {"RUNNABLE", "RUNNING", "WAITING"}
+            if unknown:
+                raise InvalidInput(
+                    f"unknown status {sorted(unknown)[0]!r}; use one of "
+                    + ", ".join(sorted(TERMINAL_STATUSES | {"RUNNABLE", "RUNNING", "WAITING"}))
+                )
+        rows = self.store.list_instances(
+            workflow=workflow, statuses=statuses, state=state, limit=limit
+        )
+        return [Instance.from_row(row) for row in rows]
+
+    def history(self, instance_id: str) -> builtins.list[HistoryEvent]:
+        """The instance's recorded operations in order."""
+        self.get(instance_id)
+        return [HistoryEvent.from_row(row) for row in self.store.load_history(instance_id)]
+
+    def attempts(self, instance_id: str) -> builtins.list[Attempt]:
+        """The instance's failed step attempts."""
+        self.get(instance_id)
+        return [Attempt.from_row(row) for row in self.store.load_attempts(instance_id)]
+
+    def transitions(self, instance_id: str) -> builtins.list[Transition]:
+        """The instance's state transitions in order."""
+        self.get(instance_id)
+        return [Transition.from_row(row) for row in self.store.load_transitions(instance_id)]
+
+    def worker(self, **options: Any) -> Worker:
+        """A worker for this app (see :class:`daytwo.worker.Worker` for options)."""
+        from daytwo.worker._worker import Worker
+
+        return Worker(self, **options)
+
+    # -- in-process wake-ups --------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` when this process starts, signals or cancels an instance."""
+        self._listeners.append(listener)
+        if isinstance(self.clock, FakeClock):
+            self.clock.on_advance(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        """Stop calling ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    def _notify_finished(self) -> None:
+        with self._finished:
+            self._finished.notify_all()
+
+
+class InstanceHandle:
+    """A reference to one instance."""
+
+    def __init__(self, app: App, instance_id: str, *, created: bool = True) -> None:
+        self.app = app
+        self.id = instance_id
+        #: False when ``start`` found an existing instance with this id.
+        self.created = created
+
+    def status(self) -> Instance:
+        """The instance as stored now."""
+        return self.app.get(self.id)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the output (see :meth:`App.result`)."""
+        return self.app.result(self.id, timeout)
+
+    def signal(self, name: str, payload: Any = None) -> None:
+        """Send a signal to this instance."""
+        self.app.signal(self.id, name, payload)
+
+    def cancel(self, reason: str = "cancelled by operator") -> None:
+        """Cancel this instance."""
+        self.app.cancel(self.id, reason)
+
+    def history(self) -> builtins.list[HistoryEvent]:
+        """This instance's history."""
+        return self.app.history(self.id)
+
+    def __repr__(self) -> str:
+        return f"<InstanceHandle {self.id!r}>"
+
+
+class HumanTasks:
+    """The human-task inbox: list, complete and reassign tasks."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    def list(
+        self, *, status: str | None = "open", assignee: str | None = None, limit: int = 100
+    ) -> builtins.list[HumanTask]:
+        """Tasks, oldest first (open ones by default; ``status=None`` for all)."""
+        if status is not None and status not in ("open", "completed"):
+            raise InvalidInput(f"unknown task status {status!r}; use 'open' or 'completed'")
+        rows = self._app.store.list_tasks(status=status, assignee=assignee, limit=limit)
+        return [HumanTask.from_row(row) for row in rows]
+
+    def get(self, task_id: str) -> HumanTask:
+        """One task; raises :class:`TaskNotFound`."""
+        row = self._app.store.get_task(task_id)
+        if row is None:
+            raise TaskNotFound(task_id)
+        return HumanTask.from_row(row)
+
+    def complete(self, task_id: str, result: Any = None, *, by: str | None = None) -> None:
+        """Complete an open task with ``result``; its instance resumes with it."""
+        task = self.get(task_id)
+        if task.status != "open":
+            raise NotRunnable(
+                f"human task {task_id!r} is already {task.status}"
+                + (f" (by {task.completed_by})" if task.completed_by else "")
+            )
+        self._app.signal(task.instance_id, task.name, result, sent_by=by)
+
+    def reassign(self, task_id: str, assignee: str, *, by: str | None = None) -> None:
+        """Give an open task to someone else."""
+        task = self.get(task_id)
+        if not assignee:
+            raise InvalidInput("the new assignee must not be empty")
+        if task.status != "open" or not self._app.store.reassign_task(task_id, assignee):
+            raise NotRunnable(
+                f"human task {task_id!r} is {task.status}; only open tasks can be reassigned"
+            )

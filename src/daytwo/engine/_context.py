@@ -1,0 +1,141 @@
+"""What workflow and step code sees: the workflow :class:`Context` and ``current_step()``."""
+
+from __future__ import annotations
+
+import uuid as _uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from daytwo._errors import InvalidInput
+
+if TYPE_CHECKING:
+    from daytwo.engine._runner import Run
+
+__all__ = ["Context", "StepInfo", "current_run", "current_step"]
+
+_run_var: ContextVar[Run | None] = ContextVar("daytwo_run", default=None)
+_step_var: ContextVar[StepInfo | None] = ContextVar("daytwo_step", default=None)
+
+
+def current_run() -> Run | None:
+    """The run executing the calling workflow code, or None outside a workflow."""
+    return _run_var.get()
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Facts about the step being executed, for the step's own code."""
+
+    instance_id: str
+    workflow: str
+    step: str
+    seq: int
+    attempt: int
+    #: Identical on every attempt and after crash recovery; pass it to external APIs so
+    #: they deduplicate a repeated call.
+    idempotency_key: str
+
+
+def current_step() -> StepInfo:
+    """Information about the running step (its idempotency key, attempt number, ...).
+
+    Raises :class:`InvalidInput` outside a step executed by a workflow: a step called as a
+    plain function has no durable identity and therefore no idempotency key.
+    """
+    info = _step_var.get()
+    if info is None:
+        raise InvalidInput(
+            "current_step() was called outside a step run by a workflow; call it from the "
+            "body of an @app.step function that a workflow invoked"
+        )
+    return info
+
+
+def _seconds(value: timedelta | float | int, what: str) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise InvalidInput(f"{what} must be a timedelta or a number of seconds, not {value!r}")
+
+
+class Context:
+    """The durable operations a workflow may use besides calling steps.
+
+    Each operation is recorded in the instance's history at its position, so replay returns
+    what the first execution saw. Workflow code must read time and randomness through this
+    object, never directly.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def instance_id(self) -> str:
+        """The id of this instance."""
+        return self._run.instance_id
+
+    @property
+    def workflow(self) -> str:
+        """The workflow's name."""
+        return self._run.definition.name
+
+    @property
+    def version(self) -> str:
+        """The workflow version this instance is pinned to."""
+        return self._run.definition.version
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the code re-executes positions already in the history."""
+        return self._run.is_replaying
+
+    def sleep(self, duration: timedelta | float, *, name: str = "sleep") -> None:
+        """Wait durably for ``duration``; the instance holds no thread while it waits.
+
+        ``name`` is the instance's state label during the wait.
+        """
+        self._run.sleep(_seconds(duration, "sleep duration"), name)
+
+    def wait_for_signal(self, name: str, *, timeout: timedelta | float | None = None) -> Any:
+        """Wait durably for the signal ``name`` and return its payload.
+
+        A signal sent before the wait is reached is kept and returned at once. Raises
+        :class:`daytwo.WaitTimeout` if ``timeout`` passes first.
+        """
+        seconds = None if timeout is None else _seconds(timeout, "signal timeout")
+        return self._run.wait_for_signal(name, seconds)
+
+    def human_task(
+        self,
+        name: str,
+        *,
+        assignee: str | None = None,
+        due: timedelta | float | None = None,
+        payload: Any = None,
+    ) -> Any:
+        """Create a task in the human-task inbox and wait durably for its completion.
+
+        Returns the completion payload (given to ``app.tasks.complete`` or sent as the
+        signal ``name``). ``due`` is when the task becomes overdue.
+        """
+        due_seconds = None if due is None else _seconds(due, "human task due")
+        return self._run.human_task(name, assignee, due_seconds, payload)
+
+    def now(self) -> datetime:
+        """The current time (UTC), recorded so that replay sees the same value."""
+        from datetime import UTC
+
+        return datetime.fromtimestamp(self._run.record_value("now", lambda c: c.now()), UTC)
+
+    def uuid(self) -> _uuid.UUID:
+        """A random UUID, recorded so that replay sees the same value."""
+        return _uuid.UUID(self._run.record_value("uuid", lambda _c: _uuid.uuid4().hex))
+
+    def random(self) -> float:
+        """A random float in [0, 1), recorded so that replay sees the same value."""
+        import random
+
+        return float(self._run.record_value("random", lambda _c: random.random()))

@@ -1,0 +1,162 @@
+"""Workflow and step definitions, and the registry an app keeps of them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from daytwo._errors import InvalidInput, WorkflowNotFound
+from daytwo.engine._retry import Retry
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["Registry", "Step", "WorkflowDefinition"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Refuse names that would be awkward in a CLI, a URL or a metric label."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(
+            f"invalid {kind} name {name!r}: use 1-200 characters from letters, digits, "
+            "'_', '-', '.', ':' starting with a letter or digit"
+        )
+    return name
+
+
+class Step(Generic[P, R]):
+    """A function whose outcome is recorded: called in a workflow, it runs at most once per
+    history position (again only after a crash, with the same idempotency key).
+
+    Called outside a workflow, or from inside another step, it is a plain function call.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str,
+        retry: Retry,
+        dependency: str | None,
+        timeout: float | None,
+    ) -> None:
+        self.fn = fn
+        self.name = check_name("step", name)
+        self.retry = retry
+        self.dependency = dependency
+        self.timeout = timeout
+        self.compensation: Callable[..., Any] | None = None
+        self.compensation_retry: Retry = retry
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", name)
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        from daytwo.engine._context import current_run
+
+        run = current_run()
+        if run is None:
+            return self.fn(*args, **kwargs)
+        result: R = run.call_step(self, args, kwargs)
+        return result
+
+    def compensate(
+        self, fn: Callable[..., Any] | None = None, *, retry: Retry | None = None
+    ) -> Any:
+        """Register the compensation of this step (usable as ``@step.compensate``).
+
+        The compensation is called with the step's arguments followed by its result, in
+        reverse order of completion, when the instance fails for good or is cancelled.
+        """
+
+        def register(function: Callable[..., Any]) -> Callable[..., Any]:
+            self.compensation = function
+            if retry is not None:
+                self.compensation_retry = retry
+            return function
+
+        return register(fn) if fn is not None else register
+
+    def __repr__(self) -> str:
+        return f"<daytwo step {self.name!r}>"
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    """A registered workflow function at one version."""
+
+    name: str
+    version: str
+    fn: Callable[..., Any]
+
+
+def version_key(version: str) -> tuple[Any, ...]:
+    """Sort key for versions: numeric parts compare as numbers ("1.10" > "1.9")."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"[.\-+]", version)
+    )
+
+
+@dataclass
+class Registry:
+    """The workflows and steps an app knows, by name."""
+
+    workflows: dict[str, dict[str, WorkflowDefinition]] = field(default_factory=dict)
+    steps: dict[str, Step[Any, Any]] = field(default_factory=dict)
+
+    def add_workflow(self, definition: WorkflowDefinition) -> None:
+        """Register a workflow version; the same name and version twice is an error."""
+        versions = self.workflows.setdefault(definition.name, {})
+        existing = versions.get(definition.version)
+        if existing is not None and existing.fn is not definition.fn:
+            raise InvalidInput(
+                f"workflow {definition.name!r} version {definition.version!r} is registered "
+                "twice; give the new code a new version"
+            )
+        versions[definition.version] = definition
+
+    def add_step(self, step: Step[Any, Any]) -> None:
+        """Register a step; two different functions may not share a name."""
+        existing = self.steps.get(step.name)
+        if existing is not None and existing.fn is not step.fn:
+            raise InvalidInput(
+                f"two steps are named {step.name!r}; pass name=... to @app.step to tell them apart"
+            )
+        self.steps[step.name] = step
+
+    def workflow(self, name: str, version: str | None = None) -> WorkflowDefinition:
+        """The definition to run: the given version, or the newest registered one."""
+        versions = self.workflows.get(name)
+        if not versions:
+            raise WorkflowNotFound(name, list(self.workflows))
+        if version is None:
+            return versions[max(versions, key=version_key)]
+        if version not in versions:
+            raise WorkflowNotFound(name, [f"{name}@{v}" for v in versions], version)
+        return versions[version]
+
+    def find(self, name: str, version: str) -> WorkflowDefinition | None:
+        """The exact definition, or None."""
+        return self.workflows.get(name, {}).get(version)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every registered (workflow, version)."""
+        return [
+            (name, version) for name, versions in self.workflows.items() for version in versions
+        ]
+
+    def step(self, name: str) -> Step[Any, Any] | None:
+        """A registered step by name."""
+        return self.steps.get(name)
+
+
+WorkflowFunction = Callable[..., Any]
+ContextType = "Context"

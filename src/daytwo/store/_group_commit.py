@@ -1,0 +1,93 @@
+"""Writers: apply instance writes directly, or group-commit many instances' writes at once.
+
+A commit in SQLite (synchronous=FULL) or PostgreSQL costs one fsync no matter how many rows
+it carries. A worker running many instances therefore funnels their writes through one
+:class:`GroupCommitter` thread, which applies everything that queued up during the previous
+commit in a single transaction. Each caller still returns only once its own write is
+durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from concurrent.futures import Future
+
+from daytwo.store._store import Store
+from daytwo.store._writes import InstanceWrite, WriteOutcome
+
+__all__ = ["DirectWriter", "GroupCommitter"]
+
+log = logging.getLogger("daytwo.store")
+
+
+class DirectWriter:
+    """Applies each write in its own transaction, in the calling thread."""
+
+    batches = False
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def commit(self, write: InstanceWrite, *, wait: bool = True) -> WriteOutcome | None:
+        """Apply ``write`` now."""
+        return self.store.apply([write])[0]
+
+
+class GroupCommitter:
+    """One thread that commits the queued writes of many instances per transaction."""
+
+    batches = True
+
+    def __init__(self, store: Store, *, max_batch: int = 512) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: deque[tuple[InstanceWrite, Future[WriteOutcome] | None]] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self.commits = 0
+        self.writes = 0
+        self._thread = threading.Thread(target=self._loop, name="daytwo-group-commit", daemon=True)
+        self._thread.start()
+
+    def commit(self, write: InstanceWrite, *, wait: bool = True) -> WriteOutcome | None:
+        """Queue ``write``; with ``wait``, block until it is committed and return the outcome."""
+        future: Future[WriteOutcome] | None = Future() if wait else None
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the group committer is closed")
+            self._queue.append((write, future))
+            self._cond.notify()
+        return future.result() if future is not None else None
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue and self._closed:
+                    return
+                batch = [
+                    self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))
+                ]
+            try:
+                outcomes = self.store.apply([write for write, _ in batch])
+            except BaseException as exc:  # the callers decide what a failed commit means
+                log.warning("group commit of %d writes failed: %r", len(batch), exc, exc_info=True)
+                for _, future in batch:
+                    if future is not None:
+                        future.set_exception(exc)
+                continue
+            self.commits += 1
+            self.writes += len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future is not None:
+                    future.set_result(outcome)

@@ -1,0 +1,58 @@
+"""Schema migrations with Alembic, run automatically when a database is opened.
+
+A database made by an older daytwo is upgraded in place. The upgrade runs under SQLite's
+write lock (``BEGIN IMMEDIATE``) so that several processes opening a new file at once
+serialize instead of racing to create the same tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+__all__ = ["HEAD_REVISION", "alembic_config", "current_revision", "upgrade_to_head"]
+
+#: The newest migration; a test checks that it is Alembic's head.
+HEAD_REVISION = "0001"
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    """An Alembic configuration pointing at daytwo's migration scripts."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    if engine is not None:
+        config.attributes["engine"] = engine
+    return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    """Bring the schema to :data:`HEAD_REVISION` (a no-op when it is there already)."""
+    if current_revision(engine) == HEAD_REVISION:
+        return
+    with engine.connect() as conn:
+        conn = conn.execution_options(daytwo_write=True)
+        with conn.begin():
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            if MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION:
+                return
+            config = alembic_config(engine)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+
+def head_of_scripts() -> str | None:
+    """The head revision according to the migration scripts on disk."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

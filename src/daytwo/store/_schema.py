@@ -1,0 +1,157 @@
+"""The database schema, in SQLAlchemy Core.
+
+One schema for SQLite and PostgreSQL. Times are stored as epoch seconds (double precision):
+one portable representation, cheap to compare, and what the injectable clock returns.
+User values are JSON text. Alembic migrations under ``store/migrations`` create and upgrade
+exactly these tables; a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+#: One row per workflow instance. ``run_at`` is when a worker may claim the instance: the due
+#: time of a runnable or waiting instance, the lease expiry of a running one, NULL when only
+#: an event can wake it or it has ended. A single indexed column keeps the claim query simple.
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("workflow", String(255), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("state", String(255), nullable=False),
+    Column("state_entered_at", Double, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text),
+    Column("error", Text),
+    Column("cancel_reason", Text),
+    Column("queue", String(255), nullable=False, server_default="default"),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("run_at", Double),
+    Column("wake_at", Double),
+    Column("wait_kind", String(16)),
+    Column("wait_name", String(255)),
+    Column("wait_seq", Integer),
+    Column("attempt", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", String(64)),
+    Column("lease_token", Integer, nullable=False, server_default="0"),
+    Column("history_size", Integer, nullable=False, server_default="0"),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("finished_at", Double),
+    Index("ix_instances_run_at", "run_at"),
+    Index("ix_instances_workflow_status", "workflow", "status"),
+)
+
+#: The durable operations of an instance in call order. ``(instance_id, seq)`` is the primary
+#: key, which is what makes every outcome recorded exactly once.
+history = Table(
+    "history",
+    metadata,
+    Column("instance_id", String(255), ForeignKey("instances.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("args", Text),
+    Column("result", Text),
+    Column("error", Text),
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    Column("idempotency_key", String(300)),
+    Column("started_at", Double, nullable=False),
+    Column("finished_at", Double, nullable=False),
+    Column("detail", Text),
+    PrimaryKeyConstraint("instance_id", "seq", name="pk_history"),
+    sqlite_with_rowid=False,
+)
+
+#: Every failed attempt of a step or compensation (the successful one is its history row).
+step_attempts = Table(
+    "step_attempts",
+    metadata,
+    Column("instance_id", String(255), ForeignKey("instances.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("idempotency_key", String(300), nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("finished_at", Double, nullable=False),
+    Column("retry_at", Double),
+    PrimaryKeyConstraint("instance_id", "seq", "attempt", name="pk_step_attempts"),
+    sqlite_with_rowid=False,
+)
+
+#: Each change of an instance's state label, the raw material of time-in-state and backlog.
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instance_id", String(255), ForeignKey("instances.id"), nullable=False),
+    Column("from_state", String(255)),
+    Column("to_state", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("at", Double, nullable=False),
+)
+
+#: Signals delivered to instances; ``consumed_seq`` is the history position that took it.
+signals = Table(
+    "signals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instance_id", String(255), ForeignKey("instances.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("sent_by", String(255)),
+    Column("received_at", Double, nullable=False),
+    Column("consumed_seq", Integer),
+    Index("ix_signals_pending", "instance_id", "name", "consumed_seq"),
+)
+
+#: The human-task inbox.
+human_tasks = Table(
+    "human_tasks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("instance_id", String(255), ForeignKey("instances.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("assignee", String(255)),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("result", Text),
+    Column("due_at", Double),
+    Column("created_at", Double, nullable=False),
+    Column("completed_at", Double),
+    Column("completed_by", String(255)),
+    UniqueConstraint("instance_id", "seq", name="uq_human_tasks_instance_seq"),
+    Index("ix_human_tasks_status", "status", "assignee"),
+)
+
+#: Worker processes, for leases and for telling a dead worker from a live one.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("started_at", Double, nullable=False),
+    Column("heartbeat_at", Double, nullable=False),
+    Column("stopped_at", Double),
+)

@@ -1,0 +1,397 @@
+"""Every query daytwo runs, behind one class.
+
+The engine, the worker, the app and (later) the operations packages talk to the database
+only through :class:`Store`. Writes that a running instance makes are bundled into an
+:class:`InstanceWrite` and applied by :meth:`Store.apply` in one transaction, many
+instances at a time when a worker group-commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from daytwo.store._schema import (
+    history,
+    human_tasks,
+    instances,
+    signals,
+    step_attempts,
+    transitions,
+    workers,
+)
+from daytwo.store._writes import InstanceWrite, WriteApplier, WriteOutcome
+
+__all__ = ["ACTIVE_STATUSES", "TERMINAL_STATUSES", "InstanceWrite", "Store", "WriteOutcome"]
+
+TERMINAL_STATUSES = frozenset(
+    {"SUCCEEDED", "FAILED", "COMPENSATED", "COMPENSATION_FAILED", "CANCELLED", "INCOMPATIBLE"}
+)
+ACTIVE_STATUSES = frozenset({"RUNNABLE", "RUNNING", "WAITING"})
+
+
+class Store:
+    """Queries over one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._applier = WriteApplier(engine)
+
+    def close(self) -> None:
+        """Release the connections."""
+        self._applier.close()
+        self.engine.dispose()
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction (SQLite: holds the write lock from its first statement)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(daytwo_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read transaction with a consistent snapshot."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -- instances ------------------------------------------------------------------------
+
+    def insert_instance(self, row: dict[str, Any]) -> tuple[bool, RowMapping]:
+        """Insert a new instance; if the id exists, return the existing row instead."""
+        try:
+            with self.write() as conn:
+                conn.execute(instances.insert(), row)
+                transitions_row = {
+                    "instance_id": row["id"],
+                    "from_state": None,
+                    "to_state": row["state"],
+                    "status": row["status"],
+                    "at": row["created_at"],
+                }
+                conn.execute(transitions.insert(), transitions_row)
+            created = True
+        except IntegrityError:
+            created = False
+        existing = self.get_instance(row["id"])
+        assert existing is not None
+        return created, existing
+
+    def get_instance(self, instance_id: str) -> RowMapping | None:
+        """One instance row, or None."""
+        with self.read() as conn:
+            return (
+                conn.execute(sa.select(instances).where(instances.c.id == instance_id))
+                .mappings()
+                .first()
+            )
+
+    def list_instances(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[str] | None = None,
+        state: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RowMapping]:
+        """Instances, newest first, filtered."""
+        query = sa.select(instances)
+        if workflow:
+            query = query.where(instances.c.workflow == workflow)
+        if statuses:
+            query = query.where(instances.c.status.in_(list(statuses)))
+        if state:
+            query = query.where(instances.c.state == state)
+        query = query.order_by(instances.c.created_at.desc(), instances.c.id).limit(limit)
+        with self.read() as conn:
+            return list(conn.execute(query.offset(offset)).mappings())
+
+    def count_by_status(self, workflow: str | None = None) -> dict[str, int]:
+        """Number of instances per status."""
+        query = sa.select(instances.c.status, sa.func.count()).group_by(instances.c.status)
+        if workflow:
+            query = query.where(instances.c.workflow == workflow)
+        with self.read() as conn:
+            return {status: count for status, count in conn.execute(query)}
+
+    # -- history --------------------------------------------------------------------------
+
+    def load_history(self, instance_id: str) -> list[RowMapping]:
+        """The instance's history in sequence order."""
+        with self.read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(history)
+                    .where(history.c.instance_id == instance_id)
+                    .order_by(history.c.seq)
+                ).mappings()
+            )
+
+    def load_attempts(self, instance_id: str) -> list[RowMapping]:
+        """Failed step attempts of the instance."""
+        with self.read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(step_attempts)
+                    .where(step_attempts.c.instance_id == instance_id)
+                    .order_by(step_attempts.c.seq, step_attempts.c.attempt)
+                ).mappings()
+            )
+
+    def load_transitions(self, instance_id: str) -> list[RowMapping]:
+        """State transitions of the instance in order."""
+        with self.read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(transitions)
+                    .where(transitions.c.instance_id == instance_id)
+                    .order_by(transitions.c.id)
+                ).mappings()
+            )
+
+    # -- claiming and leases --------------------------------------------------------------
+
+    def claim(
+        self,
+        owner: str,
+        workflows: Sequence[tuple[str, str]],
+        *,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        instance_id: str | None = None,
+    ) -> list[RowMapping]:
+        """Lease up to ``limit`` claimable instances of the given (workflow, version) pairs.
+
+        Claimable means due (``run_at <= now``): runnable, a waiting instance whose timer
+        fired, or a running instance whose lease expired because its worker died. The lease
+        token is incremented, which fences off the previous holder's writes.
+        """
+        if not workflows or limit <= 0:
+            return []
+        candidates = (
+            sa.select(instances.c.id)
+            .where(
+                instances.c.run_at <= now,
+                sa.tuple_(instances.c.workflow, instances.c.version).in_(list(workflows)),
+            )
+            .order_by(instances.c.priority, instances.c.run_at)
+            .limit(limit)
+        )
+        if instance_id is not None:
+            candidates = candidates.where(instances.c.id == instance_id)
+        statement = (
+            instances.update()
+            .where(instances.c.id.in_(candidates.scalar_subquery()))
+            .values(
+                status="RUNNING",
+                lease_owner=owner,
+                lease_token=instances.c.lease_token + 1,
+                run_at=now + lease_seconds,
+                updated_at=now,
+            )
+            .returning(*instances.c)
+        )
+        with self.write() as conn:
+            return list(conn.execute(statement).mappings())
+
+    def next_due(self, workflows: Sequence[tuple[str, str]]) -> float | None:
+        """The earliest time at which one of these workflows' instances becomes claimable."""
+        if not workflows:
+            return None
+        query = sa.select(sa.func.min(instances.c.run_at)).where(
+            instances.c.run_at.is_not(None),
+            sa.tuple_(instances.c.workflow, instances.c.version).in_(list(workflows)),
+        )
+        with self.read() as conn:
+            value = conn.execute(query).scalar()
+        return float(value) if value is not None else None
+
+    def renew_leases(self, owner: str, instance_ids: Sequence[str], expiry: float) -> int:
+        """Extend the leases this owner still holds; returns how many it still holds."""
+        if not instance_ids:
+            return 0
+        with self.write() as conn:
+            result = conn.execute(
+                instances.update()
+                .where(
+                    instances.c.id.in_(list(instance_ids)),
+                    instances.c.lease_owner == owner,
+                    instances.c.status == "RUNNING",
+                )
+                .values(run_at=expiry)
+            )
+            return result.rowcount
+
+    def release_leases(self, owner: str, instance_ids: Sequence[str], now: float) -> int:
+        """Give back leases (graceful shutdown): the instances become runnable at once.
+
+        The lease token is bumped so that a run still finishing in this process cannot
+        write after the release.
+        """
+        if not instance_ids:
+            return 0
+        with self.write() as conn:
+            result = conn.execute(
+                instances.update()
+                .where(
+                    instances.c.id.in_(list(instance_ids)),
+                    instances.c.lease_owner == owner,
+                    instances.c.status == "RUNNING",
+                )
+                .values(
+                    status="RUNNABLE",
+                    lease_owner=None,
+                    lease_token=instances.c.lease_token + 1,
+                    run_at=now,
+                    updated_at=now,
+                )
+            )
+            return result.rowcount
+
+    # -- durable writes of a running instance --------------------------------------------
+
+    def apply(self, writes: Sequence[InstanceWrite]) -> list[WriteOutcome]:
+        """Apply many instances' writes in one transaction (one commit, one fsync)."""
+        return self._applier.apply(writes)
+
+    def pending_signal(self, instance_id: str, name: str) -> RowMapping | None:
+        """The oldest unconsumed signal of that name for the instance."""
+        with self.read() as conn:
+            return (
+                conn.execute(
+                    sa.select(signals.c.id, signals.c.payload, signals.c.sent_by)
+                    .where(
+                        signals.c.instance_id == instance_id,
+                        signals.c.name == name,
+                        signals.c.consumed_seq.is_(None),
+                    )
+                    .order_by(signals.c.id)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+
+    # -- signals, cancellation ------------------------------------------------------------
+
+    def send_signal(
+        self, instance_id: str, name: str, payload: str, *, now: float, sent_by: str | None
+    ) -> RowMapping | None:
+        """Record a signal and wake the instance if it waits for it.
+
+        Returns the instance row as it was before, or None if there is no such instance.
+        Also completes the open human task of that name, if any.
+        """
+        with self.write() as conn:
+            row = (
+                conn.execute(sa.select(instances).where(instances.c.id == instance_id))
+                .mappings()
+                .first()
+            )
+            if row is None or row["status"] in TERMINAL_STATUSES:
+                return row
+            conn.execute(
+                signals.insert(),
+                {
+                    "instance_id": instance_id,
+                    "name": name,
+                    "payload": payload,
+                    "sent_by": sent_by,
+                    "received_at": now,
+                },
+            )
+            conn.execute(
+                instances.update()
+                .where(
+                    instances.c.id == instance_id,
+                    instances.c.status == "WAITING",
+                    instances.c.wait_kind.in_(["signal", "task"]),
+                    instances.c.wait_name == name,
+                )
+                .values(status="RUNNABLE", run_at=now, updated_at=now)
+            )
+            conn.execute(
+                human_tasks.update()
+                .where(
+                    human_tasks.c.instance_id == instance_id,
+                    human_tasks.c.name == name,
+                    human_tasks.c.status == "open",
+                )
+                .values(status="completed", result=payload, completed_at=now, completed_by=sent_by)
+            )
+            return row
+
+    def request_cancel(self, instance_id: str, reason: str, now: float) -> RowMapping | None:
+        """Mark the instance for cancellation and make it claimable if it is not running."""
+        with self.write() as conn:
+            row = (
+                conn.execute(sa.select(instances).where(instances.c.id == instance_id))
+                .mappings()
+                .first()
+            )
+            if row is None or row["status"] in TERMINAL_STATUSES:
+                return row
+            values: dict[str, Any] = {"cancel_reason": reason, "updated_at": now}
+            if row["status"] != "RUNNING":
+                values.update(status="RUNNABLE", run_at=now)
+            conn.execute(instances.update().where(instances.c.id == instance_id).values(**values))
+            return row
+
+    # -- human tasks ----------------------------------------------------------------------
+
+    def list_tasks(
+        self, *, status: str | None = "open", assignee: str | None = None, limit: int = 100
+    ) -> list[RowMapping]:
+        """Human tasks, oldest first."""
+        query = sa.select(human_tasks).order_by(human_tasks.c.created_at, human_tasks.c.id)
+        if status:
+            query = query.where(human_tasks.c.status == status)
+        if assignee:
+            query = query.where(human_tasks.c.assignee == assignee)
+        with self.read() as conn:
+            return list(conn.execute(query.limit(limit)).mappings())
+
+    def get_task(self, task_id: str) -> RowMapping | None:
+        """One human task."""
+        with self.read() as conn:
+            return (
+                conn.execute(sa.select(human_tasks).where(human_tasks.c.id == task_id))
+                .mappings()
+                .first()
+            )
+
+    def reassign_task(self, task_id: str, assignee: str) -> bool:
+        """Change the assignee of an open task; False if it is not open."""
+        with self.write() as conn:
+            result = conn.execute(
+                human_tasks.update()
+                .where(human_tasks.c.id == task_id, human_tasks.c.status == "open")
+                .values(assignee=assignee)
+            )
+            return result.rowcount > 0
+
+    # -- workers --------------------------------------------------------------------------
+
+    def register_worker(self, row: dict[str, Any]) -> None:
+        """Record a starting worker process."""
+        with self.write() as conn:
+            conn.execute(workers.insert(), row)
+
+    def worker_heartbeat(self, worker_id: str, now: float, *, stopped: bool = False) -> None:
+        """Record that a worker is alive (or that it stopped)."""
+        values: dict[str, Any] = {"heartbeat_at": now}
+        if stopped:
+            values["stopped_at"] = now
+        with self.write() as conn:
+            conn.execute(workers.update().where(workers.c.id == worker_id).values(**values))

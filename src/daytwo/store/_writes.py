@@ -1,0 +1,238 @@
+"""Applying the durable writes of running instances (the engine's hot path).
+
+Everything one instance makes durable at one point is an :class:`InstanceWrite`; many of
+them (from many instances, when a worker group-commits) are applied in one transaction by
+:class:`WriteApplier` on a dedicated connection with precompiled statements.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from daytwo.store._prepared import Prepared
+from daytwo.store._schema import (
+    history,
+    human_tasks,
+    instances,
+    signals,
+    step_attempts,
+    transitions,
+)
+
+__all__ = ["RUN_COLUMNS", "InstanceWrite", "WriteApplier", "WriteOutcome"]
+
+#: Columns a lease holder owns and writes at every durable point (always all of them, so
+#: the UPDATE has a single shape).
+RUN_COLUMNS = (
+    "status",
+    "state",
+    "state_entered_at",
+    "output",
+    "error",
+    "run_at",
+    "wake_at",
+    "wait_kind",
+    "wait_name",
+    "wait_seq",
+    "attempt",
+    "lease_owner",
+    "history_size",
+    "updated_at",
+    "finished_at",
+)
+#: The subset that may change while the instance keeps running; none of them is indexed,
+#: so a progress write touches one table page instead of several index pages.
+PROGRESS_COLUMNS = ("state", "state_entered_at", "wait_kind", "wait_name", "wait_seq", "wake_at",
+                    "attempt", "history_size", "updated_at", "error")  # fmt: skip
+
+
+@dataclass
+class InstanceWrite:
+    """Everything one instance makes durable at one point, applied atomically.
+
+    ``values`` holds the instance columns in :data:`RUN_COLUMNS`; the write is fenced by
+    ``lease_token``: if another worker has claimed the instance since, nothing is written.
+    ``insert`` is set instead when the instance row does not exist yet (an inline run
+    creates its row at its first durable point). ``progress`` says that only
+    :data:`PROGRESS_COLUMNS` changed since the last write.
+    """
+
+    instance_id: str
+    lease_token: int
+    values: dict[str, Any]
+    insert: dict[str, Any] | None = None
+    progress: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    consumed_signals: list[tuple[int, int]] = field(default_factory=list)
+    new_tasks: list[dict[str, Any]] = field(default_factory=list)
+    #: Set when suspending on an event: re-check for it under the lock (lost-wakeup guard).
+    recheck_signal: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """The result of applying one :class:`InstanceWrite`."""
+
+    applied: bool
+    cancel_reason: str | None = None
+    woken: bool = False
+
+
+class WriteApplier:
+    """Applies instance writes on one dedicated connection (serialized by a lock)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = engine.dialect
+        self.dialect_name = dialect.name
+        ident: sa.BindParameter[str] = sa.bindparam("_id")
+        token: sa.BindParameter[int] = sa.bindparam("_token")
+        fenced = sa.and_(instances.c.id == ident, instances.c.lease_token == token)
+
+        def update(columns: Sequence[str], *, returning: bool) -> Prepared:
+            statement = instances.update().values({name: sa.bindparam(name) for name in columns})
+            if returning:
+                return Prepared(
+                    statement.where(fenced).returning(instances.c.cancel_reason), dialect
+                )
+            return Prepared(statement.where(fenced, instances.c.cancel_reason.is_(None)), dialect)
+
+        insert_dialect = postgresql if dialect.name == "postgresql" else sqlite
+        # The common case (lease held, no cancel requested) needs no RETURNING; when the
+        # guarded UPDATE matches nothing, the RETURNING form tells a cancel from a lost lease.
+        self._full = update(RUN_COLUMNS, returning=False)
+        self._progress = update(PROGRESS_COLUMNS, returning=False)
+        self._full_returning = update(RUN_COLUMNS, returning=True)
+        self._progress_returning = update(PROGRESS_COLUMNS, returning=True)
+        self._insert = Prepared(
+            insert_dialect.insert(instances)
+            .values({c.name: sa.bindparam(c.name) for c in instances.c})
+            .on_conflict_do_nothing(),
+            dialect,
+        )
+        self._history = Prepared(
+            history.insert().values({c.name: sa.bindparam(c.name) for c in history.c}), dialect
+        )
+        self._attempts = Prepared(
+            step_attempts.insert().values({c.name: sa.bindparam(c.name) for c in step_attempts.c}),
+            dialect,
+        )
+        transition_columns = [c for c in transitions.c if c.name != "id"]
+        self._transitions = Prepared(
+            transitions.insert().values({c.name: sa.bindparam(c.name) for c in transition_columns}),
+            dialect,
+        )
+        self._consume = Prepared(
+            signals.update()
+            .where(signals.c.id == sa.bindparam("_sid"), signals.c.consumed_seq.is_(None))
+            .values(consumed_seq=sa.bindparam("_seq")),
+            dialect,
+        )
+        self._tasks = Prepared(
+            human_tasks.insert().values({c.name: sa.bindparam(c.name) for c in human_tasks.c}),
+            dialect,
+        )
+        self._wake = Prepared(
+            instances.update()
+            .where(
+                instances.c.id == ident,
+                instances.c.status == "WAITING",
+                sa.exists().where(
+                    signals.c.instance_id == ident,
+                    signals.c.name == sa.bindparam("_name"),
+                    signals.c.consumed_seq.is_(None),
+                ),
+            )
+            .values(status="RUNNABLE", run_at=sa.bindparam("_now")),
+            dialect,
+        )
+        self._lock = threading.Lock()
+        self._connection: Any = None
+
+    def _dbapi(self) -> Any:
+        if self._connection is None:
+            self._connection = self.engine.raw_connection()
+        return self._connection
+
+    def close(self) -> None:
+        """Return the dedicated connection to the pool."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def apply(self, writes: Sequence[InstanceWrite]) -> list[WriteOutcome]:
+        """Apply ``writes`` in one transaction; stale-lease writes are skipped, not fatal."""
+        with self._lock:
+            connection = self._dbapi()
+            cursor = connection.cursor()
+            try:
+                if self.dialect_name == "sqlite":
+                    cursor.execute("BEGIN IMMEDIATE")
+                outcomes = [self._apply_one(cursor, write) for write in writes]
+                connection.commit() if self.dialect_name != "sqlite" else cursor.execute("COMMIT")
+                return outcomes
+            except BaseException:
+                try:
+                    if self.dialect_name == "sqlite":
+                        if connection.in_transaction:
+                            cursor.execute("ROLLBACK")
+                    else:
+                        connection.rollback()
+                except Exception:
+                    self._connection = None
+                    connection.invalidate()
+                raise
+            finally:
+                cursor.close()
+
+    def _apply_one(self, cursor: Any, write: InstanceWrite) -> WriteOutcome:
+        if write.insert is not None:
+            cursor.execute(self._insert.sql, self._insert.params(write.insert))
+            if cursor.rowcount != 1:
+                return WriteOutcome(applied=False)
+            cancel_reason = None
+        else:
+            statement = self._progress if write.progress else self._full
+            params = {"_id": write.instance_id, "_token": write.lease_token, **write.values}
+            cursor.execute(statement.sql, statement.params(params))
+            cancel_reason = None
+            if cursor.rowcount != 1:
+                statement = self._progress_returning if write.progress else self._full_returning
+                cursor.execute(statement.sql, statement.params(params))
+                row = cursor.fetchone()
+                if row is None:
+                    return WriteOutcome(applied=False)
+                cancel_reason = row[0]
+        if write.history:
+            cursor.executemany(self._history.sql, self._history.many(write.history))
+        if write.attempts:
+            cursor.executemany(self._attempts.sql, self._attempts.many(write.attempts))
+        if write.transitions:
+            cursor.executemany(self._transitions.sql, self._transitions.many(write.transitions))
+        for signal_id, seq in write.consumed_signals:
+            cursor.execute(
+                self._consume.sql, self._consume.params({"_sid": signal_id, "_seq": seq})
+            )
+        if write.new_tasks:
+            rows = [{c.name: task.get(c.name) for c in human_tasks.c} for task in write.new_tasks]
+            cursor.executemany(self._tasks.sql, self._tasks.many(rows))
+        woken = False
+        if write.recheck_signal is not None:
+            params = {
+                "_id": write.instance_id,
+                "_name": write.recheck_signal,
+                "_now": write.values["updated_at"],
+            }
+            cursor.execute(self._wake.sql, self._wake.params(params))
+            woken = cursor.rowcount > 0
+        return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=woken)

@@ -1,0 +1,290 @@
+"""The worker: claims due instances, runs them on a thread pool, keeps their leases alive.
+
+One worker process runs up to ``concurrency`` instances at once. Waiting instances are not
+held by the worker at all; they are rows with a wake-up time or an awaited event, so a
+worker with four threads serves any number of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
+
+import psutil
+import sqlalchemy as sa
+
+from daytwo.engine._clock import FakeClock
+from daytwo.engine._runner import RunResult, execute
+from daytwo.store._group_commit import DirectWriter, GroupCommitter
+from daytwo.store._schema import instances, workers
+
+if TYPE_CHECKING:
+    from daytwo.app import App
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("daytwo.worker")
+
+
+class Worker:
+    """Runs the instances of one app's workflows.
+
+    ``lease_seconds`` is how long a claim lasts without a heartbeat (another worker takes
+    over an instance whose worker died after at most this long); ``poll_interval`` bounds
+    how long a change made by another process may go unnoticed; ``shutdown_grace`` is how
+    long :meth:`stop` lets running instances finish before giving their leases back.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        concurrency: int = 8,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.25,
+        shutdown_grace: float = 30.0,
+        group_commit: bool = True,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
+        if lease_seconds <= 0 or poll_interval <= 0:
+            raise ValueError("lease_seconds and poll_interval must be positive")
+        self.app = app
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.shutdown_grace = shutdown_grace
+        self.id = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._group_commit = group_commit
+        self._writer: GroupCommitter | DirectWriter | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._inflight: dict[str, Future[RunResult | None]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.completed = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Worker:
+        """Start claiming and running in background threads; returns at once."""
+        store = self.app.store
+        now = self.app.clock.now()
+        store.register_worker(
+            {
+                "id": self.id,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "concurrency": self.concurrency,
+                "started_at": now,
+                "heartbeat_at": now,
+            }
+        )
+        self._release_dead_workers()
+        self._writer = GroupCommitter(store) if self._group_commit else DirectWriter(store)
+        self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="daytwo-run")
+        self.app.add_listener(self.wake)
+        for target, name in ((self._claim_loop, "claim"), (self._heartbeat_loop, "heartbeat")):
+            thread = threading.Thread(target=target, name=f"daytwo-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("worker %s started (concurrency %d)", self.id, self.concurrency)
+        return self
+
+    def run(self) -> None:
+        """Start, then block until SIGTERM/SIGINT (or :meth:`stop`), then shut down."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: self._stopping.set())
+        self.start()
+        while not self._stopping.wait(0.5):
+            pass
+        self.stop()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop claiming, let running instances finish for ``grace`` seconds, release the rest."""
+        if self._stopped.is_set():
+            return
+        self._stopping.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join()
+        grace = self.shutdown_grace if grace is None else grace
+        with self._lock:
+            pending = list(self._inflight.values())
+        if pending:
+            wait(pending, timeout=grace)
+        with self._lock:
+            leftover = list(self._inflight)
+        if leftover:
+            released = self.app.store.release_leases(self.id, leftover, self.app.clock.now())
+            log.warning(
+                "worker %s released %d instance(s) still running at shutdown", self.id, released
+            )
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if isinstance(self._writer, GroupCommitter):
+            self._writer.close()
+        self.app.remove_listener(self.wake)
+        self.app.store.worker_heartbeat(self.id, self.app.clock.now(), stopped=True)
+        self._stopped.set()
+        log.info("worker %s stopped", self.id)
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+
+    def wake(self) -> None:
+        """Look for work now (called when this process starts or signals an instance)."""
+        self._wake.set()
+
+    @property
+    def inflight(self) -> int:
+        """How many instances this worker is running right now."""
+        with self._lock:
+            return len(self._inflight)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Block until nothing is running and nothing is due (for tests and scripts)."""
+        deadline = time.monotonic() + timeout
+        pairs = self.app.registry.pairs()
+        while time.monotonic() < deadline:
+            self.wake()
+            with self._lock:
+                pending = list(self._inflight.values())
+            if pending:
+                wait(pending, timeout=max(deadline - time.monotonic(), 0))
+                continue
+            due = self.app.store.next_due(pairs)
+            if due is None or due > self.app.clock.now():
+                time.sleep(0.01)
+                with self._lock:
+                    if not self._inflight:
+                        return
+                continue
+            time.sleep(0.005)
+        raise TimeoutError(f"worker did not become idle within {timeout} s")
+
+    # -- claiming -------------------------------------------------------------------------
+
+    def _claim_loop(self) -> None:
+        store = self.app.store
+        clock = self.app.clock
+        pairs = self.app.registry.pairs()
+        while not self._stopping.is_set():
+            self._wake.clear()
+            free = self.concurrency - self.inflight
+            claimed = []
+            due: float | None = None
+            try:
+                if free > 0:
+                    due = store.next_due(pairs)
+                    now = clock.now()
+                    if due is not None and due <= now:
+                        claimed = store.claim(
+                            self.id, pairs, now=now, lease_seconds=self.lease_seconds, limit=free
+                        )
+            except Exception:
+                log.exception("worker %s: claiming failed; retrying", self.id)
+                self._stopping.wait(min(self.poll_interval * 4, 2.0))
+                continue
+            for row in claimed:
+                self._submit(row)
+            if claimed and len(claimed) == free:
+                continue
+            timeout = self.poll_interval
+            if due is not None and not isinstance(clock, FakeClock):
+                timeout = min(timeout, max(due - clock.now(), 0.0))
+            if free > 0 and claimed:
+                timeout = 0.0 if due is not None and due <= clock.now() else timeout
+            self._wake.wait(timeout)
+
+    def _submit(self, row: Any) -> None:
+        assert self._executor is not None
+        with self._lock:
+            future = self._executor.submit(self._run_one, row)
+            self._inflight[row["id"]] = future
+
+    def _run_one(self, row: Any) -> RunResult | None:
+        assert self._writer is not None
+        try:
+            return execute(self.app.runtime, self._writer, row)
+        except Exception:
+            log.exception(
+                "worker %s: running instance %s failed; it will be retried after its lease expires",
+                self.id,
+                row["id"],
+            )
+            return None
+        finally:
+            with self._lock:
+                self._inflight.pop(row["id"], None)
+                self.completed += 1
+            self._wake.set()
+            self.app._notify_finished()
+
+    # -- leases ---------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        interval = min(self.lease_seconds / 3, 5.0)
+        while not self._stopping.wait(interval):
+            with self._lock:
+                running = list(self._inflight)
+            try:
+                now = self.app.clock.now()
+                self.app.store.renew_leases(self.id, running, now + self.lease_seconds)
+                self.app.store.worker_heartbeat(self.id, now)
+            except Exception:
+                log.exception("worker %s: heartbeat failed", self.id)
+
+    def _release_dead_workers(self) -> None:
+        """Free at once the leases of workers on this host whose process is gone.
+
+        Elsewhere leases simply expire; on this host we can see that the process died.
+        """
+        store = self.app.store
+        host = socket.gethostname()
+        with store.read() as conn:
+            rows = list(
+                conn.execute(
+                    sa.select(workers.c.id, workers.c.pid, workers.c.started_at).where(
+                        workers.c.host == host,
+                        workers.c.stopped_at.is_(None),
+                        workers.c.id != self.id,
+                    )
+                ).mappings()
+            )
+        dead = [row["id"] for row in rows if not _alive(row["pid"], row["started_at"])]
+        if not dead:
+            return
+        now = self.app.clock.now()
+        with store.write() as conn:
+            conn.execute(
+                instances.update()
+                .where(instances.c.lease_owner.in_(dead), instances.c.status == "RUNNING")
+                .values(run_at=now)
+            )
+            conn.execute(workers.update().where(workers.c.id.in_(dead)).values(stopped_at=now))
+        log.info("worker %s: released leases of dead worker(s) %s", self.id, ", ".join(dead))
+
+
+def _alive(pid: int, started_at: float) -> bool:
+    try:
+        process = psutil.Process(pid)
+        return (
+            bool(process.create_time() <= started_at + 1.0)
+            and process.status() != psutil.STATUS_ZOMBIE
+        )
+    except psutil.Error:
+        return False
