@@ -227,6 +227,12 @@ class Run:
                 f"records {len(self.history)}; position {self.position} is {recorded['kind']} "
                 f"{recorded['name']!r}"
             )
+        if self.values["wait_kind"] is not None:
+            return self._incompatible(
+                f"the workflow now returns after {self.position} operation(s) but the instance "
+                f"is waiting at position {self.values['wait_seq']} for "
+                f"{self.values['wait_kind']} {self.values['wait_name']!r}"
+            )
         try:
             output = self.runtime.serde.dumps(
                 result, f"the result of workflow {self.definition.name!r}"
@@ -262,7 +268,26 @@ class Run:
                     seq,
                 )
             return recorded
+        if seq == self.values["wait_seq"] and self.values["error"] is None:
+            self._check_pending_wait(seq, kind, name)
         return None
+
+    def _check_pending_wait(self, seq: int, kind: str, name: str) -> None:
+        """The instance waits at ``seq``; the code must still be doing that same operation."""
+        wait_kind, wait_name = self.values["wait_kind"], self.values["wait_name"]
+        expected = "step" if wait_kind == "retry" else wait_kind
+        if (expected, wait_name) != (kind, name):
+            waiting = {
+                "retry": f"a retry of step {wait_name!r}",
+                "timer": f"timer {wait_name!r}",
+                "signal": f"signal {wait_name!r}",
+                "task": f"human task {wait_name!r}",
+            }.get(wait_kind, f"{wait_kind} {wait_name!r}")
+            raise Divergence(
+                f"at position {seq} the instance is waiting for {waiting} but the workflow "
+                f"now calls {kind} {name!r}",
+                seq,
+            )
 
     def _record(self, seq: int, kind: str, name: str, outcome: str, **fields: Any) -> None:
         now = fields.pop("now", None) or self.runtime.clock.now()

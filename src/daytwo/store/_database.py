@@ -95,7 +95,6 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cursor.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk before it is acknowledged, also across power loss.
         cursor.execute("PRAGMA synchronous = FULL")
-        cursor.execute("PRAGMA wal_autocheckpoint = 10000")
         cursor.close()
 
     @event.listens_for(engine, "begin")

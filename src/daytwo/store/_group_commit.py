@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future
+from typing import Any
 
+from daytwo.store._claims import ClaimRequest, claim_params
 from daytwo.store._store import Store
 from daytwo.store._writes import InstanceWrite, WriteOutcome
 
@@ -44,6 +47,7 @@ class GroupCommitter:
         self.store = store
         self.max_batch = max_batch
         self._queue: deque[tuple[InstanceWrite, Future[WriteOutcome] | None]] = deque()
+        self._claims: list[ClaimRequest] = []
         self._cond = threading.Condition()
         self._closed = False
         self.commits = 0
@@ -61,6 +65,26 @@ class GroupCommitter:
             self._cond.notify()
         return future.result() if future is not None else None
 
+    def claim(
+        self,
+        owner: str,
+        workflows: Sequence[tuple[str, str]],
+        *,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Claim due instances inside the next group commit (no commit of its own)."""
+        request = ClaimRequest(
+            tuple(workflows), claim_params(owner, now=now, lease_seconds=lease_seconds, limit=limit)
+        )
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the group committer is closed")
+            self._claims.append(request)
+            self._cond.notify()
+        return request.future.result()
+
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
         with self._cond:
@@ -71,20 +95,23 @@ class GroupCommitter:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
+                while not self._queue and not self._claims and not self._closed:
                     self._cond.wait()
-                if not self._queue and self._closed:
+                if not self._queue and not self._claims and self._closed:
                     return
-                batch = [
-                    self._queue.popleft() for _ in range(min(len(self._queue), self.max_batch))
-                ]
+                count = min(len(self._queue), self.max_batch)
+                batch = [self._queue.popleft() for _ in range(count)]
+                claims, self._claims = self._claims, []
             try:
-                outcomes = self.store.apply([write for write, _ in batch])
+                outcomes = self.store.apply([write for write, _ in batch], claims)
             except BaseException as exc:  # the callers decide what a failed commit means
                 log.warning("group commit of %d writes failed: %r", len(batch), exc, exc_info=True)
                 for _, future in batch:
                     if future is not None:
                         future.set_exception(exc)
+                for claim in claims:
+                    if not claim.future.done():
+                        claim.future.set_exception(exc)
                 continue
             self.commits += 1
             self.writes += len(batch)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from daytwo.store._claims import ClaimRequest, claim_params, claim_statement
 from daytwo.store._schema import (
     history,
     human_tasks,
@@ -179,31 +180,12 @@ class Store:
         """
         if not workflows or limit <= 0:
             return []
-        candidates = (
-            sa.select(instances.c.id)
-            .where(
-                instances.c.run_at <= now,
-                sa.tuple_(instances.c.workflow, instances.c.version).in_(list(workflows)),
-            )
-            .order_by(instances.c.priority, instances.c.run_at)
-            .limit(limit)
-        )
-        if instance_id is not None:
-            candidates = candidates.where(instances.c.id == instance_id)
-        statement = (
-            instances.update()
-            .where(instances.c.id.in_(candidates.scalar_subquery()))
-            .values(
-                status="RUNNING",
-                lease_owner=owner,
-                lease_token=instances.c.lease_token + 1,
-                run_at=now + lease_seconds,
-                updated_at=now,
-            )
-            .returning(*instances.c)
+        statement = claim_statement(workflows, one=instance_id is not None)
+        params = claim_params(
+            owner, now=now, lease_seconds=lease_seconds, limit=limit, instance_id=instance_id
         )
         with self.write() as conn:
-            return list(conn.execute(statement).mappings())
+            return list(conn.execute(statement, params).mappings())
 
     def next_due(self, workflows: Sequence[tuple[str, str]]) -> float | None:
         """The earliest time at which one of these workflows' instances becomes claimable."""
@@ -261,9 +243,11 @@ class Store:
 
     # -- durable writes of a running instance --------------------------------------------
 
-    def apply(self, writes: Sequence[InstanceWrite]) -> list[WriteOutcome]:
-        """Apply many instances' writes in one transaction (one commit, one fsync)."""
-        return self._applier.apply(writes)
+    def apply(
+        self, writes: Sequence[InstanceWrite], claims: Sequence[ClaimRequest] = ()
+    ) -> list[WriteOutcome]:
+        """Apply many instances' writes (and claims) in one transaction: one commit."""
+        return self._applier.apply(writes, claims)
 
     def pending_signal(self, instance_id: str, name: str) -> RowMapping | None:
         """The oldest unconsumed signal of that name for the instance."""

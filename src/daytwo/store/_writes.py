@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from daytwo.store._claims import ClaimRequest, claim_statement
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
     history,
@@ -155,6 +156,7 @@ class WriteApplier:
             .values(status="RUNNABLE", run_at=sa.bindparam("_now")),
             dialect,
         )
+        self._claims: dict[tuple[tuple[str, str], ...], Prepared] = {}
         self._lock = threading.Lock()
         self._connection: Any = None
 
@@ -170,16 +172,25 @@ class WriteApplier:
                 self._connection.close()
                 self._connection = None
 
-    def apply(self, writes: Sequence[InstanceWrite]) -> list[WriteOutcome]:
-        """Apply ``writes`` in one transaction; stale-lease writes are skipped, not fatal."""
+    def apply(
+        self, writes: Sequence[InstanceWrite], claims: Sequence[ClaimRequest] = ()
+    ) -> list[WriteOutcome]:
+        """Apply ``writes`` (and run ``claims``) in one transaction.
+
+        Stale-lease writes are skipped, not fatal. Claimed rows are set on each claim's
+        future only after the commit.
+        """
         with self._lock:
             connection = self._dbapi()
             cursor = connection.cursor()
             try:
                 if self.dialect_name == "sqlite":
                     cursor.execute("BEGIN IMMEDIATE")
-                outcomes = [self._apply_one(cursor, write) for write in writes]
+                outcomes = self._apply_all(cursor, writes)
+                claimed = [self._claim(cursor, claim) for claim in claims]
                 connection.commit() if self.dialect_name != "sqlite" else cursor.execute("COMMIT")
+                for claim, rows in zip(claims, claimed, strict=True):
+                    claim.future.set_result(rows)
                 return outcomes
             except BaseException:
                 try:
@@ -194,6 +205,42 @@ class WriteApplier:
                 raise
             finally:
                 cursor.close()
+
+    def _claim(self, cursor: Any, claim: ClaimRequest) -> list[dict[str, Any]]:
+        statement = self._claims.get(claim.workflows)
+        if statement is None:
+            statement = Prepared(claim_statement(claim.workflows), self.engine.dialect)
+            self._claims[claim.workflows] = statement
+        cursor.execute(statement.sql, statement.params(claim.params))
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def _apply_all(self, cursor: Any, writes: Sequence[InstanceWrite]) -> list[WriteOutcome]:
+        if len(writes) > 1 and all(write.insert is None for write in writes):
+            # Group commit: one executemany per table instead of a statement per write,
+            # which keeps the committer thread (the one everyone waits for) short.
+            params = [
+                self._full.params({"_id": w.instance_id, "_token": w.lease_token, **w.values})
+                for w in writes
+            ]
+            cursor.executemany(self._full.sql, params)
+            if cursor.rowcount == len(writes):
+                return self._insert_rows(cursor, writes)
+            # A lease was lost or a cancel is pending somewhere: redo one by one to find out
+            # which (re-applying the same values to the others is harmless).
+        return [self._apply_one(cursor, write) for write in writes]
+
+    def _insert_rows(self, cursor: Any, writes: Sequence[InstanceWrite]) -> list[WriteOutcome]:
+        history_rows = [row for write in writes for row in write.history]
+        if history_rows:
+            cursor.executemany(self._history.sql, self._history.many(history_rows))
+        attempt_rows = [row for write in writes for row in write.attempts]
+        if attempt_rows:
+            cursor.executemany(self._attempts.sql, self._attempts.many(attempt_rows))
+        transition_rows = [row for write in writes for row in write.transitions]
+        if transition_rows:
+            cursor.executemany(self._transitions.sql, self._transitions.many(transition_rows))
+        return [WriteOutcome(applied=True, woken=self._extras(cursor, write)) for write in writes]
 
     def _apply_one(self, cursor: Any, write: InstanceWrite) -> WriteOutcome:
         if write.insert is not None:
@@ -213,12 +260,11 @@ class WriteApplier:
                 if row is None:
                     return WriteOutcome(applied=False)
                 cancel_reason = row[0]
-        if write.history:
-            cursor.executemany(self._history.sql, self._history.many(write.history))
-        if write.attempts:
-            cursor.executemany(self._attempts.sql, self._attempts.many(write.attempts))
-        if write.transitions:
-            cursor.executemany(self._transitions.sql, self._transitions.many(write.transitions))
+        [outcome] = self._insert_rows(cursor, [write])
+        return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=outcome.woken)
+
+    def _extras(self, cursor: Any, write: InstanceWrite) -> bool:
+        """Signals consumed, tasks created, and the lost-wakeup re-check; True if woken."""
         for signal_id, seq in write.consumed_signals:
             cursor.execute(
                 self._consume.sql, self._consume.params({"_sid": signal_id, "_seq": seq})
@@ -235,4 +281,4 @@ class WriteApplier:
             }
             cursor.execute(self._wake.sql, self._wake.params(params))
             woken = cursor.rowcount > 0
-        return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=woken)
+        return woken

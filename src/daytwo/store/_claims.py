@@ -1,0 +1,83 @@
+"""The claim statement: lease due instances of a worker's workflows.
+
+Built once per set of (workflow, version) pairs and shared by the plain claim
+(:meth:`Store.claim`) and the group-committed claim of a worker (which rides along in the
+same transaction as other instances' writes, so a claim costs no commit of its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import Update
+
+from daytwo.store._schema import instances
+
+__all__ = ["ClaimRequest", "claim_params", "claim_statement"]
+
+
+def claim_statement(workflows: Sequence[tuple[str, str]], *, one: bool = False) -> Update:
+    """``UPDATE ... RETURNING`` that leases up to ``:_limit`` due instances.
+
+    Due means ``run_at <= :_now``: runnable, a waiting instance whose timer fired, or a
+    running instance whose lease expired because its worker died. The lease token is
+    incremented, which fences off the previous holder's writes. With ``one``, only the
+    instance ``:_iid`` is considered.
+    """
+    pairs = sa.or_(
+        *(
+            sa.and_(
+                instances.c.workflow == sa.bindparam(f"_wf{i}", value=name),
+                instances.c.version == sa.bindparam(f"_ver{i}", value=version),
+            )
+            for i, (name, version) in enumerate(workflows)
+        )
+    )
+    candidates = (
+        sa.select(instances.c.id)
+        .where(instances.c.run_at <= sa.bindparam("_now"), pairs)
+        .order_by(instances.c.priority, instances.c.run_at)
+        .limit(sa.bindparam("_limit", type_=sa.Integer))
+    )
+    if one:
+        candidates = candidates.where(instances.c.id == sa.bindparam("_iid"))
+    return (
+        instances.update()
+        .where(instances.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            status="RUNNING",
+            lease_owner=sa.bindparam("_owner"),
+            lease_token=instances.c.lease_token + 1,
+            run_at=sa.bindparam("_expiry"),
+            updated_at=sa.bindparam("_now"),
+        )
+        .returning(*instances.c)
+    )
+
+
+def claim_params(
+    owner: str, *, now: float, lease_seconds: float, limit: int, instance_id: str | None = None
+) -> dict[str, Any]:
+    """Parameters of :func:`claim_statement`."""
+    params: dict[str, Any] = {
+        "_owner": owner,
+        "_now": now,
+        "_expiry": now + lease_seconds,
+        "_limit": limit,
+    }
+    if instance_id is not None:
+        params["_iid"] = instance_id
+    return params
+
+
+@dataclass
+class ClaimRequest:
+    """A claim to run inside the next group commit; the future gets the claimed rows."""
+
+    workflows: tuple[tuple[str, str], ...]
+    params: dict[str, Any]
+    future: Future[list[dict[str, Any]]] = field(default_factory=Future)

@@ -1,0 +1,89 @@
+"""The store: migrations, SQLite settings, bad database URLs."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+import daytwo
+from daytwo.store._migrate import HEAD_REVISION, current_revision, head_of_scripts
+from daytwo.store._schema import metadata
+
+
+def test_head_revision_constant_matches_the_scripts() -> None:
+    assert head_of_scripts() == HEAD_REVISION
+
+
+def test_migrations_build_exactly_the_declared_schema(app: daytwo.App) -> None:
+    engine = app.store.engine
+    assert current_revision(engine) == HEAD_REVISION
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_sqlite_runs_in_wal_with_full_sync(app: daytwo.App) -> None:
+    with app.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+
+
+def test_database_from_the_first_release_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A database written by daytwo 0.1.0 opens, migrates to head and keeps its data."""
+    path = tmp_path / "old.db"
+    dump = Path(__file__).parent / "fixtures" / "daytwo-0.1.0.sql"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(dump.read_text())
+    app = daytwo.App(f"sqlite:///{path}")
+
+    @app.step
+    def reserve(x: str) -> str:
+        return f"r-{x}"
+
+    @app.workflow(name="order", version="0.1.0")
+    def order(ctx: daytwo.Context, x: str) -> dict[str, object]:
+        return {"r": reserve(x), "approval": ctx.wait_for_signal("approval")}
+
+    assert current_revision(app.store.engine) == HEAD_REVISION
+    assert app.get("waiting-1").status == "WAITING"
+    app.signal("waiting-1", "approval", "yes")
+    with app.worker(concurrency=1):
+        assert app.result("waiting-1", timeout=10) == {"r": "r-w", "approval": "yes"}
+
+
+def test_many_processes_opening_a_new_file_migrate_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    code = (
+        "import daytwo, sys; app = daytwo.App(sys.argv[1]); "
+        "print(len(app.list()))"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=60)[0].strip() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0, 0]
+    assert outputs == ["0", "0", "0", "0"]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:////nonexistent-dir/x.db", "does not exist"),
+        ("not a url", "malformed database URL"),
+        ("mysql://u@h/db", "unsupported database backend"),
+        ("sqlite://", "needs a SQLite file"),
+    ],
+)
+def test_bad_database_urls_are_refused_with_the_fix(url: str, message: str) -> None:
+    app = daytwo.App(url)
+    with pytest.raises(daytwo.StoreUnavailable, match=message):
+        app.list()
