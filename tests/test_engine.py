@@ -362,3 +362,104 @@ def test_unknown_names_give_clear_errors(app: App) -> None:
         app.tasks.complete("nope")
     with pytest.raises(daytwo.InvalidInput, match="unknown status"):
         app.list(status="DONE")
+
+
+def test_step_timeout_fails_the_attempt_and_retries(app: App) -> None:
+    import threading
+
+    release = threading.Event()
+    calls: list[int] = []
+
+    @app.step(timeout=0.1, retry=Retry(max_attempts=2, initial_delay=0, jitter=0))
+    def slow() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            release.wait(5)  # the first attempt hangs past its timeout
+        return "done"
+
+    @app.workflow(name="timeouts")
+    def timeouts(ctx: daytwo.Context, _: Any) -> str:
+        return slow()
+
+    try:
+        assert app.run("timeouts", None, id="to1") == "done"
+    finally:
+        release.set()
+    [attempt] = app.attempts("to1")
+    assert attempt.error["type"] == "StepTimeout"
+
+
+def test_cancel_while_a_step_runs_compensates_that_step(app: App) -> None:
+    import threading
+
+    entered, proceed = threading.Event(), threading.Event()
+    undone: list[str] = []
+
+    @app.step
+    def long_call() -> str:
+        entered.set()
+        proceed.wait(5)
+        return "made"
+
+    @long_call.compensate
+    def undo(result: str) -> None:
+        undone.append(result)
+
+    @app.step
+    def never() -> None:
+        raise AssertionError("must not run after the cancel")
+
+    @app.workflow(name="cancel-running")
+    def cancel_running(ctx: daytwo.Context, _: Any) -> None:
+        long_call()
+        never()
+
+    handle = app.start("cancel-running", None, id="cr1")
+    with app.worker(concurrency=1):
+        assert entered.wait(5)
+        handle.cancel("stop it")
+        proceed.set()
+        with pytest.raises(daytwo.WorkflowFailed, match="CANCELLED"):
+            handle.result(timeout=10)
+    assert undone == ["made"]
+    assert app.get("cr1").error == {"type": "Cancelled", "message": "stop it"}
+
+
+def test_workflow_code_swallowing_exceptions_cannot_swallow_suspension(
+    fake_app: App, clock: FakeClock
+) -> None:
+    @fake_app.workflow(name="greedy")
+    def greedy(ctx: daytwo.Context, _: Any) -> str:
+        try:
+            ctx.sleep(60)
+        except Exception:
+            return "swallowed"
+        return "slept"
+
+    fake_app.start("greedy", None, id="g1")
+    with fake_app.worker(concurrency=1) as worker:
+        worker.drain()
+        assert fake_app.get("g1").status == "WAITING"
+        clock.advance(61)
+        assert fake_app.result("g1", timeout=10) == "slept"
+
+
+def test_instance_of_unregistered_version_is_left_for_a_worker_that_has_it(db_url: str) -> None:
+    old = App(db_url)
+
+    @old.workflow(name="pinned", version="1.0")
+    def pinned_v1(ctx: daytwo.Context, _: Any) -> str:
+        return "v1"
+
+    old.start("pinned", None, id="p1")
+    new = App(db_url)
+
+    @new.workflow(name="pinned", version="2.0")
+    def pinned_v2(ctx: daytwo.Context, _: Any) -> str:
+        return "v2"
+
+    with new.worker(concurrency=1) as worker:
+        worker.drain()
+        assert new.get("p1").status == "RUNNABLE"  # pinned to 1.0; not run by 2.0 code
+    with old.worker(concurrency=1):
+        assert old.result("p1", timeout=10) == "v1"

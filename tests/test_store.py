@@ -61,10 +61,7 @@ def test_database_from_the_first_release_is_upgraded_in_place(tmp_path: Path) ->
 
 def test_many_processes_opening_a_new_file_migrate_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'race.db'}"
-    code = (
-        "import daytwo, sys; app = daytwo.App(sys.argv[1]); "
-        "print(len(app.list()))"
-    )
+    code = "import daytwo, sys; app = daytwo.App(sys.argv[1]); print(len(app.list()))"
     processes = [
         subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, text=True)
         for _ in range(4)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from daytwo._errors import (
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from daytwo.worker._worker import Worker
 
 __all__ = ["App", "HumanTasks", "InstanceHandle"]
+
+log = logging.getLogger("daytwo.app")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -65,6 +69,9 @@ class App:
         self._store_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._finished = threading.Condition()
+        self._inline_leases: dict[str, str] = {}
+        self._inline_lock = threading.Lock()
+        self._inline_keeper: threading.Thread | None = None
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -252,7 +259,8 @@ class App:
         )
         # The row is inserted at the run's first durable point; if the id exists already,
         # that insert does nothing and we wait for (or help) the existing instance below.
-        first = execute(self.runtime, writer, row, history=[], insert=True)
+        with self._lease_kept(owner, instance_id):
+            first = execute(self.runtime, writer, row, history=[], insert=True)
         if first.kind == "finished":
             self._notify_finished()
             return self._result_of(instance_id, first.status, first.output, first.error)
@@ -270,7 +278,8 @@ class App:
                     limit=1, instance_id=instance_id,
                 )  # fmt: skip
                 for claimed_row in claimed:
-                    execute(self.runtime, writer, claimed_row)
+                    with self._lease_kept(owner, instance_id):
+                        execute(self.runtime, writer, claimed_row)
                 continue
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(
@@ -281,6 +290,34 @@ class App:
                 self.clock.sleep(min(current["run_at"] - now, 0.5))
             else:
                 time.sleep(0.02)
+
+    @contextmanager
+    def _lease_kept(self, owner: str, instance_id: str) -> Iterator[None]:
+        """Renew an inline run's lease while it executes, so a long step keeps it."""
+        with self._inline_lock:
+            self._inline_leases[instance_id] = owner
+            if self._inline_keeper is None:
+                self._inline_keeper = threading.Thread(
+                    target=self._renew_inline_leases, name="daytwo-inline-lease", daemon=True
+                )
+                self._inline_keeper.start()
+        try:
+            yield
+        finally:
+            with self._inline_lock:
+                self._inline_leases.pop(instance_id, None)
+
+    def _renew_inline_leases(self) -> None:
+        while True:
+            time.sleep(INLINE_LEASE_SECONDS / 4)
+            with self._inline_lock:
+                leases = dict(self._inline_leases)
+            for instance_id, owner in leases.items():
+                try:
+                    expiry = self.clock.now() + INLINE_LEASE_SECONDS
+                    self.store.renew_leases(owner, [instance_id], expiry)
+                except Exception:  # the run itself will notice a real database problem
+                    log.warning("could not renew the lease of %s", instance_id, exc_info=True)
 
     def _result_of(
         self, instance_id: str, status: str, output: str | None, error: str | None

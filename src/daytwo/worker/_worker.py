@@ -255,6 +255,7 @@ class Worker:
                 now = self.app.clock.now()
                 self.app.store.renew_leases(self.id, running, now + self.lease_seconds)
                 self.app.store.worker_heartbeat(self.id, now)
+                self._release_dead_workers()
             except Exception:
                 log.exception("worker %s: heartbeat failed", self.id)
 
