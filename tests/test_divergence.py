@@ -164,9 +164,8 @@ def test_workflow_that_now_stops_early_is_incompatible(db_url: str) -> None:
     def shorter(ctx: daytwo.Context, _: Any) -> int:
         return one_again()
 
-    with new.worker(concurrency=1):
-        with pytest.raises(daytwo.WorkflowFailed):
-            new.result("s-1", timeout=10)
+    with new.worker(concurrency=1), pytest.raises(daytwo.WorkflowFailed):
+        new.result("s-1", timeout=10)
     instance = new.get("s-1")
     assert instance.status == "INCOMPATIBLE"
     assert instance.error is not None
