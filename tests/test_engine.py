@@ -223,6 +223,8 @@ def test_durable_timer_suspends_and_resumes(fake_app: App, clock: FakeClock) -> 
         assert handle.result(timeout=10) == "awake"
     finally:
         worker.stop()
+    [timer] = fake_app.history("n1")
+    assert (timer.finished_at - timer.started_at).total_seconds() == pytest.approx(7201)
 
 
 def test_signal_wait_with_early_signal_and_timeout(fake_app: App, clock: FakeClock) -> None:

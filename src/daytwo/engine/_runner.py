@@ -310,6 +310,12 @@ class Run:
         self._new_history.append(row)
         self.values["history_size"] = len(self.history)
 
+    def _wait_started(self, seq: int, kind: str) -> float:
+        """When the wait at ``seq`` began: when the instance entered its waiting state."""
+        if self._pending(seq, kind):
+            return float(self.values["state_entered_at"])
+        return self.runtime.clock.now()
+
     def _pending(self, seq: int, kind: str) -> bool:
         return bool(self.values["wait_seq"] == seq and self.values["wait_kind"] == kind)
 
@@ -508,7 +514,10 @@ class Run:
         now = self.runtime.clock.now()
         until = self.values["wake_at"] if self._pending(seq, "timer") else now + seconds
         if now >= until:
-            self._record(seq, "timer", name, "completed", detail={"until": until})
+            self._record(
+                seq, "timer", name, "completed", started_at=self._wait_started(seq, "timer"),
+                detail={"until": until},
+            )  # fmt: skip
             self.values.update(_CLEAR_WAIT)
             return
         self._suspend("timer", name, seq, until, name)
@@ -524,7 +533,10 @@ class Run:
         seq = self.position - 1
         signal = self.runtime.store.pending_signal(self.instance_id, name)
         if signal is not None:
-            self._record(seq, "signal", name, "completed", result=signal["payload"])
+            self._record(
+                seq, "signal", name, "completed", result=signal["payload"],
+                started_at=self._wait_started(seq, "signal"),
+            )  # fmt: skip
             self._consumed.append((signal["id"], seq))
             self.values.update(_CLEAR_WAIT)
             return serde.loads(signal["payload"])
@@ -534,7 +546,10 @@ class Run:
         else:
             until = None if timeout is None else now + timeout
         if until is not None and now >= until:
-            self._record(seq, "signal", name, "timed_out", detail={"timeout_at": until})
+            self._record(
+                seq, "signal", name, "timed_out", detail={"timeout_at": until},
+                started_at=self._wait_started(seq, "signal"),
+            )  # fmt: skip
             self.values.update(_CLEAR_WAIT)
             raise WaitTimeout(f"signal {name!r} did not arrive within the timeout")
         self._suspend("signal", name, seq, until, name)
@@ -572,7 +587,10 @@ class Run:
                     completed_by=signal["sent_by"],
                 )
                 self._new_tasks.append(task)
-            self._record(seq, "task", name, "completed", result=signal["payload"])
+            self._record(
+                seq, "task", name, "completed", result=signal["payload"],
+                started_at=self._wait_started(seq, "task"),
+            )  # fmt: skip
             self._consumed.append((signal["id"], seq))
             self.values.update(_CLEAR_WAIT)
             return serde.loads(signal["payload"])

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 
 from daytwo._errors import StoreUnavailable
 
@@ -56,7 +56,7 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-    except OperationalError as exc:
+    except DatabaseError as exc:
         raise StoreUnavailable(
             f"cannot open database {url!r}: {exc.orig}; check that the path exists and is "
             "writable, or pass another URL with --database / $DAYTWO_DATABASE"

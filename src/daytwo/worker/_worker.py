@@ -231,11 +231,14 @@ class Worker:
         try:
             return execute(self.app.runtime, self._writer, row)
         except Exception:
-            log.exception(
-                "worker %s: running instance %s failed; it will be retried after its lease expires",
-                self.id,
-                row["id"],
-            )
+            # An engine or database error, not a workflow failure (those are recorded).
+            # Give the lease back so the instance is retried soon; if even that fails,
+            # the lease simply expires.
+            log.exception("worker %s: running instance %s failed; releasing it", self.id, row["id"])
+            try:
+                self.app.store.release_leases(self.id, [row["id"]], self.app.clock.now() + 1.0)
+            except Exception:
+                log.warning("worker %s: could not release %s", self.id, row["id"])
             return None
         finally:
             with self._lock:

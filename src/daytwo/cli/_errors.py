@@ -1,0 +1,94 @@
+"""Exit codes and the one place where errors become ``error: <message>`` and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from enum import IntEnum
+from typing import Any
+
+import sqlalchemy.exc
+import typer
+from typer.core import TyperGroup
+
+import daytwo
+
+__all__ = [
+    "EXIT_CODES_HELP",
+    "CliError",
+    "ErrorReportingGroup",
+    "ExitCode",
+    "exit_code_for",
+    "report",
+]
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the ``daytwo`` command; scripts may rely on them."""
+
+    OK = 0
+    FAILED = 1
+    BAD_INPUT = 2
+    NOT_FOUND = 3
+    DATABASE = 4
+    NOT_ALLOWED = 5
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 the operation failed (e.g. the instance ended badly); "
+    "2 bad usage or input; 3 instance or task not found; 4 database unreachable; "
+    "5 not allowed in the instance's or task's current state."
+)
+
+
+class CliError(Exception):
+    """An error found by the command line itself, with the exit code it ends with."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def exit_code_for(error: BaseException) -> ExitCode | None:
+    """The exit code of an expected error, or None for a bug (which keeps its traceback)."""
+    match error:
+        case CliError():
+            return error.code
+        case daytwo.InstanceNotFound() | daytwo.TaskNotFound():
+            return ExitCode.NOT_FOUND
+        case daytwo.StoreUnavailable() | sqlalchemy.exc.DatabaseError():
+            return ExitCode.DATABASE
+        case daytwo.NotRunnable():
+            return ExitCode.NOT_ALLOWED
+        case daytwo.InvalidInput() | daytwo.WorkflowNotFound() | daytwo.SerializationError():
+            return ExitCode.BAD_INPUT
+        case daytwo.DaytwoError():
+            return ExitCode.FAILED
+    return None
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        # The driver's own message, without SQLAlchemy's statement dump and help link.
+        return f"database error: {error.orig}"
+    return str(error)
+
+
+def report(error: BaseException, code: ExitCode) -> typer.Exit:
+    """Print ``error: <message>`` as one line on stderr; return the Exit to raise."""
+    one_line = " ".join(_message(error).split()) or type(error).__name__
+    print(f"error: {one_line}", file=sys.stderr, flush=True)
+    return typer.Exit(int(code))
+
+
+class ErrorReportingGroup(TyperGroup):
+    """The root command group: turns expected errors of any subcommand into exit codes."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the subcommand; report expected errors in one line instead of a traceback."""
+        try:
+            return super().invoke(ctx)
+        except (CliError, daytwo.DaytwoError, sqlalchemy.exc.DatabaseError) as e:
+            code = exit_code_for(e)
+            if code is None:
+                raise
+            raise report(e, code) from None

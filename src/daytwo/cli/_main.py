@@ -1,0 +1,61 @@
+"""The ``daytwo`` command: global options and the list of commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+import daytwo
+from daytwo.cli._demo import demo
+from daytwo.cli._errors import EXIT_CODES_HELP, ErrorReportingGroup
+from daytwo.cli._instances import cancel, history, list_instances, signal, start, status
+from daytwo.cli._options import DatabaseOption
+from daytwo.cli._tasks import tasks
+from daytwo.cli._worker import worker
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    cls=ErrorReportingGroup,
+    name="daytwo",
+    help="daytwo: durable workflows with their operations built in.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"daytwo {daytwo.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database: DatabaseOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """daytwo: durable workflows with their operations built in."""
+    ctx.obj = {"database": database}
+
+
+app.command("start")(start)
+app.command("status")(status)
+app.command("list")(list_instances)
+app.command("history")(history)
+app.command("signal")(signal)
+app.command("cancel")(cancel)
+app.add_typer(tasks)
+app.command("worker")(worker)
+app.command("demo")(demo)

@@ -1,0 +1,27 @@
+"""The ``daytwo demo``: an order-fulfilment process run end to end on the embedded store.
+
+Reusable pieces: :func:`create_app` declares the ``order`` workflow on a new App (the
+``examples/orders.py`` app uses it too), :func:`plan_orders` and :func:`run_orders` drive a
+batch of orders through an in-process worker while playing the sales manager, and
+:func:`summarize` reads back what happened.
+"""
+
+from daytwo.demo._driver import DemoPlan, Progress, plan_orders, run_orders
+from daytwo.demo._orders import APPROVAL_THRESHOLD, create_app
+from daytwo.demo._services import PaymentDeclined, PaymentUnavailable, Services
+from daytwo.demo._summary import StateTime, Summary, summarize
+
+__all__ = [
+    "APPROVAL_THRESHOLD",
+    "DemoPlan",
+    "PaymentDeclined",
+    "PaymentUnavailable",
+    "Progress",
+    "Services",
+    "StateTime",
+    "Summary",
+    "create_app",
+    "plan_orders",
+    "run_orders",
+    "summarize",
+]

@@ -1,0 +1,91 @@
+"""``daytwo demo`` and the example app built on the demo's workflow."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import daytwo
+from daytwo.cli._main import app as cli
+from daytwo.demo import create_app, plan_orders
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DAYTWO_DATABASE", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
+def test_demo_runs_on_a_fresh_database_and_summarizes(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["demo"])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    out = result.stdout
+    for expected in ("Summary", "Instances by status", "SUCCEEDED", "COMPENSATED",
+                     "Retries:", "Compensations:", "Time in state", "carrier-pickup",
+                     "manager-approval", "manager rejected"):  # fmt: skip
+        assert expected in out, expected
+    assert int(re.search(r"Retries: (\d+)", out).group(1)) > 0  # type: ignore[union-attr]
+    assert int(re.search(r"Compensations: (\d+)", out).group(1)) > 0  # type: ignore[union-attr]
+    url = re.search(r"database: (sqlite:///\S+)", out).group(1)  # type: ignore[union-attr]
+    assert Path(url.removeprefix("sqlite:///")).is_relative_to(tmp_path)
+    # the database can be inspected afterwards
+    listed = CliRunner().invoke(
+        cli, ["list", "--database", url, "--json", "--status", "compensated"]
+    )
+    assert listed.exit_code == 0
+    assert len(json.loads(listed.stdout)) >= 1
+
+
+def test_demo_json_summary(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = CliRunner().invoke(cli, ["demo", "--json", "--database", url, "--orders", "14"])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    summary = json.loads(result.stdout)
+    assert summary["database"] == url and summary["instances"] == 14
+    assert len(summary["instance_ids"]) == 14
+    # one large order is rejected by the manager, order 12 cannot be shipped
+    assert summary["by_status"] == {"SUCCEEDED": 12, "COMPENSATED": 2}
+    assert summary["retries"] > 0 and summary["failed_attempts"] >= summary["retries"]
+    assert summary["compensations_by_step"] == {"reserve_inventory": 2, "charge_card": 1}
+    states = {entry["state"] for entry in summary["time_in_state"]}
+    assert {"reserve_inventory", "manager-approval", "charge_card", "carrier-pickup"} <= states
+    rejected = daytwo.App(url).get(
+        next(i for i in summary["instance_ids"] if i.startswith("A-1008"))
+    )
+    assert rejected.status == "COMPENSATED" and "manager rejected" in rejected.error["message"]  # type: ignore[index]
+
+
+def test_the_plan_is_the_same_for_the_same_seed() -> None:
+    plan = plan_orders(20, seed=3)
+    assert plan == plan_orders(20, seed=3)
+    assert plan.reject == {"A-1008"}
+    assert sum(order["total"] > 1000 for order in plan.orders) == 4
+    assert [order["id"] for order in plan.orders if order["country"] == "Atlantis"] == ["A-1012"]
+
+
+def test_example_app_runs_the_order_workflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    started = CliRunner().invoke(
+        cli,
+        ["start", "order", '{"id": "A-1", "total": 20, "country": "France"}',
+         "--app", "examples.orders:app", "--id", "o1", "--database", url],
+    )  # fmt: skip
+    assert started.exit_code == 0, started.stderr
+    app = create_app(url)
+    with app.worker(concurrency=1, poll_interval=0.05):
+        assert app.result("o1", timeout=30) == {
+            "reservation": "res-A-1",
+            "charge": "ch-A-1",
+            "tracking": "TRK-A-1",
+        }
+    app.close()
