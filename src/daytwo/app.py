@@ -225,8 +225,6 @@ class App:
         *,
         id: str | None = None,
         version: str | None = None,
-        queue: str = "default",
-        priority: int = 0,
     ) -> InstanceHandle:
         """Durably start an instance for a worker to run; returns at once.
 
@@ -234,7 +232,7 @@ class App:
         instance and never runs it twice.
         """
         definition = self._definition(workflow, version)
-        row = self._new_row(definition, input, id, queue=queue, priority=priority)
+        row = self._new_row(definition, input, id, queue="default", priority=0)
         created, existing = self.store.insert_instance(row)
         if created:
             self._notify()

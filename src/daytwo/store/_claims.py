@@ -40,7 +40,8 @@ def claim_statement(workflows: Sequence[tuple[str, str]], *, one: bool = False) 
     candidates = (
         sa.select(instances.c.id)
         .where(instances.c.run_at <= sa.bindparam("_now"), pairs)
-        .order_by(instances.c.priority, instances.c.run_at)
+        # Oldest due first, read straight off ix_instances_due (no sort of all due rows).
+        .order_by(instances.c.run_at)
         .limit(sa.bindparam("_limit", type_=sa.Integer))
     )
     if one:

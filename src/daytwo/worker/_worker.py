@@ -65,10 +65,14 @@ class Worker:
         self._group_commit = group_commit
         self._writer: GroupCommitter | DirectWriter | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._inflight: dict[str, Future[RunResult | None]] = {}
+        # instance id -> (lease token of our claim, its run)
+        self._inflight: dict[str, tuple[int, Future[RunResult | None]]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        # Leases are renewed until the very end of a shutdown, so that instances finishing
+        # during the grace period are not taken over (and run twice) by another worker.
+        self._heartbeat_stop = threading.Event()
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
         self.completed = 0
@@ -116,11 +120,11 @@ class Worker:
             return
         self._stopping.set()
         self._wake.set()
-        for thread in self._threads:
-            thread.join()
+        claim_thread, heartbeat_thread = self._threads
+        claim_thread.join()
         grace = self.shutdown_grace if grace is None else grace
         with self._lock:
-            pending = list(self._inflight.values())
+            pending = [future for _, future in self._inflight.values()]
         if pending:
             wait(pending, timeout=grace)
         with self._lock:
@@ -130,6 +134,8 @@ class Worker:
             log.warning(
                 "worker %s released %d instance(s) still running at shutdown", self.id, released
             )
+        self._heartbeat_stop.set()
+        heartbeat_thread.join()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         if isinstance(self._writer, GroupCommitter):
@@ -162,7 +168,7 @@ class Worker:
         while time.monotonic() < deadline:
             self.wake()
             with self._lock:
-                pending = list(self._inflight.values())
+                pending = [future for _, future in self._inflight.values()]
             if pending:
                 wait(pending, timeout=max(deadline - time.monotonic(), 0))
                 continue
@@ -224,7 +230,7 @@ class Worker:
         assert self._executor is not None
         with self._lock:
             future = self._executor.submit(self._run_one, row)
-            self._inflight[row["id"]] = future
+            self._inflight[row["id"]] = (row["lease_token"], future)
 
     def _run_one(self, row: Any) -> RunResult | None:
         assert self._writer is not None
@@ -242,7 +248,11 @@ class Worker:
             return None
         finally:
             with self._lock:
-                self._inflight.pop(row["id"], None)
+                # If our own lease expired and we claimed the instance again, the newer
+                # run owns the entry now.
+                entry = self._inflight.get(row["id"])
+                if entry is not None and entry[0] == row["lease_token"]:
+                    del self._inflight[row["id"]]
                 self.completed += 1
             self._wake.set()
             self.app._notify_finished()
@@ -251,7 +261,7 @@ class Worker:
 
     def _heartbeat_loop(self) -> None:
         interval = min(self.lease_seconds / 3, 5.0)
-        while not self._stopping.wait(interval):
+        while not self._heartbeat_stop.wait(interval):
             with self._lock:
                 running = list(self._inflight)
             try:

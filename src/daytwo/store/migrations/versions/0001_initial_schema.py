@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 16:45:25.016093
+Create Date: 2026-11-25 17:34:09.599264
 """
 
 from __future__ import annotations
@@ -47,7 +47,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("instances", schema=None) as batch_op:
-        batch_op.create_index("ix_instances_run_at", ["run_at"], unique=False)
+        batch_op.create_index(
+            "ix_instances_due",
+            ["workflow", "version", "run_at"],
+            unique=False,
+            sqlite_where=sa.text("run_at IS NOT NULL"),
+            postgresql_where=sa.text("run_at IS NOT NULL"),
+        )
         batch_op.create_index("ix_instances_workflow_status", ["workflow", "status"], unique=False)
 
     op.create_table(
@@ -178,7 +184,11 @@ def downgrade() -> None:
     op.drop_table("workers")
     with op.batch_alter_table("instances", schema=None) as batch_op:
         batch_op.drop_index("ix_instances_workflow_status")
-        batch_op.drop_index("ix_instances_run_at")
+        batch_op.drop_index(
+            "ix_instances_due",
+            sqlite_where=sa.text("run_at IS NOT NULL"),
+            postgresql_where=sa.text("run_at IS NOT NULL"),
+        )
 
     op.drop_table("instances")
     # ### end Alembic commands ###

@@ -1,0 +1,384 @@
+"""Helpers for tests that run workers as real processes and check the external world.
+
+Worker processes serve :mod:`workloads.crash_app`; each step of that app appends a line to
+a side-effect log, which these helpers parse and check against the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from workloads.crash_app import LOG_ENV, charge_fails_first, ship_rejects
+
+import daytwo
+from daytwo.store._schema import workers
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+# -- worker processes ---------------------------------------------------------------------
+
+
+def worker_command() -> list[str]:
+    """How to start a worker for ``workloads.crash_app:app``.
+
+    The real CLI (``daytwo worker MODULE:APP``) when this daytwo has it, else the
+    workload module's own ``python -m workloads.crash_app`` (same options).
+    """
+    script = Path(sys.executable).with_name("daytwo")
+    if importlib.util.find_spec("daytwo.cli._main") is not None and script.exists():
+        return [str(script), "worker", "workloads.crash_app:app"]
+    return [sys.executable, "-m", "workloads.crash_app"]
+
+
+@dataclass
+class WorkerProcess:
+    """A worker subprocess serving ``workloads.crash_app:app``."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    output_path: Path
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the process (if it still runs) and reap it."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(timeout=30)
+
+    def terminate(self, timeout: float) -> int:
+        """SIGTERM the process and wait up to ``timeout`` s for it to exit; its exit code."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout=timeout)
+
+    def output(self) -> str:
+        """The process's combined stdout and stderr so far (the tail)."""
+        try:
+            return self.output_path.read_text(errors="replace")[-4000:]
+        except FileNotFoundError:
+            return ""
+
+
+@dataclass
+class WorkerPool:
+    """Starts worker processes and guarantees they are all killed at the end."""
+
+    database: str
+    log_path: Path
+    directory: Path
+    started: list[WorkerProcess] = field(default_factory=list)
+
+    def spawn(
+        self,
+        *,
+        concurrency: int = 8,
+        lease_seconds: float = 2.0,
+        shutdown_grace: float = 10.0,
+        poll_interval: float = 0.25,
+        env: Mapping[str, str] | None = None,
+    ) -> WorkerProcess:
+        """Start one worker process."""
+        name = f"worker-{len(self.started)}"
+        output_path = self.directory / f"{name}.log"
+        python_path = os.pathsep.join(
+            p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH", "")) if p
+        )
+        environment = {
+            **os.environ,
+            "DAYTWO_DATABASE": self.database,
+            LOG_ENV: str(self.log_path),
+            "PYTHONPATH": python_path,
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        command = [
+            *worker_command(),
+            "--concurrency", str(concurrency),
+            "--lease-seconds", str(lease_seconds),
+            "--shutdown-grace", str(shutdown_grace),
+            "--poll-interval", str(poll_interval),
+        ]  # fmt: skip
+        with output_path.open("wb") as out:
+            popen = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT)
+        process = WorkerProcess(name, popen, output_path)
+        self.started.append(process)
+        return process
+
+    def kill_all(self) -> None:
+        """SIGKILL every process still running."""
+        for process in self.started:
+            with contextlib.suppress(Exception):
+                process.kill()
+
+    def outputs(self) -> str:
+        """The output tails of every process, for failure messages."""
+        return "\n".join(f"--- {p.name} (pid {p.pid}) ---\n{p.output()}" for p in self.started)
+
+
+@contextlib.contextmanager
+def worker_pool(database: str, log_path: Path, directory: Path) -> Iterator[WorkerPool]:
+    """A :class:`WorkerPool` whose processes are killed however the block exits."""
+    pool = WorkerPool(database, log_path, directory)
+    try:
+        yield pool
+    finally:
+        pool.kill_all()
+
+
+def wait_until(
+    predicate: Callable[[], bool], *, timeout: float, interval: float = 0.05, what: str = ""
+) -> None:
+    """Poll ``predicate`` until it holds; raise ``AssertionError`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def worker_ids_of(app: daytwo.App, pid: int) -> list[str]:
+    """The ids under which the process ``pid`` registered as a worker."""
+    with app.store.read() as conn:
+        return list(conn.execute(sa.select(workers.c.id).where(workers.c.pid == pid)).scalars())
+
+
+def count_rows(app: daytwo.App, sql: str, **params: Any) -> int:
+    """The single integer a SQL query returns."""
+    with app.store.read() as conn:
+        return int(conn.execute(sa.text(sql), params).scalar_one())
+
+
+# -- the external world -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SideEffect:
+    """One line of the side-effect log: one execution of one step attempt."""
+
+    instance_id: str
+    seq: int
+    label: str
+    idempotency_key: str
+    attempt: int
+    pid: int
+    outcome: str
+    result: str
+
+    @property
+    def execution(self) -> tuple[str, int, int]:
+        """What identifies the attempt: ``(instance, seq, attempt)``."""
+        return (self.instance_id, self.seq, self.attempt)
+
+
+def read_side_effects(path: Path) -> list[SideEffect]:
+    """Parse the side-effect log (empty if no step ran yet)."""
+    if not path.exists():
+        return []
+    effects = []
+    for line in path.read_text().splitlines():
+        instance_id, seq, label, key, attempt, pid, outcome, result = line.split(" ")
+        effects.append(
+            SideEffect(instance_id, int(seq), label, key, int(attempt), int(pid), outcome, result)
+        )
+    return effects
+
+
+def count_lines(path: Path) -> int:
+    """How many side effects the log holds."""
+    if not path.exists():
+        return 0
+    with path.open("rb") as f:
+        return sum(1 for _ in f)
+
+
+@dataclass
+class SagaReport:
+    """What :func:`check_saga_instances` found."""
+
+    instances: int
+    succeeded: int
+    compensated: int
+    executions: int
+    #: Executions beyond the first of the same ``(instance, seq, attempt)``.
+    duplicates: int
+    #: ``(instance, seq, attempt)`` -> pids, for every re-executed attempt.
+    duplicated: dict[tuple[str, int, int], list[int]]
+    #: Re-executions per step label (``reserve``, ``refund``, ...).
+    duplicated_labels: Counter[str]
+
+
+def expected_saga_shape(n: int) -> list[tuple[str, str, str, int]]:
+    """The history an instance of the saga must end with: (kind, name, outcome, attempt)."""
+    charge_attempt = 2 if charge_fails_first(n) else 1
+    head = [
+        ("step", "reserve", "completed", 1),
+        ("step", "charge", "completed", charge_attempt),
+        ("timer", "cooling-off", "completed", 1),
+    ]
+    if ship_rejects(n):
+        return [
+            *head,
+            ("step", "ship", "failed", 1),
+            ("compensation", "charge", "completed", 1),
+            ("compensation", "reserve", "completed", 1),
+        ]
+    return [*head, ("step", "ship", "completed", 1), ("step", "notify", "completed", 1)]
+
+
+def saga_id(n: int) -> str:
+    """The instance id of saga number ``n``."""
+    return f"saga-{n:04d}"
+
+
+def check_saga_instances(
+    app: daytwo.App,
+    numbers: Sequence[int],
+    log_path: Path,
+    *,
+    killed_pids: Sequence[int] = (),
+) -> SagaReport:
+    """Check the database and the side-effect log after saga instances ran.
+
+    Asserts: every instance ended SUCCEEDED (COMPENSATED where ``ship`` rejects); each has
+    one history row per seq with the expected shape; the output equals the recorded step
+    results; failed attempts are recorded once; state transitions form a chain that ends in
+    the terminal state; the log shows one idempotency key per (instance, seq), the recorded
+    result is the one of the attempt's last execution, and every execution before the last
+    of the same attempt was made by a process in ``killed_pids``.
+    """
+    effects = read_side_effects(log_path)
+    by_execution: dict[tuple[str, int, int], list[SideEffect]] = defaultdict(list)
+    keys_by_position: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for effect in effects:
+        by_execution[effect.execution].append(effect)
+        keys_by_position[(effect.instance_id, effect.seq)].add(effect.idempotency_key)
+
+    duplicate_rows = count_rows(
+        app,
+        "SELECT count(*) FROM (SELECT instance_id, seq FROM history "
+        "GROUP BY instance_id, seq HAVING count(*) > 1)",
+    )
+    assert duplicate_rows == 0, "some (instance, seq) has more than one history row"
+    leased = count_rows(app, "SELECT count(*) FROM instances WHERE lease_owner IS NOT NULL")
+    assert leased == 0, "finished instances must not hold a lease"
+
+    explained: set[tuple[str, int, int]] = set()
+    succeeded = compensated = 0
+    for n in numbers:
+        instance_id = saga_id(n)
+        instance = app.get(instance_id)
+        expected_status = "COMPENSATED" if ship_rejects(n) else "SUCCEEDED"
+        assert instance.status == expected_status, (instance_id, instance.status, instance.error)
+        succeeded += instance.status == "SUCCEEDED"
+        compensated += instance.status == "COMPENSATED"
+
+        events = app.history(instance_id)
+        assert [e.seq for e in events] == list(range(len(events))), instance_id
+        shape = [(e.kind, e.name, e.outcome, e.attempt) for e in events]
+        assert shape == expected_saga_shape(n), (instance_id, shape)
+
+        # Each step or compensation in the history was executed for real, under its
+        # stable key, and the recorded result is what its last execution returned.
+        for event in events:
+            if event.kind == "timer":
+                continue
+            position = (instance_id, event.seq)
+            expected_key = (
+                f"{instance_id}:{event.seq}"
+                if event.kind == "step"
+                else f"{instance_id}:{event.detail['compensates']}:compensate"  # type: ignore[index]
+            )
+            assert event.idempotency_key == expected_key, (position, event.idempotency_key)
+            assert keys_by_position[position] == {expected_key}, (
+                position,
+                keys_by_position[position],
+            )
+            runs = by_execution.get((instance_id, event.seq, event.attempt))
+            assert runs, f"{position} is recorded but was never executed"
+            explained.add((instance_id, event.seq, event.attempt))
+            if event.kind == "step" and event.outcome == "completed":
+                assert event.result == runs[-1].result, (position, event.result, runs)
+        attempts = app.attempts(instance_id)
+        expected_attempts = [(1, 1)] if charge_fails_first(n) else []
+        if ship_rejects(n):
+            expected_attempts.append((3, 1))
+        assert [(a.seq, a.attempt) for a in attempts] == expected_attempts, instance_id
+        for failed in attempts:
+            explained.add((instance_id, failed.seq, failed.attempt))
+            assert by_execution.get((instance_id, failed.seq, failed.attempt)), failed
+
+        # The output is made of the recorded results.
+        results = {e.name: e.result for e in events if e.kind == "step"}
+        if instance.status == "SUCCEEDED":
+            assert instance.output == {
+                "n": n,
+                "reservation": results["reserve"],
+                "charge": results["charge"],
+                "shipment": results["ship"],
+                "notification": results["notify"],
+            }, instance_id
+        else:
+            assert instance.output is None
+            assert instance.error is not None and instance.error["type"] == "StepFailed"
+
+        moves = app.transitions(instance_id)
+        assert moves[0].from_state is None and moves[0].to_state == "queued", instance_id
+        for before, after in itertools.pairwise(moves):
+            assert after.from_state == before.to_state, (instance_id, before, after)
+        assert moves[-1].to_state == instance.status.lower(), (instance_id, moves[-1])
+        assert moves[-1].status == instance.status, (instance_id, moves[-1])
+        assert instance.state == instance.status.lower()
+
+    instance_ids = {saga_id(n) for n in numbers}
+    phantom = [key for key in by_execution if key[0] in instance_ids and key not in explained]
+    assert not phantom, f"executions that no history or attempt row accounts for: {phantom}"
+
+    killed = set(killed_pids)
+    duplicated: dict[tuple[str, int, int], list[int]] = {}
+    duplicated_labels: Counter[str] = Counter()
+    for key, runs in by_execution.items():
+        if key[0] not in instance_ids or len(runs) == 1:
+            continue
+        duplicated[key] = [run.pid for run in runs]
+        duplicated_labels[runs[0].label] += len(runs) - 1
+        interrupted = [run.pid for run in runs[:-1]]
+        assert set(interrupted) <= killed, (
+            f"{key} was executed again although the process that executed it first "
+            f"was not killed: pids {duplicated[key]}, killed {sorted(killed)}"
+        )
+    return SagaReport(
+        instances=len(numbers),
+        succeeded=succeeded,
+        compensated=compensated,
+        executions=sum(len(runs) for key, runs in by_execution.items() if key[0] in instance_ids),
+        duplicates=sum(len(pids) - 1 for pids in duplicated.values()),
+        duplicated=duplicated,
+        duplicated_labels=duplicated_labels,
+    )
+
+
+def status_counts(app: daytwo.App, workflow: str | None = None) -> Mapping[str, int]:
+    """Instances per status."""
+    return app.store.count_by_status(workflow)

@@ -1,0 +1,1 @@
+"""Workflow apps that tests run in separate worker processes."""
