@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psutil
+import sqlalchemy as sa
 
 import daytwo
 from daytwo.store._group_commit import GroupCommitter
@@ -156,6 +157,15 @@ def status_counts(app: daytwo.App, workflow: str) -> dict[str, int]:
     return app.store.count_by_status(workflow)
 
 
+def _last_update(app: daytwo.App, workflow: str) -> float:
+    """The latest ``updated_at`` among the instances of ``workflow`` (epoch seconds)."""
+    with app.store.read() as conn:
+        value = conn.execute(
+            sa.select(sa.func.max(instances.c.updated_at)).where(instances.c.workflow == workflow)
+        ).scalar()
+    return float(value or 0.0)
+
+
 def writer_stats(worker: daytwo.Worker) -> Result:
     """Group-commit counters of a worker's writer (``{}`` if it does not batch)."""
     writer = worker._writer
@@ -217,7 +227,8 @@ def run_memory_child(db_path: str, n: int, concurrency: int, timeout_s: float) -
     the app and database are set up, after the starts (``rss_before_mb``: what the worker
     begins with), while the worker runs (peak of samples every 0.2 s), once every instance
     is WAITING (``rss_after_mb``, worker still running) and after the worker stopped. A
-    ``gc.collect()`` precedes each reported figure.
+    ``gc.collect()`` precedes each reported figure. ``suspend_s`` runs from worker start
+    to the ``updated_at`` of the last instance suspended.
     """
     process = psutil.Process()
     remove_db(db_path)
@@ -235,16 +246,24 @@ def run_memory_child(db_path: str, n: int, concurrency: int, timeout_s: float) -
     worker = app.worker(concurrency=concurrency)
     peak = rss_before
     t0 = time.perf_counter()
+    started_wall = time.time()
     worker.start()
     waiting = 0
     deadline = t0 + timeout_s
     while time.perf_counter() < deadline:
         time.sleep(0.2)
         peak = max(peak, rss_mb(process))
+        # worker.completed (runs ended, suspended ones included) is free to read; the
+        # database is only asked once it says everything may be done.
+        if worker.completed >= n:
+            waiting = status_counts(app, PARKED).get("WAITING", 0)
+            if waiting >= n:
+                break
+    else:
         waiting = status_counts(app, PARKED).get("WAITING", 0)
-        if waiting >= n:
-            break
     suspend_s = time.perf_counter() - t0
+    if waiting >= n:  # precise end: when the last instance was suspended
+        suspend_s = _last_update(app, PARKED) - started_wall
     gc.collect()
     rss_after = rss_mb(process)  # the worker is still running, serving nothing
     peak = max(peak, rss_after)

@@ -53,6 +53,7 @@ if str(HERE) not in sys.path:
 
 import baselines  # noqa: E402 -- needs the sys.path entry above
 from _workload import (  # noqa: E402
+    STEPS_PER_WORKFLOW,
     THREE,
     bulk_start,
     expected,
@@ -70,8 +71,7 @@ Result = dict[str, Any]
 
 REPO = HERE.parent
 RESULTS = HERE / "results"
-STEPS = 3
-"""Steps per instance of the benchmark workflow."""
+STEPS = STEPS_PER_WORKFLOW
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,9 +155,10 @@ def latency_summary(seconds: Sequence[float]) -> Result:
     }
 
 
-def target(name: str, value: float, goal: float) -> Result:
-    """A target check: ``value >= goal``."""
-    return {"target": name, "value": value, "goal": goal, "pass": value >= goal}
+def target(name: str, value: float, goal: float, *, below: bool = False) -> Result:
+    """A target check: ``value >= goal`` (``value < goal`` with ``below``)."""
+    passed = value < goal if below else value >= goal
+    return {"target": f"{name} {'<' if below else '>='} {goal:g}", "value": value, "pass": passed}
 
 
 # --------------------------------------------------------------------------------------
@@ -308,6 +309,9 @@ def sequential(workdir: Path, sizes: Sizes) -> Result:
     targets = [target("steps_per_s / raw_commits_per_s", ratio_raw, 0.5)]
     if ratio_dbos is not None:
         targets.append(target("steps_per_s / dbos_steps_per_s", ratio_dbos, 5.0))
+    else:
+        targets.append({"target": "steps_per_s / dbos_steps_per_s >= 5", "pass": False,
+                        "error": "no DBOS figure"})  # fmt: skip
     return {
         "n": n,
         "warmup": sizes.sequential_warmup,
@@ -319,7 +323,7 @@ def sequential(workdir: Path, sizes: Sizes) -> Result:
         "ratio_steps_to_raw": ratio_raw,
         "ratio_steps_to_dbos": ratio_dbos,
         "targets": targets,
-        "pass": all(t["pass"] for t in targets) and len(targets) == 2,
+        "pass": all(t["pass"] for t in targets),
     }
 
 
@@ -589,18 +593,26 @@ def memory(workdir: Path, sizes: Sizes) -> Result:
         tail = " | ".join(proc.stderr.strip().splitlines()[-5:])
         return {"error": f"memory subprocess exited {proc.returncode}: {tail}"}
     result: Result = json.loads(lines[-1])
+    waiting = result["status_counts"].get("WAITING", 0)
     progress(
         f"memory: RSS {result['rss_before_mb']:.1f} -> {result['rss_after_mb']:.1f} MB, "
-        f"suspended {result['suspended_per_s']:.0f}/s"
+        f"{waiting} of {n} suspended at {result['suspended_per_s']:.0f}/s"
     )
-    return {
+    document: Result = {
         "how": "subprocess: bulk-start n instances of a workflow whose first operation is "
         "ctx.wait_for_signal (one transaction, rows shaped like app.start's), then a worker "
         "runs until all are WAITING; RSS read with psutil after gc.collect()",
         **result,
-        "target": target("50 MB - delta_mb", 50.0 - result["delta_mb"], 0.0),
+        "target": target("delta_mb", result["delta_mb"], 50.0, below=True),
         "pass": result["all_waiting"] and result["delta_mb"] < 50.0,
     }
+    if not result["all_waiting"]:
+        document["note"] = (
+            f"the worker suspended only {waiting} of {n} instances within the "
+            f"{sizes.memory_timeout_s:g} s limit; rss_after_mb was read at that point, so the "
+            "memory target is not established and the section fails"
+        )
+    return document
 
 
 # --------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ class JsonSerializer:
     def dumps(self, value: Any, what: str) -> str:
         """Serialize to compact JSON or raise :class:`SerializationError` naming the value."""
         try:
-            return json.dumps(value, separators=(",", ":"), allow_nan=False)
+            return _ENCODER.encode(value)
         except (TypeError, ValueError) as exc:
             path, bad = _find_unserializable(value, "")
             shown = repr(bad)
@@ -53,7 +53,12 @@ class JsonSerializer:
 
     def loads(self, text: str) -> Any:
         """Parse JSON text."""
-        return json.loads(text)
+        return _DECODE(text)
+
+
+# json.dumps builds a new encoder on every call when given options; reuse one.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_DECODE = json.JSONDecoder().decode
 
 
 def _find_unserializable(value: Any, path: str) -> tuple[str, Any]:

@@ -159,6 +159,7 @@ class WriteApplier:
         self._claims: dict[tuple[tuple[str, str], ...], Prepared] = {}
         self._lock = threading.Lock()
         self._connection: Any = None
+        self._cursor: Any = None
 
     def _dbapi(self) -> Any:
         if self._connection is None:
@@ -170,7 +171,7 @@ class WriteApplier:
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
-                self._connection = None
+                self._connection = self._cursor = None
 
     def apply(
         self, writes: Sequence[InstanceWrite], claims: Sequence[ClaimRequest] = ()
@@ -182,7 +183,9 @@ class WriteApplier:
         """
         with self._lock:
             connection = self._dbapi()
-            cursor = connection.cursor()
+            if self._cursor is None:
+                self._cursor = connection.cursor()
+            cursor = self._cursor
             try:
                 if self.dialect_name == "sqlite":
                     cursor.execute("BEGIN IMMEDIATE")
@@ -200,11 +203,9 @@ class WriteApplier:
                     else:
                         connection.rollback()
                 except Exception:
-                    self._connection = None
+                    self._connection = self._cursor = None
                     connection.invalidate()
                 raise
-            finally:
-                cursor.close()
 
     def _claim(self, cursor: Any, claim: ClaimRequest) -> list[dict[str, Any]]:
         statement = self._claims.get(claim.workflows)
