@@ -352,7 +352,8 @@ class Run:
         write = InstanceWrite(
             instance_id=self.instance_id,
             lease_token=self.token,
-            values=dict(self.values),
+            # A batching writer may apply this after we changed values again: copy.
+            values=dict(self.values) if self.writer.batches else self.values,
             history=self._new_history,
             attempts=self._attempts,
             transitions=self._transitions,

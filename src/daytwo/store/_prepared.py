@@ -9,7 +9,8 @@ driver. The SQL still comes from the Core schema: one definition, every dialect.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 from sqlalchemy.engine import Dialect
@@ -34,12 +35,18 @@ class Prepared:
             name: bind.value for name, bind in compiled.binds.items() if not bind.required
         }
 
+        # itemgetter builds the positional tuple in C: this runs for every row written.
+        getter = operator.itemgetter(*self.names) if self.names else (lambda _values: ())
+        self._positional: Callable[[Mapping[str, Any]], Any] = (
+            getter if len(self.names) != 1 else (lambda values: (getter(values),))
+        )
+
     def params(self, values: Mapping[str, Any]) -> Any:
         """Driver parameters for ``values`` (keyed by bind name)."""
         if self.defaults:
             values = {**self.defaults, **values}
         if self.positional:
-            return tuple([values[name] for name in self.names])
+            return self._positional(values)
         return {name: values[name] for name in self.names}
 
     def many(self, rows: Iterable[Mapping[str, Any]]) -> list[Any]:
