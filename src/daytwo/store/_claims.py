@@ -28,24 +28,30 @@ def claim_statement(workflows: Sequence[tuple[str, str]], *, one: bool = False) 
     incremented, which fences off the previous holder's writes. With ``one``, only the
     instance ``:_iid`` is considered.
     """
-    pairs = sa.or_(
-        *(
-            sa.and_(
+    # One index range (workflow, version, run_at <= now) per pair, each cut at the limit,
+    # then the earliest of those few rows: O(pairs x limit), whatever the backlog. (An OR
+    # of the pairs makes SQLite sort every due row before applying the limit.)
+    branches = []
+    for i, (name, version) in enumerate(workflows):
+        due = (
+            sa.select(instances.c.id, instances.c.run_at)
+            .where(
                 instances.c.workflow == sa.bindparam(f"_wf{i}", value=name),
                 instances.c.version == sa.bindparam(f"_ver{i}", value=version),
+                instances.c.run_at <= sa.bindparam("_now"),
             )
-            for i, (name, version) in enumerate(workflows)
+            .order_by(instances.c.run_at)
+            .limit(sa.bindparam("_limit", type_=sa.Integer))
         )
-    )
+        if one:
+            due = due.where(instances.c.id == sa.bindparam("_iid"))
+        branches.append(sa.select(due.subquery()))
+    merged = sa.union_all(*branches).subquery()
     candidates = (
-        sa.select(instances.c.id)
-        .where(instances.c.run_at <= sa.bindparam("_now"), pairs)
-        # Oldest due first, read straight off ix_instances_due (no sort of all due rows).
-        .order_by(instances.c.run_at)
+        sa.select(merged.c.id)
+        .order_by(merged.c.run_at)
         .limit(sa.bindparam("_limit", type_=sa.Integer))
     )
-    if one:
-        candidates = candidates.where(instances.c.id == sa.bindparam("_iid"))
     return (
         instances.update()
         .where(instances.c.id.in_(candidates.scalar_subquery()))

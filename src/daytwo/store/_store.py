@@ -191,10 +191,19 @@ class Store:
         """The earliest time at which one of these workflows' instances becomes claimable."""
         if not workflows:
             return None
-        query = sa.select(sa.func.min(instances.c.run_at)).where(
-            instances.c.run_at.is_not(None),
-            sa.tuple_(instances.c.workflow, instances.c.version).in_(list(workflows)),
-        )
+        # MIN per pair reads one entry of ix_instances_due each; MIN over an IN list of
+        # pairs scans every entry of those workflows.
+        earliest = sa.union_all(
+            *(
+                sa.select(sa.func.min(instances.c.run_at).label("run_at")).where(
+                    instances.c.workflow == name,
+                    instances.c.version == version,
+                    instances.c.run_at.is_not(None),
+                )
+                for name, version in workflows
+            )
+        ).subquery()
+        query = sa.select(sa.func.min(earliest.c.run_at))
         with self.read() as conn:
             value = conn.execute(query).scalar()
         return float(value) if value is not None else None

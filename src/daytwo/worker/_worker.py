@@ -191,27 +191,29 @@ class Worker:
         while not self._stopping.is_set():
             self._wake.clear()
             free = self.concurrency - self.inflight
-            claimed = []
-            due: float | None = None
+            if free <= 0:
+                self._wake.wait(self.poll_interval)  # a finished run wakes us
+                continue
             try:
-                if free > 0:
-                    due = store.next_due(pairs)
-                    now = clock.now()
-                    if due is not None and due <= now:
-                        claimed = self._claim(pairs, now, free)
+                # Claim first (it rides along with the next group commit); only when the
+                # claim comes back short is it worth asking when the next one is due.
+                claimed = self._claim(pairs, clock.now(), free)
+                for row in claimed:
+                    self._submit(row)
+                if len(claimed) == free:
+                    continue
+                due = store.next_due(pairs)
             except Exception:
                 log.exception("worker %s: claiming failed; retrying", self.id)
                 self._stopping.wait(min(self.poll_interval * 4, 2.0))
                 continue
-            for row in claimed:
-                self._submit(row)
-            if claimed and len(claimed) == free:
-                continue
             timeout = self.poll_interval
-            if due is not None and not isinstance(clock, FakeClock):
-                timeout = min(timeout, max(due - clock.now(), 0.0))
-            if free > 0 and claimed:
-                timeout = 0.0 if due is not None and due <= clock.now() else timeout
+            if due is not None:
+                until_due = due - clock.now()
+                if until_due <= 0:
+                    timeout = 0.0
+                elif not isinstance(clock, FakeClock):  # fake time: advance() wakes us
+                    timeout = min(timeout, until_due)
             self._wake.wait(timeout)
 
     def _claim(self, pairs: list[tuple[str, str]], now: float, limit: int) -> list[Any]:
