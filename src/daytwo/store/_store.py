@@ -26,6 +26,7 @@ from daytwo.store._schema import (
     transitions,
     workers,
 )
+from daytwo.store._write_lock import write_lock_for
 from daytwo.store._writes import InstanceWrite, WriteApplier, WriteOutcome
 
 __all__ = ["ACTIVE_STATUSES", "TERMINAL_STATUSES", "InstanceWrite", "Store", "WriteOutcome"]
@@ -42,19 +43,21 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._applier = WriteApplier(engine)
+        self._lock = write_lock_for(self.dialect, engine.url.database)
+        self._applier = WriteApplier(engine, self._lock)
 
     def close(self) -> None:
         """Release the connections."""
         self._applier.close()
         self.engine.dispose()
+        self._lock.close()
 
     # -- transactions ---------------------------------------------------------------------
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A write transaction (SQLite: holds the write lock from its first statement)."""
-        with self.engine.connect() as conn:
+        with self._lock.hold(), self.engine.connect() as conn:
             conn = conn.execution_options(daytwo_write=True)
             with conn.begin():
                 yield conn

@@ -26,6 +26,7 @@ from daytwo.store._schema import (
     step_attempts,
     transitions,
 )
+from daytwo.store._write_lock import NoWriteLock, WriteLock
 
 __all__ = ["RUN_COLUMNS", "InstanceWrite", "WriteApplier", "WriteOutcome"]
 
@@ -91,8 +92,9 @@ class WriteOutcome:
 class WriteApplier:
     """Applies instance writes on one dedicated connection (serialized by a lock)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, write_lock: WriteLock | NoWriteLock) -> None:
         self.engine = engine
+        self._write_lock = write_lock
         dialect = engine.dialect
         self.dialect_name = dialect.name
         ident: sa.BindParameter[str] = sa.bindparam("_id")
@@ -181,7 +183,7 @@ class WriteApplier:
         Stale-lease writes are skipped, not fatal. Claimed rows are set on each claim's
         future only after the commit.
         """
-        with self._lock:
+        with self._lock, self._write_lock.hold():
             connection = self._dbapi()
             if self._cursor is None:
                 self._cursor = connection.cursor()
