@@ -24,7 +24,7 @@ def current_run() -> Run | None:
     return _run_var.get()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepInfo:
     """Facts about the step being executed, for the step's own code."""
 

@@ -52,6 +52,9 @@ class Step(Generic[P, R]):
         self.retry = retry
         self.dependency = dependency
         self.timeout = timeout
+        # Precomputed: these name the value in a serialization error on every call.
+        self.describe_arguments = f"the arguments of step {name!r}"
+        self.describe_result = f"the result of step {name!r}"
         self.compensation: Callable[..., Any] | None = None
         self.compensation_retry: Retry = retry
         self.__doc__ = fn.__doc__

@@ -69,7 +69,7 @@ class Runtime:
     registry: Registry
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunResult:
     """How a run ended."""
 
@@ -289,22 +289,36 @@ class Run:
                 seq,
             )
 
-    def _record(self, seq: int, kind: str, name: str, outcome: str, **fields: Any) -> None:
-        now = fields.pop("now", None) or self.runtime.clock.now()
+    def _record(
+        self,
+        seq: int,
+        kind: str,
+        name: str,
+        outcome: str,
+        *,
+        args: str | None = None,
+        result: str | None = None,
+        error: str | None = None,
+        attempt: int = 1,
+        idempotency_key: str | None = None,
+        started_at: float | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        now = self.runtime.clock.now()
         row = {
             "instance_id": self.instance_id,
             "seq": seq,
             "kind": kind,
             "name": name,
             "outcome": outcome,
-            "args": fields.get("args"),
-            "result": fields.get("result"),
-            "error": fields.get("error"),
-            "attempt": fields.get("attempt", 1),
-            "idempotency_key": fields.get("idempotency_key"),
-            "started_at": fields.get("started_at", now),
+            "args": args,
+            "result": result,
+            "error": error,
+            "attempt": attempt,
+            "idempotency_key": idempotency_key,
+            "started_at": now if started_at is None else started_at,
             "finished_at": now,
-            "detail": json.dumps(fields["detail"]) if fields.get("detail") else None,
+            "detail": json.dumps(detail) if detail else None,
         }
         self.history.append(row)
         self._new_history.append(row)
@@ -447,7 +461,7 @@ class Run:
             error = json.loads(recorded["error"])
             raise StepFailed(step.name, error["type"], error["message"], recorded["attempt"])
         seq = self.position - 1
-        args_text = serde.dumps([list(args), kwargs], f"the arguments of step {step.name!r}")
+        args_text = serde.dumps([list(args), kwargs], step.describe_arguments)
         attempt = self.values["attempt"] + 1 if self._pending(seq, "retry") else 1
         key = f"{self.instance_id}:{seq}"
         self._begin(step.name)
@@ -456,7 +470,7 @@ class Run:
         started = clock.now()
         try:
             value = _invoke(step.fn, args, kwargs, info, step.timeout)
-            result_text = serde.dumps(value, f"the result of step {step.name!r}")
+            result_text = serde.dumps(value, step.describe_result)
         except _ControlFlow:
             raise
         except Exception as exc:

@@ -55,7 +55,7 @@ PROGRESS_COLUMNS = ("state", "state_entered_at", "wait_kind", "wait_name", "wait
                     "attempt", "history_size", "updated_at", "error")  # fmt: skip
 
 
-@dataclass
+@dataclass(slots=True)
 class InstanceWrite:
     """Everything one instance makes durable at one point, applied atomically.
 
@@ -80,7 +80,7 @@ class InstanceWrite:
     recheck_signal: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WriteOutcome:
     """The result of applying one :class:`InstanceWrite`."""
 
