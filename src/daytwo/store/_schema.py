@@ -118,6 +118,7 @@ transitions = Table(
     Column("to_state", String(255), nullable=False),
     Column("status", String(32), nullable=False),
     Column("at", Double, nullable=False),
+    Index("ix_transitions_instance", "instance_id"),
 )
 
 #: Signals delivered to instances; ``consumed_seq`` is the history position that took it.

@@ -132,36 +132,22 @@ class Store:
 
     def load_history(self, instance_id: str) -> list[RowMapping]:
         """The instance's history in sequence order."""
-        with self.read() as conn:
-            return list(
-                conn.execute(
-                    sa.select(history)
-                    .where(history.c.instance_id == instance_id)
-                    .order_by(history.c.seq)
-                ).mappings()
-            )
+        query = sa.select(history).where(history.c.instance_id == instance_id)
+        return self._all(query.order_by(history.c.seq))
 
     def load_attempts(self, instance_id: str) -> list[RowMapping]:
         """Failed step attempts of the instance."""
-        with self.read() as conn:
-            return list(
-                conn.execute(
-                    sa.select(step_attempts)
-                    .where(step_attempts.c.instance_id == instance_id)
-                    .order_by(step_attempts.c.seq, step_attempts.c.attempt)
-                ).mappings()
-            )
+        query = sa.select(step_attempts).where(step_attempts.c.instance_id == instance_id)
+        return self._all(query.order_by(step_attempts.c.seq, step_attempts.c.attempt))
 
     def load_transitions(self, instance_id: str) -> list[RowMapping]:
         """State transitions of the instance in order."""
+        query = sa.select(transitions).where(transitions.c.instance_id == instance_id)
+        return self._all(query.order_by(transitions.c.id))
+
+    def _all(self, query: sa.Select[Any]) -> list[RowMapping]:
         with self.read() as conn:
-            return list(
-                conn.execute(
-                    sa.select(transitions)
-                    .where(transitions.c.instance_id == instance_id)
-                    .order_by(transitions.c.id)
-                ).mappings()
-            )
+            return list(conn.execute(query).mappings())
 
     # -- claiming and leases --------------------------------------------------------------
 
