@@ -37,7 +37,7 @@ from daytwo.engine._definitions import Registry, Step, WorkflowDefinition
 from daytwo.engine._retry import Retry
 from daytwo.engine._serde import Serializer
 from daytwo.store._store import Store
-from daytwo.store._writes import InstanceWrite, WriteOutcome
+from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 
 __all__ = ["Run", "RunResult", "Runtime", "StepTimeout", "Writer", "execute"]
 
@@ -141,14 +141,9 @@ class Run:
         self.owner: str | None = row["lease_owner"]
         self.input_text: str = row["input"]
         self.cancel_reason: str | None = row["cancel_reason"]
-        self.values: dict[str, Any] = {
-            key: row[key]
-            for key in (
-                "status", "state", "state_entered_at", "output", "error", "run_at", "wake_at",
-                "wait_kind", "wait_name", "wait_seq", "attempt", "lease_owner", "history_size",
-                "updated_at", "finished_at",
-            )
-        }  # fmt: skip
+        # The instance columns this run owns while it holds the lease; every durable point
+        # writes them all.
+        self.values: dict[str, Any] = {key: row[key] for key in RUN_COLUMNS}
         self._insert_row: dict[str, Any] | None = dict(row) if insert else None
         self.history = history
         self.position = 0
