@@ -128,6 +128,7 @@ def bulk_start(app: daytwo.App, workflow: str, inputs: Iterable[int]) -> int:
                 [
                     {
                         "instance_id": row["id"],
+                        "seq": 0,
                         "from_state": None,
                         "to_state": row["state"],
                         "status": row["status"],

@@ -254,7 +254,7 @@ def test_a_worker_whose_lease_was_taken_over_cannot_write(fake_app: daytwo.App) 
             "finished_at": t0 + 3.0, "detail": None,
         }  # fmt: skip
         transition = {
-            "instance_id": "f-1", "from_state": "queued", "to_state": f"step-by-{owner}",
+            "instance_id": "f-1", "seq": 1, "from_state": "queued", "to_state": f"step-by-{owner}",
             "status": "RUNNING", "at": t0 + 2.5,
         }  # fmt: skip
         return InstanceWrite(

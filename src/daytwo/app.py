@@ -213,6 +213,7 @@ class App:
             "lease_owner": None,
             "lease_token": 0,
             "history_size": 0,
+            "transition_count": 1,  # the initial transition into "queued"
             "created_at": now,
             "updated_at": now,
             "finished_at": None,

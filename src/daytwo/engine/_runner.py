@@ -153,10 +153,11 @@ class Run:
         self._consumed: list[tuple[int, int]] = []
         self._new_tasks: list[dict[str, Any]] = []
         self._recorded_len = len(history)
-        if insert:
+        if insert:  # the row carries transition_count 1 for this initial transition
             self._transitions.append(
                 {
                     "instance_id": self.instance_id,
+                    "seq": 0,
                     "from_state": None,
                     "to_state": row["state"],
                     "status": row["status"],
@@ -334,9 +335,12 @@ class Run:
         if state == self.values["state"]:
             return
         now = self.runtime.clock.now()
+        seq = self.values["transition_count"]
+        self.values["transition_count"] = seq + 1
         self._transitions.append(
             {
                 "instance_id": self.instance_id,
+                "seq": seq,
                 "from_state": self.values["state"],
                 "to_state": state,
                 "status": status,

@@ -52,6 +52,7 @@ instances = Table(
     Column("lease_owner", String(64)),
     Column("lease_token", Integer, nullable=False, server_default="0"),
     Column("history_size", Integer, nullable=False, server_default="0"),
+    Column("transition_count", Integer, nullable=False, server_default="0"),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     Column("finished_at", Double),
@@ -109,16 +110,20 @@ step_attempts = Table(
 )
 
 #: Each change of an instance's state label, the raw material of time-in-state and backlog.
+#: Keyed like ``history`` by (instance, per-instance number) and clustered on that key, so an
+#: instance's transitions are read without a secondary index and a commit appends to one
+#: b-tree instead of a table and an index.
 transitions = Table(
     "transitions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("instance_id", String(255), ForeignKey("instances.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
     Column("from_state", String(255)),
     Column("to_state", String(255), nullable=False),
     Column("status", String(32), nullable=False),
     Column("at", Double, nullable=False),
-    Index("ix_transitions_instance", "instance_id"),
+    PrimaryKeyConstraint("instance_id", "seq", name="pk_transitions"),
+    sqlite_with_rowid=False,
 )
 
 #: Signals delivered to instances; ``consumed_seq`` is the history position that took it.

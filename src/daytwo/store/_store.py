@@ -77,6 +77,7 @@ class Store:
                 conn.execute(instances.insert(), row)
                 transitions_row = {
                     "instance_id": row["id"],
+                    "seq": 0,
                     "from_state": None,
                     "to_state": row["state"],
                     "status": row["status"],
@@ -143,7 +144,7 @@ class Store:
     def load_transitions(self, instance_id: str) -> list[RowMapping]:
         """State transitions of the instance in order."""
         query = sa.select(transitions).where(transitions.c.instance_id == instance_id)
-        return self._all(query.order_by(transitions.c.id))
+        return self._all(query.order_by(transitions.c.seq))
 
     def _all(self, query: sa.Select[Any]) -> list[RowMapping]:
         with self.read() as conn:

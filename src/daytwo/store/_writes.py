@@ -46,13 +46,15 @@ RUN_COLUMNS = (
     "attempt",
     "lease_owner",
     "history_size",
+    "transition_count",
     "updated_at",
     "finished_at",
 )
 #: The subset that may change while the instance keeps running; none of them is indexed,
 #: so a progress write touches one table page instead of several index pages.
 PROGRESS_COLUMNS = ("state", "state_entered_at", "wait_kind", "wait_name", "wait_seq", "wake_at",
-                    "attempt", "history_size", "updated_at", "error")  # fmt: skip
+                    "attempt", "history_size", "transition_count", "updated_at",
+                    "error")  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -129,9 +131,8 @@ class WriteApplier:
             step_attempts.insert().values({c.name: sa.bindparam(c.name) for c in step_attempts.c}),
             dialect,
         )
-        transition_columns = [c for c in transitions.c if c.name != "id"]
         self._transitions = Prepared(
-            transitions.insert().values({c.name: sa.bindparam(c.name) for c in transition_columns}),
+            transitions.insert().values({c.name: sa.bindparam(c.name) for c in transitions.c}),
             dialect,
         )
         self._consume = Prepared(
