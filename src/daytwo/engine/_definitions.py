@@ -160,6 +160,3 @@ class Registry:
         """A registered step by name."""
         return self.steps.get(name)
 
-
-WorkflowFunction = Callable[..., Any]
-ContextType = "Context"
