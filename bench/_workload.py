@@ -36,6 +36,7 @@ import sqlalchemy as sa
 import daytwo
 from daytwo.store._group_commit import GroupCommitter
 from daytwo.store._schema import instances, transitions
+from daytwo.store._store import initial_transition
 
 __all__ = [
     "PARKED",
@@ -123,20 +124,7 @@ def bulk_start(app: daytwo.App, workflow: str, inputs: Iterable[int]) -> int:
         for chunk in _chunks(inputs, _BULK_CHUNK):
             rows = [app._new_row(definition, x, None, queue="default", priority=0) for x in chunk]
             conn.execute(instances.insert(), rows)
-            conn.execute(
-                transitions.insert(),
-                [
-                    {
-                        "instance_id": row["id"],
-                        "seq": 0,
-                        "from_state": None,
-                        "to_state": row["state"],
-                        "status": row["status"],
-                        "at": row["created_at"],
-                    }
-                    for row in rows
-                ],
-            )
+            conn.execute(transitions.insert(), [initial_transition(row) for row in rows])
             count += len(rows)
     return count
 

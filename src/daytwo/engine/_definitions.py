@@ -159,4 +159,3 @@ class Registry:
     def step(self, name: str) -> Step[Any, Any] | None:
         """A registered step by name."""
         return self.steps.get(name)
-

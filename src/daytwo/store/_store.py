@@ -37,6 +37,18 @@ TERMINAL_STATUSES = frozenset(
 ACTIVE_STATUSES = frozenset({"RUNNABLE", "RUNNING", "WAITING"})
 
 
+def initial_transition(row: dict[str, Any]) -> dict[str, Any]:
+    """The first ``transitions`` row of a new instance (into its initial state)."""
+    return {
+        "instance_id": row["id"],
+        "seq": 0,
+        "from_state": None,
+        "to_state": row["state"],
+        "status": row["status"],
+        "at": row["created_at"],
+    }
+
+
 class Store:
     """Queries over one database."""
 
@@ -75,15 +87,7 @@ class Store:
         try:
             with self.write() as conn:
                 conn.execute(instances.insert(), row)
-                transitions_row = {
-                    "instance_id": row["id"],
-                    "seq": 0,
-                    "from_state": None,
-                    "to_state": row["state"],
-                    "status": row["status"],
-                    "at": row["created_at"],
-                }
-                conn.execute(transitions.insert(), transitions_row)
+                conn.execute(transitions.insert(), initial_transition(row))
             created = True
         except IntegrityError:
             created = False
