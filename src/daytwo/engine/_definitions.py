@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from daytwo._errors import InvalidInput, WorkflowNotFound
+from daytwo.engine._context import current_run
 from daytwo.engine._retry import Retry
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["Registry", "Step", "WorkflowDefinition"]
 
@@ -62,8 +60,6 @@ class Step(Generic[P, R]):
         self.__wrapped__ = fn
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        from daytwo.engine._context import current_run
-
         run = current_run()
         if run is None:
             return self.fn(*args, **kwargs)

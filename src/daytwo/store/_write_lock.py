@@ -14,8 +14,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 
 __all__ = ["NoWriteLock", "WriteLock", "write_lock_for"]
 
@@ -31,15 +30,24 @@ class WriteLock:
         # Kept open for the life of the lock: flock is released when the descriptor closes.
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Hold the lock (blocking) for the duration of the ``with`` block."""
-        with self._thread_lock:
+    def hold(self) -> WriteLock:
+        """Use as ``with lock.hold():`` to hold the lock (blocking) for the block."""
+        return self
+
+    # A plain context manager rather than @contextmanager: this wraps every commit.
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        try:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
 
     def close(self) -> None:
         """Release the descriptor."""
