@@ -264,8 +264,17 @@ class WriteApplier:
                 if row is None:
                     return WriteOutcome(applied=False)
                 cancel_reason = row[0]
-        [outcome] = self._insert_rows(cursor, [write])
-        return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=outcome.woken)
+        # One instance's rows: usually one history row and one transition, so plain
+        # executes (executemany would build a list per table for a single row).
+        for statement, rows in (
+            (self._history, write.history),
+            (self._attempts, write.attempts),
+            (self._transitions, write.transitions),
+        ):
+            for row in rows:
+                cursor.execute(statement.sql, statement.params(row))
+        woken = self._extras(cursor, write)
+        return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=woken)
 
     def _extras(self, cursor: Any, write: InstanceWrite) -> bool:
         """Signals consumed, tasks created, and the lost-wakeup re-check; True if woken."""
