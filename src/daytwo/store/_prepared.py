@@ -40,6 +40,15 @@ class Prepared:
         self._positional: Callable[[Mapping[str, Any]], Any] = (
             getter if len(self.names) != 1 else (lambda values: (getter(values),))
         )
+        # A fenced UPDATE binds its values, then "_id" and "_token" (see fenced()).
+        self._values_getter: Callable[[Mapping[str, Any]], Any] | None = None
+        if (
+            self.positional
+            and not self.defaults
+            and len(self.names) > 3
+            and self.names[-2:] == ("_id", "_token")
+        ):
+            self._values_getter = operator.itemgetter(*self.names[:-2])
 
     def params(self, values: Mapping[str, Any]) -> Any:
         """Driver parameters for ``values`` (keyed by bind name)."""
@@ -48,6 +57,15 @@ class Prepared:
         if self.positional:
             return self._positional(values)
         return {name: values[name] for name in self.names}
+
+    def fenced(self, values: Mapping[str, Any], instance_id: str, token: int) -> Any:
+        """Parameters of a fenced instance UPDATE: ``values`` plus ``_id`` and ``_token``.
+
+        Avoids merging the three into a new dict on every durable point.
+        """
+        if self._values_getter is not None:
+            return (*self._values_getter(values), instance_id, token)
+        return self.params({"_id": instance_id, "_token": token, **values})
 
     def many(self, rows: Iterable[Mapping[str, Any]]) -> list[Any]:
         """Driver parameters for executemany."""

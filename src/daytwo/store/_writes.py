@@ -223,10 +223,7 @@ class WriteApplier:
         if len(writes) > 1 and all(write.insert is None for write in writes):
             # Group commit: one executemany per table instead of a statement per write,
             # which keeps the committer thread (the one everyone waits for) short.
-            params = [
-                self._full.params({"_id": w.instance_id, "_token": w.lease_token, **w.values})
-                for w in writes
-            ]
+            params = [self._full.fenced(w.values, w.instance_id, w.lease_token) for w in writes]
             cursor.executemany(self._full.sql, params)
             if cursor.rowcount == len(writes):
                 return self._insert_rows(cursor, writes)
@@ -254,12 +251,13 @@ class WriteApplier:
             cancel_reason = None
         else:
             statement = self._progress if write.progress else self._full
-            params = {"_id": write.instance_id, "_token": write.lease_token, **write.values}
-            cursor.execute(statement.sql, statement.params(params))
+            params = statement.fenced(write.values, write.instance_id, write.lease_token)
+            cursor.execute(statement.sql, params)
             cancel_reason = None
             if cursor.rowcount != 1:
                 statement = self._progress_returning if write.progress else self._full_returning
-                cursor.execute(statement.sql, statement.params(params))
+                params = statement.fenced(write.values, write.instance_id, write.lease_token)
+                cursor.execute(statement.sql, params)
                 row = cursor.fetchone()
                 if row is None:
                     return WriteOutcome(applied=False)
