@@ -36,6 +36,14 @@ def _wait_in_v1(db_url: str, instance_id: str) -> None:
     old.close()
 
 
+def _approve_and_drain(app: App, instance_id: str) -> daytwo.Instance:
+    """Send the approval the v1 instance waits for, run the new code until idle."""
+    app.signal(instance_id, "approval", True)
+    with app.worker(concurrency=1) as worker:
+        worker.drain()
+    return app.get(instance_id)
+
+
 def test_incompatible_change_names_position_and_both_operations(db_url: str) -> None:
     _wait_in_v1(db_url, "o-1")
     new = App(db_url)
@@ -54,10 +62,7 @@ def test_incompatible_change_names_position_and_both_operations(db_url: str) -> 
         reserve(order_id)
         return ctx.wait_for_signal("approval")
 
-    new.signal("o-1", "approval", True)
-    with new.worker(concurrency=1) as worker:
-        worker.drain()
-    instance = new.get("o-1")
+    instance = _approve_and_drain(new, "o-1")
     assert instance.status == "INCOMPATIBLE"
     assert instance.error is not None
     reason = instance.error["message"]
@@ -118,10 +123,7 @@ def test_changed_wait_kind_is_incompatible(db_url: str) -> None:
         reserve(order_id)
         return ctx.human_task("approval")  # was a plain signal wait
 
-    new.signal("o-3", "approval", True)
-    with new.worker(concurrency=1) as worker:
-        worker.drain()
-    instance = new.get("o-3")
+    instance = _approve_and_drain(new, "o-3")
     assert instance.status == "INCOMPATIBLE"
     assert instance.error is not None
     # the wait at position 1 is pending, not yet in the history: the instance row says
@@ -185,10 +187,7 @@ def test_exception_while_replaying_is_incompatible_not_a_failure(db_url: str) ->
     def order(ctx: daytwo.Context, order_id: str) -> Any:
         raise ValueError("new validation rejects old input")
 
-    new.signal("o-4", "approval", True)
-    with new.worker(concurrency=1) as worker:
-        worker.drain()
-    instance = new.get("o-4")
+    instance = _approve_and_drain(new, "o-4")
     assert instance.status == "INCOMPATIBLE"
     assert instance.error is not None
     assert "ValueError" in instance.error["message"]
@@ -206,10 +205,7 @@ def test_workflow_that_no_longer_reaches_the_pending_wait_is_incompatible(db_url
     def order(ctx: daytwo.Context, order_id: str) -> Any:
         return reserve(order_id)  # the approval wait was removed
 
-    new.signal("o-5", "approval", True)
-    with new.worker(concurrency=1) as worker:
-        worker.drain()
-    instance = new.get("o-5")
+    instance = _approve_and_drain(new, "o-5")
     assert instance.status == "INCOMPATIBLE"
     assert instance.error is not None
     assert "waiting at position 1 for signal 'approval'" in instance.error["message"]
