@@ -278,7 +278,7 @@ def check_saga_instances(
     duplicate_rows = count_rows(
         app,
         "SELECT count(*) FROM (SELECT instance_id, seq FROM history "
-        "GROUP BY instance_id, seq HAVING count(*) > 1)",
+        "GROUP BY instance_id, seq HAVING count(*) > 1) AS duplicated",
     )
     assert duplicate_rows == 0, "some (instance, seq) has more than one history row"
     leased = count_rows(app, "SELECT count(*) FROM instances WHERE lease_owner IS NOT NULL")

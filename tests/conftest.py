@@ -1,19 +1,122 @@
-"""Shared fixtures: a fresh SQLite database per test, apps with a fake or real clock."""
+"""Shared fixtures: a fresh database per test on every backend, apps with a fake or real clock.
+
+Every test that uses ``db_url`` (directly or through ``app``/``fake_app``) runs once on
+SQLite and once on PostgreSQL. The PostgreSQL server is a throwaway cluster that
+``scripts/postgres`` installs (from the distribution's packages, when missing) and starts
+for the session, then stops; ``$DAYTWO_TEST_POSTGRES`` points the tests at a running server
+instead. ``--backend sqlite`` (or ``postgresql``) runs one backend only; a test marked
+``@pytest.mark.backends("sqlite")`` is about one backend's mechanics.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 import daytwo
 
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        action="append",
+        choices=BACKENDS,
+        help="run the tests on this backend only (repeatable; default: all)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "backends(*names): run this test only on the named database backends"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--backend") or list(BACKENDS)
+    marker = metafunc.definition.get_closest_marker("backends")
+    allowed = marker.args if marker else BACKENDS
+    metafunc.parametrize("backend", [b for b in chosen if b in allowed])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of the session's PostgreSQL server (its ``postgres`` database)."""
+    existing = os.environ.get("DAYTWO_TEST_POSTGRES")
+    if existing:
+        yield existing
+        return
+    # Not under pytest's private temporary directory: as root, the server runs as the
+    # postgres user, which must be able to reach its data directory.
+    directory = Path(tempfile.mkdtemp(prefix="daytwo-test-postgres-"))
+    directory.chmod(0o755)
+    script = str(ROOT / "scripts" / "postgres")
+    started = subprocess.run(
+        [script, "start", str(directory), "--fast"], capture_output=True, text=True, check=False
+    )
+    if started.returncode != 0:
+        pytest.exit(f"could not start PostgreSQL for the tests: {started.stderr}", returncode=3)
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run([script, "stop", str(directory)], check=False)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: str) -> str:
+    """A database migrated once, copied for each test (much faster than migrating each)."""
+    name = f"daytwo_template_{uuid.uuid4().hex[:8]}"
+    _admin(postgres_server, f"CREATE DATABASE {name}")
+    daytwo.App(_database_url(postgres_server, name)).close()
+    return name
+
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A database URL in the test's temporary directory."""
-    return f"sqlite:///{tmp_path / 'daytwo.db'}"
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend this test runs on (parametrized)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database for this test on ``backend``."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'daytwo.db'}"
+        return
+    server: str = request.getfixturevalue("postgres_server")
+    template: str = request.getfixturevalue("postgres_template")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    _admin(server, f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield _database_url(server, name)
+    _admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _database_url(server: str, name: str) -> str:
+    return sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def _admin(server: str, sql: str) -> None:
+    engine = sa.create_engine(
+        sa.make_url(server).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(sql)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 import daytwo
 from daytwo.cli._main import app as cli
+from daytwo.store._database import open_engine
+from daytwo.store._schema import metadata
 
 TESTS_DIR = Path(__file__).resolve().parent
 DAYTWO = str(Path(sys.executable).with_name("daytwo"))
@@ -89,14 +91,15 @@ def assert_error(result: Result, code: int, *fragments: str) -> None:
 
 def snapshot(url: str) -> dict[str, list[Any]]:
     """Every row of every table, to show that a refused command changed nothing."""
-    path = url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        tables = [
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        ]
-        return {
-            table: sorted(map(repr, conn.execute(f'SELECT * FROM "{table}"'))) for table in tables
-        }
+    engine = open_engine(url, migrate=False)
+    try:
+        with engine.connect() as conn:
+            return {
+                table.name: sorted(map(repr, conn.execute(sa.select(table))))
+                for table in metadata.sorted_tables
+            }
+    finally:
+        engine.dispose()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:

@@ -72,9 +72,10 @@ def _wait_for_first_side_effect(worker: WorkerProcess, log_path: Path, lines_bef
     )
 
 
-def _run_crash_scenario(tmp_path: Path, *, instances: int, kills: int, seed: int) -> SagaReport:
+def _run_crash_scenario(
+    tmp_path: Path, database: str, *, instances: int, kills: int, seed: int
+) -> SagaReport:
     """Run ``instances`` sagas through ``kills`` SIGKILLs and restarts, check, report."""
-    database = f"sqlite:///{tmp_path / 'daytwo.db'}"
     log_path = tmp_path / "side-effects.log"
     app = build_app(database, str(log_path))
     numbers = range(instances)
@@ -141,6 +142,7 @@ def _run_crash_scenario(tmp_path: Path, *, instances: int, kills: int, seed: int
 
 def test_sigkilled_worker_loses_nothing_and_repeats_only_interrupted_steps(
     tmp_path: Path,
+    db_url: str,
 ) -> None:
     """A worker SIGKILLed 20 times at random moments while running 300 sagas loses nothing.
 
@@ -154,11 +156,11 @@ def test_sigkilled_worker_loses_nothing_and_repeats_only_interrupted_steps(
     kills x concurrency re-executions in total). Restarted workers free the dead worker's
     leases at once instead of waiting for them to expire.
     """
-    _run_crash_scenario(tmp_path, instances=INSTANCES, kills=KILLS, seed=SEED)
+    _run_crash_scenario(tmp_path, db_url, instances=INSTANCES, kills=KILLS, seed=SEED)
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(1200)
-def test_sigkilled_worker_soak(tmp_path: Path) -> None:
+def test_sigkilled_worker_soak(tmp_path: Path, db_url: str) -> None:
     """The crash test at a larger scale: 1,000 sagas, 100 kills (soak runs only)."""
-    _run_crash_scenario(tmp_path, instances=1000, kills=100, seed=SEED + 1)
+    _run_crash_scenario(tmp_path, db_url, instances=1000, kills=100, seed=SEED + 1)

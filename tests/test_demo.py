@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -43,8 +44,8 @@ def test_demo_runs_on_a_fresh_database_and_summarizes(tmp_path: Path) -> None:
     assert len(json.loads(listed.stdout)) >= 1
 
 
-def test_demo_json_summary(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
+def test_demo_json_summary(db_url: str) -> None:
+    url = db_url
     result = CliRunner().invoke(cli, ["demo", "--json", "--database", url, "--orders", "14"])
     assert result.exit_code == 0, (result.stdout, result.stderr)
     summary = json.loads(result.stdout)
@@ -70,11 +71,11 @@ def test_the_plan_is_the_same_for_the_same_seed() -> None:
     assert [order["id"] for order in plan.orders if order["country"] == "Atlantis"] == ["A-1012"]
 
 
-def test_example_app_runs_the_order_workflow(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_example_app_runs_the_order_workflow(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    # A fresh import per backend: the module's app binds to the database of its first use.
+    monkeypatch.delitem(sys.modules, "examples.orders", raising=False)
+    url = db_url
     started = CliRunner().invoke(
         cli,
         ["start", "order", '{"id": "A-1", "total": 20, "country": "France"}',

@@ -9,8 +9,8 @@ and every execution of a step position carried the same idempotency key.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -80,9 +80,10 @@ def _expected(program: list[tuple[str, int]]) -> list[Any]:
 )
 @given(program=ops, crash_at=st.integers(min_value=1, max_value=12), after=st.booleans())
 def test_crash_at_any_commit_is_invisible(
-    tmp_path_factory: Any, program: list[tuple[str, int]], crash_at: int, after: bool
+    db_url: str, program: list[tuple[str, int]], crash_at: int, after: bool
 ) -> None:
-    db_url = f"sqlite:///{Path(tmp_path_factory.mktemp('prop')) / 'p.db'}"
+    # Every example shares the test's database, each with an instance of its own.
+    iid = f"p-{uuid.uuid4().hex}"
     clock = FakeClock()
     executions: dict[str, list[str]] = defaultdict(list)
     first = _build(db_url, clock, executions)
@@ -103,29 +104,29 @@ def test_crash_at_any_commit_is_invisible(
         return outcomes
 
     store.apply = crashing_apply  # type: ignore[method-assign]
-    handle = first.start("program", [list(op) for op in program], id="p")
+    handle = first.start("program", [list(op) for op in program], id=iid)
     for position, (kind, _arg) in enumerate(program):
         if kind == "signal":
-            first.signal("p", f"s{position}", f"payload-s{position}")
+            first.signal(iid, f"s{position}", f"payload-s{position}")
     crashed = False
     try:
-        result = first.run("program", id="p")
+        result = first.run("program", id=iid)
     except _Crash:
         crashed = True
     first.close()
     if crashed:
         clock.advance(INLINE_LEASE_SECONDS + 1)
         second = _build(db_url, clock, executions)
-        result = second.run("program", id="p")
-        history = second.history("p")
+        result = second.run("program", id=iid)
+        history = second.history(iid)
         second.close()
     else:
-        history = first.history("p")
-    assert handle.id == "p"
+        history = first.history(iid)
+    assert handle.id == iid
     assert result == _expected(program)
     assert [event.seq for event in history] == list(range(len(program)))
     for position, keys in executions.items():
-        assert set(keys) == {f"p:{position}"}
+        assert set(keys) == {f"{iid}:{position}"}
 
 
 def test_writes_are_fenced_by_the_lease_token(app: App) -> None:

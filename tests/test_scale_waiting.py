@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psutil
+import pytest
 import sqlalchemy as sa
 
 import daytwo
@@ -187,6 +188,7 @@ def _add_finished_instances(app: App, workflow: str, count: int, offset: int) ->
         )
 
 
+@pytest.mark.backends("sqlite")  # counts SQLite VM instructions
 def test_claiming_costs_do_not_grow_with_finished_instances(app: App) -> None:
     """Claiming due work costs the same with 1,000 or 50,000 finished instances.
 

@@ -28,6 +28,7 @@ def test_migrations_build_exactly_the_declared_schema(app: daytwo.App) -> None:
     assert diff == []
 
 
+@pytest.mark.backends("sqlite")
 def test_sqlite_runs_in_wal_with_full_sync(app: daytwo.App) -> None:
     with app.store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -34,10 +34,6 @@ WORKERS = 3
 _ACTIVE = "('RUNNABLE', 'RUNNING', 'WAITING')"
 
 
-def _database(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'daytwo.db'}"
-
-
 def _finished(app: daytwo.App) -> int:
     return count_rows(app, f"SELECT count(*) FROM instances WHERE status NOT IN {_ACTIVE}")
 
@@ -53,7 +49,9 @@ def _running_leased_by(app: daytwo.App, process: WorkerProcess) -> int:
     )
 
 
-def test_three_worker_processes_share_the_work_and_run_each_step_once(tmp_path: Path) -> None:
+def test_three_worker_processes_share_the_work_and_run_each_step_once(
+    tmp_path: Path, db_url: str
+) -> None:
     """Three worker processes on one SQLite file run 300 sagas: each step exactly once.
 
     Proves that concurrent claims by separate processes never hand one instance to two
@@ -61,7 +59,7 @@ def test_three_worker_processes_share_the_work_and_run_each_step_once(tmp_path: 
     external log shows each step attempt executed exactly once (no kills, so no
     re-execution is acceptable), and more than one process did the work.
     """
-    database = _database(tmp_path)
+    database = db_url
     log_path = tmp_path / "side-effects.log"
     app = build_app(database, str(log_path))
     app.store  # migrate before the workers start  # noqa: B018
@@ -131,6 +129,7 @@ def _check_slow_instances(
 
 def test_sigterm_lets_running_instances_finish_and_leaves_no_lease_behind(
     tmp_path: Path,
+    db_url: str,
 ) -> None:
     """SIGTERM during long steps: the worker finishes what it runs and exits 0.
 
@@ -139,7 +138,7 @@ def test_sigterm_lets_running_instances_finish_and_leaves_no_lease_behind(
     leased to it; a second worker then finishes the rest, and no step ran twice (nothing
     in flight was abandoned).
     """
-    database = _database(tmp_path)
+    database = db_url
     log_path = tmp_path / "side-effects.log"
     app = build_app(database, str(log_path))
     steps, grace = 3, 10.0
@@ -173,7 +172,9 @@ def test_sigterm_lets_running_instances_finish_and_leaves_no_lease_behind(
         app.close()
 
 
-def test_sigterm_with_short_grace_releases_leases_for_another_worker(tmp_path: Path) -> None:
+def test_sigterm_with_short_grace_releases_leases_for_another_worker(
+    tmp_path: Path, db_url: str
+) -> None:
     """SIGTERM with a grace shorter than the running steps: leases are given back.
 
     Proves that a worker which cannot finish within its grace period still exits 0,
@@ -181,7 +182,7 @@ def test_sigterm_with_short_grace_releases_leases_for_another_worker(tmp_path: P
     RUNNING row keeps its lease), and that another worker completes them; only the step
     attempts that were in flight at shutdown may run again, under the same key.
     """
-    database = _database(tmp_path)
+    database = db_url
     log_path = tmp_path / "side-effects.log"
     app = build_app(database, str(log_path))
     steps, concurrency = 4, 4
@@ -282,14 +283,14 @@ def test_a_worker_whose_lease_was_taken_over_cannot_write(fake_app: daytwo.App) 
     assert store.renew_leases("new-worker", ["f-1"], t0 + 60) == 1
 
 
-def test_leases_stay_renewed_while_a_stopping_worker_finishes(tmp_path: Path) -> None:
+def test_leases_stay_renewed_while_a_stopping_worker_finishes(tmp_path: Path, db_url: str) -> None:
     """A worker in its shutdown grace period keeps its leases: no concurrent re-execution.
 
     SIGTERM a worker (lease 1.5 s, grace 10 s) during a 4 s step while a second worker
     runs: the first worker legitimately finishes the step within its grace period, so the
     second must not claim the instance meanwhile and execute the same step again.
     """
-    database = _database(tmp_path)
+    database = db_url
     log_path = tmp_path / "side-effects.log"
     app = build_app(database, str(log_path))
     try:
@@ -323,7 +324,7 @@ def test_leases_stay_renewed_while_a_stopping_worker_finishes(tmp_path: Path) ->
 RACING_SIGNALS = 1_000
 
 
-def test_signals_racing_suspension_are_never_lost(tmp_path: Path) -> None:
+def test_signals_racing_suspension_are_never_lost(tmp_path: Path, db_url: str) -> None:
     """Signals sent while a worker process suspends their instances all get through.
 
     Proves the lost-wakeup guard across processes: the test process signals each instance
@@ -332,7 +333,7 @@ def test_signals_racing_suspension_are_never_lost(tmp_path: Path) -> None:
     instance completes with its signal's payload and none is left WAITING (a lost wake-up
     would wait forever: a signal wait has no timer to fall back on).
     """
-    database = _database(tmp_path)
+    database = db_url
     log_path = tmp_path / "side-effects.log"
     app = build_app(database, str(log_path))
     ids = [f"sig-{n:04d}" for n in range(RACING_SIGNALS)]

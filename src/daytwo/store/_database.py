@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError
 
 from daytwo._errors import StoreUnavailable
@@ -45,22 +45,19 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         engine = _sqlite_engine(url, parsed.database)
-    elif backend == "postgresql":
-        raise StoreUnavailable(
-            f"PostgreSQL is not supported by this release of daytwo ({url!r}); use a sqlite:/// URL"
-        )
+    elif backend in ("postgresql", "postgres"):
+        engine = _postgres_engine(url, parsed)
     else:
         raise StoreUnavailable(
-            f"unsupported database backend {backend!r} in {url!r}; use sqlite:///path/to/file.db"
+            f"unsupported database backend {backend!r} in {url!r}; use sqlite:///path/to/file.db "
+            "or postgresql://user:password@host/dbname"
         )
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except DatabaseError as exc:
-        raise StoreUnavailable(
-            f"cannot open database {url!r}: {exc.orig}; check that the path exists and is "
-            "writable, or pass another URL with --database / $DAYTWO_DATABASE"
-        ) from None
+        engine.dispose()
+        raise StoreUnavailable(_open_failure(url, backend, exc)) from None
     if migrate:
         _migrate_once(engine, url)
     return engine
@@ -113,11 +110,70 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     return engine
 
 
+def _postgres_engine(url: str, parsed: URL) -> Engine:
+    driver = parsed.get_driver_name()
+    if driver not in ("psycopg", "psycopg2", ""):
+        raise StoreUnavailable(
+            f"unsupported PostgreSQL driver {driver!r} in {url!r}; daytwo uses psycopg 3: "
+            "write postgresql://user:password@host/dbname"
+        )
+    if not parsed.database:
+        raise StoreUnavailable(
+            f"no database name in {url!r}; write postgresql://user:password@host/dbname"
+        )
+    # Whatever driver the URL names, daytwo talks to PostgreSQL through psycopg 3.
+    parsed = parsed.set(drivername="postgresql+psycopg")
+    return sa.create_engine(
+        parsed,
+        # A worker uses a handful of connections (its writer, readers, heartbeat); the
+        # overflow absorbs bursts from many concurrent API callers without holding them.
+        pool_size=10,
+        max_overflow=30,
+        # After a server restart or a dropped connection the pool would hand out dead
+        # connections; a ping on checkout replaces them transparently.
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        connect_args={"connect_timeout": 10, "application_name": "daytwo"},
+    )
+
+
+def _open_failure(url: str, backend: str, exc: DatabaseError) -> str:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if backend == "sqlite":
+        return (
+            f"cannot open database {url!r}: {reason}; check that the path exists and is "
+            "writable, or pass another URL with --database / $DAYTWO_DATABASE"
+        )
+    shown = make_url(url).render_as_string(hide_password=True)
+    if "password authentication failed" in reason or "no password supplied" in reason:
+        fix = "check the user name and password in the URL"
+    elif "does not exist" in reason and "database" in reason:
+        fix = "create the database (createdb NAME) or name an existing one in the URL"
+    elif "role" in reason and "does not exist" in reason:
+        fix = "create the role (createuser NAME) or use an existing user in the URL"
+    else:
+        fix = "check that the server is running and reachable at the host and port in the URL"
+    return f"cannot connect to PostgreSQL at {shown!r}: {reason}; {fix}"
+
+
 def _migrate_once(engine: Engine, url: str) -> None:
     with _migrate_lock:
         if url in _migrated:
             return
         from daytwo.store._migrate import upgrade_to_head
 
-        upgrade_to_head(engine)
+        try:
+            upgrade_to_head(engine)
+        except DatabaseError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            fix = "check the database's state and the URL"
+            if "permission denied" in reason:
+                fix = (
+                    "connect as the database owner once to create the tables, or GRANT CREATE "
+                    "ON SCHEMA public to this user"
+                )
+            shown = make_url(url).render_as_string(hide_password=True)
+            raise StoreUnavailable(
+                f"cannot create or upgrade daytwo's tables in {shown!r}: {reason}; {fix}"
+            ) from None
         _migrated.add(url)

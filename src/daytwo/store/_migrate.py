@@ -1,8 +1,8 @@
 """Schema migrations with Alembic, run automatically when a database is opened.
 
 A database made by an older daytwo is upgraded in place. The upgrade runs under SQLite's
-write lock (``BEGIN IMMEDIATE``) so that several processes opening a new file at once
-serialize instead of racing to create the same tables.
+write lock (``BEGIN IMMEDIATE``) or a PostgreSQL advisory lock, so that several processes
+opening a new database at once serialize instead of racing to create the same tables.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ __all__ = ["HEAD_REVISION", "alembic_config", "current_revision", "upgrade_to_he
 
 #: The newest migration; a test checks that it is Alembic's head.
 HEAD_REVISION = "0001"
+
+#: The PostgreSQL advisory lock key that serializes migrations ("daytwo" in ASCII).
+MIGRATION_LOCK_KEY = 0x646179747776
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,6 +48,10 @@ def upgrade_to_head(engine: Engine) -> None:
     with engine.connect() as conn:
         conn = conn.execution_options(daytwo_write=True)
         with conn.begin():
+            if conn.dialect.name == "postgresql":
+                # PostgreSQL has no database-wide write lock; a transaction-scoped advisory
+                # lock makes concurrent first openers queue just the same.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             # Re-read under the write lock: another process may have migrated meanwhile.
             if MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION:
                 return

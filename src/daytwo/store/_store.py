@@ -49,6 +49,17 @@ def initial_transition(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _locked_instance(instance_id: str) -> sa.Select[Any]:
+    """The instance row, locked until the end of the write transaction.
+
+    SQLite serializes whole write transactions, PostgreSQL only row writes: without the
+    lock, a signal could be recorded while the instance's suspension commits, each
+    transaction missing the other's change (a lost wake-up). Locking the row first orders
+    the two, exactly like SQLite's write lock does.
+    """
+    return sa.select(instances).where(instances.c.id == instance_id).with_for_update()
+
+
 class Store:
     """Queries over one database."""
 
@@ -174,7 +185,7 @@ class Store:
         """
         if not workflows or limit <= 0:
             return []
-        statement = claim_statement(workflows, one=instance_id is not None)
+        statement = claim_statement(workflows, dialect=self.dialect, one=instance_id is not None)
         params = claim_params(
             owner, now=now, lease_seconds=lease_seconds, limit=limit, instance_id=instance_id
         )
@@ -281,11 +292,7 @@ class Store:
         Also completes the open human task of that name, if any.
         """
         with self.write() as conn:
-            row = (
-                conn.execute(sa.select(instances).where(instances.c.id == instance_id))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_locked_instance(instance_id)).mappings().first()
             if row is None or row["status"] in TERMINAL_STATUSES:
                 return row
             conn.execute(
@@ -322,11 +329,7 @@ class Store:
     def request_cancel(self, instance_id: str, reason: str, now: float) -> RowMapping | None:
         """Mark the instance for cancellation and make it claimable if it is not running."""
         with self.write() as conn:
-            row = (
-                conn.execute(sa.select(instances).where(instances.c.id == instance_id))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_locked_instance(instance_id)).mappings().first()
             if row is None or row["status"] in TERMINAL_STATUSES:
                 return row
             values: dict[str, Any] = {"cancel_reason": reason, "updated_at": now}

@@ -213,7 +213,9 @@ class WriteApplier:
     def _claim(self, cursor: Any, claim: ClaimRequest) -> list[dict[str, Any]]:
         statement = self._claims.get(claim.workflows)
         if statement is None:
-            statement = Prepared(claim_statement(claim.workflows), self.engine.dialect)
+            statement = Prepared(
+                claim_statement(claim.workflows, dialect=self.dialect_name), self.engine.dialect
+            )
             self._claims[claim.workflows] = statement
         cursor.execute(statement.sql, statement.params(claim.params))
         names = [column[0] for column in cursor.description]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import threading
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["Worker"]
 
 log = logging.getLogger("daytwo.worker")
+
+#: The longest pause between claim attempts while the database is unreachable (seconds).
+RECONNECT_MAX_DELAY = 5.0
 
 
 class Worker:
@@ -188,6 +192,7 @@ class Worker:
         store = self.app.store
         clock = self.app.clock
         pairs = self.app.registry.pairs()
+        failures = 0
         while not self._stopping.is_set():
             self._wake.clear()
             free = self.concurrency - self.inflight
@@ -203,10 +208,24 @@ class Worker:
                 if len(claimed) == free:
                     continue
                 due = store.next_due(pairs)
-            except Exception:
-                log.exception("worker %s: claiming failed; retrying", self.id)
-                self._stopping.wait(min(self.poll_interval * 4, 2.0))
+            except Exception as exc:
+                # Typically the database restarting or unreachable: back off exponentially
+                # (with jitter, so a fleet of workers does not reconnect in lockstep).
+                failures += 1
+                delay = min(RECONNECT_MAX_DELAY, 0.1 * 2 ** min(failures, 10))
+                delay *= 0.5 + random.random() / 2
+                if failures == 1:
+                    log.exception("worker %s: claiming failed; retrying", self.id)
+                else:
+                    log.warning(
+                        "worker %s: claiming failed %d times (%s); retrying in %.1f s",
+                        self.id, failures, exc, delay,
+                    )  # fmt: skip
+                self._stopping.wait(delay)
                 continue
+            if failures:
+                log.info("worker %s: database reachable again", self.id)
+                failures = 0
             timeout = self.poll_interval
             if due is not None:
                 until_due = due - clock.now()
