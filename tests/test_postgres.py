@@ -204,3 +204,26 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.mark.backends("postgresql")
+def test_workers_hear_about_work_from_other_processes_without_polling(db_url: str) -> None:
+    """A worker that polls only every minute still picks up a start and a signal made by
+    another client at once: LISTEN/NOTIFY wakes it."""
+    worker_app = daytwo.App(db_url)
+    client = daytwo.App(db_url)  # another client: its calls do not wake the worker in-process
+    for application in (worker_app, client):
+
+        @application.workflow(name="approve")
+        def approve(ctx: daytwo.Context, n: int) -> str:
+            return str(ctx.wait_for_signal("decision"))
+
+    with worker_app.worker(concurrency=2, poll_interval=60.0) as worker:
+        wait_until(lambda: worker._listener is not None and worker._listener.connected,
+                   timeout=10, what="the listener")  # fmt: skip
+        client.start("approve", 1, id="a1")
+        wait_until(lambda: client.get("a1").status == "WAITING", timeout=10, what="the start")
+        client.signal("a1", "decision", "yes")
+        assert client.result("a1", timeout=10) == "yes"
+    worker_app.close()
+    client.close()

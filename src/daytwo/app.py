@@ -27,6 +27,7 @@ from daytwo.engine._retry import DEFAULT_RETRY, Retry
 from daytwo.engine._runner import Runtime, execute
 from daytwo.engine._serde import JsonSerializer, Serializer
 from daytwo.store._database import open_engine, resolve_url
+from daytwo.store._flow import FlowControl
 from daytwo.store._group_commit import DirectWriter
 from daytwo.store._store import TERMINAL_STATUSES, Store
 
@@ -76,6 +77,7 @@ class App:
         self.tasks = HumanTasks(self)
         self._store: Store | None = None
         self._runtime: Runtime | None = None
+        self._flow: FlowControl | None = None
         self._store_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._finished = threading.Condition()
@@ -98,8 +100,17 @@ class App:
     def runtime(self) -> Runtime:
         """What runs of this app's instances need."""
         if self._runtime is None:
-            self._runtime = Runtime(self.store, self.clock, self.serializer, self.registry)
+            self._runtime = Runtime(
+                self.store, self.clock, self.serializer, self.registry, self.flow
+            )
         return self._runtime
+
+    @property
+    def flow(self) -> FlowControl:
+        """Flow control: queue limits, pauses and dependency limits (shared by all workers)."""
+        if self._flow is None:
+            self._flow = FlowControl(self.store, self.clock.now)
+        return self._flow
 
     def close(self) -> None:
         """Release database connections."""
@@ -150,15 +161,28 @@ class App:
 
         return register(fn) if fn is not None else register
 
-    def workflow(self, *, name: str | None = None, version: str = "1") -> Callable[[F], F]:
-        """Declare a workflow: ``fn(ctx, input)``; its instances are pinned to ``version``."""
+    def workflow(
+        self,
+        *,
+        name: str | None = None,
+        version: str = "1",
+        queue: str = "default",
+        priority: int = 0,
+    ) -> Callable[[F], F]:
+        """Declare a workflow: ``fn(ctx, input)``; its instances are pinned to ``version``.
+
+        New instances wait in ``queue`` (served by workers started with ``--queue``) with
+        ``priority`` (lower first; both can be overridden per start).
+        """
+        check_name("queue", queue)
+        _check_priority(priority)
 
         def register(function: F) -> F:
             check_name("workflow", name or function.__name__)
             if not isinstance(version, str) or not version.strip():
                 raise InvalidInput(f"workflow version must be a non-empty string (got {version!r})")
             self.registry.add_workflow(
-                WorkflowDefinition(name or function.__name__, version, function)
+                WorkflowDefinition(name or function.__name__, version, function, queue, priority)
             )
             function.__daytwo_workflow__ = name or function.__name__  # type: ignore[attr-defined]
             return function
@@ -226,14 +250,27 @@ class App:
         *,
         id: str | None = None,
         version: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
     ) -> InstanceHandle:
         """Durably start an instance for a worker to run; returns at once.
 
         Idempotent on ``id``: starting an id that exists returns a handle to the existing
-        instance and never runs it twice.
+        instance and never runs it twice. ``queue`` and ``priority`` default to the
+        workflow's.
         """
         definition = self._definition(workflow, version)
-        row = self._new_row(definition, input, id, queue="default", priority=0)
+        if queue is not None:
+            check_name("queue", queue)
+        if priority is not None:
+            _check_priority(priority)
+        row = self._new_row(
+            definition,
+            input,
+            id,
+            queue=definition.queue if queue is None else queue,
+            priority=definition.priority if priority is None else priority,
+        )
         created, existing = self.store.insert_instance(row)
         if created:
             self._notify()
@@ -255,7 +292,9 @@ class App:
         any other: if this process dies, a worker finishes it.
         """
         definition = self._definition(workflow, version)
-        row = self._new_row(definition, input, id, queue="default", priority=0)
+        row = self._new_row(
+            definition, input, id, queue=definition.queue, priority=definition.priority
+        )
         instance_id = row["id"]
         deadline = None if timeout is None else time.monotonic() + timeout
         owner = f"inline-{uuid.uuid4().hex[:12]}"
@@ -549,3 +588,10 @@ class HumanTasks:
             raise NotRunnable(
                 f"human task {task_id!r} is {task.status}; only open tasks can be reassigned"
             )
+
+
+def _check_priority(priority: object) -> None:
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise InvalidInput(f"priority must be an integer, lower runs first (got {priority!r})")
+    if not -(2**31) <= priority < 2**31:
+        raise InvalidInput(f"priority must fit in 32 bits (got {priority})")

@@ -48,6 +48,13 @@ def start(
     version: Annotated[
         str | None, typer.Option("--version", help="Workflow version (default: the newest).")
     ] = None,
+    queue: Annotated[
+        str | None, typer.Option("--queue", help="Queue to wait in (default: the workflow's).")
+    ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option("--priority", help="Lower runs first (default: the workflow's)."),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait until a worker finishes it; print its output.")
     ] = False,
@@ -65,7 +72,9 @@ def start(
     """
     value = parse_json(input_json, "INPUT_JSON")
     app = load_app(app_spec, database_option(ctx, database))
-    handle = app.start(workflow, value, id=instance_id, version=version)
+    handle = app.start(
+        workflow, value, id=instance_id, version=version, queue=queue, priority=priority
+    )
     instance = handle.status()
     notes = stderr_console()
     if handle.created:

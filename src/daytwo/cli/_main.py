@@ -9,6 +9,7 @@ import typer
 import daytwo
 from daytwo.cli._demo import demo
 from daytwo.cli._errors import EXIT_CODES_HELP, ErrorReportingGroup
+from daytwo.cli._flow import dependencies, pause, pauses, queues, resume
 from daytwo.cli._instances import cancel, history, list_instances, signal, start, status
 from daytwo.cli._options import DatabaseOption
 from daytwo.cli._tasks import tasks
@@ -58,4 +59,9 @@ app.command("signal")(signal)
 app.command("cancel")(cancel)
 app.add_typer(tasks)
 app.command("worker")(worker)
+app.add_typer(queues)
+app.command("pause")(pause)
+app.command("resume")(resume)
+app.command("pauses")(pauses)
+app.add_typer(dependencies)
 app.command("demo")(demo)

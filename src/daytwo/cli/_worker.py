@@ -55,6 +55,10 @@ def worker(
             "are given back.",
         ),
     ] = 30.0,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", help="Serve this queue (repeatable; default: the default queue)."),
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Run the app's instances until SIGTERM or Ctrl-C, then stop gracefully.
@@ -74,11 +78,13 @@ def worker(
         lease_seconds=lease_seconds,
         poll_interval=poll_interval,
         shutdown_grace=shutdown_grace,
+        queues=queue or ["default"],
     )
     notes = stderr_console()
     notes.print(
         f"worker {runner.id}: {', '.join(workflows)} on {app.database_url} "
-        f"(concurrency {concurrency}); stop with Ctrl-C or SIGTERM"
+        f"(queues {', '.join(runner.queues)}, concurrency {concurrency}); "
+        "stop with Ctrl-C or SIGTERM"
     )
     try:
         runner.run()

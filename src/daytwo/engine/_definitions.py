@@ -94,6 +94,9 @@ class WorkflowDefinition:
     name: str
     version: str
     fn: Callable[..., Any]
+    #: Where new instances wait for a worker, and their priority there (lower runs first).
+    queue: str = "default"
+    priority: int = 0
 
 
 def version_key(version: str) -> tuple[Any, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import traceback
 import uuid
@@ -36,12 +37,16 @@ from daytwo.engine._context import Context, StepInfo, _run_var, _step_var
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition
 from daytwo.engine._retry import Retry
 from daytwo.engine._serde import Serializer
+from daytwo.store._flow import FlowControl
 from daytwo.store._store import Store
 from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 
 __all__ = ["Run", "RunResult", "Runtime", "StepTimeout", "Writer", "execute"]
 
 log = logging.getLogger("daytwo.runner")
+
+#: About how long an instance waits before asking again for a slot of a limited dependency.
+DEPENDENCY_RETRY_SECONDS = 0.5
 
 
 class StepTimeout(TimeoutError):
@@ -67,6 +72,8 @@ class Runtime:
     clock: Clock
     serde: Serializer
     registry: Registry
+    #: Paused steps and dependency limits; None runs every step unthrottled.
+    flow: FlowControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,10 +278,12 @@ class Run:
     def _check_pending_wait(self, seq: int, kind: str, name: str) -> None:
         """The instance waits at ``seq``; the code must still be doing that same operation."""
         wait_kind, wait_name = self.values["wait_kind"], self.values["wait_name"]
-        expected = "step" if wait_kind == "retry" else wait_kind
+        expected = "step" if wait_kind in ("retry", "paused", "throttled") else wait_kind
         if (expected, wait_name) != (kind, name):
             waiting = {
                 "retry": f"a retry of step {wait_name!r}",
+                "paused": f"paused step {wait_name!r}",
+                "throttled": f"a slot for step {wait_name!r}",
                 "timer": f"timer {wait_name!r}",
                 "signal": f"signal {wait_name!r}",
                 "task": f"human task {wait_name!r}",
@@ -461,9 +470,13 @@ class Run:
             raise StepFailed(step.name, error["type"], error["message"], recorded["attempt"])
         seq = self.position - 1
         args_text = serde.dumps([list(args), kwargs], step.describe_arguments)
-        attempt = self.values["attempt"] + 1 if self._pending(seq, "retry") else 1
+        # A step held by a pause or a dependency limit keeps the attempt count of its retry.
+        attempt = self.values["attempt"] + 1 if self.values["wait_seq"] == seq else 1
         key = f"{self.instance_id}:{seq}"
+        slot = self._gate(step, seq)
         self._begin(step.name)
+        if slot is not None and not self._take_slot(step, seq, slot):
+            slot = None
         info = StepInfo(self.instance_id, self.definition.name, step.name, seq, attempt, key)
         clock = self.runtime.clock
         started = clock.now()
@@ -473,6 +486,8 @@ class Run:
         except _ControlFlow:
             raise
         except Exception as exc:
+            if slot is not None:
+                self._give_slot(step)
             self._attempt_failed(step.name, seq, attempt, key, started, exc, step.retry)
             self._record(
                 seq, "step", step.name, "failed",
@@ -481,6 +496,8 @@ class Run:
             )  # fmt: skip
             self.values.update(_CLEAR_WAIT)
             raise StepFailed(step.name, type(exc).__name__, str(exc), attempt) from exc
+        if slot is not None:
+            self._give_slot(step)
         self._record(
             seq, "step", step.name, "completed",
             args=args_text, result=result_text, attempt=attempt, idempotency_key=key,
@@ -488,6 +505,34 @@ class Run:
         )  # fmt: skip
         self.values.update(_CLEAR_WAIT)
         return serde.loads(result_text)
+
+    def _gate(self, step: Step[Any, Any], seq: int) -> int | None:
+        """Hold the instance at a paused step; return the step's dependency limit, if any."""
+        flow = self.runtime.flow
+        if flow is None:
+            return None
+        settings = flow.settings()
+        if (self.definition.name, step.name) in settings.paused_steps:
+            # Visible in its own state until `daytwo resume` makes it runnable again.
+            self._suspend("paused", step.name, seq, None, f"paused:{step.name}")
+        if step.dependency is None:
+            return None
+        return settings.dependency_limits.get(step.dependency)
+
+    def _take_slot(self, step: Step[Any, Any], seq: int, limit: int) -> bool:
+        """Take a slot of the step's dependency, or wait (without a thread) and retry soon."""
+        flow = self.runtime.flow
+        assert flow is not None and step.dependency is not None
+        if flow.acquire_slot(step.dependency, limit, self.instance_id, self.token):
+            return True
+        retry_at = self.runtime.clock.now() + DEPENDENCY_RETRY_SECONDS * (0.5 + random.random())
+        self._suspend("throttled", step.name, seq, retry_at, f"waiting for {step.dependency}")
+        return False  # not reached: _suspend raises
+
+    def _give_slot(self, step: Step[Any, Any]) -> None:
+        flow = self.runtime.flow
+        assert flow is not None and step.dependency is not None
+        flow.release_slot(step.dependency, self.instance_id)
 
     def _attempt_failed(
         self,

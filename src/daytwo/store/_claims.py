@@ -1,8 +1,9 @@
-"""The claim statement: lease due instances of a worker's workflows.
+"""Claim statements: lease due instances of a worker's queues and workflows.
 
-Built once per set of (workflow, version) pairs and shared by the plain claim
-(:meth:`Store.claim`) and the group-committed claim of a worker (which rides along in the
-same transaction as other instances' writes, so a claim costs no commit of its own).
+Built once per shape and shared by the plain claim (:meth:`Store.claim`) and the
+group-committed claim of a worker (which rides along in the same transaction as other
+instances' writes, so a claim costs no commit of its own). Queue limits (global concurrency,
+rate) are read and enforced inside that same transaction, see :class:`ClaimRequest`.
 """
 
 from __future__ import annotations
@@ -15,25 +16,40 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import Update
 
-from daytwo.store._schema import instances
+from daytwo.store._schema import READY, RUNNING, TIMED, instances, queue_starts, queues
 
-__all__ = ["ClaimRequest", "claim_params", "claim_statement"]
+__all__ = [
+    "UNLIMITED",
+    "ClaimRequest",
+    "LimitStatements",
+    "QueueLimits",
+    "claim_one_statement",
+    "claim_params",
+    "claim_statement",
+    "limit_statements",
+]
 
 
-def claim_statement(
-    workflows: Sequence[tuple[str, str]], *, dialect: str, one: bool = False
-) -> Update:
-    """``UPDATE ... RETURNING`` that leases up to ``:_limit`` due instances.
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """The cluster-wide limits of one queue (None: unlimited)."""
 
-    Due means ``run_at <= :_now``: runnable, a waiting instance whose timer fired, or a
-    running instance whose lease expired because its worker died. The lease token is
-    incremented, which fences off the previous holder's writes. With ``one``, only the
-    instance ``:_iid`` is considered.
-    """
-    if dialect == "postgresql":
-        candidates = _locked_candidates(workflows, one=one)
-    else:
-        candidates = _candidates(workflows, one=one)
+    concurrency: int | None = None
+    rate_limit: int | None = None
+    rate_period: float | None = None
+
+    @property
+    def limited(self) -> bool:
+        """Whether claims of this queue must count what runs or started."""
+        return self.concurrency is not None or self.rate_limit is not None
+
+
+#: The limits of a queue that has none.
+UNLIMITED = QueueLimits()
+
+
+def _lease(candidates: sa.Select[Any]) -> Update:
+    # The lease token is incremented, which fences off the previous holder's writes.
     return (
         instances.update()
         .where(instances.c.id.in_(candidates.scalar_subquery()))
@@ -48,59 +64,133 @@ def claim_statement(
     )
 
 
-def _locked_candidates(workflows: Sequence[tuple[str, str]], *, one: bool) -> sa.Select[Any]:
-    # PostgreSQL runs claims concurrently: without row locks two workers could pick the same
-    # due row, and the second UPDATE would re-check only the id, not that it is still due.
-    # SKIP LOCKED makes each worker take rows nobody else is claiming, without waiting.
-    pairs = sa.tuple_(instances.c.workflow, instances.c.version).in_(
-        [
-            sa.tuple_(sa.bindparam(f"_wf{i}", value=name), sa.bindparam(f"_ver{i}", value=version))
-            for i, (name, version) in enumerate(workflows)
-        ]
+def claim_statement(
+    queue: str,
+    workflows: Sequence[tuple[str, str]],
+    *,
+    dialect: str,
+    paused: frozenset[str] = frozenset(),
+) -> Update:
+    """``UPDATE ... RETURNING`` that leases up to ``:_limit`` due instances of ``queue``.
+
+    Due means ``run_at <= :_now``: runnable (taken by priority, lower first, then FIFO),
+    a waiting instance whose timer fired, or a running instance whose lease expired because
+    its worker died. Only the given (workflow, version) pairs are taken, and instances of a
+    workflow in ``paused`` are not started (those that already began go on).
+    """
+    lock = dialect == "postgresql"
+    # The same bind objects everywhere: each carries its value into the compiled statement.
+    names: list[sa.BindParameter[str]] = [
+        sa.bindparam(f"_wf{i}", value=name) for i, (name, _) in enumerate(workflows)
+    ]
+    versions: list[sa.BindParameter[str]] = [
+        sa.bindparam(f"_ver{i}", value=ver) for i, (_, ver) in enumerate(workflows)
+    ]
+    queue_name: sa.BindParameter[str] = sa.bindparam("_queue", value=queue)
+    ready_of_pairs = sa.or_(
+        *(
+            sa.and_(
+                instances.c.workflow == names[i],
+                instances.c.version == versions[i],
+                *((instances.c.history_size > 0,) if name in paused else ()),
+            )
+            for i, (name, _version) in enumerate(workflows)
+        )
     )
-    due = (
-        sa.select(instances.c.id)
-        .where(pairs, instances.c.run_at <= sa.bindparam("_now"))
-        .order_by(instances.c.run_at)
+    # One index range per branch, each cut at the limit, then the best of those few rows:
+    # O(branches x limit) whatever the backlog. (One query over an OR of everything makes
+    # SQLite sort every due row before applying the limit.)
+    ready = (
+        sa.select(instances.c.id, instances.c.priority, instances.c.run_at)
+        .where(
+            sa.text(READY),
+            instances.c.queue == queue_name,
+            instances.c.run_at <= sa.bindparam("_now"),
+            ready_of_pairs,
+        )
+        .order_by(instances.c.priority, instances.c.run_at)
         .limit(sa.bindparam("_limit", type_=sa.Integer))
-        .with_for_update(skip_locked=True)
     )
-    if one:
-        due = due.where(instances.c.id == sa.bindparam("_iid"))
-    return due
-
-
-def _candidates(workflows: Sequence[tuple[str, str]], *, one: bool) -> sa.Select[Any]:
-    # One index range (workflow, version, run_at <= now) per pair, each cut at the limit,
-    # then the earliest of those few rows: O(pairs x limit), whatever the backlog. (An OR
-    # of the pairs makes SQLite sort every due row before applying the limit.)
-    branches = []
-    for i, (name, version) in enumerate(workflows):
-        due = (
-            sa.select(instances.c.id, instances.c.run_at)
+    branches = [ready]
+    for i, _pair in enumerate(workflows):
+        branches.append(
+            sa.select(instances.c.id, instances.c.priority, instances.c.run_at)
             .where(
-                instances.c.workflow == sa.bindparam(f"_wf{i}", value=name),
-                instances.c.version == sa.bindparam(f"_ver{i}", value=version),
+                instances.c.workflow == names[i],
+                instances.c.version == versions[i],
+                sa.text(TIMED),
                 instances.c.run_at <= sa.bindparam("_now"),
+                instances.c.queue == queue_name,
             )
             .order_by(instances.c.run_at)
             .limit(sa.bindparam("_limit", type_=sa.Integer))
         )
-        if one:
-            due = due.where(instances.c.id == sa.bindparam("_iid"))
-        branches.append(sa.select(due.subquery()))
-    merged = sa.union_all(*branches).subquery()
-    return (
+    if lock:
+        # PostgreSQL runs claims concurrently: without row locks two workers could pick the
+        # same due row, and the second UPDATE would re-check only the id, not that it is
+        # still due. SKIP LOCKED makes each worker take rows nobody else is claiming.
+        branches = [branch.with_for_update(skip_locked=True) for branch in branches]
+    merged = sa.union_all(*(sa.select(branch.subquery()) for branch in branches)).subquery()
+    return _lease(
         sa.select(merged.c.id)
-        .order_by(merged.c.run_at)
+        .order_by(merged.c.priority, merged.c.run_at)
         .limit(sa.bindparam("_limit", type_=sa.Integer))
+    )
+
+
+def claim_one_statement(*, dialect: str) -> Update:
+    """Lease the instance ``:_iid`` if it is due (an inline run taking its instance back)."""
+    due = sa.select(instances.c.id).where(
+        instances.c.id == sa.bindparam("_iid"), instances.c.run_at <= sa.bindparam("_now")
+    )
+    if dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    return _lease(due)
+
+
+@dataclass(frozen=True)
+class LimitStatements:
+    """The statements that enforce a queue's limits inside a claim transaction."""
+
+    lock: sa.Select[Any]
+    running: sa.Select[Any]
+    prune: sa.Delete
+    started: sa.Select[Any]
+    record_start: sa.Insert
+
+
+def limit_statements() -> LimitStatements:
+    """Statements over ``:_queue`` (and ``:_since`` for the rate window)."""
+    name: sa.BindParameter[str] = sa.bindparam("_queue")
+    return LimitStatements(
+        # Serializes claims of one limited queue across workers (PostgreSQL; SQLite's write
+        # lock does that already), so that two claims cannot both see a free slot.
+        lock=sa.select(queues.c.name).where(queues.c.name == name).with_for_update(),
+        # A lease that expired belongs to a dead or stalled worker: its slot is free (the
+        # instance is about to be taken over, which must not wait for a slot itself).
+        running=sa.select(sa.func.count())
+        .select_from(instances)
+        .where(
+            instances.c.queue == name,
+            sa.text(RUNNING),
+            instances.c.run_at > sa.bindparam("_now"),
+        ),
+        prune=queue_starts.delete().where(
+            queue_starts.c.queue == name, queue_starts.c.at <= sa.bindparam("_since")
+        ),
+        started=sa.select(sa.func.count())
+        .select_from(queue_starts)
+        .where(queue_starts.c.queue == name, queue_starts.c.at > sa.bindparam("_since")),
+        record_start=queue_starts.insert().values(
+            queue=name, at=sa.bindparam("_now"), instance_id=sa.bindparam("_iid")
+        ),
     )
 
 
 def claim_params(
     owner: str, *, now: float, lease_seconds: float, limit: int, instance_id: str | None = None
 ) -> dict[str, Any]:
-    """Parameters of :func:`claim_statement`."""
+    """Parameters of :func:`claim_statement` and :func:`claim_one_statement`."""
     params: dict[str, Any] = {
         "_owner": owner,
         "_now": now,
@@ -114,8 +204,17 @@ def claim_params(
 
 @dataclass
 class ClaimRequest:
-    """A claim to run inside the next group commit; the future gets the claimed rows."""
+    """A claim of one queue to run inside the next commit; the future gets the claimed rows.
 
+    ``limits`` are the queue's cluster-wide limits as the worker last read them; the claim
+    re-counts running instances and recent starts in its own transaction, so the limits
+    hold across workers.
+    """
+
+    #: None: claim just the instance ``params["_iid"]`` (see :func:`claim_one_statement`).
+    queue: str | None
     workflows: tuple[tuple[str, str], ...]
     params: dict[str, Any]
+    paused: frozenset[str] = frozenset()
+    limits: QueueLimits = field(default_factory=lambda: UNLIMITED)
     future: Future[list[dict[str, Any]]] = field(default_factory=Future)

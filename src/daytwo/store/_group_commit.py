@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from daytwo.store._claims import ClaimRequest, claim_params
+from daytwo.store._claims import UNLIMITED, ClaimRequest, QueueLimits, claim_params
 from daytwo.store._store import Store
 from daytwo.store._writes import InstanceWrite, WriteOutcome
 
@@ -73,10 +73,17 @@ class GroupCommitter:
         now: float,
         lease_seconds: float,
         limit: int,
+        queue: str = "default",
+        paused: frozenset[str] = frozenset(),
+        limits: QueueLimits = UNLIMITED,
     ) -> list[dict[str, Any]]:
         """Claim due instances inside the next group commit (no commit of its own)."""
         request = ClaimRequest(
-            tuple(workflows), claim_params(owner, now=now, lease_seconds=lease_seconds, limit=limit)
+            queue,
+            tuple(workflows),
+            claim_params(owner, now=now, lease_seconds=lease_seconds, limit=limit),
+            paused=paused,
+            limits=limits,
         )
         with self._cond:
             if self._closed:

@@ -25,6 +25,12 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: Conditions of the partial indexes, written as literals in queries that must use them
+#: (a query planner matches a partial index only against the same literal condition).
+READY = "status = 'RUNNABLE'"
+TIMED = "run_at IS NOT NULL AND status <> 'RUNNABLE'"
+RUNNING = "status = 'RUNNING'"
+
 #: One row per workflow instance. ``run_at`` is when a worker may claim the instance: the due
 #: time of a runnable or waiting instance, the lease expiry of a running one, NULL when only
 #: an event can wake it or it has ended. A single indexed column keeps the claim query simple.
@@ -56,16 +62,33 @@ instances = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     Column("finished_at", Double),
-    # Claiming and "when is the next one due" look only at instances that have a run_at
-    # (runnable, waiting with a deadline, leased): the partial index keeps their cost
-    # independent of how many finished instances the table holds.
+    # Claiming and "when is the next one due" look only at instances that have a run_at,
+    # through two partial indexes, so their cost does not depend on how many finished
+    # instances the table holds. Runnable instances are taken from their queue by priority,
+    # then FIFO; fired timers and expired leases of the worker's workflows by due time.
+    Index(
+        "ix_instances_ready",
+        "queue",
+        "priority",
+        "run_at",
+        sqlite_where=sa.text(READY),
+        postgresql_where=sa.text(READY),
+    ),
     Index(
         "ix_instances_due",
         "workflow",
         "version",
         "run_at",
-        sqlite_where=sa.text("run_at IS NOT NULL"),
-        postgresql_where=sa.text("run_at IS NOT NULL"),
+        sqlite_where=sa.text(TIMED),
+        postgresql_where=sa.text(TIMED),
+    ),
+    # Counting a queue's running instances (its global concurrency limit) reads only them.
+    Index(
+        "ix_instances_running",
+        "queue",
+        "run_at",
+        sqlite_where=sa.text(RUNNING),
+        postgresql_where=sa.text(RUNNING),
     ),
     Index("ix_instances_workflow_status", "workflow", "status"),
 )
@@ -171,4 +194,64 @@ workers = Table(
     Column("started_at", Double, nullable=False),
     Column("heartbeat_at", Double, nullable=False),
     Column("stopped_at", Double),
+)
+
+#: Flow-control settings of a named queue. A queue without a row has no limits.
+queues = Table(
+    "queues",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    #: At most this many of the queue's instances run at once, across all workers.
+    Column("concurrency", Integer),
+    #: At most this many run at once in one worker process.
+    Column("worker_concurrency", Integer),
+    #: At most ``rate_limit`` instances start (are first dequeued) per ``rate_period`` seconds.
+    Column("rate_limit", Integer),
+    Column("rate_period", Double),
+    Column("updated_at", Double, nullable=False),
+)
+
+#: Recent first dequeues of rate-limited queues (pruned past the period): the rate limit
+#: counts these instead of scanning instances.
+queue_starts = Table(
+    "queue_starts",
+    metadata,
+    Column("queue", String(255), nullable=False),
+    Column("at", Double, nullable=False),
+    Column("instance_id", String(255), nullable=False),
+    PrimaryKeyConstraint("queue", "at", "instance_id", name="pk_queue_starts"),
+)
+
+#: Paused starts of a workflow (``step`` is the empty string) or a paused step of it.
+pauses = Table(
+    "pauses",
+    metadata,
+    Column("workflow", String(255), nullable=False),
+    Column("step", String(255), nullable=False),
+    Column("reason", Text),
+    Column("paused_by", String(255)),
+    Column("paused_at", Double, nullable=False),
+    PrimaryKeyConstraint("workflow", "step", name="pk_pauses"),
+)
+
+#: Cluster-wide concurrency limits on calls to a named dependency (``@app.step(dependency=)``).
+dependency_limits = Table(
+    "dependency_limits",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("concurrency", Integer, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+#: Calls in flight to a limited dependency. A slot counts only while its instance still
+#: holds the lease it was taken under, so a crashed worker's slots free themselves when
+#: its leases are taken over.
+dependency_slots = Table(
+    "dependency_slots",
+    metadata,
+    Column("dependency", String(255), nullable=False),
+    Column("instance_id", String(255), nullable=False),
+    Column("lease_token", Integer, nullable=False),
+    Column("acquired_at", Double, nullable=False),
+    PrimaryKeyConstraint("dependency", "instance_id", name="pk_dependency_slots"),
 )

@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from daytwo.store._claims import ClaimRequest, claim_params, claim_statement
+from daytwo.store._claims import UNLIMITED, ClaimRequest, QueueLimits, claim_params
 from daytwo.store._schema import (
+    READY,
+    TIMED,
     history,
     human_tasks,
     instances,
@@ -47,6 +49,10 @@ def initial_transition(row: dict[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "at": row["created_at"],
     }
+
+
+#: The PostgreSQL notification channel on which workers hear about new work.
+WAKE_CHANNEL = "daytwo_wake"
 
 
 def _locked_instance(instance_id: str) -> sa.Select[Any]:
@@ -91,6 +97,14 @@ class Store:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    def notify_workers(self, conn: sa.Connection, queue: str) -> None:
+        """Wake idle workers (PostgreSQL: NOTIFY, delivered when ``conn``'s transaction commits).
+
+        SQLite has no cross-process notification; its workers poll.
+        """
+        if self.dialect == "postgresql":
+            conn.execute(sa.select(sa.func.pg_notify(WAKE_CHANNEL, queue)))
+
     # -- instances ------------------------------------------------------------------------
 
     def insert_instance(self, row: dict[str, Any]) -> tuple[bool, RowMapping]:
@@ -99,6 +113,7 @@ class Store:
             with self.write() as conn:
                 conn.execute(instances.insert(), row)
                 conn.execute(transitions.insert(), initial_transition(row))
+                self.notify_workers(conn, row["queue"])
             created = True
         except IntegrityError:
             created = False
@@ -175,39 +190,62 @@ class Store:
         now: float,
         lease_seconds: float,
         limit: int,
+        queue: str = "default",
+        paused: frozenset[str] = frozenset(),
+        limits: QueueLimits = UNLIMITED,
         instance_id: str | None = None,
-    ) -> list[RowMapping]:
-        """Lease up to ``limit`` claimable instances of the given (workflow, version) pairs.
+    ) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` claimable instances of ``queue`` and the given workflows.
 
-        Claimable means due (``run_at <= now``): runnable, a waiting instance whose timer
-        fired, or a running instance whose lease expired because its worker died. The lease
-        token is incremented, which fences off the previous holder's writes.
+        Claimable means due (``run_at <= now``): runnable (by priority, then FIFO), a
+        waiting instance whose timer fired, or a running instance whose lease expired
+        because its worker died. The lease token is incremented, which fences off the
+        previous holder's writes. With ``instance_id``, only that instance is considered,
+        whatever its queue.
         """
-        if not workflows or limit <= 0:
+        if (not workflows and instance_id is None) or limit <= 0:
             return []
-        statement = claim_statement(workflows, dialect=self.dialect, one=instance_id is not None)
-        params = claim_params(
-            owner, now=now, lease_seconds=lease_seconds, limit=limit, instance_id=instance_id
+        request = ClaimRequest(
+            None if instance_id is not None else queue,
+            tuple(workflows),
+            claim_params(
+                owner, now=now, lease_seconds=lease_seconds, limit=limit, instance_id=instance_id
+            ),
+            paused=paused,
+            limits=limits,
         )
-        with self.write() as conn:
-            return list(conn.execute(statement, params).mappings())
+        self._applier.apply([], [request])
+        return request.future.result()
 
-    def next_due(self, workflows: Sequence[tuple[str, str]]) -> float | None:
+    def next_due(
+        self, workflows: Sequence[tuple[str, str]], queues: Sequence[str] = ("default",)
+    ) -> float | None:
         """The earliest time at which one of these workflows' instances becomes claimable."""
         if not workflows:
             return None
-        # MIN per pair reads one entry of ix_instances_due each; MIN over an IN list of
-        # pairs scans every entry of those workflows.
-        earliest = sa.union_all(
+        # MIN per index range reads one index entry each; MIN over an IN list of pairs
+        # scans every entry of those workflows.
+        of_pairs = sa.or_(
             *(
-                sa.select(sa.func.min(instances.c.run_at).label("run_at")).where(
-                    instances.c.workflow == name,
-                    instances.c.version == version,
-                    instances.c.run_at.is_not(None),
-                )
+                sa.and_(instances.c.workflow == name, instances.c.version == version)
                 for name, version in workflows
             )
-        ).subquery()
+        )
+        ready = [
+            sa.select(sa.func.min(instances.c.run_at).label("run_at")).where(
+                sa.text(READY), instances.c.queue == queue, of_pairs
+            )
+            for queue in queues
+        ]
+        timed = [
+            sa.select(sa.func.min(instances.c.run_at).label("run_at")).where(
+                instances.c.workflow == name,
+                instances.c.version == version,
+                sa.text(TIMED),
+            )
+            for name, version in workflows
+        ]
+        earliest = sa.union_all(*ready, *timed).subquery()
         query = sa.select(sa.func.min(earliest.c.run_at))
         with self.read() as conn:
             value = conn.execute(query).scalar()
@@ -305,7 +343,7 @@ class Store:
                     "received_at": now,
                 },
             )
-            conn.execute(
+            woken = conn.execute(
                 instances.update()
                 .where(
                     instances.c.id == instance_id,
@@ -314,7 +352,9 @@ class Store:
                     instances.c.wait_name == name,
                 )
                 .values(status="RUNNABLE", run_at=now, updated_at=now)
-            )
+            ).rowcount
+            if woken:
+                self.notify_workers(conn, row["queue"])
             conn.execute(
                 human_tasks.update()
                 .where(
@@ -335,6 +375,7 @@ class Store:
             values: dict[str, Any] = {"cancel_reason": reason, "updated_at": now}
             if row["status"] != "RUNNING":
                 values.update(status="RUNNABLE", run_at=now)
+                self.notify_workers(conn, row["queue"])
             conn.execute(instances.update().where(instances.c.id == instance_id).values(**values))
             return row
 

@@ -16,7 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from daytwo.store._claims import ClaimRequest, claim_statement
+from daytwo.store._claims import (
+    ClaimRequest,
+    LimitStatements,
+    claim_one_statement,
+    claim_statement,
+    limit_statements,
+)
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
     history,
@@ -159,7 +165,8 @@ class WriteApplier:
             .values(status="RUNNABLE", run_at=sa.bindparam("_now")),
             dialect,
         )
-        self._claims: dict[tuple[tuple[str, str], ...], Prepared] = {}
+        self._claims: dict[Any, Prepared] = {}
+        self._limits = _PreparedLimits(limit_statements(), dialect)
         self._lock = threading.Lock()
         self._connection: Any = None
         self._cursor: Any = None
@@ -211,15 +218,54 @@ class WriteApplier:
                 raise
 
     def _claim(self, cursor: Any, claim: ClaimRequest) -> list[dict[str, Any]]:
-        statement = self._claims.get(claim.workflows)
-        if statement is None:
-            statement = Prepared(
-                claim_statement(claim.workflows, dialect=self.dialect_name), self.engine.dialect
-            )
-            self._claims[claim.workflows] = statement
-        cursor.execute(statement.sql, statement.params(claim.params))
+        params = claim.params
+        if claim.limits.limited:
+            allowed = self._allowed(cursor, claim)
+            if allowed <= 0:
+                return []
+            params = {**params, "_limit": min(params["_limit"], allowed)}
+        statement = self._claim_statement(claim)
+        cursor.execute(statement.sql, statement.params(params))
         names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        if claim.limits.rate_limit is not None:
+            record = self._limits.record_start
+            for row in rows:
+                if row["history_size"] == 0 and row["attempt"] == 0:  # a first start
+                    values = {"_queue": claim.queue, "_now": params["_now"], "_iid": row["id"]}
+                    cursor.execute(record.sql, record.params(values))
+        return rows
+
+    def _claim_statement(self, claim: ClaimRequest) -> Prepared:
+        key = (claim.queue, claim.workflows, claim.paused)
+        statement = self._claims.get(key)
+        if statement is None:
+            if claim.queue is None:
+                built = claim_one_statement(dialect=self.dialect_name)
+            else:
+                built = claim_statement(
+                    claim.queue, claim.workflows, dialect=self.dialect_name, paused=claim.paused
+                )
+            statement = self._claims[key] = Prepared(built, self.engine.dialect)
+        return statement
+
+    def _allowed(self, cursor: Any, claim: ClaimRequest) -> int:
+        """How many more instances the queue's limits allow, counted in this transaction."""
+        limits, statements = claim.limits, self._limits
+        now = claim.params["_now"]
+        values: dict[str, Any] = {"_queue": claim.queue, "_now": now}
+        if self.dialect_name == "postgresql":
+            cursor.execute(statements.lock.sql, statements.lock.params(values))
+        allowed = claim.params["_limit"]
+        if limits.concurrency is not None:
+            cursor.execute(statements.running.sql, statements.running.params(values))
+            allowed = min(allowed, limits.concurrency - cursor.fetchone()[0])
+        if limits.rate_limit is not None:
+            values["_since"] = now - (limits.rate_period or 1.0)
+            cursor.execute(statements.prune.sql, statements.prune.params(values))
+            cursor.execute(statements.started.sql, statements.started.params(values))
+            allowed = min(allowed, limits.rate_limit - cursor.fetchone()[0])
+        return int(allowed)
 
     def _apply_all(self, cursor: Any, writes: Sequence[InstanceWrite]) -> list[WriteOutcome]:
         if len(writes) > 1 and all(write.insert is None for write in writes):
@@ -295,3 +341,14 @@ class WriteApplier:
             cursor.execute(self._wake.sql, self._wake.params(params))
             woken = cursor.rowcount > 0
         return woken
+
+
+class _PreparedLimits:
+    """:func:`limit_statements`, compiled for one dialect."""
+
+    def __init__(self, statements: LimitStatements, dialect: Any) -> None:
+        self.lock = Prepared(statements.lock, dialect)
+        self.running = Prepared(statements.running, dialect)
+        self.prune = Prepared(statements.prune, dialect)
+        self.started = Prepared(statements.started, dialect)
+        self.record_start = Prepared(statements.record_start, dialect)

@@ -15,6 +15,8 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +25,10 @@ import sqlalchemy as sa
 
 from daytwo.engine._clock import FakeClock
 from daytwo.engine._runner import RunResult, execute
+from daytwo.store._claims import QueueLimits
 from daytwo.store._group_commit import DirectWriter, GroupCommitter
 from daytwo.store._schema import instances, workers
+from daytwo.worker._wakeups import WakeListener
 
 if TYPE_CHECKING:
     from daytwo.app import App
@@ -35,6 +39,8 @@ log = logging.getLogger("daytwo.worker")
 
 #: The longest pause between claim attempts while the database is unreachable (seconds).
 RECONNECT_MAX_DELAY = 5.0
+#: Seconds between fallback polls while LISTEN/NOTIFY wake-ups are being received.
+LISTENING_POLL_INTERVAL = 2.0
 
 
 class Worker:
@@ -55,9 +61,12 @@ class Worker:
         poll_interval: float = 0.25,
         shutdown_grace: float = 30.0,
         group_commit: bool = True,
+        queues: Sequence[str] = ("default",),
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
+        if not queues:
+            raise ValueError("a worker needs at least one queue to serve")
         if lease_seconds <= 0 or poll_interval <= 0:
             raise ValueError("lease_seconds and poll_interval must be positive")
         self.app = app
@@ -65,12 +74,17 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.shutdown_grace = shutdown_grace
+        self.queues = tuple(dict.fromkeys(queues))
         self.id = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._group_commit = group_commit
         self._writer: GroupCommitter | DirectWriter | None = None
         self._executor: ThreadPoolExecutor | None = None
         # instance id -> (lease token of our claim, its run)
         self._inflight: dict[str, tuple[int, Future[RunResult | None]]] = {}
+        self._inflight_by_queue: Counter[str] = Counter()
+        self._next_queue = 0
+        self._empty_passes = 0
+        self._listener: WakeListener | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -101,6 +115,8 @@ class Worker:
         self._writer = GroupCommitter(store) if self._group_commit else DirectWriter(store)
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="daytwo-run")
         self.app.add_listener(self.wake)
+        if store.dialect == "postgresql":
+            self._listener = WakeListener(store.engine.url, self.wake, name=self.id).start()
         for target, name in ((self._claim_loop, "claim"), (self._heartbeat_loop, "heartbeat")):
             thread = threading.Thread(target=target, name=f"daytwo-{name}", daemon=True)
             thread.start()
@@ -145,6 +161,8 @@ class Worker:
         if isinstance(self._writer, GroupCommitter):
             self._writer.close()
         self.app.remove_listener(self.wake)
+        if self._listener is not None:
+            self._listener.stop()
         self.app.store.worker_heartbeat(self.id, self.app.clock.now(), stopped=True)
         self._stopped.set()
         log.info("worker %s stopped", self.id)
@@ -166,24 +184,28 @@ class Worker:
             return len(self._inflight)
 
     def drain(self, timeout: float = 30.0) -> None:
-        """Block until nothing is running and nothing is due (for tests and scripts)."""
+        """Block until nothing is running and nothing is claimable (for tests and scripts).
+
+        Claimable is what a claim would take now: instances held back by a pause or a
+        queue limit, or waiting for a later time, do not keep the worker busy.
+        """
         deadline = time.monotonic() + timeout
-        pairs = self.app.registry.pairs()
         while time.monotonic() < deadline:
-            self.wake()
             with self._lock:
                 pending = [future for _, future in self._inflight.values()]
             if pending:
                 wait(pending, timeout=max(deadline - time.monotonic(), 0))
                 continue
-            due = self.app.store.next_due(pairs)
-            if due is None or due > self.app.clock.now():
-                time.sleep(0.01)
-                with self._lock:
-                    if not self._inflight:
-                        return
-                continue
-            time.sleep(0.005)
+            # Two empty claim passes after the wake-up: the second began after it.
+            seen = self._empty_passes
+            self.wake()
+            while self._empty_passes < seen + 2 and not self.inflight:
+                if time.monotonic() > deadline or self._stopping.is_set():
+                    break
+                time.sleep(0.002)
+                self.wake()
+            if not self.inflight and self._empty_passes >= seen + 2:
+                return
         raise TimeoutError(f"worker did not become idle within {timeout} s")
 
     # -- claiming -------------------------------------------------------------------------
@@ -202,12 +224,12 @@ class Worker:
             try:
                 # Claim first (it rides along with the next group commit); only when the
                 # claim comes back short is it worth asking when the next one is due.
-                claimed = self._claim(pairs, clock.now(), free)
-                for row in claimed:
-                    self._submit(row)
-                if len(claimed) == free:
+                claimed = self._claim_queues(pairs, clock.now(), free)
+                if claimed == free:
                     continue
-                due = store.next_due(pairs)
+                if not claimed:
+                    self._empty_passes += 1
+                due = store.next_due(pairs, self.queues)
             except Exception as exc:
                 # Typically the database restarting or unreachable: back off exponentially
                 # (with jitter, so a fleet of workers does not reconnect in lockstep).
@@ -227,6 +249,9 @@ class Worker:
                 log.info("worker %s: database reachable again", self.id)
                 failures = 0
             timeout = self.poll_interval
+            if self._listener is not None and self._listener.connected:
+                # Notifications wake us for new work; polling only covers what sends none.
+                timeout = max(timeout, LISTENING_POLL_INTERVAL)
             if due is not None:
                 until_due = due - clock.now()
                 if until_due <= 0:
@@ -235,23 +260,62 @@ class Worker:
                     timeout = min(timeout, until_due)
             self._wake.wait(timeout)
 
-    def _claim(self, pairs: list[tuple[str, str]], now: float, limit: int) -> list[Any]:
+    def _claim_queues(self, pairs: list[tuple[str, str]], now: float, free: int) -> int:
+        """Claim up to ``free`` instances from this worker's queues; return how many.
+
+        Queues take turns going first, so a busy queue cannot starve the others; each
+        queue's per-worker and cluster-wide limits cut its share.
+        """
+        settings = self.app.flow.settings()
+        paused = settings.paused_starts & {name for name, _ in pairs}
+        order = self.queues[self._next_queue :] + self.queues[: self._next_queue]
+        self._next_queue = (self._next_queue + 1) % len(self.queues)
+        claimed = 0
+        for queue in order:
+            queue_settings = settings.queue(queue)
+            limit = free - claimed
+            if queue_settings.worker_concurrency is not None:
+                with self._lock:
+                    running = self._inflight_by_queue[queue]
+                limit = min(limit, queue_settings.worker_concurrency - running)
+            if limit <= 0:
+                continue
+            rows = self._claim(pairs, now, limit, queue, frozenset(paused), queue_settings.limits)
+            for row in rows:
+                self._submit(row)
+            claimed += len(rows)
+            if claimed >= free:
+                break
+        return claimed
+
+    def _claim(
+        self,
+        pairs: list[tuple[str, str]],
+        now: float,
+        limit: int,
+        queue: str,
+        paused: frozenset[str],
+        limits: QueueLimits,
+    ) -> list[Any]:
+        options: dict[str, Any] = {
+            "now": now,
+            "lease_seconds": self.lease_seconds,
+            "limit": limit,
+            "queue": queue,
+            "paused": paused,
+            "limits": limits,
+        }
         if isinstance(self._writer, GroupCommitter):
             # Ride along with the next group commit instead of paying a commit per claim.
-            return self._writer.claim(
-                self.id, pairs, now=now, lease_seconds=self.lease_seconds, limit=limit
-            )
-        return list(
-            self.app.store.claim(
-                self.id, pairs, now=now, lease_seconds=self.lease_seconds, limit=limit
-            )
-        )
+            return self._writer.claim(self.id, pairs, **options)
+        return list(self.app.store.claim(self.id, pairs, **options))
 
     def _submit(self, row: Any) -> None:
         assert self._executor is not None
         with self._lock:
             future = self._executor.submit(self._run_one, row)
             self._inflight[row["id"]] = (row["lease_token"], future)
+            self._inflight_by_queue[row["queue"]] += 1
 
     def _run_one(self, row: Any) -> RunResult | None:
         assert self._writer is not None
@@ -274,6 +338,7 @@ class Worker:
                 entry = self._inflight.get(row["id"])
                 if entry is not None and entry[0] == row["lease_token"]:
                     del self._inflight[row["id"]]
+                self._inflight_by_queue[row["queue"]] -= 1
                 self.completed += 1
             self._wake.set()
             self.app._notify_finished()

@@ -1,0 +1,203 @@
+"""Flow control from the command line: queues, pauses and dependency limits.
+
+``daytwo queues list | set``, ``daytwo pause | resume | pauses`` and
+``daytwo dependencies list | set``. Settings live in the database, so every worker follows
+a change within a second.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+
+from daytwo.cli._apps import client_app, database_option
+from daytwo.cli._options import DatabaseOption, JsonOption
+from daytwo.cli._output import duration, new_table, print_json, stdout_console
+
+__all__ = ["dependencies", "pause", "pauses", "queues", "resume"]
+
+queues = typer.Typer(
+    name="queues",
+    help="Queues: backlog, running instances and limits; change the limits.",
+    no_args_is_help=True,
+)
+dependencies = typer.Typer(
+    name="dependencies",
+    help="Cluster-wide concurrency limits on calls to external dependencies.",
+    no_args_is_help=True,
+)
+
+Workflow = Annotated[str, typer.Argument(metavar="WORKFLOW", help="The workflow's name.")]
+StepOption = Annotated[
+    str | None,
+    typer.Option("--step", help="Pause just this step: instances reaching it wait there."),
+]
+Unlimited = "no limit"
+
+
+def _limit(value: int | float | None) -> str:
+    return Unlimited if value is None else f"{value:g}"
+
+
+@queues.command("list")
+def list_queues(
+    ctx: typer.Context, json_output: JsonOption = False, database: DatabaseOption = None
+) -> None:
+    """Every queue with work or limits: runnable backlog, running, oldest wait, limits."""
+    app = client_app(database_option(ctx, database))
+    rows = app.flow.queue_status()
+    if json_output:
+        print_json(rows)
+        return
+    table = new_table(
+        None,
+        *("QUEUE", "RUNNABLE", "RUNNING", "OLDEST WAIT", "CONCURRENCY", "PER WORKER", "RATE"),
+        keep=("QUEUE", "RUNNABLE", "RUNNING"),
+    )
+    for row in rows:
+        rate = (
+            f"{row['rate_limit']} per {duration(row['rate_period'])}"
+            if row["rate_limit"] is not None
+            else Unlimited
+        )
+        table.add_row(
+            row["name"],
+            str(row["runnable"]),
+            str(row["running"]),
+            duration(row["oldest_runnable_seconds"]),
+            _limit(row["concurrency"]),
+            _limit(row["worker_concurrency"]),
+            rate,
+        )
+    table.caption = f"{len(rows)} queue(s)"
+    stdout_console().print(table)
+
+
+@queues.command("set")
+def set_queue(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="QUEUE", help="The queue's name.")],
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, help="At most this many running, cluster-wide."),
+    ] = None,
+    worker_concurrency: Annotated[
+        int | None,
+        typer.Option("--worker-concurrency", min=1, help="At most this many per worker process."),
+    ] = None,
+    rate: Annotated[
+        int | None, typer.Option("--rate", min=1, help="At most this many starts per --per.")
+    ] = None,
+    per: Annotated[
+        float | None,
+        typer.Option("--per", min=0.001, metavar="SECONDS", help="The rate limit's period."),
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Set a queue's limits (an option left out means no such limit)."""
+    app = client_app(database_option(ctx, database))
+    settings = app.flow.set_queue(
+        name,
+        concurrency=concurrency,
+        worker_concurrency=worker_concurrency,
+        rate_limit=rate,
+        rate_period=per,
+    )
+    stdout_console().print(
+        f"queue {name}: concurrency {_limit(settings.concurrency)}, per worker "
+        f"{_limit(settings.worker_concurrency)}, rate "
+        + (f"{rate} per {per:g} s" if rate is not None and per is not None else Unlimited)
+    )
+
+
+def pause(
+    ctx: typer.Context,
+    workflow: Workflow,
+    step: StepOption = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (shown to others).")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who (default: your user).")] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Stop starting new instances of WORKFLOW (running ones go on), or pause one --step."""
+    app = client_app(database_option(ctx, database))
+    app.flow.pause(workflow, step, reason=reason, by=by or getpass.getuser())
+    what = f"step {step} of {workflow}" if step else f"new starts of {workflow}"
+    stdout_console().print(
+        f"paused {what}; undo with `daytwo resume {workflow}`" + (f" --step {step}" if step else "")
+    )
+
+
+def resume(
+    ctx: typer.Context, workflow: Workflow, step: StepOption = None, database: DatabaseOption = None
+) -> None:
+    """Lift a pause; instances held at a paused step continue."""
+    app = client_app(database_option(ctx, database))
+    released = app.flow.resume(workflow, step)
+    what = f"step {step} of {workflow}" if step else f"new starts of {workflow}"
+    stdout_console().print(
+        f"resumed {what}" + (f"; {released} instance(s) continue" if step else "")
+    )
+
+
+def pauses(
+    ctx: typer.Context, json_output: JsonOption = False, database: DatabaseOption = None
+) -> None:
+    """Pauses in force and how many instances each one holds."""
+    app = client_app(database_option(ctx, database))
+    rows = app.flow.list_pauses()
+    if json_output:
+        print_json(rows)
+        return
+    table = new_table(None, "WORKFLOW", "STEP", "HELD", "REASON", "BY", keep=("WORKFLOW", "HELD"))
+    for row in rows:
+        table.add_row(
+            row["workflow"],
+            row["step"] or "(new starts)",
+            str(row["held"]),
+            row["reason"] or "",
+            row["paused_by"] or "",
+        )
+    table.caption = f"{len(rows)} pause(s)"
+    stdout_console().print(table)
+
+
+@dependencies.command("list")
+def list_dependencies(
+    ctx: typer.Context, json_output: JsonOption = False, database: DatabaseOption = None
+) -> None:
+    """Limited dependencies: limit and calls in flight now."""
+    app = client_app(database_option(ctx, database))
+    rows = app.flow.dependency_status()
+    if json_output:
+        print_json(rows)
+        return
+    table = new_table(None, "DEPENDENCY", "CONCURRENCY", "IN FLIGHT", keep=("DEPENDENCY",))
+    for row in rows:
+        table.add_row(row["name"], str(row["concurrency"]), str(row["in_flight"]))
+    table.caption = f"{len(rows)} limited dependenc{'y' if len(rows) == 1 else 'ies'}"
+    stdout_console().print(table)
+
+
+@dependencies.command("set")
+def set_dependency(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(metavar="DEPENDENCY", help="As in @app.step(dependency=).")
+    ],
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, help="At most this many calls at once, cluster-wide."),
+    ] = None,
+    unlimited: Annotated[bool, typer.Option("--unlimited", help="Remove the limit.")] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Limit concurrent calls to DEPENDENCY across all workers (or remove the limit)."""
+    if (concurrency is None) == (not unlimited):
+        raise typer.BadParameter("give either --concurrency N or --unlimited")
+    app = client_app(database_option(ctx, database))
+    app.flow.set_dependency_limit(name, None if unlimited else concurrency)
+    stdout_console().print(
+        f"dependency {name}: " + ("no limit" if unlimited else f"at most {concurrency} at once")
+    )

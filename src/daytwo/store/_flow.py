@@ -1,0 +1,374 @@
+"""Flow control: queue limits, paused workflows and steps, dependency concurrency limits.
+
+Settings live in the database, so an operator changes them from any machine (``daytwo
+queues set``, ``daytwo pause``) and every worker follows. Workers read them through
+:class:`FlowControl`, which caches a :class:`FlowSettings` snapshot for a second: a change
+takes effect within that time without a query per claim or per step.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from daytwo._errors import InvalidInput
+from daytwo.store._claims import UNLIMITED, QueueLimits
+from daytwo.store._schema import (
+    RUNNING,
+    dependency_limits,
+    dependency_slots,
+    instances,
+    pauses,
+    queues,
+)
+from daytwo.store._store import Store
+
+__all__ = ["FlowControl", "FlowSettings", "QueueSettings"]
+
+#: How long workers trust a settings snapshot (seconds).
+SETTINGS_TTL = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """A queue's limits as configured (None: no limit)."""
+
+    name: str
+    concurrency: int | None = None
+    worker_concurrency: int | None = None
+    rate_limit: int | None = None
+    rate_period: float | None = None
+
+    @property
+    def limits(self) -> QueueLimits:
+        """The cluster-wide part, enforced by claims."""
+        if self.concurrency is None and self.rate_limit is None:
+            return UNLIMITED
+        return QueueLimits(self.concurrency, self.rate_limit, self.rate_period)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "concurrency": self.concurrency,
+            "worker_concurrency": self.worker_concurrency,
+            "rate_limit": self.rate_limit,
+            "rate_period": self.rate_period,
+        }
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """Everything flow control says at one moment."""
+
+    queues: dict[str, QueueSettings] = field(default_factory=dict)
+    #: Workflows whose new instances are not started.
+    paused_starts: frozenset[str] = frozenset()
+    #: (workflow, step) pairs at which instances stop and wait.
+    paused_steps: frozenset[tuple[str, str]] = frozenset()
+    #: Dependency name -> cluster-wide concurrency limit.
+    dependency_limits: dict[str, int] = field(default_factory=dict)
+
+    def queue(self, name: str) -> QueueSettings:
+        """The settings of queue ``name`` (no limits if it has none)."""
+        return self.queues.get(name) or QueueSettings(name)
+
+
+class FlowControl:
+    """Reads and changes flow-control settings; caches them for workers."""
+
+    def __init__(self, store: Store, now: Callable[[], float]) -> None:
+        self.store = store
+        self._now = now
+        self._lock = threading.Lock()
+        self._cached: FlowSettings | None = None
+        self._read_at = 0.0
+        insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
+        self._insert = insert
+
+    # -- reading --------------------------------------------------------------------------
+
+    def settings(self, *, fresh: bool = False) -> FlowSettings:
+        """The current settings, at most :data:`SETTINGS_TTL` old unless ``fresh``."""
+        with self._lock:
+            fresh_enough = time.monotonic() - self._read_at < SETTINGS_TTL
+            if not fresh and self._cached is not None and fresh_enough:
+                return self._cached
+            with self.store.read() as conn:
+                queue_rows = conn.execute(sa.select(queues)).mappings().all()
+                pause_rows = conn.execute(sa.select(pauses.c.workflow, pauses.c.step)).all()
+                limit_rows = conn.execute(sa.select(dependency_limits)).mappings().all()
+            self._cached = FlowSettings(
+                queues={
+                    row["name"]: QueueSettings(
+                        row["name"],
+                        row["concurrency"],
+                        row["worker_concurrency"],
+                        row["rate_limit"],
+                        row["rate_period"],
+                    )
+                    for row in queue_rows
+                },
+                paused_starts=frozenset(workflow for workflow, step in pause_rows if not step),
+                paused_steps=frozenset((workflow, step) for workflow, step in pause_rows if step),
+                dependency_limits={row["name"]: row["concurrency"] for row in limit_rows},
+            )
+            self._read_at = time.monotonic()
+            return self._cached
+
+    def invalidate(self) -> None:
+        """Forget the cached snapshot (after a change made by this process)."""
+        with self._lock:
+            self._cached = None
+
+    def queue_status(self) -> list[dict[str, Any]]:
+        """Per queue: settings, runnable backlog, running instances, oldest runnable age."""
+        settings = self.settings(fresh=True)
+        now = self._now()
+        with self.store.read() as conn:
+            backlog = {
+                row.queue: (row.count, row.oldest)
+                for row in conn.execute(
+                    sa.select(
+                        instances.c.queue,
+                        sa.func.count().label("count"),
+                        sa.func.min(instances.c.created_at).label("oldest"),
+                    )
+                    .where(sa.text("status = 'RUNNABLE'"))
+                    .group_by(instances.c.queue)
+                )
+            }
+            running: dict[str, int] = {
+                queue: count
+                for queue, count in conn.execute(
+                    sa.select(instances.c.queue, sa.func.count())
+                    .where(sa.text(RUNNING))
+                    .group_by(instances.c.queue)
+                ).tuples()
+            }
+        names = sorted(set(settings.queues) | set(backlog) | set(running))
+        result = []
+        for name in names:
+            count, oldest = backlog.get(name, (0, None))
+            result.append(
+                {
+                    **settings.queue(name).to_dict(),
+                    "runnable": count,
+                    "running": running.get(name, 0),
+                    "oldest_runnable_seconds": None if oldest is None else max(now - oldest, 0),
+                }
+            )
+        return result
+
+    # -- changing -------------------------------------------------------------------------
+
+    def set_queue(
+        self,
+        name: str,
+        *,
+        concurrency: int | None = None,
+        worker_concurrency: int | None = None,
+        rate_limit: int | None = None,
+        rate_period: float | None = None,
+    ) -> QueueSettings:
+        """Create or replace a queue's limits (None removes a limit)."""
+        for label, value in (
+            ("concurrency", concurrency),
+            ("worker concurrency", worker_concurrency),
+            ("rate limit", rate_limit),
+        ):
+            if value is not None and value < 1:
+                raise InvalidInput(f"queue {label} must be at least 1 (got {value})")
+        if (rate_limit is None) != (rate_period is None):
+            raise InvalidInput("a rate limit needs both a count and a period, e.g. 10 per 60 s")
+        if rate_period is not None and rate_period <= 0:
+            raise InvalidInput(f"rate period must be positive (got {rate_period})")
+        values = {
+            "concurrency": concurrency,
+            "worker_concurrency": worker_concurrency,
+            "rate_limit": rate_limit,
+            "rate_period": rate_period,
+            "updated_at": self._now(),
+        }
+        self._upsert(queues, {"name": name, **values}, ["name"], values)
+        return QueueSettings(name, concurrency, worker_concurrency, rate_limit, rate_period)
+
+    def pause(
+        self, workflow: str, step: str | None = None, *, reason: str | None, by: str | None
+    ) -> None:
+        """Pause new starts of ``workflow`` or, with ``step``, that step of it."""
+        row = {
+            "workflow": workflow,
+            "step": step or "",
+            "reason": reason,
+            "paused_by": by,
+            "paused_at": self._now(),
+        }
+        self._upsert(pauses, row, ["workflow", "step"], {"reason": reason, "paused_by": by})
+
+    def resume(self, workflow: str, step: str | None = None) -> int:
+        """Lift a pause; instances held at a paused step become runnable. Returns how many."""
+        now = self._now()
+        with self.store.write() as conn:
+            found = conn.execute(
+                pauses.delete().where(pauses.c.workflow == workflow, pauses.c.step == (step or ""))
+            ).rowcount
+            if not found:
+                what = f"step {step!r} of workflow {workflow!r}" if step else repr(workflow)
+                raise InvalidInput(f"{what} is not paused; see `daytwo pauses`")
+            released = 0
+            if step:
+                released = conn.execute(
+                    instances.update()
+                    .where(
+                        instances.c.workflow == workflow,
+                        instances.c.status == "WAITING",
+                        instances.c.wait_kind == "paused",
+                        instances.c.wait_name == step,
+                    )
+                    .values(status="RUNNABLE", run_at=now, updated_at=now)
+                ).rowcount
+            for queue in conn.execute(
+                sa.select(instances.c.queue.distinct()).where(
+                    sa.text("status = 'RUNNABLE'"), instances.c.workflow == workflow
+                )
+            ).scalars():
+                self.store.notify_workers(conn, queue)
+        self.invalidate()
+        return int(released)
+
+    def list_pauses(self) -> list[dict[str, Any]]:
+        """Every pause in force, with how many instances it holds."""
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(pauses).order_by(pauses.c.workflow, pauses.c.step))
+            result = [dict(row) for row in rows.mappings()]
+            for entry in result:
+                if entry["step"]:
+                    held = sa.and_(
+                        instances.c.status == "WAITING",
+                        instances.c.wait_kind == "paused",
+                        instances.c.wait_name == entry["step"],
+                    )
+                else:
+                    held = sa.and_(sa.text("status = 'RUNNABLE'"), instances.c.history_size == 0)
+                entry["held"] = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(instances)
+                    .where(instances.c.workflow == entry["workflow"], held)
+                ).scalar_one()
+        return result
+
+    def set_dependency_limit(self, name: str, concurrency: int | None) -> None:
+        """Limit concurrent calls to dependency ``name`` across the cluster (None: no limit)."""
+        if concurrency is None:
+            with self.store.write() as conn:
+                conn.execute(dependency_limits.delete().where(dependency_limits.c.name == name))
+        else:
+            if concurrency < 1:
+                raise InvalidInput(f"dependency concurrency must be at least 1 (got {concurrency})")
+            values = {"concurrency": concurrency, "updated_at": self._now()}
+            self._upsert(dependency_limits, {"name": name, **values}, ["name"], values)
+        self.invalidate()
+
+    def dependency_status(self) -> list[dict[str, Any]]:
+        """Per limited dependency: its limit and the calls in flight now."""
+        settings = self.settings(fresh=True)
+        now = self._now()
+        with self.store.read() as conn:
+            in_flight: dict[str, int] = {
+                name: count
+                for name, count in conn.execute(
+                    sa.select(dependency_slots.c.dependency, sa.func.count())
+                    .select_from(dependency_slots.join(instances, _slot_is_live(now)))
+                    .group_by(dependency_slots.c.dependency)
+                ).tuples()
+            }
+        return [
+            {"name": name, "concurrency": limit, "in_flight": in_flight.get(name, 0)}
+            for name, limit in sorted(settings.dependency_limits.items())
+        ]
+
+    # -- dependency slots (used by running instances) --------------------------------------
+
+    def acquire_slot(self, dependency: str, limit: int, instance_id: str, token: int) -> bool:
+        """Take one of ``limit`` slots of ``dependency`` for this instance's current lease."""
+        now = self._now()
+        with self.store.write() as conn:
+            if self.store.dialect == "postgresql":
+                # Serialize slot takers of one dependency, as SQLite's write lock does.
+                conn.execute(
+                    sa.select(dependency_limits.c.name)
+                    .where(dependency_limits.c.name == dependency)
+                    .with_for_update()
+                )
+            held = conn.execute(
+                sa.select(dependency_slots.c.lease_token).where(
+                    dependency_slots.c.dependency == dependency,
+                    dependency_slots.c.instance_id == instance_id,
+                )
+            ).first()
+            if held is not None and held[0] == token:
+                return True
+            in_flight = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(dependency_slots.join(instances, _slot_is_live(now)))
+                .where(dependency_slots.c.dependency == dependency)
+            ).scalar_one()
+            if in_flight >= limit:
+                return False
+            values = {"lease_token": token, "acquired_at": now}
+            self._upsert_in(
+                conn,
+                dependency_slots,
+                {"dependency": dependency, "instance_id": instance_id, **values},
+                ["dependency", "instance_id"],
+                values,
+            )
+            return True
+
+    def release_slot(self, dependency: str, instance_id: str) -> None:
+        """Give the slot back (the call ended, whatever its outcome)."""
+        with self.store.write() as conn:
+            conn.execute(
+                dependency_slots.delete().where(
+                    dependency_slots.c.dependency == dependency,
+                    dependency_slots.c.instance_id == instance_id,
+                )
+            )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _upsert(
+        self, table: sa.Table, row: dict[str, Any], keys: list[str], update: dict[str, Any]
+    ) -> None:
+        with self.store.write() as conn:
+            self._upsert_in(conn, table, row, keys, update)
+        self.invalidate()
+
+    def _upsert_in(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        row: dict[str, Any],
+        keys: list[str],
+        update: dict[str, Any],
+    ) -> None:
+        statement = self._insert(table).values(row)
+        conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=update))
+
+
+def _slot_is_live(now: float) -> sa.ColumnElement[bool]:
+    # A slot counts while its instance still runs under the lease it was taken with: a
+    # crashed worker's slots stop counting once its lease expires or is taken over.
+    return sa.and_(
+        instances.c.id == dependency_slots.c.instance_id,
+        instances.c.lease_token == dependency_slots.c.lease_token,
+        instances.c.status == "RUNNING",
+        instances.c.run_at > now,
+    )
