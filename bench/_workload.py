@@ -1,16 +1,19 @@
-"""The workloads that ``bench_engine.py`` runs, and the subprocesses it spawns.
+"""The workloads that the benchmarks run, and the subprocesses they spawn.
 
-Everything here is shared by the benchmark driver and its child processes:
+Everything here is shared by the benchmark drivers (``bench_engine.py`` on SQLite,
+``bench_postgres.py`` on PostgreSQL) and their child processes:
 
 * :func:`make_app` -- the benchmark app: the three-step workflow ``three``
   (``s3(s2(s1(x)))``, trivial arithmetic, the same shape as the DBOS peer in
-  ``baselines.py``) and ``parked``, which immediately waits for a signal.
+  ``baselines.py``); ``parked``, which immediately waits for a signal; and ``resumed``,
+  which waits for a signal and then runs a step that returns the wall-clock time at which
+  it ran (for signal-to-resume latency).
 * :func:`bulk_start` -- start many instances in one transaction (benchmark set-up only).
 * Child entry points, run as ``python bench/_workload.py MODE ...``:
 
   - ``worker``: a worker process that says ``ready`` on stdout, waits for ``go`` on stdin,
     runs ``app.worker(concurrency=K).run()`` until SIGTERM, then prints its group-commit
-    counters as one JSON line.
+    counters as one JSON line (``--db`` takes a SQLite path or a database URL).
   - ``memory``: start ``n`` parked instances, run a worker until all of them are WAITING
     and print the process's RSS before and after as one JSON line.
 
@@ -40,6 +43,8 @@ from daytwo.store._store import initial_transition
 
 __all__ = [
     "PARKED",
+    "RESUMED",
+    "RESUME_SIGNAL",
     "STEPS_PER_WORKFLOW",
     "THREE",
     "bulk_start",
@@ -63,15 +68,28 @@ PARKED = "parked"
 STEPS_PER_WORKFLOW = 3
 #: The signal :data:`PARKED` waits for (never sent by the benchmark).
 PARK_SIGNAL = "go"
+#: Name of the workflow that waits for :data:`RESUME_SIGNAL`, then returns the wall-clock
+#: time (epoch seconds) at which the step after the wait ran.
+RESUMED = "resumed"
+#: The signal :data:`RESUMED` waits for.
+RESUME_SIGNAL = "resume"
 
 _SQLITE_SIDECARS = ("", "-wal", "-shm", "-journal")
 #: Rows per ``executemany`` in :func:`bulk_start` (bounds its transient memory).
 _BULK_CHUNK = 2000
 
 
-def make_app(db_path: str) -> daytwo.App:
-    """Create the benchmark app on the SQLite file ``db_path`` (opened on first use)."""
-    app = daytwo.App(f"sqlite:///{db_path}")
+def database_url(database: str) -> str:
+    """``database`` if it is a URL, else the SQLite URL of the file path ``database``."""
+    return database if "://" in database else f"sqlite:///{database}"
+
+
+def make_app(database: str) -> daytwo.App:
+    """Create the benchmark app on ``database`` (a SQLite file path or a URL).
+
+    The database is opened on first use.
+    """
+    app = daytwo.App(database_url(database))
 
     @app.step
     def s1(x: int) -> int:
@@ -92,6 +110,15 @@ def make_app(db_path: str) -> daytwo.App:
     @app.workflow(name=PARKED)
     def parked(ctx: daytwo.Context, x: int) -> Any:
         return ctx.wait_for_signal(PARK_SIGNAL)
+
+    @app.step
+    def stamp() -> float:
+        return time.time()
+
+    @app.workflow(name=RESUMED)
+    def resumed(ctx: daytwo.Context, _input: Any) -> float:
+        ctx.wait_for_signal(RESUME_SIGNAL)
+        return stamp()
 
     return app
 
@@ -191,15 +218,19 @@ def _emit(result: Result) -> None:
     sys.stdout.flush()
 
 
-def run_worker_child(db_path: str, concurrency: int) -> Result:
+def run_worker_child(database: str, concurrency: int, poll_interval: float | None = None) -> Result:
     """Run a worker process until SIGTERM; return its counters.
 
-    Prints ``ready`` once the app and its database are open, then blocks until a line
-    arrives on stdin, so that the parent can start the clock for all workers at once.
+    ``database`` is a SQLite file path or a URL; ``poll_interval`` None keeps the worker's
+    default. Prints ``ready`` once the app and its database are open, then blocks until a
+    line arrives on stdin, so that the parent can start the clock for all workers at once.
     """
-    app = make_app(db_path)
+    app = make_app(database)
     app.store  # noqa: B018 -- open (and check the schema of) the database before "ready"
-    worker = app.worker(concurrency=concurrency)
+    options: dict[str, Any] = {"concurrency": concurrency}
+    if poll_interval is not None:
+        options["poll_interval"] = poll_interval
+    worker = app.worker(**options)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     sys.stdin.readline()
@@ -287,8 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="bench_engine child processes")
     sub = parser.add_subparsers(dest="mode", required=True)
     worker = sub.add_parser("worker", help="a worker process (ready / go / SIGTERM)")
-    worker.add_argument("--db", required=True)
+    worker.add_argument("--db", required=True, help="SQLite file path or database URL")
     worker.add_argument("--concurrency", type=int, default=16)
+    worker.add_argument("--poll-interval", type=float, default=None)
     memory = sub.add_parser("memory", help="RSS of a worker suspending parked instances")
     memory.add_argument("--db", required=True)
     memory.add_argument("--n", type=int, default=100_000)
@@ -296,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory.add_argument("--timeout", type=float, default=240.0)
     ns = parser.parse_args(argv)
     if ns.mode == "worker":
-        _emit(run_worker_child(ns.db, ns.concurrency))
+        _emit(run_worker_child(ns.db, ns.concurrency, ns.poll_interval))
     else:
         _emit(run_memory_child(ns.db, ns.n, ns.concurrency, ns.timeout))
     return 0

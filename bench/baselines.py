@@ -4,10 +4,11 @@ Two kinds of baseline live here:
 
 * :func:`raw_sqlite_commit_rate` -- the ceiling: how many one-row durable commits per
   second plain ``sqlite3`` achieves on this disk with ``journal_mode=WAL`` and
-  ``synchronous=FULL``.
+  ``synchronous=FULL``; :func:`raw_postgres_commit_rate` is the same for a PostgreSQL
+  server, through psycopg 3.
 * :func:`dbos_sequential` / :func:`dbos_concurrent` -- a peer engine: the same
   three-step workflow on DBOS Transact (``pip install dbos``) with a SQLite system
-  database, so no Postgres is needed.
+  database, so no Postgres is needed, or (``database_url=``) a PostgreSQL one.
 
 DBOS keeps process-global state (one ``DBOS`` instance per process), so every DBOS
 measurement runs in a fresh subprocess (``python bench/baselines.py dbos-sequential ...``)
@@ -37,9 +38,12 @@ from importlib import metadata
 from typing import Any
 
 __all__ = [
+    "POSTGRES_SETTINGS",
     "dbos_concurrent",
     "dbos_sequential",
     "main",
+    "postgres_settings",
+    "raw_postgres_commit_rate",
     "raw_sqlite_commit_rate",
 ]
 
@@ -59,6 +63,16 @@ _WARMUP = 20
 _DEFAULT_TIMEOUT_S = 300.0
 
 _SQLITE_SIDECARS = ("", "-wal", "-shm", "-journal")
+
+#: The PostgreSQL settings that decide what a commit costs, reported with every figure.
+POSTGRES_SETTINGS = (
+    "server_version",
+    "fsync",
+    "synchronous_commit",
+    "full_page_writes",
+    "wal_sync_method",
+    "commit_delay",
+)
 
 
 def _remove_sqlite_files(path: str) -> None:
@@ -138,6 +152,64 @@ def raw_sqlite_commit_rate(path: str, seconds: float = 2.0) -> Result:
 
 
 # --------------------------------------------------------------------------------------
+# Raw PostgreSQL
+# --------------------------------------------------------------------------------------
+
+
+def postgres_settings(cursor: Any) -> dict[str, str]:
+    """:data:`POSTGRES_SETTINGS` as the server reports them on ``cursor``'s connection."""
+    settings = {}
+    for name in POSTGRES_SETTINGS:
+        cursor.execute(f"SHOW {name}")
+        settings[name] = str(cursor.fetchone()[0])
+    return settings
+
+
+def raw_postgres_commit_rate(url: str, seconds: float = 2.0) -> Result:
+    """Measure one-row durable commits per second on a PostgreSQL database with psycopg 3.
+
+    One connection (``postgresql://...`` URL, not in autocommit mode) creates the table
+    ``raw_commits`` afresh; then, for about ``seconds``, each iteration runs a one-row
+    ``INSERT`` and commits it (psycopg sends ``BEGIN``, the ``INSERT``, ``COMMIT``), so
+    every row is its own commit at the server's settings, which are read back on the same
+    connection and reported. The table is dropped at the end.
+
+    Returns:
+        ``{"commits_per_s", "commits", "elapsed_s", **settings}``.
+    """
+    import psycopg
+
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        settings = postgres_settings(cur)
+        cur.execute("DROP TABLE IF EXISTS raw_commits")
+        cur.execute(
+            "CREATE TABLE raw_commits (id bigserial PRIMARY KEY, seq integer NOT NULL, "
+            "payload text NOT NULL)"
+        )
+        conn.commit()
+        commits = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        now = start
+        while now < deadline:
+            cur.execute(
+                "INSERT INTO raw_commits (seq, payload) VALUES (%s, %s)", (commits, "step-output")
+            )
+            conn.commit()
+            commits += 1
+            now = time.perf_counter()
+        elapsed = now - start
+        cur.execute("DROP TABLE raw_commits")
+        conn.commit()
+    return {
+        "commits_per_s": commits / elapsed if elapsed > 0 else 0.0,
+        "commits": commits,
+        "elapsed_s": elapsed,
+        **settings,
+    }
+
+
+# --------------------------------------------------------------------------------------
 # DBOS peer (runs in a subprocess)
 # --------------------------------------------------------------------------------------
 
@@ -177,23 +249,52 @@ def _read_sqlite_settings(engine: Any) -> tuple[str, str]:
     return journal_mode, synchronous
 
 
-def _run_dbos_child(mode: str, n: int, threads: int, workdir: str, stock: bool) -> Result:
+def _read_postgres_settings(engine: Any) -> dict[str, str]:
+    """:func:`postgres_settings` on a connection of the SQLAlchemy ``engine``."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        settings = postgres_settings(cursor)
+        cursor.close()
+        connection.rollback()
+    finally:
+        connection.close()
+    return settings
+
+
+def _run_dbos_child(
+    mode: str,
+    n: int,
+    threads: int,
+    workdir: str,
+    stock: bool,
+    database_url: str | None = None,
+    wait_go: bool = False,
+) -> Result:
     """Launch DBOS in this process, run the three-step workflow ``n`` times, destroy DBOS.
 
     Must run in a dedicated process (see the module docstring). ``mode`` is
-    ``"sequential"`` or ``"concurrent"``. With ``stock`` true, DBOS's own SQLite settings
-    are kept instead of forcing WAL + ``synchronous=FULL``.
+    ``"sequential"`` or ``"concurrent"``. The system database is a fresh SQLite file in
+    ``workdir``, or ``database_url`` (PostgreSQL; DBOS creates the database if missing).
+    With ``stock`` true, DBOS's own SQLite settings are kept instead of forcing WAL +
+    ``synchronous=FULL``. With ``wait_go``, the child prints ``ready`` after the warm-up and
+    starts timing only when a line arrives on stdin (so that several children start
+    together); the result then has the wall-clock ``ended_at``.
     """
     try:
         from dbos import DBOS, DBOSConfig
     except Exception as exc:  # ImportError, or a broken install failing at import time
         return {"error": f"dbos not importable: {type(exc).__name__}: {exc}"}
 
-    os.makedirs(workdir, exist_ok=True)
-    db_path = os.path.abspath(os.path.join(workdir, "dbos_system.sqlite"))
-    _remove_sqlite_files(db_path)
-    if not stock:
-        _install_sqlite_pragmas()
+    if database_url is None:
+        os.makedirs(workdir, exist_ok=True)
+        db_path = os.path.abspath(os.path.join(workdir, "dbos_system.sqlite"))
+        _remove_sqlite_files(db_path)
+        if not stock:
+            _install_sqlite_pragmas()
+        system_database_url = f"sqlite:///{db_path}"
+    else:
+        system_database_url = database_url
 
     @DBOS.step()
     def step_one(x: int) -> int:
@@ -216,23 +317,40 @@ def _run_dbos_child(mode: str, n: int, threads: int, workdir: str, stock: bool) 
 
     config: DBOSConfig = {
         "name": "daytwo-bench-dbos",
-        "system_database_url": f"sqlite:///{db_path}",
+        "system_database_url": system_database_url,
         "log_level": "WARNING",
     }
+    if threads > 16:  # DBOS's default pool (20 connections) would make threads queue
+        config["sys_db_pool_size"] = threads + 4
     dbos_instance = DBOS(config=config)
+    settings: Result
     try:
         DBOS.launch()
+        # Private attribute; only used to report what the system database really uses.
+        engine = dbos_instance._sys_db.engine
         try:
-            # Private attribute; only used to report what the system database really uses.
-            journal_mode, synchronous = _read_sqlite_settings(dbos_instance._sys_db.engine)
+            if database_url is None:
+                journal_mode, synchronous = _read_sqlite_settings(engine)
+                settings = {
+                    "sqlite_journal_mode": journal_mode,
+                    "sqlite_synchronous": synchronous,
+                    "sqlite_settings": "dbos-stock" if stock else "forced-wal-full",
+                }
+            else:
+                settings = {"database": "postgresql", **_read_postgres_settings(engine)}
         except Exception as exc:
-            journal_mode = synchronous = f"unknown ({type(exc).__name__})"
+            settings = {"settings_error": f"{type(exc).__name__}: {exc}"}
 
         for i in range(_WARMUP):
             if three(-1 - i) != expected(-1 - i):
                 return {"error": "DBOS workflow returned a wrong result during warm-up"}
+        if wait_go:
+            sys.stdout.write("ready\n")
+            sys.stdout.flush()
+            sys.stdin.readline()
 
         latencies, elapsed = _drive(three, expected, n, threads if mode == "concurrent" else 0)
+        ended_at = time.time()
     finally:
         DBOS.destroy(destroy_registry=True)
 
@@ -247,12 +365,12 @@ def _run_dbos_child(mode: str, n: int, threads: int, workdir: str, stock: bool) 
         "elapsed_s": elapsed,
         "warmup": _WARMUP,
         "dbos_version": metadata.version("dbos"),
-        "sqlite_journal_mode": journal_mode,
-        "sqlite_synchronous": synchronous,
-        "sqlite_settings": "dbos-stock" if stock else "forced-wal-full",
+        **settings,
     }
     if mode == "concurrent":
         result["threads"] = threads
+    if wait_go:
+        result["ended_at"] = ended_at
     return result
 
 
@@ -304,7 +422,12 @@ def _spawn(args: list[str], timeout_s: float) -> Result:
         return {"error": f"DBOS subprocess timed out after {timeout_s:.0f}s"}
     except OSError as exc:
         return {"error": f"could not start DBOS subprocess: {exc}"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    return _parse_child(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _parse_child(returncode: int | None, stdout: str, stderr: str) -> Result:
+    """The JSON object on the last ``{``-line of a child's stdout, or an ``error`` result."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     if lines:
         try:
             parsed = json.loads(lines[-1])
@@ -312,15 +435,64 @@ def _spawn(args: list[str], timeout_s: float) -> Result:
             parsed = None
         if isinstance(parsed, dict):
             return parsed
-    tail = proc.stderr.strip().splitlines()[-5:]
+    tail = stderr.strip().splitlines()[-5:]
     return {
-        "error": f"DBOS subprocess exited {proc.returncode} without a JSON result: "
-        + " | ".join(tail)
+        "error": f"DBOS subprocess exited {returncode} without a JSON result: " + " | ".join(tail)
     }
 
 
+#: Keys of a child's result that are its own figures, not shared settings.
+_PER_CHILD = frozenset(
+    {"workflows_per_s", "steps_per_s", "p50_ms", "p99_ms", "mean_ms", "n", "elapsed_s",
+     "ended_at", "go_at"}
+)  # fmt: skip
+
+
+def _spawn_together(args: list[str], processes: int, timeout_s: float) -> list[Result]:
+    """Run ``processes`` children with ``args --wait-go``; start their timing together.
+
+    Each child prints ``ready`` after its warm-up; once all are ready, every child is told
+    to go, and each result gets ``go_at``, the wall-clock time of that moment.
+    """
+    cmd = [sys.executable, os.path.abspath(__file__), *args, "--wait-go"]
+    children = [
+        subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(processes)
+    ]
+    early: dict[int, str] = {}
+    for index, child in enumerate(children):
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        if line.strip() != "ready":
+            early[index] = line
+    go_at = time.time()
+    for child in children:
+        assert child.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.write("go\n")
+            child.stdin.flush()
+    results = []
+    for index, child in enumerate(children):
+        try:
+            out, err = child.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            out, err = child.communicate()
+        result = _parse_child(child.returncode, early.get(index, "") + out, err)
+        result["go_at"] = go_at
+        results.append(result)
+    return results
+
+
 def dbos_sequential(
-    n: int, workdir: str, *, stock_sqlite: bool = False, timeout_s: float = _DEFAULT_TIMEOUT_S
+    n: int,
+    workdir: str,
+    *,
+    stock_sqlite: bool = False,
+    database_url: str | None = None,
+    timeout_s: float = _DEFAULT_TIMEOUT_S,
 ) -> Result:
     """Run the three-step DBOS workflow ``n`` times, one after another, in a subprocess.
 
@@ -333,16 +505,28 @@ def dbos_sequential(
         workdir: Directory for the system database (created if missing).
         stock_sqlite: Keep DBOS's own SQLite settings instead of forcing WAL +
             ``synchronous=FULL``.
+        database_url: A PostgreSQL URL to use as the system database instead of SQLite
+            (DBOS creates the database if it does not exist).
         timeout_s: Kill the subprocess after this many seconds.
 
     Returns:
         ``{"workflows_per_s", "steps_per_s", "p50_ms", "p99_ms", "n", "dbos_version",
-        "sqlite_journal_mode", "sqlite_synchronous", ...}`` or ``{"error": reason}``.
+        ...settings}`` or ``{"error": reason}``; the settings are ``sqlite_journal_mode``
+        and ``sqlite_synchronous``, or PostgreSQL's :data:`POSTGRES_SETTINGS`.
     """
-    args = ["dbos-sequential", "--n", str(n), "--workdir", workdir]
+    return _spawn(_dbos_args("dbos-sequential", n, workdir, stock_sqlite, database_url), timeout_s)
+
+
+def _dbos_args(
+    mode: str, n: int, workdir: str, stock_sqlite: bool, database_url: str | None
+) -> list[str]:
+    """Command-line arguments of a DBOS child."""
+    args = [mode, "--n", str(n), "--workdir", workdir]
     if stock_sqlite:
         args.append("--stock-sqlite")
-    return _spawn(args, timeout_s)
+    if database_url is not None:
+        args += ["--database-url", database_url]
+    return args
 
 
 def dbos_concurrent(
@@ -351,6 +535,8 @@ def dbos_concurrent(
     workdir: str,
     *,
     stock_sqlite: bool = False,
+    database_url: str | None = None,
+    processes: int = 1,
     timeout_s: float = _DEFAULT_TIMEOUT_S,
 ) -> Result:
     """Run the three-step DBOS workflow ``n`` times from ``threads`` threads, in a subprocess.
@@ -358,14 +544,40 @@ def dbos_concurrent(
     Like :func:`dbos_sequential`, but the direct workflow calls are made by a
     ``ThreadPoolExecutor`` of ``threads`` threads. Latency percentiles are per call.
 
+    With ``processes`` > 1 (which needs a PostgreSQL ``database_url``: the system database
+    must exist already, e.g. from a :func:`dbos_sequential` run on it), that many children
+    with ``threads`` threads each share the ``n`` workflows; they warm up, then start
+    together, and the run lasts until the last one finished. The result then sums the
+    throughput and has each child's result under ``"per_process"``.
+
     Returns:
         The same fields as :func:`dbos_sequential` plus ``"threads"``, or
         ``{"error": reason}``.
     """
-    args = ["dbos-concurrent", "--n", str(n), "--threads", str(threads), "--workdir", workdir]
-    if stock_sqlite:
-        args.append("--stock-sqlite")
-    return _spawn(args, timeout_s)
+    args = _dbos_args("dbos-concurrent", n, workdir, stock_sqlite, database_url)
+    args += ["--threads", str(threads)]
+    if processes <= 1:
+        return _spawn(args, timeout_s)
+    share = -(-n // processes)
+    args[args.index("--n") + 1] = str(share)
+    children = _spawn_together(args, processes, timeout_s)
+    failed = [child["error"] for child in children if "error" in child]
+    if failed:
+        return {"error": f"{len(failed)} of {processes} DBOS children failed: {failed[0]}"}
+    elapsed = max(child["ended_at"] for child in children) - children[0]["go_at"]
+    total = share * processes
+    settings = {key: value for key, value in children[0].items() if key not in _PER_CHILD}
+    return {
+        "workflows_per_s": total / elapsed,
+        "steps_per_s": total * _STEPS_PER_WORKFLOW / elapsed,
+        "n": total,
+        "elapsed_s": elapsed,
+        "processes": processes,
+        **settings,
+        "p50_ms_per_process": [child["p50_ms"] for child in children],
+        "p99_ms_per_process": [child["p99_ms"] for child in children],
+        "per_process_workflows_per_s": [child["workflows_per_s"] for child in children],
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -378,8 +590,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Modes: ``raw --path P [--seconds S]``; ``dbos-sequential --n N --workdir D``;
     ``dbos-concurrent --n N --threads T --workdir D`` (DBOS modes accept
-    ``--stock-sqlite``). The DBOS modes run DBOS in this process and are what the public
-    ``dbos_*`` functions spawn.
+    ``--stock-sqlite``, ``--database-url URL`` and ``--wait-go``). The DBOS modes run
+    DBOS in this process and are what the public ``dbos_*`` functions spawn.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -397,6 +609,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             action="store_true",
             help="keep DBOS's own SQLite settings instead of forcing WAL + synchronous=FULL",
         )
+        p.add_argument("--database-url", default=None, help="PostgreSQL system database")
+        p.add_argument("--wait-go", action="store_true", help="print ready, wait for stdin")
         if name == "dbos-concurrent":
             p.add_argument("--threads", type=int, default=8)
 
@@ -414,7 +628,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         mode = "sequential" if ns.mode == "dbos-sequential" else "concurrent"
         threads = ns.threads if mode == "concurrent" else 0
         try:
-            result = _run_dbos_child(mode, ns.n, threads, ns.workdir, ns.stock_sqlite)
+            result = _run_dbos_child(
+                mode, ns.n, threads, ns.workdir, ns.stock_sqlite, ns.database_url, ns.wait_go
+            )
         except Exception as exc:
             result = {"error": f"DBOS run failed: {type(exc).__name__}: {exc}"}
     sys.stdout.write(json.dumps(result) + "\n")

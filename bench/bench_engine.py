@@ -32,12 +32,7 @@ import argparse
 import dataclasses
 import functools
 import json
-import os
-import platform
 import shutil
-import signal
-import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,33 +40,30 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import baselines  # noqa: E402 -- needs the sys.path entry above
-from _workload import (  # noqa: E402
-    STEPS_PER_WORKFLOW,
-    THREE,
-    bulk_start,
-    expected,
-    make_app,
-    percentile,
-    remove_db,
-    status_counts,
-    writer_stats,
+from _common import (  # noqa: E402
+    Result,
+    completion_stats,
+    environment,
+    processes_throughput,
+    progress,
+    raw_bracket,
+    run_variant,
+    target,
+    timed_runs,
+    wait_until_done,
+    write_document,
 )
+from _workload import THREE, bulk_start, make_app, remove_db, writer_stats  # noqa: E402
 
 import daytwo  # noqa: E402
 
-Result = dict[str, Any]
-"""A JSON-serialisable measurement result."""
-
-REPO = HERE.parent
 RESULTS = HERE / "results"
-STEPS = STEPS_PER_WORKFLOW
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,39 +120,6 @@ QUICK = Sizes(
 )
 
 
-def progress(message: str) -> None:
-    """Report progress on stderr."""
-    print(f"[bench_engine {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def rounded(value: Any) -> Any:
-    """``value`` with floats rounded for a readable JSON document (recursively)."""
-    if isinstance(value, float):
-        return round(value, 3) if abs(value) < 100 else round(value, 1)
-    if isinstance(value, dict):
-        return {key: rounded(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [rounded(item) for item in value]
-    return value
-
-
-def latency_summary(seconds: Sequence[float]) -> Result:
-    """p50/p99/mean/max in milliseconds of latencies given in seconds."""
-    ordered = sorted(seconds)
-    return {
-        "p50_ms": percentile(ordered, 0.50) * 1000,
-        "p99_ms": percentile(ordered, 0.99) * 1000,
-        "mean_ms": statistics.fmean(ordered) * 1000 if ordered else float("nan"),
-        "max_ms": ordered[-1] * 1000 if ordered else float("nan"),
-    }
-
-
-def target(name: str, value: float, goal: float, *, below: bool = False) -> Result:
-    """A target check: ``value >= goal`` (``value < goal`` with ``below``)."""
-    passed = value < goal if below else value >= goal
-    return {"target": f"{name} {'<' if below else '>='} {goal:g}", "value": value, "pass": passed}
-
-
 # --------------------------------------------------------------------------------------
 # Baselines and environment
 # --------------------------------------------------------------------------------------
@@ -174,25 +133,9 @@ def raw_rate(workdir: Path, seconds: float) -> Result:
     return result
 
 
-def raw_bracket(workdir: Path, seconds: float, measure: Callable[[], Result]) -> Result:
-    """Run ``measure`` between two raw commit-rate measurements; report all three."""
-    before = raw_rate(workdir, seconds)
-    progress(f"raw sqlite before: {before['commits_per_s']:.0f} commits/s")
-    measured = measure()
-    after = raw_rate(workdir, seconds)
-    progress(f"raw sqlite after: {after['commits_per_s']:.0f} commits/s")
-    mean = (before["commits_per_s"] + after["commits_per_s"]) / 2
-    return {
-        "measured": measured,
-        "raw": {
-            "before_commits_per_s": before["commits_per_s"],
-            "after_commits_per_s": after["commits_per_s"],
-            "mean_commits_per_s": mean,
-            "journal_mode": before["journal_mode"],
-            "synchronous": before["synchronous"],
-            "seconds_each": seconds,
-        },
-    }
+def sqlite_bracket(workdir: Path, seconds: float, measure: Callable[[], Result]) -> Result:
+    """Run ``measure`` between two raw SQLite commit-rate measurements; report all three."""
+    return raw_bracket(functools.partial(raw_rate, workdir, seconds), measure, seconds)
 
 
 def durability(workdir: Path) -> Result:
@@ -218,33 +161,6 @@ def durability(workdir: Path) -> Result:
     }
 
 
-def environment(workdir: Path) -> Result:
-    """Where and on what the benchmark ran (and which daytwo source was measured)."""
-    source = Path(daytwo.__file__).resolve().parent
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
-            ).stdout.strip()
-        except OSError:
-            return "unknown"
-
-    return {
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "daytwo_version": daytwo.__version__,
-        "daytwo_imported_from": str(source),
-        "daytwo_from_this_repo": source.is_relative_to(REPO),
-        "repo_git_commit": git("rev-parse", "--short", "HEAD"),
-        "repo_src_dirty": bool(git("status", "--porcelain", "--", "src")),
-        "workdir": str(workdir),
-        "loadavg_at_start": list(os.getloadavg()),
-    }
-
-
 # --------------------------------------------------------------------------------------
 # Sequential
 # --------------------------------------------------------------------------------------
@@ -257,28 +173,10 @@ def sequential_round(workdir: Path, index: int, n: int, warmup: int) -> Result:
     remove_db(path)
     app = make_app(path)
     try:
-        for x in range(-warmup, 0):
-            app.run(THREE, x)
-        latencies: list[float] = []
-        wrong = 0
-        start = time.perf_counter()
-        for x in range(n):
-            t0 = time.perf_counter()
-            out = app.run(THREE, x)
-            latencies.append(time.perf_counter() - t0)
-            wrong += out != expected(x)
-        elapsed = time.perf_counter() - start
+        return timed_runs(app, n, warmup)
     finally:
         app.close()
         remove_db(path)
-    if wrong:
-        raise RuntimeError(f"{wrong} daytwo workflows returned a wrong result")
-    return {
-        "workflows_per_s": n / elapsed,
-        "steps_per_s": n * STEPS / elapsed,
-        **latency_summary(latencies),
-        "elapsed_s": elapsed,
-    }
 
 
 def sequential(workdir: Path, sizes: Sizes) -> Result:
@@ -297,7 +195,7 @@ def sequential(workdir: Path, sizes: Sizes) -> Result:
         return {"rounds": rounds}
 
     progress(f"sequential: {sizes.sequential_rounds} rounds of {n} workflows")
-    bracket = raw_bracket(workdir, sizes.raw_seconds, measure)
+    bracket = sqlite_bracket(workdir, sizes.raw_seconds, measure)
     rounds = bracket["measured"]["rounds"]
     median = sorted(rounds, key=lambda r: r["steps_per_s"])[len(rounds) // 2]
     progress(f"sequential: DBOS peer, {n} workflows")
@@ -368,52 +266,6 @@ def seeded_app(workdir: Path, name: str, m: int) -> tuple[daytwo.App, str]:
     return app, path
 
 
-def wait_until_done(app: daytwo.App, m: int, timeout_s: float) -> None:
-    """Poll until ``m`` instances of the workflow SUCCEEDED (raise on timeout or failure)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        counts = status_counts(app, THREE)
-        if counts.get("SUCCEEDED", 0) >= m:
-            return
-        bad = {k: v for k, v in counts.items() if k not in ("SUCCEEDED", "RUNNABLE", "RUNNING")}
-        if bad:
-            raise RuntimeError(f"unexpected instance statuses: {counts}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"instances not done after {timeout_s} s: {counts}")
-        time.sleep(0.05)
-
-
-def completion_stats(app: daytwo.App, m: int, started_at: float) -> Result:
-    """Throughput and latencies of a finished variant, from the stored timestamps.
-
-    ``started_at`` is the wall-clock time the worker(s) started; the run ends at the
-    largest ``finished_at``. Start-to-finish latency is ``finished_at - created_at`` (it
-    includes the time an instance queued behind the others, since all were started up
-    front); run latency is ``finished_at`` minus the time it left the ``queued`` state.
-    """
-    with app.store.read() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT i.created_at, i.finished_at, i.output, t.at FROM instances i "
-            "JOIN transitions t ON t.instance_id = i.id AND t.from_state = 'queued' "
-            "WHERE i.workflow = ? AND i.status = 'SUCCEEDED'",
-            (THREE,),
-        ).all()
-    if len(rows) != m:
-        raise RuntimeError(f"expected {m} finished instances, found {len(rows)}")
-    end = max(row[1] for row in rows)
-    elapsed = end - started_at
-    outputs = {json.loads(row[2]) for row in rows}
-    if outputs != {expected(x) for x in range(m)}:
-        raise RuntimeError("some daytwo instances returned a wrong result")
-    return {
-        "workflows_per_s": m / elapsed,
-        "steps_per_s": m * STEPS / elapsed,
-        "elapsed_s": elapsed,
-        "start_to_finish": latency_summary([row[1] - row[0] for row in rows]),
-        "run": latency_summary([row[1] - row[3] for row in rows]),
-    }
-
-
 def stop_worker(worker: daytwo.Worker, timeout_s: float = 60.0) -> None:
     """Stop ``worker``, but give up (raising) after ``timeout_s`` instead of hanging."""
     stopper = threading.Thread(target=worker.stop, name="bench-stop-worker", daemon=True)
@@ -446,73 +298,17 @@ def processes_variant(
 ) -> Result:
     """``processes`` worker subprocesses with ``concurrency`` threads each, one database.
 
-    The parent creates the schema, starts the children, waits until each has opened the
-    database, bulk-starts the instances and then tells all children to go, so neither
-    interpreter start-up nor seeding counts (and ``created_at`` is close to the start).
+    See :func:`_common.processes_throughput`.
     """
     path = str(workdir / f"processes-{processes}.db")
     remove_db(path)
     app = make_app(path)
     app.store  # noqa: B018 -- create the schema before the children open the file
-    script = str(HERE / "_workload.py")
-    command = [sys.executable, script, "worker", "--db", path, "--concurrency", str(concurrency)]
-    children = [
-        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        for _ in range(processes)
-    ]
     try:
-        for child in children:
-            assert child.stdout is not None
-            line = child.stdout.readline().strip()
-            if line != "ready":
-                raise RuntimeError(f"worker subprocess did not start (said {line!r})")
-        bulk_start(app, THREE, range(m))
-        started = time.time()
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        wait_until_done(app, m, timeout_s)
-        result = completion_stats(app, m, started)
+        return processes_throughput(app, path, m, processes, concurrency, timeout_s)
     finally:
-        reports = []
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                out, _ = child.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                out, _ = child.communicate()
-            lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-            reports.append(json.loads(lines[-1]) if lines else {"error": "no report"})
         app.close()
         remove_db(path)
-    result["per_process"] = reports
-    result["group_commit"] = {
-        "commits": sum(r.get("commits", 0) for r in reports),
-        "writes": sum(r.get("writes", 0) for r in reports),
-    }
-    commits = result["group_commit"]["commits"]
-    result["group_commit"]["writes_per_commit"] = (
-        result["group_commit"]["writes"] / commits if commits else 0.0
-    )
-    return result
-
-
-def run_variant(name: str, measure: Callable[[], Result]) -> Result:
-    """Run one concurrent variant; a failure becomes an ``error`` entry, not an abort."""
-    try:
-        result = measure()
-    except Exception as exc:
-        progress(f"concurrent {name}: FAILED: {type(exc).__name__}: {exc}")
-        return {"variant": name, "error": f"{type(exc).__name__}: {exc}"}
-    progress(
-        f"concurrent {name}: {result['workflows_per_s']:.0f} workflows/s, "
-        f"{result['steps_per_s']:.0f} steps/s"
-    )
-    return {"variant": name, **result}
 
 
 def concurrent(workdir: Path, sizes: Sizes) -> Result:
@@ -541,7 +337,7 @@ def concurrent(workdir: Path, sizes: Sizes) -> Result:
         return {"variants": variants}
 
     progress(f"concurrent: {m} instances per variant")
-    bracket = raw_bracket(workdir, sizes.raw_seconds, measure)
+    bracket = sqlite_bracket(workdir, sizes.raw_seconds, measure)
     raw = bracket["raw"]["mean_commits_per_s"]
     variants = bracket["measured"]["variants"]
     for result in variants:
@@ -669,13 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     document["summary"] = {
         name: document[name].get("pass") for name in sections if isinstance(document[name], dict)
     }
-    document["environment"]["loadavg_at_end"] = list(os.getloadavg())
-    document["total_s"] = time.perf_counter() - began
-    text = json.dumps(rounded(document), indent=2)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text + "\n")
-    print(text)
-    progress(f"done in {document['total_s']:.0f} s; written to {output}")
+    write_document(document, output, began)
     return 0
 
 
