@@ -23,6 +23,7 @@ from daytwo.store._claims import (
     claim_statement,
     limit_statements,
 )
+from daytwo.store._one_statement import OneStatementWrites
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
     history,
@@ -166,6 +167,12 @@ class WriteApplier:
             dialect,
         )
         self._claims: dict[Any, Prepared] = {}
+        self._begin = "BEGIN IMMEDIATE" if dialect.name == "sqlite" else "BEGIN"
+        self._one = (
+            OneStatementWrites(dialect, RUN_COLUMNS, PROGRESS_COLUMNS)
+            if dialect.name == "postgresql"
+            else None
+        )
         self._limits = _PreparedLimits(limit_statements(), dialect)
         self._lock = threading.Lock()
         self._connection: Any = None
@@ -174,12 +181,18 @@ class WriteApplier:
     def _dbapi(self) -> Any:
         if self._connection is None:
             self._connection = self.engine.raw_connection()
+            if self._one is not None:
+                # Transactions are explicit (BEGIN ... COMMIT) so that a single-statement
+                # write can run as its own transaction without them.
+                self._connection.driver_connection.autocommit = True
         return self._connection
 
     def close(self) -> None:
         """Return the dedicated connection to the pool."""
         with self._lock:
             if self._connection is not None:
+                if self._one is not None:
+                    self._connection.driver_connection.autocommit = False
                 self._connection.close()
                 self._connection = self._cursor = None
 
@@ -196,26 +209,61 @@ class WriteApplier:
             if self._cursor is None:
                 self._cursor = connection.cursor()
             cursor = self._cursor
+            if self._one is not None and not claims and len(writes) == 1:
+                outcome = self._apply_as_one_statement(connection, cursor, writes[0])
+                if outcome is not None:
+                    return [outcome]
             try:
-                if self.dialect_name == "sqlite":
-                    cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute(self._begin)
                 outcomes = self._apply_all(cursor, writes)
                 claimed = [self._claim(cursor, claim) for claim in claims]
-                connection.commit() if self.dialect_name != "sqlite" else cursor.execute("COMMIT")
+                cursor.execute("COMMIT")
                 for claim, rows in zip(claims, claimed, strict=True):
                     claim.future.set_result(rows)
                 return outcomes
             except BaseException:
                 try:
-                    if self.dialect_name == "sqlite":
-                        if connection.in_transaction:
-                            cursor.execute("ROLLBACK")
-                    else:
-                        connection.rollback()
+                    if self.dialect_name != "sqlite" or connection.in_transaction:
+                        cursor.execute("ROLLBACK")
                 except Exception:
                     self._connection = self._cursor = None
                     connection.invalidate()
                 raise
+
+    def _apply_as_one_statement(
+        self, connection: Any, cursor: Any, write: InstanceWrite
+    ) -> WriteOutcome | None:
+        """PostgreSQL: the write in one autocommitted statement; None to take the long way.
+
+        The long way is needed for writes with side rows (signals, tasks, the wake-up
+        re-check) and to find out why a fenced update matched nothing.
+        """
+        if write.consumed_signals or write.new_tasks or write.recheck_signal is not None:
+            return None
+        assert self._one is not None
+        rows = (write.history, write.attempts, write.transitions)
+        statement = self._one.statement(
+            insert=write.insert is not None,
+            progress=write.progress,
+            counts=(len(write.history), len(write.attempts), len(write.transitions)),
+        )
+        if write.insert is not None:
+            params = self._one.params(write.insert, write.instance_id, write.lease_token, rows)
+        else:
+            params = self._one.params(write.values, write.instance_id, write.lease_token, rows)
+        try:
+            cursor.execute(statement.sql, params)
+            applied = cursor.fetchone()[0] == 1
+        except BaseException:
+            if connection.driver_connection.closed:
+                self._connection = self._cursor = None
+                connection.invalidate()
+            raise
+        if applied:
+            return WriteOutcome(applied=True)
+        # An insert found the id taken: that is the answer. An update matched nothing:
+        # lease lost or cancel pending, which the multi-statement path tells apart.
+        return WriteOutcome(applied=False) if write.insert is not None else None
 
     def _claim(self, cursor: Any, claim: ClaimRequest) -> list[dict[str, Any]]:
         params = claim.params
