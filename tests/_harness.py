@@ -1,7 +1,8 @@
 """Helpers for tests that run workers as real processes and check the external world.
 
-Worker processes serve :mod:`workloads.crash_app`; each step of that app appends a line to
-a side-effect log, which these helpers parse and check against the database.
+Worker processes serve :mod:`workloads.crash_app` (or another workload module); each step
+of that app appends a line to a side-effect log, which these helpers parse and check
+against the database.
 """
 
 from __future__ import annotations
@@ -27,26 +28,28 @@ import daytwo
 from daytwo.store._schema import workers
 
 TESTS_DIR = Path(__file__).resolve().parent
+#: The workload worker processes serve unless told otherwise.
+CRASH_APP = "workloads.crash_app:app"
 
 
 # -- worker processes ---------------------------------------------------------------------
 
 
-def worker_command() -> list[str]:
-    """How to start a worker for ``workloads.crash_app:app``.
+def worker_command(app_spec: str = CRASH_APP) -> list[str]:
+    """How to start a worker for ``app_spec`` (``MODULE:APP``, a workload module).
 
     The real CLI (``daytwo worker MODULE:APP``) when this daytwo has it, else the
-    workload module's own ``python -m workloads.crash_app`` (same options).
+    workload module's own ``python -m MODULE`` (same options).
     """
     script = Path(sys.executable).with_name("daytwo")
     if importlib.util.find_spec("daytwo.cli._main") is not None and script.exists():
-        return [str(script), "worker", "workloads.crash_app:app"]
-    return [sys.executable, "-m", "workloads.crash_app"]
+        return [str(script), "worker", app_spec]
+    return [sys.executable, "-m", app_spec.partition(":")[0]]
 
 
 @dataclass
 class WorkerProcess:
-    """A worker subprocess serving ``workloads.crash_app:app``."""
+    """A worker subprocess serving a workload app."""
 
     name: str
     popen: subprocess.Popen[bytes]
@@ -66,6 +69,14 @@ class WorkerProcess:
         if self.alive():
             self.popen.send_signal(signal.SIGKILL)
         self.popen.wait(timeout=30)
+
+    def pause(self) -> None:
+        """SIGSTOP the process: it stalls wherever it is, holding what it holds."""
+        self.popen.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused process."""
+        self.popen.send_signal(signal.SIGCONT)
 
     def terminate(self, timeout: float) -> int:
         """SIGTERM the process and wait up to ``timeout`` s for it to exit; its exit code."""
@@ -97,9 +108,12 @@ class WorkerPool:
         lease_seconds: float = 2.0,
         shutdown_grace: float = 10.0,
         poll_interval: float = 0.25,
+        queues: Sequence[str] = (),
+        app_spec: str = CRASH_APP,
         env: Mapping[str, str] | None = None,
     ) -> WorkerProcess:
-        """Start one worker process."""
+        """Start one worker process serving ``app_spec`` (on ``queues``; default: the
+        default queue)."""
         name = f"worker-{len(self.started)}"
         output_path = self.directory / f"{name}.log"
         python_path = os.pathsep.join(
@@ -114,11 +128,12 @@ class WorkerPool:
             **(env or {}),
         }
         command = [
-            *worker_command(),
+            *worker_command(app_spec),
             "--concurrency", str(concurrency),
             "--lease-seconds", str(lease_seconds),
             "--shutdown-grace", str(shutdown_grace),
             "--poll-interval", str(poll_interval),
+            *itertools.chain.from_iterable(("--queue", queue) for queue in queues),
         ]  # fmt: skip
         with output_path.open("wb") as out:
             popen = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT)
@@ -156,6 +171,27 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+def run_to_completion(
+    pool: WorkerPool,
+    workers: Sequence[WorkerProcess],
+    done: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str = "all instances to finish",
+) -> None:
+    """Wait until ``done()`` while every one of ``workers`` stays alive, then SIGTERM them
+    all and check that each exits 0."""
+    wait_until(
+        lambda: done() or not all(w.alive() for w in workers),
+        timeout=timeout,
+        interval=0.1,
+        what=what,
+    )
+    assert all(w.alive() for w in workers), f"a worker exited on its own\n{pool.outputs()}"
+    for worker in workers:
+        assert worker.terminate(timeout=30) == 0, pool.outputs()
 
 
 def worker_ids_of(app: daytwo.App, pid: int) -> list[str]:
@@ -377,6 +413,24 @@ def check_saga_instances(
         duplicated=duplicated,
         duplicated_labels=duplicated_labels,
     )
+
+
+def check_sagas_after_kills(
+    app: daytwo.App,
+    numbers: Sequence[int],
+    log_path: Path,
+    *,
+    killed_pids: Sequence[int],
+    unfinished_at_kill: Sequence[int],
+    max_duplicates: int,
+) -> SagaReport:
+    """:func:`check_saga_instances` after a run with SIGKILLs, which must each have found
+    unfinished work, and at most ``max_duplicates`` re-executions in all."""
+    assert min(unfinished_at_kill) > 0, unfinished_at_kill
+    report = check_saga_instances(app, numbers, log_path, killed_pids=killed_pids)
+    assert report.succeeded + report.compensated == len(numbers)
+    assert report.duplicates <= max_duplicates, report.duplicated
+    return report
 
 
 def status_counts(app: daytwo.App, workflow: str | None = None) -> Mapping[str, int]:

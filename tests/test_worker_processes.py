@@ -16,6 +16,7 @@ from _harness import (
     count_lines,
     count_rows,
     read_side_effects,
+    run_to_completion,
     saga_id,
     wait_until,
     worker_ids_of,
@@ -76,15 +77,9 @@ def test_three_worker_processes_share_the_work_and_run_each_step_once(
             )
             for n in range(SHARED_INSTANCES):
                 app.start("saga", n, id=saga_id(n))
-            wait_until(
-                lambda: _finished(app) == SHARED_INSTANCES or not all(w.alive() for w in workers),
-                timeout=120,
-                interval=0.1,
-                what="all instances to finish",
+            run_to_completion(
+                pool, workers, lambda: _finished(app) == SHARED_INSTANCES, timeout=120
             )
-            assert all(w.alive() for w in workers), pool.outputs()
-            for worker in workers:
-                assert worker.terminate(timeout=30) == 0, pool.outputs()
         report = check_saga_instances(app, range(SHARED_INSTANCES), log_path, killed_pids=())
         assert report.duplicates == 0
         executions_by_pid = Counter(effect.pid for effect in read_side_effects(log_path))

@@ -147,11 +147,17 @@ app = build_app()
 
 def main(argv: list[str] | None = None) -> None:
     """Run a worker for :data:`app` until SIGTERM/SIGINT."""
+    serve(app, argv)
+
+
+def serve(app: daytwo.App, argv: list[str] | None = None) -> None:
+    """Run a worker for ``app`` until SIGTERM/SIGINT (the options of ``daytwo worker``)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--lease-seconds", type=float, default=2.0)
     parser.add_argument("--shutdown-grace", type=float, default=10.0)
     parser.add_argument("--poll-interval", type=float, default=0.25)
+    parser.add_argument("--queue", action="append", dest="queues")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
@@ -161,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         lease_seconds=args.lease_seconds,
         shutdown_grace=args.shutdown_grace,
         poll_interval=args.poll_interval,
+        queues=args.queues or ["default"],
     ).run()
 
 

@@ -118,6 +118,14 @@ def execute(
     return run.execute()
 
 
+def _rejected(write: InstanceWrite) -> str:
+    """What a write that lost its lease would have recorded, for the log."""
+    rows = [f"{row['kind']} {row['name']!r} at position {row['seq']}" for row in write.history]
+    rows += [f"failed attempt {row['attempt']} of {row['name']!r}" for row in write.attempts]
+    status = write.values["status"]
+    return f"status {status}" + (f", {', '.join(rows)}" if rows else "")
+
+
 _CLEAR_WAIT = {
     "wait_kind": None,
     "wait_name": None,
@@ -193,9 +201,12 @@ class Run:
             if lost.args == ("exists",):
                 return RunResult("lost", "RUNNING")
             log.warning(
-                "instance %s: lease lost (another worker took it over); this run's "
-                "unwritten results were discarded",
+                "instance %s: write rejected by the fencing token: lease token %d is stale "
+                "(this worker's lease expired and another worker took the instance over); "
+                "this run stops and its unwritten results are discarded (%s)",
                 self.instance_id,
+                self.token,
+                lost.args[0] if lost.args else "none",
             )
             return RunResult("lost", "RUNNING")
 
@@ -394,7 +405,9 @@ class Run:
         if outcome is None:
             return
         if not outcome.applied:
-            raise LeaseLost("exists") if write.insert is not None else LeaseLost()
+            if write.insert is not None:
+                raise LeaseLost("exists")
+            raise LeaseLost(_rejected(write))
         if outcome.cancel_reason and not terminal:
             self.cancel_reason = outcome.cancel_reason
             if self.values["status"] == "WAITING":
