@@ -227,3 +227,10 @@ def test_workers_hear_about_work_from_other_processes_without_polling(db_url: st
         assert client.result("a1", timeout=10) == "yes"
     worker_app.close()
     client.close()
+
+
+@pytest.mark.backends("postgresql")
+def test_sessions_end_a_transaction_left_idle_by_a_stalled_process(app: daytwo.App) -> None:
+    with app.store.read() as conn:
+        timeout = conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar()
+    assert timeout == "15s"

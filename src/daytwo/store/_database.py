@@ -20,6 +20,9 @@ DEFAULT_URL = "sqlite:///daytwo.db"
 #: How long a SQLite writer waits for another process's write lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+#: How long PostgreSQL lets a daytwo session sit idle inside a transaction (ms).
+IDLE_IN_TRANSACTION_MS = 15_000
+
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
@@ -133,7 +136,15 @@ def _postgres_engine(url: str, parsed: URL) -> Engine:
         # connections; a ping on checkout replaces them transparently.
         pool_pre_ping=True,
         pool_recycle=3600,
-        connect_args={"connect_timeout": 10, "application_name": "daytwo"},
+        connect_args={
+            "connect_timeout": 10,
+            "application_name": "daytwo",
+            # daytwo's transactions last milliseconds. One left open by a stalled process
+            # (SIGSTOP, a long GC pause) would block other workers on its row locks until
+            # it resumes; the server ends such a session instead, and the write fails and
+            # is retried like any other.
+            "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+        },
     )
 
 
