@@ -140,6 +140,7 @@ class Run:
         self.token: int = row["lease_token"]
         self.owner: str | None = row["lease_owner"]
         self.input_text: str = row["input"]
+        self.identity: tuple[str, str, float] = (row["workflow"], row["version"], row["created_at"])
         self.cancel_reason: str | None = row["cancel_reason"]
         # The instance columns this run owns while it holds the lease; every durable point
         # writes them all.
@@ -374,6 +375,7 @@ class Run:
             new_tasks=self._new_tasks,
             recheck_signal=recheck,
             progress=not full,
+            identity=self.identity,
         )
         if self._insert_row is not None:
             write.insert = {**self._insert_row, **self.values}

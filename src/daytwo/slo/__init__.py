@@ -4,6 +4,7 @@ Define objectives in Python (:class:`Objective`, :func:`register`) or YAML
 (:func:`load_objectives`); see ``_definitions.py`` for the model.
 """
 
+from daytwo.slo._alerts import Alert, AlertSink, LogSink, WebhookSink, list_alerts
 from daytwo.slo._definitions import (
     CYCLE_TIME_BOUNDS,
     PAGE,
@@ -23,7 +24,11 @@ from daytwo.slo._definitions import (
     format_duration,
     parse_duration,
 )
+from daytwo.slo._evaluator import Evaluator
 from daytwo.slo._registry import objectives_for, register
+from daytwo.slo._results import Measure, RuleResult, SloStatus
+from daytwo.slo._stuck import StuckInstance, stuck_report
+from daytwo.slo._versions import definition_history
 from daytwo.slo._yaml import DefinitionError, load_objectives, parse_objectives
 
 __all__ = [
@@ -31,22 +36,34 @@ __all__ = [
     "PAGE",
     "TICKET",
     "WORKBOOK_RULES",
+    "Alert",
     "AlertPolicy",
+    "AlertSink",
     "BurnRateRule",
     "CompensationRate",
     "CycleTime",
     "DefinitionError",
     "Duration",
+    "Evaluator",
     "Indicator",
+    "LogSink",
+    "Measure",
     "Objective",
     "RetryRate",
+    "RuleResult",
+    "SloStatus",
+    "StuckInstance",
     "StuckRatio",
     "Success",
+    "WebhookSink",
     "Window",
+    "definition_history",
     "format_duration",
+    "list_alerts",
     "load_objectives",
     "objectives_for",
     "parse_duration",
     "parse_objectives",
     "register",
+    "stuck_report",
 ]

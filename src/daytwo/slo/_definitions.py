@@ -43,6 +43,8 @@ from pydantic import (
     model_validator,
 )
 
+from daytwo.store._aggregates import CYCLE_TIME_BOUNDS
+
 __all__ = [
     "CYCLE_TIME_BOUNDS",
     "PAGE",
@@ -114,19 +116,6 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
 ]
-
-
-def _duration_list(seconds: list[float]) -> tuple[float, ...]:
-    return tuple(sorted(seconds))
-
-
-#: Fixed upper bounds (seconds) of the cycle-time histogram kept in the store. A cycle-time
-#: objective's ``within`` must be one of them, so its SLI is an exact count, not an estimate.
-CYCLE_TIME_BOUNDS: tuple[float, ...] = _duration_list(
-    [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700]
-    + [h * 3600 for h in (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48, 72, 96, 120)]
-    + [d * 86400 for d in (7, 10, 14, 21, 28, 30, 45, 60, 90)]
-)
 
 
 class _Model(BaseModel):

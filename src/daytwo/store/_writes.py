@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from daytwo.store._aggregates import bucket_rows, bucket_upsert
 from daytwo.store._claims import ClaimRequest, claim_statement
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
@@ -80,6 +81,8 @@ class InstanceWrite:
     new_tasks: list[dict[str, Any]] = field(default_factory=list)
     #: Set when suspending on an event: re-check for it under the lock (lost-wakeup guard).
     recheck_signal: str | None = None
+    #: (workflow, version, created_at): lets the write keep the SLO aggregates.
+    identity: tuple[str, str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,7 @@ class WriteApplier:
             .values(status="RUNNABLE", run_at=sa.bindparam("_now")),
             dialect,
         )
+        self._buckets = Prepared(bucket_upsert(dialect.name), dialect)
         self._claims: dict[tuple[tuple[str, str], ...], Prepared] = {}
         self._lock = threading.Lock()
         self._connection: Any = None
@@ -241,6 +245,7 @@ class WriteApplier:
         transition_rows = [row for write in writes for row in write.transitions]
         if transition_rows:
             cursor.executemany(self._transitions.sql, self._transitions.many(transition_rows))
+        self._aggregate(cursor, writes)
         return [WriteOutcome(applied=True, woken=self._extras(cursor, write)) for write in writes]
 
     def _apply_one(self, cursor: Any, write: InstanceWrite) -> WriteOutcome:
@@ -271,8 +276,17 @@ class WriteApplier:
         ):
             for row in rows:
                 cursor.execute(statement.sql, statement.params(row))
+        self._aggregate(cursor, (write,))
         woken = self._extras(cursor, write)
         return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=woken)
+
+    def _aggregate(self, cursor: Any, writes: Sequence[InstanceWrite]) -> None:
+        """Count ends, retries and compensations into ``slo_buckets`` (``_aggregates.py``)."""
+        rows = [
+            row for w in writes for row in bucket_rows(w.identity, w.values, w.attempts, w.history)
+        ]
+        if rows:
+            cursor.executemany(self._buckets.sql, self._buckets.many(rows))
 
     def _extras(self, cursor: Any, write: InstanceWrite) -> bool:
         """Signals consumed, tasks created, and the lost-wakeup re-check; True if woken."""
