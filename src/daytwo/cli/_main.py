@@ -11,6 +11,7 @@ from daytwo.cli._demo import demo
 from daytwo.cli._errors import EXIT_CODES_HELP, ErrorReportingGroup
 from daytwo.cli._instances import cancel, history, list_instances, signal, start, status
 from daytwo.cli._options import DatabaseOption
+from daytwo.cli._slo import slo_commands
 from daytwo.cli._tasks import tasks
 from daytwo.cli._worker import worker
 
@@ -57,5 +58,6 @@ app.command("history")(history)
 app.command("signal")(signal)
 app.command("cancel")(cancel)
 app.add_typer(tasks)
+app.add_typer(slo_commands)
 app.command("worker")(worker)
 app.command("demo")(demo)

@@ -27,6 +27,7 @@ from daytwo.slo._definitions import (
 from daytwo.slo._evaluator import Evaluator
 from daytwo.slo._registry import objectives_for, register
 from daytwo.slo._results import Measure, RuleResult, SloStatus
+from daytwo.slo._service import EvaluatorService, acquire_lease
 from daytwo.slo._stuck import StuckInstance, stuck_report
 from daytwo.slo._versions import definition_history
 from daytwo.slo._yaml import DefinitionError, load_objectives, parse_objectives
@@ -45,6 +46,7 @@ __all__ = [
     "DefinitionError",
     "Duration",
     "Evaluator",
+    "EvaluatorService",
     "Indicator",
     "LogSink",
     "Measure",
@@ -57,6 +59,7 @@ __all__ = [
     "Success",
     "WebhookSink",
     "Window",
+    "acquire_lease",
     "definition_history",
     "format_duration",
     "list_alerts",
