@@ -23,7 +23,7 @@ from daytwo.cli._output import duration, new_table, print_json, short_time, stdo
 if TYPE_CHECKING:
     from daytwo.slo import Objective, SloStatus
 
-__all__ = ["slo_commands"]
+__all__ = ["print_statuses", "slo_commands"]
 
 slo_commands = typer.Typer(
     name="slo",
@@ -93,7 +93,8 @@ def _target(status: SloStatus, objective: Objective) -> str:
     return _percent(status.objective, 1)
 
 
-def _print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> None:
+def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> None:
+    """The SLO table of ``daytwo slo status`` (and of the demo)."""
     by_name = {o.name: o for o in objectives}
     table = new_table(
         None,
@@ -147,7 +148,7 @@ def status(
     if json_output:
         print_json([s.to_json() for s in statuses])
         return
-    _print_statuses(statuses, objectives)
+    print_statuses(statuses, objectives)
 
 
 @slo_commands.command("evaluate")
@@ -175,7 +176,7 @@ def evaluate(
     if json_output:
         print_json([s.to_json() for s in statuses])
         return
-    _print_statuses(statuses, objectives)
+    print_statuses(statuses, objectives)
 
 
 @slo_commands.command("alerts")
