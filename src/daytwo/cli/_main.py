@@ -10,6 +10,7 @@ import daytwo
 from daytwo.cli._demo import demo
 from daytwo.cli._errors import EXIT_CODES_HELP, ErrorReportingGroup
 from daytwo.cli._instances import cancel, history, list_instances, signal, start, status
+from daytwo.cli._metrics import metrics_commands
 from daytwo.cli._options import DatabaseOption
 from daytwo.cli._slo import slo_commands
 from daytwo.cli._tasks import tasks
@@ -59,5 +60,6 @@ app.command("signal")(signal)
 app.command("cancel")(cancel)
 app.add_typer(tasks)
 app.add_typer(slo_commands)
+app.add_typer(metrics_commands)
 app.command("worker")(worker)
 app.command("demo")(demo)

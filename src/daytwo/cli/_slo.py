@@ -1,4 +1,4 @@
-"""``daytwo slo status | alerts | stuck | evaluate``: process SLOs on the command line.
+"""``daytwo slo status | alerts | stuck | evaluate | export | import``: SLOs on the command line.
 
 Objectives come from the app (``--app MODULE:APP``, registered with
 ``daytwo.slo.register``) and/or YAML files (``--objectives FILE``). ``daytwo.slo`` is
@@ -7,6 +7,7 @@ imported only when one of these commands runs, so other commands do not pay for 
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,7 +28,7 @@ __all__ = ["print_statuses", "slo_commands"]
 
 slo_commands = typer.Typer(
     name="slo",
-    help="Process SLOs: status, alerts, stuck instances, evaluation.",
+    help="Process SLOs: status, alerts, stuck instances, evaluation, export and import.",
     no_args_is_help=True,
 )
 
@@ -265,3 +266,111 @@ def stuck(
 
 def _time(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+# -- export and import ---------------------------------------------------------------------
+
+export_commands = typer.Typer(
+    name="export",
+    help="Write the objectives as Prometheus rules or OpenSLO documents.",
+    no_args_is_help=True,
+)
+import_commands = typer.Typer(
+    name="import",
+    help="Read objectives from other formats (prints daytwo's YAML definitions).",
+    no_args_is_help=True,
+)
+slo_commands.add_typer(export_commands)
+slo_commands.add_typer(import_commands)
+
+
+def _definitions(app_spec: str | None, files: list[Path] | None) -> list[Objective]:
+    """Objectives of --app and --objectives, without opening the database."""
+    from daytwo import slo
+
+    objectives = slo.objectives_for(load_app(app_spec, None)) if app_spec else []
+    for file in files or []:
+        objectives += slo.load_objectives(file)
+    names = [o.name for o in objectives]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CliError(
+            f"objective {repeated[0]!r} is defined more than once (app and/or files); "
+            "give each objective its own name"
+        )
+    _require(objectives)
+    return objectives
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {str(output)!r}: {exc.strerror}") from None
+
+
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", metavar="FILE", show_default=False, help="Write here, not stdout."
+    ),
+]
+
+
+@export_commands.command("prometheus-rules")
+def export_prometheus_rules(
+    app_spec: AppOption = None,
+    objectives_files: ObjectivesOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Recording and alerting rules equivalent to the engine's evaluation (for promtool).
+
+    Built on the series of `daytwo metrics serve`; load the file with Prometheus's
+    rule_files setting.
+    """
+    from daytwo.slo._promrules import prometheus_rules_yaml
+
+    objectives = _definitions(app_spec, objectives_files)
+    try:
+        text = prometheus_rules_yaml(objectives)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    _write(text, output)
+
+
+@export_commands.command("openslo")
+def export_openslo(
+    app_spec: AppOption = None,
+    objectives_files: ObjectivesOption = None,
+    output: OutputOption = None,
+) -> None:
+    """OpenSLO openslo/v1 documents: a Service per workflow, SLI, SLO, AlertPolicy each."""
+    from daytwo.slo._openslo import openslo_yaml
+
+    objectives = _definitions(app_spec, objectives_files)
+    try:
+        text = openslo_yaml(objectives)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    _write(text, output)
+
+
+@import_commands.command("openslo")
+def import_openslo(
+    file: Annotated[Path, typer.Argument(metavar="FILE.yaml", help="OpenSLO documents.")],
+    output: OutputOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Read openslo/v1 documents; print them as daytwo objectives (YAML, or --json)."""
+    from daytwo.slo._openslo import load_openslo
+    from daytwo.slo._promrules import dump_yaml
+
+    objectives = load_openslo(file)
+    specs = [o.model_dump(mode="json", exclude_none=True) for o in objectives]
+    if json_output:
+        print_json(specs)
+        return
+    _write(dump_yaml({"objectives": specs}), output)

@@ -74,6 +74,16 @@ def worker(
             help="Seconds between SLO evaluations (one evaluator at a time per database).",
         ),
     ] = 60.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            show_default=False,
+            help="Also serve Prometheus /metrics on this port (see daytwo metrics serve).",
+        ),
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Run the app's instances until SIGTERM or Ctrl-C, then stop gracefully.
@@ -89,6 +99,10 @@ def worker(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     services = _slo_services(app, objectives_files, slo_interval)
+    if metrics_port is not None:
+        from daytwo.cli._metrics import metrics_service
+
+        services.append(metrics_service(app, objectives_files, metrics_port, "0.0.0.0"))
     runner = app.worker(
         concurrency=concurrency,
         lease_seconds=lease_seconds,
@@ -97,7 +111,13 @@ def worker(
         services=services,
     )
     notes = stderr_console()
-    evaluating = f"; SLO evaluation every {slo_interval:g} s" if services else ""
+    evaluating = (
+        f"; SLO evaluation every {slo_interval:g} s"
+        if any(s.name == "slo-evaluator" for s in services)
+        else ""
+    )
+    if metrics_port is not None:
+        evaluating += f"; /metrics on port {metrics_port}"
     notes.print(
         f"worker {runner.id}: {', '.join(workflows)} on {app.database_url} "
         f"(concurrency {concurrency}{evaluating}); stop with Ctrl-C or SIGTERM"
@@ -105,6 +125,10 @@ def worker(
     try:
         runner.run()
     finally:
+        for service in services:
+            close = getattr(service, "close", None)
+            if close is not None:
+                close()
         app.close()
 
 
