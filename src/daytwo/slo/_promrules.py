@@ -182,10 +182,14 @@ _Dumper.add_representer(str, _text)
 
 
 def dump_yaml(data: Any) -> str:
-    """YAML for people to read: keys in order, block style, expressions as literal blocks."""
+    """YAML for people to read: keys in order, block style, expressions as literal blocks.
+
+    Not ``allow_unicode``: PyYAML would write some line-break characters (U+0085) raw, and
+    they would read back as spaces; escaped, every string survives the round trip.
+    """
     return yaml.dump(
         data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100,
-        allow_unicode=True,
+        allow_unicode=False,
     )  # fmt: skip
 
 
