@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from _harness import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
@@ -203,6 +205,59 @@ def test_metrics_serve_command(shop: daytwo.App, db_url: str, tmp_path: Path) ->
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+    assert process.returncode == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _scrape_or_none(port: int) -> Samples | None:
+    try:
+        return scrape(port)
+    except OSError:
+        return None
+
+
+def test_worker_serves_metrics(tmp_path: Path, db_url: str) -> None:
+    import cli_app
+
+    app: daytwo.App = cli_app.app
+    app.database_url = db_url
+    try:
+        app.run("greet", {"name": "Ada"})
+    finally:
+        app.close()
+        sys.modules.pop("cli_app", None)
+    port = _free_port()
+    tests_dir = str(Path(__file__).resolve().parent)
+    env = {**os.environ, "PYTHONPATH": tests_dir, "DAYTWO_DATABASE": db_url}
+    env.pop("DAYTWO_APP", None)
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from daytwo.cli import main; main()", "worker", "cli_app:app",
+         "--metrics-port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        scraped: list[Samples] = []
+
+        def ready() -> bool:
+            samples = _scrape_or_none(port)
+            if samples is not None:
+                scraped.append(samples)
+            return samples is not None
+
+        wait_until(ready, timeout=30, what="the worker's /metrics")
+        completed = [
+            v for (name, labels), v in scraped[0].items()
+            if name == "daytwo_instances_completed_total" and ("workflow", "greet") in labels
+        ]  # fmt: skip
+        assert completed == [1]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
     assert process.returncode == 0
 
 

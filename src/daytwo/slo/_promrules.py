@@ -1,20 +1,25 @@
 """Prometheus recording and alerting rules equivalent to the engine's own evaluation.
 
-Built on the ``/metrics`` series of ``_metrics.py``. For every window any objective's alert
-rules (or no-data check) use, one recording rule per indicator type gives the error ratio:
+Built on the ``/metrics`` series of ``_metrics.py``; one rule group per objective, whose
+rules Prometheus evaluates in order:
 
-* event indicators: ``rate(daytwo_slo_bad_events_total[w]) / rate(daytwo_slo_events_total[w])``
-  (the ratio of two rates is the ratio of the two increases, like the engine's buckets);
-* the stuck ratio (a gauge): ``sum_over_time`` of stuck / ``sum_over_time`` of active, the
-  same sum of samples the engine keeps per evaluation;
+* ``daytwo_slo:error_ratio:rate<w>`` for every window of the objective's alert rules —
+  event indicators: ``rate`` of ``daytwo_slo_bad_events_total`` / ``rate`` of
+  ``daytwo_slo_events_total`` (the ratio of two rates is the ratio of the increases, as the
+  engine's buckets give it); the stuck ratio, a gauge: ``sum_over_time`` of stuck /
+  ``sum_over_time`` of active, the same sum of samples the engine keeps per evaluation;
+* ``daytwo_slo:burn_rate:rate<w>``: that ratio / the objective's error budget;
+* ``daytwo_slo:events:increase<w>``: valid events of each long window (the minimum-events
+  gate) and of the no-data window;
+* alert ``DaytwoSLOErrorBudgetBurn`` per severity: any rule whose long and short windows
+  both burn above its threshold (``BurnRateRule.threshold``: budget fraction x SLO window /
+  long window, so 14.4/6 and 3/1 at 30 days) with at least ``min_events`` valid events in
+  the long window — exactly when the engine fires; ``DaytwoSLONoData`` when set.
 
-and ``daytwo_slo:events:increase<w>`` counts valid events for the minimum-events gate.
 Every process serving ``/metrics`` reports the same cluster-wide values, so the rules take
-``max by (slo)`` over scrape targets instead of a sum. Per objective, burn rates are the
-error ratios divided by the objective's budget, and the alerts fire exactly when the
-engine's rules do: for each severity, any rule whose long and short windows both burn above
-its threshold (``BurnRateRule.threshold``: budget fraction x SLO window / long window) with
-at least ``min_events`` valid events in the long window; plus the no-data ticket.
+``max by (slo)`` over scrape targets rather than a sum. Each recording rule carries its
+``slo`` as a static label too, which keeps ``promtool check rules``'s duplicate-rule lint
+quiet.
 """
 
 from __future__ import annotations
