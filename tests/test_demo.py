@@ -30,7 +30,8 @@ def test_demo_runs_on_a_fresh_database_and_summarizes(tmp_path: Path) -> None:
     out = result.stdout
     for expected in ("Summary", "Instances by status", "SUCCEEDED", "COMPENSATED",
                      "Retries:", "Compensations:", "Time in state", "carrier-pickup",
-                     "manager-approval", "manager rejected"):  # fmt: skip
+                     "manager-approval", "manager rejected", "Service level objectives",
+                     "order-success", "Alerts raised", "slo/order-success/page"):  # fmt: skip
         assert expected in out, expected
     assert int(re.search(r"Retries: (\d+)", out).group(1)) > 0  # type: ignore[union-attr]
     assert int(re.search(r"Compensations: (\d+)", out).group(1)) > 0  # type: ignore[union-attr]
@@ -55,6 +56,10 @@ def test_demo_json_summary(db_url: str) -> None:
     assert summary["by_status"] == {"SUCCEEDED": 12, "COMPENSATED": 2}
     assert summary["retries"] > 0 and summary["failed_attempts"] >= summary["retries"]
     assert summary["compensations_by_step"] == {"reserve_inventory": 2, "charge_card": 1}
+    # 2 of 14 orders compensated: 14% errors against a 0.5% budget pages at once
+    success = next(s for s in summary["slos"] if s["name"] == "order-success")
+    assert success["good"] == 12 and success["valid"] == 14
+    assert {a["dedup_key"] for a in summary["alerts"]} >= {"slo/order-success/page"}
     states = {entry["state"] for entry in summary["time_in_state"]}
     assert {"reserve_inventory", "manager-approval", "charge_card", "carrier-pickup"} <= states
     rejected = daytwo.App(url).get(

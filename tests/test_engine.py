@@ -465,3 +465,51 @@ def test_instance_of_unregistered_version_is_left_for_a_worker_that_has_it(db_ur
         assert new.get("p1").status == "RUNNABLE"  # pinned to 1.0; not run by 2.0 code
     with old.worker(concurrency=1):
         assert old.result("p1", timeout=10) == "v1"
+
+
+def test_a_failed_commit_stops_the_run_without_failing_the_workflow(
+    fake_app: App, clock: FakeClock
+) -> None:
+    """A database error under a running workflow is not a workflow failure: nothing is
+    compensated, and the instance finishes once the store works again."""
+    calls: list[str] = []
+
+    @fake_app.step
+    def reserve(n: int) -> int:
+        calls.append("reserve")
+        return n
+
+    @reserve.compensate
+    def release(n: int, _result: int) -> None:
+        calls.append("release")
+
+    @fake_app.step
+    def charge(n: int) -> int:
+        calls.append("charge")
+        return n
+
+    @fake_app.workflow(name="order")
+    def order(ctx: daytwo.Context, n: int) -> int:
+        return charge(reserve(n))
+
+    store = fake_app.store
+    real_apply = store.apply
+    commits = 0
+
+    def flaky_apply(writes: Any, claims: Any = ()) -> Any:
+        nonlocal commits
+        commits += 1
+        if commits == 2:  # the commit before charge's side effect
+            raise ConnectionError("server closed the connection unexpectedly")
+        return real_apply(writes, claims)
+
+    store.apply = flaky_apply  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        fake_app.run("order", 1, id="o1")
+    assert fake_app.get("o1").status == "RUNNING"
+    assert calls == ["reserve"]
+    clock.advance(daytwo.app.INLINE_LEASE_SECONDS + 1)
+    with fake_app.worker(concurrency=1) as worker:
+        worker.drain()
+    assert fake_app.result("o1", timeout=5) == 1
+    assert "release" not in calls and calls.count("charge") == 1

@@ -142,6 +142,19 @@ class Divergence(_ControlFlow):
         self.position = position
 
 
+class StoreFailed(_ControlFlow):
+    """The database failed under a running workflow (not the workflow itself).
+
+    A control-flow signal so that neither the runner nor user code (``except Exception``)
+    mistakes it for a failure of the workflow and compensates: the run stops, nothing
+    more is recorded, and the instance is retried from its history.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class CancelRequested(_ControlFlow):
     """An operator cancelled the instance; it stops at its next durable point."""
 

@@ -18,6 +18,7 @@ from daytwo.cli._apps import database_option
 from daytwo.cli._errors import CliError, ExitCode
 from daytwo.cli._options import DatabaseOption, JsonOption
 from daytwo.cli._output import duration, new_table, print_json, status_text, stdout_console
+from daytwo.cli._slo import print_statuses
 from daytwo.demo import DemoPlan, Services, Summary, create_app, plan_orders, run_orders, summarize
 from daytwo.demo import Progress as DemoProgress
 
@@ -72,8 +73,21 @@ def _demo(app: daytwo.App, url: str, plan: DemoPlan, concurrency: int, json_outp
         raise CliError(str(exc), ExitCode.FAILED) from None
     elapsed = time.monotonic() - started
     summary = summarize(app, ids)
+    from daytwo import slo
+
+    evaluator = slo.Evaluator.for_app(app)
+    statuses = evaluator.evaluate()
+    alerts = slo.list_alerts(app.store, status="firing")
     if json_output:
-        print_json({"database": url, **summary.to_dict(), "instance_ids": ids})
+        print_json(
+            {
+                "database": url,
+                **summary.to_dict(),
+                "instance_ids": ids,
+                "slos": [s.to_json() for s in statuses],
+                "alerts": [a.to_json() for a in alerts],
+            }
+        )
         return
     _print_summary(console, summary, elapsed)
     compensated = [instance for instance in map(app.get, ids) if instance.status == "COMPENSATED"]
@@ -83,10 +97,23 @@ def _demo(app: daytwo.App, url: str, plan: DemoPlan, concurrency: int, json_outp
             error = instance.error or {}
             table.add_row(instance.id, f"{error.get('type')}: {error.get('message')}")
         console.print(table)
+    console.print(Text("\nService level objectives", style="bold"))
+    print_statuses(statuses, evaluator.objectives)
+    if alerts:
+        table = new_table("Alerts raised", "SEVERITY", "KEY", "SUMMARY", keep=("SEVERITY", "KEY"))
+        for alert in alerts:
+            table.add_row(
+                Text(alert.severity, style="bold red" if alert.severity == "page" else "yellow"),
+                alert.dedup_key,
+                alert.summary,
+            )
+        console.print(table)
     console.print("\nInspect what happened:")
     console.print(f"  daytwo list --database {url}", soft_wrap=True)
     if compensated:
         console.print(f"  daytwo history {compensated[0].id} --database {url}", soft_wrap=True)
+    console.print(f"  daytwo slo status --app examples.orders:app --database {url}", soft_wrap=True)
+    console.print(f"  daytwo slo alerts --database {url}", soft_wrap=True)
 
 
 def _fresh_database() -> str:

@@ -11,7 +11,9 @@ from daytwo.cli._demo import demo
 from daytwo.cli._errors import EXIT_CODES_HELP, ErrorReportingGroup
 from daytwo.cli._flow import dependencies, pause, pauses, queues, resume
 from daytwo.cli._instances import cancel, history, list_instances, signal, start, status
+from daytwo.cli._metrics import metrics_commands
 from daytwo.cli._options import DatabaseOption
+from daytwo.cli._slo import slo_commands
 from daytwo.cli._tasks import tasks
 from daytwo.cli._worker import worker
 
@@ -58,6 +60,8 @@ app.command("history")(history)
 app.command("signal")(signal)
 app.command("cancel")(cancel)
 app.add_typer(tasks)
+app.add_typer(slo_commands)
+app.add_typer(metrics_commands)
 app.command("worker")(worker)
 app.add_typer(queues)
 app.command("pause")(pause)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -59,6 +61,33 @@ def worker(
         list[str] | None,
         typer.Option("--queue", help="Serve this queue (repeatable; default: the default queue)."),
     ] = None,
+    objectives_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--objectives",
+            metavar="FILE.yaml",
+            show_default=False,
+            help="SLO objectives to evaluate besides those registered on the app (repeatable).",
+        ),
+    ] = None,
+    slo_interval: Annotated[
+        float,
+        typer.Option(
+            "--slo-interval",
+            min=1,
+            help="Seconds between SLO evaluations (one evaluator at a time per database).",
+        ),
+    ] = 60.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            show_default=False,
+            help="Also serve Prometheus /metrics on this port (see daytwo metrics serve).",
+        ),
+    ] = None,
     database: DatabaseOption = None,
 ) -> None:
     """Run the app's instances until SIGTERM or Ctrl-C, then stop gracefully.
@@ -73,20 +102,55 @@ def worker(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    services = _slo_services(app, objectives_files, slo_interval)
+    if metrics_port is not None:
+        from daytwo.cli._metrics import metrics_service
+
+        services.append(metrics_service(app, objectives_files, metrics_port, "0.0.0.0"))
     runner = app.worker(
         concurrency=concurrency,
         lease_seconds=lease_seconds,
         poll_interval=poll_interval,
         shutdown_grace=shutdown_grace,
         queues=queue or ["default"],
+        services=services,
     )
     notes = stderr_console()
+    evaluating = (
+        f"; SLO evaluation every {slo_interval:g} s"
+        if any(s.name == "slo-evaluator" for s in services)
+        else ""
+    )
+    if metrics_port is not None:
+        evaluating += f"; /metrics on port {metrics_port}"
     notes.print(
         f"worker {runner.id}: {', '.join(workflows)} on {app.database_url} "
-        f"(queues {', '.join(runner.queues)}, concurrency {concurrency}); "
+        f"(queues {', '.join(runner.queues)}, concurrency {concurrency}{evaluating}); "
         "stop with Ctrl-C or SIGTERM"
     )
     try:
         runner.run()
     finally:
+        for service in services:
+            close = getattr(service, "close", None)
+            if close is not None:
+                close()
         app.close()
+
+
+def _slo_services(app: Any, files: list[Path] | None, interval: float) -> list[Any]:
+    """The SLO evaluator service, when the app registered objectives or files name some.
+
+    An app that never imported ``daytwo.slo`` has no objectives, so Pydantic is not loaded.
+    """
+    if not files and "daytwo.slo" not in sys.modules:
+        return []
+    from daytwo import slo
+
+    objectives = slo.objectives_for(app)
+    for file in files or []:
+        objectives += slo.load_objectives(file)
+    if not objectives:
+        return []
+    evaluator = slo.Evaluator.for_app(app, objectives, sinks=[slo.LogSink()])
+    return [slo.EvaluatorService(evaluator, interval=interval)]

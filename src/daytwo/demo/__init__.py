@@ -7,6 +7,7 @@ batch of orders through an in-process worker while playing the sales manager, an
 """
 
 from daytwo.demo._driver import DemoPlan, Progress, plan_orders, run_orders
+from daytwo.demo._objectives import demo_objectives
 from daytwo.demo._orders import APPROVAL_THRESHOLD, create_app
 from daytwo.demo._services import PaymentDeclined, PaymentUnavailable, Services
 from daytwo.demo._summary import StateTime, Summary, summarize
@@ -21,6 +22,7 @@ __all__ = [
     "StateTime",
     "Summary",
     "create_app",
+    "demo_objectives",
     "plan_orders",
     "run_orders",
     "summarize",

@@ -22,7 +22,7 @@ PICKUP_WAIT = timedelta(seconds=0.3)
 
 
 def create_app(database: str | None = None, *, services: Services | None = None) -> daytwo.App:
-    """An app with the ``order`` workflow (version 1.0) and its steps.
+    """An app with the ``order`` workflow (version 1.0), its steps and its SLOs.
 
     ``database`` defaults to ``$DAYTWO_DATABASE`` or ``sqlite:///daytwo.db``; ``services``
     are the external systems it calls (seeded stand-ins by default).
@@ -86,4 +86,8 @@ def create_app(database: str | None = None, *, services: Services | None = None)
         tracking = ship(order)
         return {"reservation": reservation, "charge": charge, "tracking": tracking}
 
+    from daytwo import slo
+    from daytwo.demo._objectives import demo_objectives
+
+    slo.register(app, *demo_objectives())
     return app

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from contextvars import copy_context
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from daytwo._errors import (
     CancelRequested,
@@ -28,6 +28,7 @@ from daytwo._errors import (
     LeaseLost,
     SerializationError,
     StepFailed,
+    StoreFailed,
     Suspended,
     WaitTimeout,
     _ControlFlow,
@@ -44,6 +45,8 @@ from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 __all__ = ["Run", "RunResult", "Runtime", "StepTimeout", "Writer", "execute"]
 
 log = logging.getLogger("daytwo.runner")
+
+_T = TypeVar("_T")
 
 #: About how long an instance waits before asking again for a slot of a limited dependency.
 DEPENDENCY_RETRY_SECONDS = 0.5
@@ -155,6 +158,7 @@ class Run:
         self.token: int = row["lease_token"]
         self.owner: str | None = row["lease_owner"]
         self.input_text: str = row["input"]
+        self.identity: tuple[str, str, float] = (row["workflow"], row["version"], row["created_at"])
         self.cancel_reason: str | None = row["cancel_reason"]
         # The instance columns this run owns while it holds the lease; every durable point
         # writes them all.
@@ -197,6 +201,9 @@ class Run:
             return self._forward()
         except Suspended:
             return RunResult("suspended", "WAITING", self.values["run_at"])
+        except StoreFailed as failed:
+            # The caller (worker or inline run) gives the lease back or retries.
+            raise failed.error from None
         except LeaseLost as lost:
             if lost.args == ("exists",):
                 return RunResult("lost", "RUNNING")
@@ -209,6 +216,13 @@ class Run:
                 lost.args[0] if lost.args else "none",
             )
             return RunResult("lost", "RUNNING")
+
+    def _store(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Call the store; its failure stops the run instead of failing the workflow."""
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            raise StoreFailed(exc) from exc
 
     def _forward(self) -> RunResult:
         token = _run_var.set(self)
@@ -394,6 +408,7 @@ class Run:
             new_tasks=self._new_tasks,
             recheck_signal=recheck,
             progress=not full,
+            identity=self.identity,
         )
         if self._insert_row is not None:
             write.insert = {**self._insert_row, **self.values}
@@ -401,7 +416,7 @@ class Run:
         self._new_history, self._attempts, self._transitions = [], [], []
         self._consumed, self._new_tasks = [], []
         self._recorded_len = len(self.history)
-        outcome = self.writer.commit(write, wait=wait)
+        outcome = self._store(self.writer.commit, write, wait=wait)
         if outcome is None:
             return
         if not outcome.applied:
@@ -413,8 +428,11 @@ class Run:
             if self.values["status"] == "WAITING":
                 # The cancel arrived while we were suspending: make sure a worker picks
                 # the instance up again to compensate.
-                self.runtime.store.request_cancel(
-                    self.instance_id, outcome.cancel_reason, self.runtime.clock.now()
+                self._store(
+                    self.runtime.store.request_cancel,
+                    self.instance_id,
+                    outcome.cancel_reason,
+                    self.runtime.clock.now(),
                 )
             elif self.values["error"] is None:
                 raise CancelRequested(outcome.cancel_reason)
@@ -524,7 +542,7 @@ class Run:
         flow = self.runtime.flow
         if flow is None:
             return None
-        settings = flow.settings()
+        settings = self._store(flow.settings)
         if (self.definition.name, step.name) in settings.paused_steps:
             # Visible in its own state until `daytwo resume` makes it runnable again.
             self._suspend("paused", step.name, seq, None, f"paused:{step.name}")
@@ -536,7 +554,7 @@ class Run:
         """Take a slot of the step's dependency, or wait (without a thread) and retry soon."""
         flow = self.runtime.flow
         assert flow is not None and step.dependency is not None
-        if flow.acquire_slot(step.dependency, limit, self.instance_id, self.token):
+        if self._store(flow.acquire_slot, step.dependency, limit, self.instance_id, self.token):
             return True
         retry_at = self.runtime.clock.now() + DEPENDENCY_RETRY_SECONDS * (0.5 + random.random())
         self._suspend("throttled", step.name, seq, retry_at, f"waiting for {step.dependency}")
@@ -545,7 +563,7 @@ class Run:
     def _give_slot(self, step: Step[Any, Any]) -> None:
         flow = self.runtime.flow
         assert flow is not None and step.dependency is not None
-        flow.release_slot(step.dependency, self.instance_id)
+        self._store(flow.release_slot, step.dependency, self.instance_id)
 
     def _attempt_failed(
         self,
@@ -603,7 +621,7 @@ class Run:
                 raise WaitTimeout(f"signal {name!r} did not arrive within the timeout")
             return serde.loads(recorded["result"])
         seq = self.position - 1
-        signal = self.runtime.store.pending_signal(self.instance_id, name)
+        signal = self._store(self.runtime.store.pending_signal, self.instance_id, name)
         if signal is not None:
             self._record(
                 seq, "signal", name, "completed", result=signal["payload"],
@@ -635,7 +653,7 @@ class Run:
         seq = self.position - 1
         pending = self._pending(seq, "task")
         now = self.runtime.clock.now()
-        signal = self.runtime.store.pending_signal(self.instance_id, name)
+        signal = self._store(self.runtime.store.pending_signal, self.instance_id, name)
         task = None
         if not pending:
             task = {

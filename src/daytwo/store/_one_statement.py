@@ -9,7 +9,8 @@ statement that runs in autocommit mode, i.e. as its own transaction: one round t
 Every INSERT selects from the fenced UPDATE's ``RETURNING``, so when the lease was lost (or
 a cancel is pending) nothing is written, exactly as in the multi-statement path, which
 then finds out which of the two happened. The statement is built with SQLAlchemy Core once
-per shape (how many rows of each table) and compiled once.
+per shape (how many rows of each table) and compiled once. SLO bucket increments ride
+along as upserts.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 from daytwo.store._prepared import Prepared
-from daytwo.store._schema import history, instances, step_attempts, transitions
+from daytwo.store._schema import history, instances, slo_buckets, step_attempts, transitions
 
-__all__ = ["OneStatementWrites"]
+__all__ = ["OneStatementWrites", "bucket_key", "merge_bucket_rows"]
 
-_ROWS = (("h", history), ("a", step_attempts), ("t", transitions))
+_ROWS = (("h", history), ("a", step_attempts), ("t", transitions), ("b", slo_buckets))
+_BUCKET_KEY = tuple(column.name for column in slo_buckets.primary_key.columns)
+Counts = tuple[int, int, int, int]
+Rows = list[dict[str, Any]]
 
 
 class OneStatementWrites:
@@ -37,7 +41,7 @@ class OneStatementWrites:
         self._columns = {False: tuple(run_columns), True: tuple(progress)}
         self._cache: dict[tuple[Any, ...], Prepared] = {}
 
-    def statement(self, *, insert: bool, progress: bool, counts: tuple[int, int, int]) -> Prepared:
+    def statement(self, *, insert: bool, progress: bool, counts: Counts) -> Prepared:
         """The statement for this shape: returns one row, 1 if applied, else 0."""
         key = (insert, progress, counts)
         prepared = self._cache.get(key)
@@ -52,7 +56,7 @@ class OneStatementWrites:
         values: dict[str, Any],
         instance_id: str,
         token: int,
-        rows: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
+        rows: tuple[Rows, Rows, Rows, Rows],
     ) -> dict[str, Any]:
         """Bind values: the instance's, then each row's under its prefix (``h0_seq``...)."""
         params = {**values, "_id": instance_id, "_token": token}
@@ -61,7 +65,7 @@ class OneStatementWrites:
                 params.update({f"{prefix}{i}_{name}": value for name, value in row.items()})
         return params
 
-    def _build(self, insert: bool, progress: bool, counts: tuple[int, int, int]) -> sa.Select[Any]:
+    def _build(self, insert: bool, progress: bool, counts: Counts) -> sa.Select[Any]:
         if insert:
             anchor = (
                 postgresql.insert(instances)
@@ -84,14 +88,45 @@ class OneStatementWrites:
             )
         query = sa.select(sa.func.count()).select_from(anchor)
         for (prefix, table), count in zip(_ROWS, counts, strict=True):
-            for i in range(count):
-                names = [column.name for column in table.c]
-                # Casts: a bare parameter in a select list would be typed text.
-                row = sa.select(
+            if not count:
+                continue
+            names = [column.name for column in table.c]
+            # Casts: a bare parameter in a select list would be typed text.
+            rows = [
+                sa.select(
                     *(
                         sa.cast(sa.bindparam(f"{prefix}{i}_{column.name}"), column.type)
                         for column in table.c
                     )
                 ).select_from(anchor)
-                query = query.add_cte(table.insert().from_select(names, row).cte(f"{prefix}{i}"))
+                for i in range(count)
+            ]
+            # One INSERT per table, its rows in order (UNION ALL keeps the arms' order): bucket
+            # rows are locked in key order, like every other writer does.
+            source = rows[0] if count == 1 else sa.union_all(*rows)
+            statement = postgresql.insert(table).from_select(names, source)
+            if table is slo_buckets:
+                statement = statement.on_conflict_do_update(
+                    index_elements=list(_BUCKET_KEY),
+                    set_={"events": slo_buckets.c.events + statement.excluded.events},
+                )
+            query = query.add_cte(statement.cte(prefix))
         return query
+
+
+def bucket_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """The primary key of a ``slo_buckets`` row: the order in which writers lock them."""
+    return tuple(row[name] for name in _BUCKET_KEY)
+
+
+def merge_bucket_rows(rows: Rows) -> Rows:
+    """Sum increments of the same bucket (one statement may upsert a row only once), in
+    :func:`bucket_key` order."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = bucket_key(row)
+        if key in merged:
+            merged[key] = {**merged[key], "events": merged[key]["events"] + row["events"]}
+        else:
+            merged[key] = row
+    return [merged[key] for key in sorted(merged)]

@@ -90,7 +90,9 @@ instances = Table(
         sqlite_where=sa.text(RUNNING),
         postgresql_where=sa.text(RUNNING),
     ),
-    Index("ix_instances_workflow_status", "workflow", "status"),
+    # created_at last: the SLO evaluator counts a workflow's active instances created before
+    # a cut-off (still running past their cycle-time target) from this index alone.
+    Index("ix_instances_workflow_status", "workflow", "status", "created_at"),
 )
 
 #: The durable operations of an instance in call order. ``(instance_id, seq)`` is the primary
@@ -254,4 +256,82 @@ dependency_slots = Table(
     Column("lease_token", Integer, nullable=False),
     Column("acquired_at", Double, nullable=False),
     PrimaryKeyConstraint("dependency", "instance_id", name="pk_dependency_slots"),
+)
+
+#: SLO aggregates: event counts per (workflow, version) in time buckets of two resolutions
+#: (minutes for the short alert windows, hours for the long ones). Updated in the same
+#: transaction as the state change they count (``_aggregates.py``), so evaluating a 28-day
+#: objective reads at most a few thousand rows however many instances ever ran. ``series``
+#: is ``end:<STATUS>:<cycle-time bound>``, ``retry:<step>`` or ``comp:<step>``.
+slo_buckets = Table(
+    "slo_buckets",
+    metadata,
+    Column("workflow", String(255), nullable=False),
+    Column("resolution", Integer, nullable=False),
+    Column("bucket_start", Double, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("series", String(300), nullable=False),
+    Column("events", Integer, nullable=False),
+    PrimaryKeyConstraint(
+        "workflow", "resolution", "bucket_start", "version", "series", name="pk_slo_buckets"
+    ),
+    sqlite_with_rowid=False,
+)
+
+#: Every version of every SLO definition: a changed objective gets a new version, and the
+#: evaluations and alerts made under the old one keep pointing at it.
+slo_definitions = Table(
+    "slo_definitions",
+    metadata,
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(32), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    PrimaryKeyConstraint("name", "version", name="pk_slo_definitions"),
+)
+
+#: One row per objective per evaluation: the SLI and budget then, and the raw good/valid
+#: counts of gauge indicators (stuck ratio), whose windows are averages of these samples.
+slo_evaluations = Table(
+    "slo_evaluations",
+    metadata,
+    Column("objective", String(128), nullable=False),
+    Column("at", Double, nullable=False),
+    Column("definition_version", Integer, nullable=False),
+    Column("good", Double, nullable=False),
+    Column("valid", Double, nullable=False),
+    Column("sli", Double),
+    Column("budget_remaining", Double),
+    Column("detail", Text),
+    PrimaryKeyConstraint("objective", "at", name="pk_slo_evaluations"),
+)
+
+#: Alerts raised by the SLO evaluator; at most one firing row per ``dedup_key``.
+slo_alerts = Table(
+    "slo_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(300), nullable=False),
+    Column("objective", String(128), nullable=False),
+    Column("definition_version", Integer, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("runbook", Text),
+    Column("detail", Text),
+    Column("fired_at", Double, nullable=False),
+    Column("resolved_at", Double),
+    Index("ix_slo_alerts_key_status", "dedup_key", "status"),
+    Index("ix_slo_alerts_fired", "fired_at"),
+)
+
+#: Named leases for cluster-wide singletons (the SLO evaluator): one holder at a time.
+service_leases = Table(
+    "service_leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", Double, nullable=False),
 )

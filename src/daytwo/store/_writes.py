@@ -7,7 +7,10 @@ them (from many instances, when a worker group-commits) are applied in one trans
 
 from __future__ import annotations
 
+import logging
+import random
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from daytwo.store._aggregates import bucket_rows, bucket_upsert
 from daytwo.store._claims import (
     ClaimRequest,
     LimitStatements,
@@ -23,7 +27,7 @@ from daytwo.store._claims import (
     claim_statement,
     limit_statements,
 )
-from daytwo.store._one_statement import OneStatementWrites
+from daytwo.store._one_statement import OneStatementWrites, bucket_key, merge_bucket_rows
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
     history,
@@ -36,6 +40,13 @@ from daytwo.store._schema import (
 from daytwo.store._write_lock import NoWriteLock, WriteLock
 
 __all__ = ["RUN_COLUMNS", "InstanceWrite", "WriteApplier", "WriteOutcome"]
+
+log = logging.getLogger("daytwo.store")
+
+#: How often a write transaction aborted by a deadlock or serialization failure is retried.
+TRANSIENT_RETRIES = 5
+#: PostgreSQL SQLSTATEs of aborts that succeed when retried: deadlock, serialization.
+_TRANSIENT = frozenset({"40P01", "40001"})
 
 #: Columns a lease holder owns and writes at every durable point (always all of them, so
 #: the UPDATE has a single shape).
@@ -87,6 +98,8 @@ class InstanceWrite:
     new_tasks: list[dict[str, Any]] = field(default_factory=list)
     #: Set when suspending on an event: re-check for it under the lock (lost-wakeup guard).
     recheck_signal: str | None = None
+    #: (workflow, version, created_at): lets the write keep the SLO aggregates.
+    identity: tuple[str, str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +187,7 @@ class WriteApplier:
             else None
         )
         self._limits = _PreparedLimits(limit_statements(), dialect)
+        self._buckets = Prepared(bucket_upsert(dialect.name), dialect)
         self._lock = threading.Lock()
         self._connection: Any = None
         self._cursor: Any = None
@@ -213,22 +227,34 @@ class WriteApplier:
                 outcome = self._apply_as_one_statement(connection, cursor, writes[0])
                 if outcome is not None:
                     return [outcome]
-            try:
-                cursor.execute(self._begin)
-                outcomes = self._apply_all(cursor, writes)
-                claimed = [self._claim(cursor, claim) for claim in claims]
-                cursor.execute("COMMIT")
-                for claim, rows in zip(claims, claimed, strict=True):
-                    claim.future.set_result(rows)
-                return outcomes
-            except BaseException:
+            for attempt in range(1, TRANSIENT_RETRIES + 1):
                 try:
-                    if self.dialect_name != "sqlite" or connection.in_transaction:
-                        cursor.execute("ROLLBACK")
-                except Exception:
-                    self._connection = self._cursor = None
-                    connection.invalidate()
-                raise
+                    cursor.execute(self._begin)
+                    outcomes = self._apply_all(cursor, writes)
+                    claimed = [self._claim(cursor, claim) for claim in claims]
+                    cursor.execute("COMMIT")
+                    for claim, rows in zip(claims, claimed, strict=True):
+                        claim.future.set_result(rows)
+                    return outcomes
+                except BaseException as exc:
+                    try:
+                        if self.dialect_name != "sqlite" or connection.in_transaction:
+                            cursor.execute("ROLLBACK")
+                    except Exception:
+                        self._connection = self._cursor = None
+                        connection.invalidate()
+                        raise exc from None
+                    # PostgreSQL may abort one of two transactions that lock the same rows
+                    # in opposite orders (a heartbeat and a group commit of one worker, say).
+                    # The whole transaction rolled back, so running it again is safe.
+                    if (
+                        getattr(exc, "sqlstate", None) not in _TRANSIENT
+                        or attempt == TRANSIENT_RETRIES
+                    ):
+                        raise
+                    log.info("write transaction aborted (%s); retrying", exc)
+                    time.sleep(0.005 * attempt * (0.5 + random.random()))
+            raise AssertionError("unreachable")
 
     def _apply_as_one_statement(
         self, connection: Any, cursor: Any, write: InstanceWrite
@@ -241,24 +267,34 @@ class WriteApplier:
         if write.consumed_signals or write.new_tasks or write.recheck_signal is not None:
             return None
         assert self._one is not None
-        rows = (write.history, write.attempts, write.transitions)
+        buckets = merge_bucket_rows(
+            bucket_rows(write.identity, write.values, write.attempts, write.history)
+        )
+        rows = (write.history, write.attempts, write.transitions, buckets)
         statement = self._one.statement(
             insert=write.insert is not None,
             progress=write.progress,
-            counts=(len(write.history), len(write.attempts), len(write.transitions)),
+            counts=(len(write.history), len(write.attempts), len(write.transitions), len(buckets)),
         )
         if write.insert is not None:
             params = self._one.params(write.insert, write.instance_id, write.lease_token, rows)
         else:
             params = self._one.params(write.values, write.instance_id, write.lease_token, rows)
-        try:
-            cursor.execute(statement.sql, params)
-            applied = cursor.fetchone()[0] == 1
-        except BaseException:
-            if connection.driver_connection.closed:
-                self._connection = self._cursor = None
-                connection.invalidate()
-            raise
+        for attempt in range(1, TRANSIENT_RETRIES + 1):
+            try:
+                cursor.execute(statement.sql, params)
+                applied = cursor.fetchone()[0] == 1
+                break
+            except BaseException as exc:
+                if connection.driver_connection.closed:
+                    self._connection = self._cursor = None
+                    connection.invalidate()
+                    raise
+                # The statement was its own transaction and rolled back as a whole.
+                if getattr(exc, "sqlstate", None) not in _TRANSIENT or attempt == TRANSIENT_RETRIES:
+                    raise
+                log.info("write statement aborted (%s); retrying", exc)
+                time.sleep(0.005 * attempt * (0.5 + random.random()))
         if applied:
             return WriteOutcome(applied=True)
         # An insert found the id taken: that is the answer. An update matched nothing:
@@ -337,6 +373,7 @@ class WriteApplier:
         transition_rows = [row for write in writes for row in write.transitions]
         if transition_rows:
             cursor.executemany(self._transitions.sql, self._transitions.many(transition_rows))
+        self._aggregate(cursor, writes)
         return [WriteOutcome(applied=True, woken=self._extras(cursor, write)) for write in writes]
 
     def _apply_one(self, cursor: Any, write: InstanceWrite) -> WriteOutcome:
@@ -367,8 +404,20 @@ class WriteApplier:
         ):
             for row in rows:
                 cursor.execute(statement.sql, statement.params(row))
+        self._aggregate(cursor, (write,))
         woken = self._extras(cursor, write)
         return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=woken)
+
+    def _aggregate(self, cursor: Any, writes: Sequence[InstanceWrite]) -> None:
+        """Count ends, retries and compensations into ``slo_buckets`` (``_aggregates.py``)."""
+        rows = [
+            row for w in writes for row in bucket_rows(w.identity, w.values, w.attempts, w.history)
+        ]
+        if rows:
+            # Every worker increments the same few bucket rows: taking their locks in one
+            # global order keeps concurrent transactions from deadlocking on them.
+            rows.sort(key=bucket_key)
+            cursor.executemany(self._buckets.sql, self._buckets.many(rows))
 
     def _extras(self, cursor: Any, write: InstanceWrite) -> bool:
         """Signals consumed, tasks created, and the lost-wakeup re-check; True if woken."""

@@ -1,5 +1,5 @@
-"""Workers: claim loop, leases and heartbeats."""
+"""Workers: claim loop, leases, heartbeats and background services."""
 
-from daytwo.worker._worker import Worker
+from daytwo.worker._worker import BackgroundService, Worker
 
-__all__ = ["Worker"]
+__all__ = ["BackgroundService", "Worker"]

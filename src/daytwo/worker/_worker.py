@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import psutil
 import sqlalchemy as sa
@@ -33,7 +33,7 @@ from daytwo.worker._wakeups import WakeListener
 if TYPE_CHECKING:
     from daytwo.app import App
 
-__all__ = ["Worker"]
+__all__ = ["BackgroundService", "Worker"]
 
 log = logging.getLogger("daytwo.worker")
 
@@ -41,6 +41,23 @@ log = logging.getLogger("daytwo.worker")
 RECONNECT_MAX_DELAY = 5.0
 #: Seconds between fallback polls while LISTEN/NOTIFY wake-ups are being received.
 LISTENING_POLL_INTERVAL = 2.0
+
+
+@runtime_checkable
+class BackgroundService(Protocol):
+    """Periodic work a worker runs besides instances (e.g. the SLO evaluator).
+
+    The worker calls :meth:`run_once` on a thread of its own every ``interval`` seconds of
+    real time until it stops; an exception is logged and the next round runs as usual.
+    Services that must run once per cluster coordinate through the store themselves.
+    """
+
+    name: str
+    interval: float
+
+    def run_once(self) -> None:
+        """Do one round of work."""
+        ...
 
 
 class Worker:
@@ -62,6 +79,7 @@ class Worker:
         shutdown_grace: float = 30.0,
         group_commit: bool = True,
         queues: Sequence[str] = ("default",),
+        services: Sequence[BackgroundService] = (),
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
@@ -93,6 +111,8 @@ class Worker:
         self._heartbeat_stop = threading.Event()
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.services = list(services)
+        self._service_threads: list[threading.Thread] = []
         self.completed = 0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -121,6 +141,13 @@ class Worker:
             thread = threading.Thread(target=target, name=f"daytwo-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        for service in self.services:
+            thread = threading.Thread(
+                target=self._service_loop, args=(service,), name=f"daytwo-{service.name}",
+                daemon=True,
+            )  # fmt: skip
+            thread.start()
+            self._service_threads.append(thread)
         log.info("worker %s started (concurrency %d)", self.id, self.concurrency)
         return self
 
@@ -142,6 +169,8 @@ class Worker:
         self._wake.set()
         claim_thread, heartbeat_thread = self._threads
         claim_thread.join()
+        for thread in self._service_threads:
+            thread.join()
         grace = self.shutdown_grace if grace is None else grace
         with self._lock:
             pending = [future for _, future in self._inflight.values()]
@@ -207,6 +236,15 @@ class Worker:
             if not self.inflight and self._empty_passes >= seen + 2:
                 return
         raise TimeoutError(f"worker did not become idle within {timeout} s")
+
+    def _service_loop(self, service: BackgroundService) -> None:
+        while not self._stopping.is_set():
+            try:
+                service.run_once()
+            except Exception:
+                log.exception("background service %s failed; it runs again in %.0f s",
+                              service.name, service.interval)  # fmt: skip
+            self._stopping.wait(service.interval)
 
     # -- claiming -------------------------------------------------------------------------
 

@@ -1,0 +1,100 @@
+"""``daytwo metrics serve``: Prometheus ``/metrics`` read from the store at each scrape.
+
+A plain prometheus_client HTTP server, not a FastAPI app: the endpoint is one read-only
+route that Prometheus polls, prometheus_client already serves it (content negotiation,
+OpenMetrics, gzip) from a daemon thread, and it keeps the command free of an ASGI server.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from daytwo.cli._apps import client_app, database_option, load_app
+from daytwo.cli._errors import CliError
+from daytwo.cli._options import AppOption, DatabaseOption
+from daytwo.cli._output import stderr_console
+
+__all__ = ["metrics_commands", "metrics_service"]
+
+metrics_commands = typer.Typer(
+    name="metrics",
+    help="Prometheus metrics of instances and SLOs, read from the database at each scrape.",
+    no_args_is_help=True,
+)
+
+PortOption = Annotated[
+    int, typer.Option("--port", min=0, max=65535, help="TCP port of /metrics (0: any free).")
+]
+AddressOption = Annotated[
+    str, typer.Option("--address", metavar="ADDR", help="Address to listen on.")
+]
+
+
+@metrics_commands.command("serve")
+def serve(
+    ctx: typer.Context,
+    app_spec: AppOption = None,
+    objectives_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--objectives",
+            metavar="FILE.yaml",
+            show_default=False,
+            help="YAML file with objectives (repeatable); added to those registered on --app.",
+        ),
+    ] = None,
+    port: PortOption = 9464,
+    address: AddressOption = "0.0.0.0",
+    database: DatabaseOption = None,
+) -> None:
+    """Serve http://ADDR:PORT/metrics until Ctrl-C or SIGTERM.
+
+    Every process serving /metrics reports the same cluster-wide values (they come from the
+    database), so Prometheus needs to scrape only one of them.
+    """
+    from daytwo import slo
+    from daytwo.slo._metrics import StoreCollector, serve_metrics
+
+    url = database_option(ctx, database)
+    app = load_app(app_spec, url) if app_spec else client_app(url)
+    objectives = slo.objectives_for(app)
+    for file in objectives_files or []:
+        objectives += slo.load_objectives(file)
+    collector = StoreCollector.for_app(app, objectives)
+    try:
+        server, _thread = serve_metrics(collector, port, address)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    stderr_console().print(
+        f"serving http://{address}:{server.server_port}/metrics for {app.database_url} "
+        f"({len(objectives)} objective(s)); stop with Ctrl-C or SIGTERM"
+    )
+    sys.stderr.flush()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        app.close()
+
+
+def metrics_service(app: Any, files: list[Path] | None, port: int, address: str) -> Any:
+    """The worker's /metrics service (daytwo.slo is imported only when a port is given)."""
+    from daytwo import slo
+    from daytwo.slo._metrics import MetricsService, StoreCollector
+
+    objectives = slo.objectives_for(app)
+    for file in files or []:
+        objectives += slo.load_objectives(file)
+    return MetricsService(StoreCollector.for_app(app, objectives), port, address)

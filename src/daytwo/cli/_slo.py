@@ -1,0 +1,376 @@
+"""``daytwo slo status | alerts | stuck | evaluate | export | import``: SLOs on the command line.
+
+Objectives come from the app (``--app MODULE:APP``, registered with
+``daytwo.slo.register``) and/or YAML files (``--objectives FILE``). ``daytwo.slo`` is
+imported only when one of these commands runs, so other commands do not pay for Pydantic.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.text import Text
+
+import daytwo
+from daytwo.cli._apps import client_app, database_option, load_app
+from daytwo.cli._errors import CliError
+from daytwo.cli._options import AppOption, DatabaseOption, JsonOption
+from daytwo.cli._output import duration, new_table, print_json, short_time, stdout_console
+
+if TYPE_CHECKING:
+    from daytwo.slo import Objective, SloStatus
+
+__all__ = ["print_statuses", "slo_commands"]
+
+slo_commands = typer.Typer(
+    name="slo",
+    help="Process SLOs: status, alerts, stuck instances, evaluation, export and import.",
+    no_args_is_help=True,
+)
+
+ObjectivesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--objectives",
+        metavar="FILE.yaml",
+        show_default=False,
+        help="YAML file with objectives (repeatable); added to those registered on --app.",
+    ),
+]
+LimitOption = Annotated[int, typer.Option("--limit", min=1, help="At most this many.")]
+
+
+def _setup(
+    ctx: typer.Context, app_spec: str | None, files: list[Path] | None, database: str | None
+) -> tuple[daytwo.App, list[Objective]]:
+    from daytwo import slo
+
+    url = database_option(ctx, database)
+    app = load_app(app_spec, url) if app_spec else client_app(url)
+    objectives = slo.objectives_for(app)
+    for file in files or []:
+        objectives += slo.load_objectives(file)
+    names = [o.name for o in objectives]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CliError(
+            f"objective {repeated[0]!r} is defined more than once (app and/or files); "
+            "give each objective its own name"
+        )
+    return app, objectives
+
+
+def _require(objectives: list[Objective]) -> None:
+    if not objectives:
+        raise CliError(
+            "no objectives to evaluate: pass --app MODULE:APP whose module calls "
+            "daytwo.slo.register(app, ...), or --objectives FILE.yaml"
+        )
+
+
+def _percent(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _burn(value: float | None) -> Text:
+    if value is None:
+        return Text("-", style="dim")
+    style = "bold red" if value >= 6 else ("yellow" if value > 1 else "")
+    return Text(f"{value:.1f}x", style=style)
+
+
+def _target(status: SloStatus, objective: Objective) -> str:
+    from daytwo import slo
+
+    sli = objective.sli
+    if isinstance(sli, slo.CycleTime):
+        return f"{_percent(status.objective, 1)} within {slo.format_duration(sli.within)}"
+    if isinstance(sli, slo.RetryRate | slo.CompensationRate):
+        return f"<= {sli.max_per_instance:g}/instance ({sli.scope})"
+    return _percent(status.objective, 1)
+
+
+def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> None:
+    """The SLO table of ``daytwo slo status`` (and of the demo)."""
+    by_name = {o.name: o for o in objectives}
+    table = new_table(
+        None,
+        *("SLO", "WORKFLOW", "SLI", "OBJECTIVE", "WINDOW", "BUDGET LEFT"),
+        *("BURN 1h", "BURN 6h", "BURN 3d", "ALERT"),
+        keep=("SLO", "SLI", "BUDGET LEFT", "ALERT"),
+    )
+    for status in statuses:
+        if status.sli is None:
+            sli = Text("no data", style="dim")
+        elif status.kind in ("retry_rate", "compensation_rate"):
+            sli = Text(f"{status.sli:.3f}/instance")
+        else:
+            sli = Text(_percent(status.sli, 3))
+        left = Text(
+            _percent(status.budget_remaining, 1),
+            style="bold red" if status.budget_remaining < 0 else "",
+        )
+        state = status.alert_state
+        tone = "bold red" if "page" in state else ("yellow" if state != "ok" else "green")
+        table.add_row(
+            status.name,
+            status.workflow + (f"@{status.version}" if status.version else ""),
+            sli,
+            _target(status, by_name[status.name]),
+            status.window,
+            left,
+            _burn(status.burn.get("1h")),
+            _burn(status.burn.get("6h")),
+            _burn(status.burn.get("3d")),
+            Text(state, style=tone),
+        )
+    table.caption = f"{len(statuses)} objective(s)"
+    stdout_console().print(table)
+
+
+@slo_commands.command("status")
+def status(
+    ctx: typer.Context,
+    app_spec: AppOption = None,
+    objectives_files: ObjectivesOption = None,
+    json_output: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Per objective: SLI, objective, budget left, burn rates 1h/6h/3d and alert state."""
+    from daytwo import slo
+
+    app, objectives = _setup(ctx, app_spec, objectives_files, database)
+    _require(objectives)
+    statuses = slo.Evaluator.for_app(app, objectives).status()
+    if json_output:
+        print_json([s.to_json() for s in statuses])
+        return
+    print_statuses(statuses, objectives)
+
+
+@slo_commands.command("evaluate")
+def evaluate(
+    ctx: typer.Context,
+    app_spec: AppOption = None,
+    objectives_files: ObjectivesOption = None,
+    webhooks: Annotated[
+        list[str] | None,
+        typer.Option("--webhook", metavar="URL", help="POST alert changes here (repeatable)."),
+    ] = None,
+    json_output: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Evaluate once: record the SLIs, fire and resolve alerts, deliver them (log, webhooks)."""
+    from daytwo import slo
+
+    app, objectives = _setup(ctx, app_spec, objectives_files, database)
+    _require(objectives)
+    try:
+        sinks: list[slo.AlertSink] = [slo.WebhookSink(url) for url in webhooks or []]
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    statuses = slo.Evaluator.for_app(app, objectives, sinks=[slo.LogSink(), *sinks]).evaluate()
+    if json_output:
+        print_json([s.to_json() for s in statuses])
+        return
+    print_statuses(statuses, objectives)
+
+
+@slo_commands.command("alerts")
+def alerts(
+    ctx: typer.Context,
+    all_alerts: Annotated[
+        bool, typer.Option("--all", help="Resolved alerts too, not only firing ones.")
+    ] = False,
+    objective: Annotated[
+        str | None, typer.Option("--objective", help="Only this objective's alerts.")
+    ] = None,
+    limit: LimitOption = 100,
+    json_output: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Alerts raised by SLO evaluation, newest first (firing ones unless --all)."""
+    from daytwo import slo
+
+    app = client_app(database_option(ctx, database))
+    found = slo.list_alerts(
+        app.store, status=None if all_alerts else "firing", objective=objective, limit=limit
+    )
+    if json_output:
+        print_json([a.to_json() for a in found])
+        return
+    table = new_table(
+        None,
+        *("SEVERITY", "STATUS", "KEY", "FIRED", "RESOLVED", "SUMMARY", "RUNBOOK"),
+        keep=("SEVERITY", "STATUS", "KEY"),
+    )
+    for alert in found:
+        table.add_row(
+            Text(alert.severity, style="bold red" if alert.severity == "page" else "yellow"),
+            Text(alert.status, style="red" if alert.status == "firing" else "green"),
+            alert.dedup_key,
+            short_time(_time(alert.fired_at)),
+            short_time(_time(alert.resolved_at)),
+            alert.summary,
+            alert.runbook or "",
+        )
+    table.caption = f"{len(found)} alert(s)"
+    stdout_console().print(table)
+
+
+@slo_commands.command("stuck")
+def stuck(
+    ctx: typer.Context,
+    app_spec: AppOption = None,
+    objectives_files: ObjectivesOption = None,
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", help="Only this workflow's instances.")
+    ] = None,
+    limit: LimitOption = 100,
+    json_output: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Stuck instances: state, time in it, threshold and why (longest stuck first)."""
+    from daytwo import slo
+
+    app, objectives = _setup(ctx, app_spec, objectives_files, database)
+    workflows = list(app.registry.workflows)
+    found = slo.stuck_report(
+        app.store, app.clock.now(), objectives, workflows, workflow=workflow, limit=limit
+    )
+    if json_output:
+        print_json([s.to_json() for s in found])
+        return
+    table = new_table(
+        None,
+        *("INSTANCE", "WORKFLOW", "VERSION", "STATE", "IN STATE", "THRESHOLD", "REASON"),
+        keep=("INSTANCE", "IN STATE"),
+    )
+    for item in found:
+        table.add_row(
+            item.instance_id,
+            item.workflow,
+            item.version,
+            item.state,
+            duration(item.time_in_state),
+            duration(item.threshold) if item.threshold is not None else "-",
+            item.reason,
+        )
+    table.caption = f"{len(found)} stuck instance(s)"
+    stdout_console().print(table)
+
+
+def _time(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+# -- export and import ---------------------------------------------------------------------
+
+export_commands = typer.Typer(
+    name="export",
+    help="Write the objectives as Prometheus rules or OpenSLO documents.",
+    no_args_is_help=True,
+)
+import_commands = typer.Typer(
+    name="import",
+    help="Read objectives from other formats (prints daytwo's YAML definitions).",
+    no_args_is_help=True,
+)
+slo_commands.add_typer(export_commands)
+slo_commands.add_typer(import_commands)
+
+
+def _definitions(app_spec: str | None, files: list[Path] | None) -> list[Objective]:
+    """Objectives of --app and --objectives, without opening the database."""
+    from daytwo import slo
+
+    objectives = slo.objectives_for(load_app(app_spec, None)) if app_spec else []
+    for file in files or []:
+        objectives += slo.load_objectives(file)
+    names = [o.name for o in objectives]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CliError(
+            f"objective {repeated[0]!r} is defined more than once (app and/or files); "
+            "give each objective its own name"
+        )
+    _require(objectives)
+    return objectives
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {str(output)!r}: {exc.strerror}") from None
+
+
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", metavar="FILE", show_default=False, help="Write here, not stdout."
+    ),
+]
+
+
+@export_commands.command("prometheus-rules")
+def export_prometheus_rules(
+    app_spec: AppOption = None,
+    objectives_files: ObjectivesOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Recording and alerting rules equivalent to the engine's evaluation (for promtool).
+
+    Built on the series of `daytwo metrics serve`; load the file with Prometheus's
+    rule_files setting.
+    """
+    from daytwo.slo._promrules import prometheus_rules_yaml
+
+    objectives = _definitions(app_spec, objectives_files)
+    try:
+        text = prometheus_rules_yaml(objectives)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    _write(text, output)
+
+
+@export_commands.command("openslo")
+def export_openslo(
+    app_spec: AppOption = None,
+    objectives_files: ObjectivesOption = None,
+    output: OutputOption = None,
+) -> None:
+    """OpenSLO openslo/v1 documents: a Service per workflow, SLI, SLO, AlertPolicy each."""
+    from daytwo.slo._openslo import openslo_yaml
+
+    objectives = _definitions(app_spec, objectives_files)
+    try:
+        text = openslo_yaml(objectives)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    _write(text, output)
+
+
+@import_commands.command("openslo")
+def import_openslo(
+    file: Annotated[Path, typer.Argument(metavar="FILE.yaml", help="OpenSLO documents.")],
+    output: OutputOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Read openslo/v1 documents; print them as daytwo objectives (YAML, or --json)."""
+    from daytwo.slo._openslo import load_openslo
+    from daytwo.slo._promrules import dump_yaml
+
+    objectives = load_openslo(file)
+    specs = [o.model_dump(mode="json", exclude_none=True) for o in objectives]
+    if json_output:
+        print_json(specs)
+        return
+    _write(dump_yaml({"objectives": specs}), output)

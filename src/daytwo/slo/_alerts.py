@@ -1,0 +1,214 @@
+"""Alert records in the store, and the sinks they are delivered to.
+
+An alert is a row of ``slo_alerts``: firing until the evaluator finds its condition gone,
+then resolved. ``dedup_key`` (``slo/<objective>/<page|ticket|no-data>``) identifies the
+condition; at most one row per key is firing. Sinks receive an alert when it fires and when
+it resolves; a sink that fails is logged and does not stop the others or the evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import sqlalchemy as sa
+
+from daytwo.store import Store
+from daytwo.store._schema import slo_alerts
+
+__all__ = [
+    "Alert",
+    "AlertSink",
+    "DesiredAlert",
+    "LogSink",
+    "WebhookSink",
+    "deliver",
+    "list_alerts",
+    "reconcile_alerts",
+]
+
+log = logging.getLogger("daytwo.slo.alerts")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert record."""
+
+    id: int
+    dedup_key: str
+    objective: str
+    definition_version: int
+    severity: str
+    status: str
+    labels: dict[str, str]
+    summary: str
+    runbook: str | None
+    detail: dict[str, Any]
+    fired_at: float
+    resolved_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Alert:
+        """Build from a ``slo_alerts`` row."""
+        return cls(
+            id=row["id"],
+            dedup_key=row["dedup_key"],
+            objective=row["objective"],
+            definition_version=row["definition_version"],
+            severity=row["severity"],
+            status=row["status"],
+            labels=json.loads(row["labels"]),
+            summary=row["summary"],
+            runbook=row["runbook"],
+            detail=json.loads(row["detail"]) if row["detail"] else {},
+            fired_at=row["fired_at"],
+            resolved_at=row["resolved_at"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (what the webhook sink posts)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredAlert:
+    """An alert condition that holds now, as the evaluator found it."""
+
+    dedup_key: str
+    objective: str
+    definition_version: int
+    severity: str
+    summary: str
+    runbook: str | None
+    labels: dict[str, str] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class AlertSink(Protocol):
+    """Where alerts go when they fire or resolve (``alert.status`` says which)."""
+
+    def deliver(self, alert: Alert) -> None:
+        """Hand the alert on; may raise, which is logged."""
+        ...
+
+
+class LogSink:
+    """Logs alerts on ``daytwo.slo.alerts``: firing as warnings, resolved as info."""
+
+    def deliver(self, alert: Alert) -> None:
+        """Write one log line."""
+        level = logging.WARNING if alert.status == "firing" else logging.INFO
+        runbook = f" runbook: {alert.runbook}" if alert.runbook else ""
+        log.log(
+            level, "[%s] %s %s: %s%s", alert.severity.upper(), alert.status, alert.dedup_key,
+            alert.summary, runbook,
+        )  # fmt: skip
+
+
+class WebhookSink:
+    """POSTs ``{"event": "firing"|"resolved", "alert": {...}}`` as JSON to ``url``."""
+
+    def __init__(
+        self, url: str, *, timeout: float = 5.0, headers: Mapping[str, str] | None = None
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook URL must start with http:// or https:// (got {url!r})")
+        self.url = url
+        self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
+
+    def deliver(self, alert: Alert) -> None:
+        """One POST; raises on a non-2xx answer or a network error."""
+        body = json.dumps({"event": alert.status, "alert": alert.to_json()}).encode()
+        request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            if not 200 <= response.status < 300:
+                raise urllib.error.HTTPError(
+                    self.url, response.status, "webhook refused the alert", response.headers, None
+                )
+
+
+def deliver(sinks: Sequence[AlertSink], alerts: Sequence[Alert]) -> None:
+    """Give every alert to every sink; a failing sink is logged, not fatal."""
+    for alert in alerts:
+        for sink in sinks:
+            try:
+                sink.deliver(alert)
+            except Exception as exc:
+                log.warning(
+                    "alert %s (%s) not delivered to %s: %s",
+                    alert.dedup_key, alert.status, type(sink).__name__, exc,
+                )  # fmt: skip
+
+
+def reconcile_alerts(
+    conn: sa.Connection, objectives: Sequence[str], desired: Sequence[DesiredAlert], now: float
+) -> list[Alert]:
+    """Make the firing alerts of ``objectives`` match ``desired``; return what changed.
+
+    New conditions are inserted firing, conditions that hold still keep their row (summary
+    and detail refreshed), firing rows whose condition is gone are resolved.
+    """
+    firing = {
+        row["dedup_key"]: row
+        for row in conn.execute(
+            sa.select(slo_alerts).where(
+                slo_alerts.c.status == "firing", slo_alerts.c.objective.in_(list(objectives))
+            )
+        ).mappings()
+    }
+    changed_ids: list[int] = []
+    for alert in desired:
+        row = firing.pop(alert.dedup_key, None)
+        values = {"summary": alert.summary, "detail": json.dumps(alert.detail)}
+        if row is not None:
+            conn.execute(slo_alerts.update().where(slo_alerts.c.id == row["id"]).values(values))
+            continue
+        result = conn.execute(
+            slo_alerts.insert().values(
+                dedup_key=alert.dedup_key,
+                objective=alert.objective,
+                definition_version=alert.definition_version,
+                severity=alert.severity,
+                status="firing",
+                labels=json.dumps(alert.labels, sort_keys=True),
+                runbook=alert.runbook,
+                fired_at=now,
+                **values,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        changed_ids.append(int(key[0]))
+    for row in firing.values():
+        conn.execute(
+            slo_alerts.update()
+            .where(slo_alerts.c.id == row["id"])
+            .values(status="resolved", resolved_at=now)
+        )
+        changed_ids.append(row["id"])
+    if not changed_ids:
+        return []
+    rows = conn.execute(
+        sa.select(slo_alerts).where(slo_alerts.c.id.in_(changed_ids)).order_by(slo_alerts.c.id)
+    ).mappings()
+    return [Alert.from_row(row) for row in rows]
+
+
+def list_alerts(
+    store: Store, *, status: str | None = None, objective: str | None = None, limit: int = 100
+) -> list[Alert]:
+    """Alerts, newest first, optionally only ``firing`` or ``resolved`` ones."""
+    query = sa.select(slo_alerts).order_by(slo_alerts.c.fired_at.desc(), slo_alerts.c.id.desc())
+    if status is not None:
+        query = query.where(slo_alerts.c.status == status)
+    if objective is not None:
+        query = query.where(slo_alerts.c.objective == objective)
+    with store.read() as conn:
+        return [Alert.from_row(row) for row in conn.execute(query.limit(limit)).mappings()]

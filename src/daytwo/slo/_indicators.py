@@ -1,0 +1,169 @@
+"""SLI measurements: good, bad and valid events of one objective over windows ending now.
+
+Event indicators read the bucket aggregates (``_buckets.py``); the cycle-time indicator adds
+the active instances whose target passed inside the window (bad at once, counted from the
+instances index); the stuck ratio is a gauge sampled at each evaluation, so its windows sum
+the samples stored by earlier evaluations plus the one taken now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sqlalchemy as sa
+
+from daytwo._errors import InvalidInput
+from daytwo.slo._buckets import Buckets, load_buckets
+from daytwo.slo._definitions import (
+    CompensationRate,
+    CycleTime,
+    Objective,
+    RetryRate,
+    StuckRatio,
+)
+from daytwo.slo._results import Measure
+from daytwo.slo._stuck import count_stuck, state_thresholds
+from daytwo.store import ACTIVE_STATUSES, Store
+from daytwo.store._schema import instances, slo_evaluations
+
+__all__ = ["Indicators", "check_dependencies"]
+
+_ACTIVE = sorted(ACTIVE_STATUSES)
+
+
+class Indicators:
+    """Measures objectives at ``now``; caches what several objectives share."""
+
+    def __init__(
+        self, store: Store, now: float, lookback: float, dependencies: Mapping[str, str]
+    ) -> None:
+        self.store = store
+        self.now = now
+        self.lookback = lookback
+        self.dependencies = dependencies
+        self._buckets: dict[tuple[str, str | None], Buckets] = {}
+        #: (stuck, active) now per stuck objective, filled by :meth:`measures`.
+        self.samples: dict[str, tuple[int, int]] = {}
+
+    def _counts(self, objective: Objective) -> Buckets:
+        key = (objective.workflow, objective.version)
+        if key not in self._buckets:
+            self._buckets[key] = load_buckets(
+                self.store, objective.workflow, objective.version, self.now, self.lookback
+            )
+        return self._buckets[key]
+
+    def measures(self, objective: Objective, starts: Mapping[str, float]) -> dict[str, Measure]:
+        """A :class:`Measure` for each named window ``[start, now)``."""
+        sli = objective.sli
+        if isinstance(sli, StuckRatio):
+            return self._stuck(objective, sli, starts)
+        buckets = self._counts(objective)
+        if isinstance(sli, CycleTime):
+            late = self._active_late(objective, sli.within.total_seconds(), starts)
+        result = {}
+        for name, start in starts.items():
+            counts = buckets.window(start)
+            ended = sum(n for series, n in counts.items() if series.startswith("end:"))
+            if isinstance(sli, CycleTime):
+                limit = sli.within.total_seconds()
+                good = sum(
+                    n
+                    for series, n in counts.items()
+                    if series.startswith("end:") and float(series.rsplit(":", 1)[1]) <= limit
+                )
+                bad = ended - good + late[name]
+                result[name] = Measure(good, bad, good + bad)
+            elif isinstance(sli, RetryRate | CompensationRate):
+                prefix = "retry:" if isinstance(sli, RetryRate) else "comp:"
+                bad = sum(
+                    n
+                    for series, n in counts.items()
+                    if series.startswith(prefix) and self._in_scope(sli, series[len(prefix) :])
+                )
+                result[name] = Measure(ended - bad, bad, ended)
+            else:
+                good = sum(n for s, n in counts.items() if s.startswith("end:SUCCEEDED:"))
+                result[name] = Measure(good, ended - good, ended)
+        return result
+
+    def _in_scope(self, sli: RetryRate | CompensationRate, step: str) -> bool:
+        if sli.step is not None:
+            return step == sli.step
+        if sli.dependency is not None:
+            return self.dependencies.get(step) == sli.dependency
+        return True
+
+    def _active_late(
+        self, objective: Objective, within: float, starts: Mapping[str, float]
+    ) -> dict[str, int]:
+        """Active instances whose target (created_at + within) passed in each window."""
+        deadline_cut = self.now - within
+        earliest = min(starts.values()) - within
+        columns = [
+            sa.func.sum(sa.case((instances.c.created_at >= start - within, 1), else_=0))
+            for start in starts.values()
+        ]
+        query = sa.select(*columns).where(
+            instances.c.workflow == objective.workflow,
+            instances.c.status.in_(_ACTIVE),
+            instances.c.created_at < deadline_cut,
+            instances.c.created_at >= earliest,
+        )
+        if objective.version is not None:
+            query = query.where(instances.c.version == objective.version)
+        with self.store.read() as conn:
+            row = conn.execute(query).one()
+        return {name: int(value or 0) for name, value in zip(starts, row, strict=True)}
+
+    def _stuck(
+        self, objective: Objective, sli: StuckRatio, starts: Mapping[str, float]
+    ) -> dict[str, Measure]:
+        thresholds = state_thresholds(self.store, objective.workflow, sli)
+        stuck, active = count_stuck(
+            self.store, objective.workflow, objective.version, thresholds, self.now
+        )
+        self.samples[objective.name] = (stuck, active)
+        earliest = min(starts.values()) if starts else self.now
+        query = (
+            sa.select(slo_evaluations.c.at, slo_evaluations.c.good, slo_evaluations.c.valid)
+            .where(
+                slo_evaluations.c.objective == objective.name,
+                slo_evaluations.c.at >= earliest,
+                slo_evaluations.c.at < self.now,
+            )
+            .order_by(slo_evaluations.c.at)
+        )
+        with self.store.read() as conn:
+            samples = [tuple(row) for row in conn.execute(query)]
+        result = {}
+        for name, start in starts.items():
+            good = float(active - stuck)
+            valid = float(active)
+            for at, sample_good, sample_valid in samples:
+                if at >= start:
+                    good += sample_good
+                    valid += sample_valid
+            result[name] = Measure(good, valid - good, valid)
+        return result
+
+
+def check_dependencies(objectives: list[Objective], dependencies: Mapping[str, str]) -> None:
+    """Refuse dependency-scoped objectives whose dependency no known step names."""
+    known = set(dependencies.values())
+    for objective in objectives:
+        sli = objective.sli
+        if (
+            isinstance(sli, RetryRate | CompensationRate)
+            and sli.dependency is not None
+            and sli.dependency not in known
+        ):
+            hint = (
+                f"steps declare: {', '.join(sorted(known))}"
+                if known
+                else "load the app (--app MODULE:APP) so its steps' dependencies are known"
+            )
+            raise InvalidInput(
+                f"objective {objective.name!r}: no step declares dependency "
+                f"{sli.dependency!r}; {hint}"
+            )

@@ -1,0 +1,118 @@
+"""SLO aggregates kept in the same transaction as the state changes they count.
+
+When an instance ends, retries a step or runs a compensation, the write that records it
+also adds one to a few counters in ``slo_buckets``: per (workflow, version), per time
+bucket (a minute and an hour, see :data:`RESOLUTIONS`), per series. An SLO over 28 days
+then reads hour buckets, never the instances. Only those events are counted — not every
+step — so the hot path pays for an upsert only when an instance ends or something went
+wrong.
+
+Series: ``end:<STATUS>:<bound>`` (one per ended instance, by end status and cycle-time
+histogram bin: the smallest bound in :data:`CYCLE_TIME_BOUNDS` at or above
+created→finished, else ``inf``; one series for both keeps it to one upsert per resolution),
+``retry:<step>`` (a failed step attempt), ``comp:<step>`` (a compensation run).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from daytwo.store._schema import slo_buckets
+
+__all__ = [
+    "CYCLE_TIME_BOUNDS",
+    "RESOLUTIONS",
+    "bucket_rows",
+    "bucket_upsert",
+    "cycle_time_bin",
+    "end_series",
+]
+
+#: Bucket lengths in seconds: minutes for alert windows of up to a few hours, hours for
+#: the rest.
+RESOLUTIONS = (60, 3600)
+
+#: Upper bounds (seconds) of the stored cycle-time histogram. Objectives' targets must be
+#: one of them so that "finished within the target" is an exact count.
+CYCLE_TIME_BOUNDS: tuple[float, ...] = tuple(
+    sorted(
+        [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700]
+        + [h * 3600 for h in (1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48, 72, 96, 120)]
+        + [d * 86400 for d in (7, 10, 14, 21, 28, 30, 45, 60, 90)]
+    )
+)
+_BINS = (*(f"{bound:g}" for bound in CYCLE_TIME_BOUNDS), "inf")
+
+
+def cycle_time_bin(seconds: float) -> str:
+    """The histogram bin (its upper bound, or ``inf``) of an instance that took ``seconds``."""
+    return _BINS[bisect.bisect_left(CYCLE_TIME_BOUNDS, seconds)]
+
+
+def end_series(status: str, seconds: float) -> str:
+    """The series an instance that ended ``status`` after ``seconds`` is counted in."""
+    return f"end:{status}:{cycle_time_bin(seconds)}"
+
+
+def bucket_upsert(dialect_name: str) -> sa.Insert:
+    """``INSERT ... ON CONFLICT DO UPDATE SET events = events + excluded.events``."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(slo_buckets).values(
+        {c.name: sa.bindparam(c.name) for c in slo_buckets.c}
+    )
+    upsert: sa.Insert = statement.on_conflict_do_update(
+        index_elements=[c.name for c in slo_buckets.primary_key.columns],
+        set_={"events": slo_buckets.c.events + statement.excluded.events},
+    )
+    return upsert
+
+
+def _add(rows: list[dict[str, Any]], workflow: str, version: str, at: float, series: str) -> None:
+    for resolution in RESOLUTIONS:
+        rows.append(
+            {
+                "workflow": workflow,
+                "resolution": resolution,
+                "bucket_start": at - at % resolution,
+                "version": version,
+                "series": series,
+                "events": 1,
+            }
+        )
+
+
+def bucket_rows(
+    identity: tuple[str, str, float] | None,
+    values: dict[str, Any],
+    attempts: Iterable[dict[str, Any]],
+    history: Iterable[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The counter increments of one instance write (usually none).
+
+    ``identity`` is (workflow, version, created_at) of the instance; ``values`` its new
+    run columns; ``attempts`` and ``history`` the rows the write adds.
+    """
+    rows: list[dict[str, Any]] = []
+    if identity is None:
+        return rows
+    workflow, version, created_at = identity
+    for attempt in attempts:
+        _add(rows, workflow, version, attempt["finished_at"], f"retry:{attempt['name']}")
+    for event in history:
+        if event["kind"] == "compensation":
+            _add(rows, workflow, version, event["finished_at"], f"comp:{event['name']}")
+    finished_at = values["finished_at"]
+    if finished_at is not None:
+        _add(
+            rows,
+            workflow,
+            version,
+            finished_at,
+            end_series(values["status"], finished_at - created_at),
+        )
+    return rows

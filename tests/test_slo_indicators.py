@@ -1,0 +1,240 @@
+"""SLIs checked against hand-computed values on constructed histories (fake clock)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+import daytwo
+from daytwo import slo
+
+HOUR = 3600.0
+
+
+def quietly(app: daytwo.App, workflow: str, value: Any, **options: Any) -> None:
+    """Run inline; an instance that fails or keeps waiting is fine here."""
+    with contextlib.suppress(daytwo.WorkflowFailed, TimeoutError):
+        app.run(workflow, value, **options)
+
+
+def sleepers(app: daytwo.App, clock: daytwo.FakeClock, seconds: list[float]) -> None:
+    """Run one instance per duration, each sleeping that long (a worker, the clock jumps)."""
+    with app.worker(concurrency=1, poll_interval=0.01):
+        for duration in seconds:
+            handle = app.start("order", {"sleep": duration})
+            deadline = time.monotonic() + 10
+            while handle.status().status != "WAITING" and time.monotonic() < deadline:
+                time.sleep(0.002)
+            clock.advance(duration)
+            handle.result(timeout=10)
+
+
+@pytest.fixture
+def shop(fake_app: daytwo.App) -> daytwo.App:
+    app = fake_app
+    calls = {"n": 0}
+
+    @app.step(dependency="payments-api", retry=daytwo.Retry(max_attempts=3, initial_delay=1.0))
+    def charge(flaky: bool) -> str:
+        calls["n"] += 1
+        if flaky and calls["n"] % 2:
+            raise RuntimeError("card network down")
+        return "c-1"
+
+    @charge.compensate
+    def refund(flaky: bool, charge_id: str) -> None:
+        pass
+
+    @app.workflow(name="order")
+    def order(ctx: daytwo.Context, spec: dict[str, Any]) -> str:
+        if spec.get("sleep"):
+            ctx.sleep(spec["sleep"], name="shipping")
+        if spec.get("signal"):
+            ctx.wait_for_signal(spec["signal"])
+        if spec.get("task"):
+            ctx.human_task(spec["task"], assignee="role:sales-manager", due=timedelta(hours=1))
+        charge(bool(spec.get("flaky")))
+        if spec.get("reject"):
+            raise daytwo.Reject("out of stock")
+        return "ok"
+
+    @app.workflow(name="plain")
+    def plain(ctx: daytwo.Context, fail: bool) -> str:
+        if fail:
+            raise daytwo.Reject("no")
+        return "ok"
+
+    return app
+
+
+def objective(sli: Any, target: float | None = 0.9, **options: Any) -> slo.Objective:
+    return slo.Objective(
+        name=f"o-{sli.kind}", workflow="order", sli=sli, objective=target, window="1d", **options
+    )
+
+
+def evaluate_one(app: daytwo.App, obj: slo.Objective) -> slo.SloStatus:
+    [status] = slo.Evaluator.for_app(app, [obj]).evaluate()
+    return status
+
+
+def test_cycle_time_counts_finished_and_overdue_running_instances(
+    shop: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    sleepers(shop, clock, [0.5 * HOUR, 2 * HOUR, 5 * HOUR])  # good, good, bad (late)
+    shop.start("order", {"signal": "go"})  # will be 4 h 1 min old: bad at once
+    clock.advance(4 * HOUR + 60)
+    shop.start("order", {"signal": "go"})  # fresh: not counted yet
+    status = evaluate_one(shop, objective(slo.CycleTime(within="4h")))
+    assert (status.good, status.bad, status.valid) == (2, 2, 4)
+    assert status.sli == pytest.approx(0.5)
+    # Budget: 10% of 4 valid events = 0.4 bad events allowed; 2 spent = 5x the budget.
+    assert status.budget_total == pytest.approx(0.4)
+    assert status.budget_consumed == pytest.approx(5.0)
+    assert status.budget_remaining == pytest.approx(-4.0)
+    # The overdue instance turned bad 1 min ago: the last hour holds only that event.
+    assert status.burn["1h"] == pytest.approx(10.0)
+
+
+def test_success_ratio_and_rates_per_step_and_dependency(
+    shop: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    for spec in [{}, {}, {"flaky": True}, {"flaky": True}, {"reject": True}]:
+        quietly(shop, "order", spec)
+        clock.advance(60)
+    success = evaluate_one(shop, objective(slo.Success()))
+    # 4 SUCCEEDED, 1 COMPENSATED (rejected after charging, the charge was refunded).
+    assert (success.good, success.bad, success.valid) == (4, 1, 5)
+    assert success.sli == pytest.approx(0.8)
+    retries = evaluate_one(
+        shop, objective(slo.RetryRate(max_per_instance=0.5, dependency="payments-api"), None)
+    )
+    assert (retries.bad, retries.valid) == (2, 5)  # two failed attempts of charge
+    assert retries.sli == pytest.approx(0.4)
+    assert retries.budget_consumed == pytest.approx(0.8)
+    compensations = evaluate_one(
+        shop, objective(slo.CompensationRate(max_per_instance=0.1, step="charge"), None)
+    )
+    assert (compensations.bad, compensations.valid) == (1, 5)
+    assert compensations.burn["1h"] == pytest.approx(2.0)
+
+
+def test_stuck_ratio_and_reasons(shop: daytwo.App, clock: daytwo.FakeClock) -> None:
+    quietly(shop, "order", {"task": "manager-approval"}, timeout=0.01)  # will be overdue
+    clock.advance(5 * HOUR)
+    quietly(shop, "order", {"task": "manager-approval"}, timeout=0.01)  # fresh, due in 1 h
+    quietly(shop, "order", {"signal": "payment"}, timeout=0.01)  # no threshold known
+    stuck_slo = objective(slo.StuckRatio(thresholds={"manager-approval": "4h"}), 0.98)
+    status = evaluate_one(shop, stuck_slo)
+    assert status.sample == (2.0, 3.0)
+    assert status.sli == pytest.approx(2 / 3)
+
+    # A worker claims an instance and dies: its lease expires and nobody renews it.
+    held = shop.start("plain", False)
+    shop.store.claim("dead-worker", [("plain", "1")], now=clock.now(), lease_seconds=30,
+                     limit=1)  # fmt: skip
+    clock.advance(120)
+    report = {s.instance_id: s for s in slo.stuck_report(shop.store, clock.now(), [stuck_slo])}
+    assert len(report) == 2
+    overdue = next(s for s in report.values() if s.state == "manager-approval")
+    assert overdue.reason == (
+        "human task 'manager-approval' overdue by 4h2m, assigned to role:sales-manager"
+    )
+    assert overdue.threshold == 4 * HOUR
+    assert overdue.time_in_state == pytest.approx(5 * HOUR + 120)
+    assert report[held.id].reason.startswith("lease held by dead worker dead-worker (expired 1m30s")
+
+
+def test_default_threshold_is_twice_the_median_time_in_state(
+    shop: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    sleepers(shop, clock, [m * 60 for m in [8, 9, 10, 11, 12] * 4])  # median 10 min
+    sli = slo.StuckRatio(min_samples=20)
+    thresholds = slo._stuck.state_thresholds(shop.store, "order", sli)
+    assert thresholds["shipping"] == pytest.approx(1200)
+    fewer = slo.StuckRatio(min_samples=21, floor="30m")
+    assert "shipping" not in slo._stuck.state_thresholds(shop.store, "order", fewer)
+
+
+def test_changing_an_objective_keeps_its_history(shop: daytwo.App, clock: daytwo.FakeClock) -> None:
+    quietly(shop, "plain", True)
+    first = slo.Objective(
+        name="plain-ok", workflow="plain", objective=0.9, sli=slo.Success(),
+        alerting=slo.AlertPolicy(min_events=1),
+    )  # fmt: skip
+    assert evaluate_one(shop, first).definition_version == 1
+    assert evaluate_one(shop, first).definition_version == 1
+    alerts = slo.list_alerts(shop.store)
+    assert {a.severity for a in alerts} == {"page", "ticket"}
+    assert {a.definition_version for a in alerts} == {1}
+    clock.advance(60)
+    second = first.model_copy(update={"objective": 0.5})
+    status = evaluate_one(shop, second)
+    assert status.definition_version == 2
+    history = slo.definition_history(shop.store, "plain-ok")
+    assert [(h["version"], h["spec"]["objective"]) for h in history] == [(1, 0.9), (2, 0.5)]
+    # The alerts raised under version 1 still say so.
+    assert {a.definition_version for a in slo.list_alerts(shop.store)} == {1}
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    server = HTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/alerts", _Recorder.received
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_sink_posts_firing_and_resolved(
+    shop: daytwo.App, clock: daytwo.FakeClock, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = webhook
+    obj = slo.Objective(
+        name="plain-ok", workflow="plain", objective=0.99, sli=slo.Success(),
+        alerting=slo.AlertPolicy(min_events=1, runbook="https://runbooks.example/plain"),
+    )  # fmt: skip
+    evaluator = slo.Evaluator.for_app(shop, [obj], sinks=[slo.WebhookSink(url), slo.LogSink()])
+    quietly(shop, "plain", True)
+    evaluator.evaluate()
+    evaluator.evaluate()  # still firing: not delivered again
+    assert [(r["event"], r["alert"]["severity"]) for r in received] == [
+        ("firing", "page"), ("firing", "ticket")
+    ]  # fmt: skip
+    assert received[0]["alert"]["runbook"] == "https://runbooks.example/plain"
+    assert received[0]["alert"]["labels"]["workflow"] == "plain"
+    clock.advance(4 * 86400)
+    evaluator.evaluate()
+    assert sorted(r["event"] for r in received[2:]) == ["resolved", "resolved"]
+
+
+def test_an_unreachable_webhook_does_not_stop_evaluation(shop: daytwo.App) -> None:
+    obj = slo.Objective(name="plain-ok", workflow="plain", objective=0.99, sli=slo.Success(),
+                        alerting=slo.AlertPolicy(min_events=1))  # fmt: skip
+    sink = slo.WebhookSink("http://127.0.0.1:9/unreachable", timeout=0.5)
+    quietly(shop, "plain", True)
+    [status] = slo.Evaluator.for_app(shop, [obj], sinks=[sink]).evaluate()
+    assert status.alert_state == "firing (page, ticket)"
