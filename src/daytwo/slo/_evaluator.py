@@ -140,8 +140,9 @@ class Evaluator:
         now = self.clock.now()
         versions = record_versions(self.store, self.objectives, now)
         plans = {o.name: self._windows(o, now) for o in self.objectives}
-        lookback = min((min(p.values()) for p in plans.values()), default=now)
-        indicators = Indicators(self.store, now, lookback, self.dependencies)
+        indicators = Indicators(
+            self.store, now, {o: plans[o.name] for o in self.objectives}, self.dependencies
+        )
         statuses, desired = [], []
         for objective in self.objectives:
             measures = indicators.measures(objective, plans[objective.name])

@@ -35,12 +35,20 @@ class Indicators:
     """Measures objectives at ``now``; caches what several objectives share."""
 
     def __init__(
-        self, store: Store, now: float, lookback: float, dependencies: Mapping[str, str]
+        self,
+        store: Store,
+        now: float,
+        plans: Mapping[Objective, Mapping[str, float]],
+        dependencies: Mapping[str, str],
     ) -> None:
         self.store = store
         self.now = now
-        self.lookback = lookback
         self.dependencies = dependencies
+        # Every window start per (workflow, version), so one read serves all its objectives.
+        self._starts: dict[tuple[str, str | None], set[float]] = {}
+        for objective, starts in plans.items():
+            key = (objective.workflow, objective.version)
+            self._starts.setdefault(key, set()).update(starts.values())
         self._buckets: dict[tuple[str, str | None], Buckets] = {}
         #: (stuck, active) now per stuck objective, filled by :meth:`measures`.
         self.samples: dict[str, tuple[int, int]] = {}
@@ -49,8 +57,9 @@ class Indicators:
         key = (objective.workflow, objective.version)
         if key not in self._buckets:
             self._buckets[key] = load_buckets(
-                self.store, objective.workflow, objective.version, self.now, self.lookback
-            )
+                self.store, objective.workflow, objective.version, self.now,
+                sorted(self._starts.get(key, ())),
+            )  # fmt: skip
         return self._buckets[key]
 
     def measures(self, objective: Objective, starts: Mapping[str, float]) -> dict[str, Measure]:

@@ -94,10 +94,14 @@ def state_thresholds(store: Store, workflow: str, sli: StuckRatio) -> dict[str, 
 
 
 def _overdue_task(now: float) -> sa.ColumnElement[bool]:
-    return sa.exists().where(
-        human_tasks.c.instance_id == instances.c.id,
-        human_tasks.c.status == "open",
-        human_tasks.c.due_at < now,
+    # The cheap column test first: the subquery then runs only for instances awaiting a task.
+    return sa.and_(
+        instances.c.wait_kind == "task",
+        sa.exists().where(
+            human_tasks.c.instance_id == instances.c.id,
+            human_tasks.c.status == "open",
+            human_tasks.c.due_at < now,
+        ),
     )
 
 
