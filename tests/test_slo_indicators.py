@@ -238,3 +238,37 @@ def test_an_unreachable_webhook_does_not_stop_evaluation(shop: daytwo.App) -> No
     quietly(shop, "plain", True)
     [status] = slo.Evaluator.for_app(shop, [obj], sinks=[sink]).evaluate()
     assert status.alert_state == "firing (page, ticket)"
+
+
+def test_calendar_month_budget_resets_at_the_period_start(
+    shop: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    monthly = slo.Objective(
+        name="plain-month", workflow="plain", objective=0.9, sli=slo.Success(), window="month"
+    )
+    clock.set(1_769_817_600.0 - 7200)  # 2026-01-30T22:00Z
+    quietly(shop, "plain", True)
+    quietly(shop, "plain", False)
+    january = evaluate_one(shop, monthly)
+    assert january.window_start == 1_767_225_600.0  # 2026-01-01T00:00Z
+    assert (january.good, january.valid) == (1, 2)
+    clock.set(1_769_904_000.0 + 60)  # 2026-02-01T00:01Z
+    quietly(shop, "plain", False)
+    february = evaluate_one(shop, monthly)
+    assert february.window_start == 1_769_904_000.0
+    assert (february.good, february.valid, february.budget_remaining) == (1, 1, 1.0)
+
+
+def test_stuck_ratio_windows_average_the_samples_of_evaluations(
+    shop: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    stuck_slo = objective(slo.StuckRatio(thresholds={"approval": "1h"}), 0.9)
+    quietly(shop, "order", {"task": "approval"}, timeout=0.01)
+    quietly(shop, "order", {"task": "approval"}, timeout=0.01)
+    first = evaluate_one(shop, stuck_slo)  # 0 of 2 stuck
+    assert first.sample == (2.0, 2.0) and first.sli == 1.0
+    clock.advance(2 * HOUR)
+    second = evaluate_one(shop, stuck_slo)  # both stuck now: 2 of 4 samples in the day
+    assert second.sample == (0.0, 2.0)
+    assert second.sli == pytest.approx(0.5)
+    assert second.burn["1h"] == pytest.approx(10.0)  # only the newest sample: all stuck

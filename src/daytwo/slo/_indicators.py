@@ -133,26 +133,24 @@ class Indicators:
             self.store, objective.workflow, objective.version, thresholds, self.now
         )
         self.samples[objective.name] = (stuck, active)
-        earliest = min(starts.values()) if starts else self.now
-        query = (
-            sa.select(slo_evaluations.c.at, slo_evaluations.c.good, slo_evaluations.c.valid)
-            .where(
-                slo_evaluations.c.objective == objective.name,
-                slo_evaluations.c.at >= earliest,
-                slo_evaluations.c.at < self.now,
-            )
-            .order_by(slo_evaluations.c.at)
+        names = list(starts)
+        columns = [
+            sa.func.sum(sa.case((slo_evaluations.c.at >= starts[name], column), else_=0))
+            for name in names
+            for column in (slo_evaluations.c.good, slo_evaluations.c.valid)
+        ]
+        # The samples of earlier evaluations, summed per window by the database.
+        query = sa.select(*columns).where(
+            slo_evaluations.c.objective == objective.name,
+            slo_evaluations.c.at >= min(starts.values(), default=self.now),
+            slo_evaluations.c.at < self.now,
         )
         with self.store.read() as conn:
-            samples = [tuple(row) for row in conn.execute(query)]
+            sums = conn.execute(query).one()
         result = {}
-        for name, start in starts.items():
-            good = float(active - stuck)
-            valid = float(active)
-            for at, sample_good, sample_valid in samples:
-                if at >= start:
-                    good += sample_good
-                    valid += sample_valid
+        for index, name in enumerate(names):
+            good = float(active - stuck) + float(sums[2 * index] or 0)
+            valid = float(active) + float(sums[2 * index + 1] or 0)
             result[name] = Measure(good, valid - good, valid)
         return result
 
