@@ -272,3 +272,42 @@ def test_stuck_ratio_windows_average_the_samples_of_evaluations(
     assert second.sample == (0.0, 2.0)
     assert second.sli == pytest.approx(0.5)
     assert second.burn["1h"] == pytest.approx(10.0)  # only the newest sample: all stuck
+
+
+def test_incompatible_instances_are_listed_with_the_reason(
+    db_url: str, clock: daytwo.FakeClock
+) -> None:
+    old = daytwo.App(db_url, clock=clock)
+
+    @old.step
+    def reserve() -> str:
+        return "r"
+
+    @old.workflow(name="w")
+    def w_old(ctx: daytwo.Context, _: None) -> str:
+        reserve()
+        return str(ctx.wait_for_signal("go"))
+
+    quietly(old, "w", None, id="i1", timeout=0.01)
+    old.close()
+    new = daytwo.App(db_url, clock=clock)
+
+    @new.step
+    def check_fraud() -> str:
+        return "ok"
+
+    @new.workflow(name="w")
+    def w_new(ctx: daytwo.Context, _: None) -> str:
+        check_fraud()
+        return str(ctx.wait_for_signal("go"))
+
+    new.signal("i1", "go", 1)
+    with new.worker(concurrency=1, poll_interval=0.01), contextlib.suppress(daytwo.WorkflowFailed):
+        new.result("i1", timeout=10)
+    [item] = slo.stuck_report(new.store, clock.now(), [])
+    assert item.status == "INCOMPATIBLE"
+    assert item.reason.startswith(
+        "incompatible: at position 0 the history records step 'reserve' but the workflow now "
+        "calls step 'check_fraud'"
+    )
+    new.close()
