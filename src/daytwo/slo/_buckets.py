@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from daytwo.store import Store
 from daytwo.store._schema import slo_buckets
 
-__all__ = ["HOUR_SPAN", "MINUTE_SPAN", "Buckets", "load_buckets"]
+__all__ = ["HOUR_SPAN", "MINUTE_SPAN", "Buckets", "OlderCache", "load_buckets"]
 
 #: How far back minute buckets are read (the longest short alert window is 6 h).
 MINUTE_SPAN = 7 * 3600.0
@@ -111,8 +111,19 @@ class Buckets:
         return out
 
 
+#: Sums of old hour buckets, by (workflow, version, first hour, end hour): they do not
+#: change once the hours are past, so an evaluator that runs every minute reads them from
+#: the database once an hour.
+OlderCache = dict[tuple[str, str | None, float, float], dict[str, int]]
+
+
 def load_buckets(
-    store: Store, workflow: str, version: str | None, now: float, starts: Sequence[float]
+    store: Store,
+    workflow: str,
+    version: str | None,
+    now: float,
+    starts: Sequence[float],
+    cache: OlderCache | None = None,
 ) -> Buckets:
     """Read the buckets of ``workflow`` (all versions if None) for windows from ``starts``."""
     key = [slo_buckets.c.workflow == workflow]
@@ -137,11 +148,18 @@ def load_buckets(
     minute_from = _floor(now - MINUTE_SPAN, _HOUR)
     hour_from = _floor(now - HOUR_SPAN, _HOUR)
     older: dict[float, dict[str, int]] = {}
+    if cache is not None:
+        for stale in [k for k in cache if k[3] != hour_from]:
+            del cache[stale]
     with store.read() as conn:
         minutes = [(float(s), str(n), int(e)) for s, n, e in conn.execute(rows(60, minute_from))]
         hours = [(float(s), str(n), int(e)) for s, n, e in conn.execute(rows(3600, hour_from))]
         for start in sorted(set(starts)):
             if _floor(start, _HOUR) >= hour_from:
+                continue
+            cache_key = (workflow, version, _floor(start, _HOUR), hour_from)
+            if cache is not None and cache_key in cache:
+                older[start] = cache[cache_key]
                 continue
             totals = conn.execute(
                 sa.select(slo_buckets.c.series, sa.func.sum(slo_buckets.c.events))
@@ -154,4 +172,6 @@ def load_buckets(
                 .group_by(slo_buckets.c.series)
             )
             older[start] = {str(series): int(events) for series, events in totals}
+            if cache is not None:
+                cache[cache_key] = older[start]
     return Buckets(now, minutes, hours, older)

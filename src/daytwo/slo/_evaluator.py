@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from daytwo.engine._clock import Clock
 from daytwo.slo._alerts import Alert, AlertSink, DesiredAlert, deliver, reconcile_alerts
+from daytwo.slo._buckets import OlderCache
 from daytwo.slo._definitions import Objective, Window, format_duration
 from daytwo.slo._indicators import Indicators, check_dependencies
 from daytwo.slo._results import Measure, RuleResult, SloStatus
@@ -86,6 +87,7 @@ class Evaluator:
         #: Whose minute buckets :meth:`evaluate` prunes (besides the objectives' workflows).
         self.workflows = sorted({*workflows, *(o.workflow for o in self.objectives)})
         self._pruned_at: float | None = None
+        self._older: OlderCache = {}
         check_dependencies(self.objectives, self.dependencies)
 
     @classmethod
@@ -161,8 +163,9 @@ class Evaluator:
         versions = record_versions(self.store, self.objectives, now)
         plans = {o.name: self._windows(o, now) for o in self.objectives}
         indicators = Indicators(
-            self.store, now, {o: plans[o.name] for o in self.objectives}, self.dependencies
-        )
+            self.store, now, {o: plans[o.name] for o in self.objectives}, self.dependencies,
+            self._older,
+        )  # fmt: skip
         statuses, desired = [], []
         for objective in self.objectives:
             measures = indicators.measures(objective, plans[objective.name])

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 
 from daytwo._errors import InvalidInput
-from daytwo.slo._buckets import Buckets, load_buckets
+from daytwo.slo._buckets import Buckets, OlderCache, load_buckets
 from daytwo.slo._definitions import (
     CompensationRate,
     CycleTime,
@@ -40,8 +40,10 @@ class Indicators:
         now: float,
         plans: Mapping[Objective, Mapping[str, float]],
         dependencies: Mapping[str, str],
+        cache: OlderCache | None = None,
     ) -> None:
         self.store = store
+        self.cache = cache
         self.now = now
         self.dependencies = dependencies
         # Every window start per (workflow, version), so one read serves all its objectives.
@@ -58,7 +60,7 @@ class Indicators:
         if key not in self._buckets:
             self._buckets[key] = load_buckets(
                 self.store, objective.workflow, objective.version, self.now,
-                sorted(self._starts.get(key, ())),
+                sorted(self._starts.get(key, ())), self.cache,
             )  # fmt: skip
         return self._buckets[key]
 
