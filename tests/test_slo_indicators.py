@@ -311,3 +311,29 @@ def test_incompatible_instances_are_listed_with_the_reason(
         "calls step 'check_fraud'"
     )
     new.close()
+
+
+def test_a_step_in_retry_backoff_names_its_attempt_and_last_error(
+    fake_app: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    @fake_app.step(
+        retry=daytwo.Retry(max_attempts=5, initial_delay=3 * HOUR, max_delay=3 * HOUR, jitter=0.0)
+    )
+    def call_bank() -> None:
+        raise ConnectionError("bank API timed out")
+
+    @fake_app.workflow(name="loan")
+    def loan(ctx: daytwo.Context, _: None) -> None:
+        call_bank()
+
+    quietly(fake_app, "loan", None, id="l1", timeout=0.01)
+    clock.advance(HOUR)
+    stuck_slo = slo.Objective(
+        name="loan-stuck", workflow="loan", objective=0.9,
+        sli=slo.StuckRatio(thresholds={"call_bank": "30m"}),
+    )  # fmt: skip
+    [item] = slo.stuck_report(fake_app.store, clock.now(), [stuck_slo])
+    assert item.state == "call_bank" and item.threshold == 1800
+    assert item.reason == (
+        "step 'call_bank' retrying for the 1st time; last error ConnectionError: bank API timed out"
+    )
