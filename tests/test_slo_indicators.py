@@ -238,3 +238,102 @@ def test_an_unreachable_webhook_does_not_stop_evaluation(shop: daytwo.App) -> No
     quietly(shop, "plain", True)
     [status] = slo.Evaluator.for_app(shop, [obj], sinks=[sink]).evaluate()
     assert status.alert_state == "firing (page, ticket)"
+
+
+def test_calendar_month_budget_resets_at_the_period_start(
+    shop: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    monthly = slo.Objective(
+        name="plain-month", workflow="plain", objective=0.9, sli=slo.Success(), window="month"
+    )
+    clock.set(1_769_817_600.0 - 7200)  # 2026-01-30T22:00Z
+    quietly(shop, "plain", True)
+    quietly(shop, "plain", False)
+    january = evaluate_one(shop, monthly)
+    assert january.window_start == 1_767_225_600.0  # 2026-01-01T00:00Z
+    assert (january.good, january.valid) == (1, 2)
+    clock.set(1_769_904_000.0 + 60)  # 2026-02-01T00:01Z
+    quietly(shop, "plain", False)
+    february = evaluate_one(shop, monthly)
+    assert february.window_start == 1_769_904_000.0
+    assert (february.good, february.valid, february.budget_remaining) == (1, 1, 1.0)
+
+
+def test_stuck_ratio_windows_average_the_samples_of_evaluations(
+    shop: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    stuck_slo = objective(slo.StuckRatio(thresholds={"approval": "1h"}), 0.9)
+    quietly(shop, "order", {"task": "approval"}, timeout=0.01)
+    quietly(shop, "order", {"task": "approval"}, timeout=0.01)
+    first = evaluate_one(shop, stuck_slo)  # 0 of 2 stuck
+    assert first.sample == (2.0, 2.0) and first.sli == 1.0
+    clock.advance(2 * HOUR)
+    second = evaluate_one(shop, stuck_slo)  # both stuck now: 2 of 4 samples in the day
+    assert second.sample == (0.0, 2.0)
+    assert second.sli == pytest.approx(0.5)
+    assert second.burn["1h"] == pytest.approx(10.0)  # only the newest sample: all stuck
+
+
+def test_incompatible_instances_are_listed_with_the_reason(
+    db_url: str, clock: daytwo.FakeClock
+) -> None:
+    old = daytwo.App(db_url, clock=clock)
+
+    @old.step
+    def reserve() -> str:
+        return "r"
+
+    @old.workflow(name="w")
+    def w_old(ctx: daytwo.Context, _: None) -> str:
+        reserve()
+        return str(ctx.wait_for_signal("go"))
+
+    quietly(old, "w", None, id="i1", timeout=0.01)
+    old.close()
+    new = daytwo.App(db_url, clock=clock)
+
+    @new.step
+    def check_fraud() -> str:
+        return "ok"
+
+    @new.workflow(name="w")
+    def w_new(ctx: daytwo.Context, _: None) -> str:
+        check_fraud()
+        return str(ctx.wait_for_signal("go"))
+
+    new.signal("i1", "go", 1)
+    with new.worker(concurrency=1, poll_interval=0.01), contextlib.suppress(daytwo.WorkflowFailed):
+        new.result("i1", timeout=10)
+    [item] = slo.stuck_report(new.store, clock.now(), [])
+    assert item.status == "INCOMPATIBLE"
+    assert item.reason.startswith(
+        "incompatible: at position 0 the history records step 'reserve' but the workflow now "
+        "calls step 'check_fraud'"
+    )
+    new.close()
+
+
+def test_a_step_in_retry_backoff_names_its_attempt_and_last_error(
+    fake_app: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    @fake_app.step(
+        retry=daytwo.Retry(max_attempts=5, initial_delay=3 * HOUR, max_delay=3 * HOUR, jitter=0.0)
+    )
+    def call_bank() -> None:
+        raise ConnectionError("bank API timed out")
+
+    @fake_app.workflow(name="loan")
+    def loan(ctx: daytwo.Context, _: None) -> None:
+        call_bank()
+
+    quietly(fake_app, "loan", None, id="l1", timeout=0.01)
+    clock.advance(HOUR)
+    stuck_slo = slo.Objective(
+        name="loan-stuck", workflow="loan", objective=0.9,
+        sli=slo.StuckRatio(thresholds={"call_bank": "30m"}),
+    )  # fmt: skip
+    [item] = slo.stuck_report(fake_app.store, clock.now(), [stuck_slo])
+    assert item.state == "call_bank" and item.threshold == 1800
+    assert item.reason == (
+        "step 'call_bank' retrying for the 1st time; last error ConnectionError: bank API timed out"
+    )

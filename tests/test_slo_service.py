@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import daytwo
 from daytwo import slo
@@ -53,3 +54,20 @@ def test_worker_runs_background_services(fake_app: daytwo.App) -> None:
     assert isinstance(counter, daytwo.worker.BackgroundService)
     with fake_app.worker(concurrency=1, services=[counter]):
         assert counter.called.wait(10)
+
+
+def test_daytwo_worker_adds_the_evaluator_when_the_app_has_objectives(
+    fake_app: daytwo.App, tmp_path: Path
+) -> None:
+    from daytwo.cli._worker import _slo_services
+
+    assert _slo_services(fake_app, None, 60) == []
+    slo.register(fake_app, *objectives())
+    [service] = _slo_services(fake_app, None, 30)
+    assert isinstance(service, slo.EvaluatorService) and service.interval == 30
+    yaml = tmp_path / "more.yaml"
+    yaml.write_text(
+        "objectives:\n  - {name: w2, workflow: w, objective: 0.9, sli: {kind: success}}\n"
+    )
+    [service] = _slo_services(fake_app, [yaml], 60)
+    assert [o.name for o in service.evaluator.objectives] == ["w-ok", "w2"]

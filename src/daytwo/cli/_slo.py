@@ -238,7 +238,7 @@ def stuck(
     from daytwo import slo
 
     app, objectives = _setup(ctx, app_spec, objectives_files, database)
-    workflows = list(app.registry.workflows)
+    workflows = list(app.registry.workflows) or None  # None: find them in the store
     found = slo.stuck_report(
         app.store, app.clock.now(), objectives, workflows, workflow=workflow, limit=limit
     )

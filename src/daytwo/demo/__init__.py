@@ -3,11 +3,11 @@
 Reusable pieces: :func:`create_app` declares the ``order`` workflow on a new App (the
 ``examples/orders.py`` app uses it too), :func:`plan_orders` and :func:`run_orders` drive a
 batch of orders through an in-process worker while playing the sales manager, and
-:func:`summarize` reads back what happened.
+:func:`summarize` reads back what happened. The demo's SLOs are in ``_objectives.py``
+(imported when an app is created, so that importing this package does not load Pydantic).
 """
 
 from daytwo.demo._driver import DemoPlan, Progress, plan_orders, run_orders
-from daytwo.demo._objectives import demo_objectives
 from daytwo.demo._orders import APPROVAL_THRESHOLD, create_app
 from daytwo.demo._services import PaymentDeclined, PaymentUnavailable, Services
 from daytwo.demo._summary import StateTime, Summary, summarize
@@ -22,7 +22,6 @@ __all__ = [
     "StateTime",
     "Summary",
     "create_app",
-    "demo_objectives",
     "plan_orders",
     "run_orders",
     "summarize",

@@ -1,10 +1,12 @@
 """Reading the SLO aggregates: event counts of one workflow over any time window.
 
-Rows of ``slo_buckets`` are fetched once per (workflow, version) and evaluation: minute
-buckets for the recent past (:data:`MINUTE_SPAN`), hour buckets for the long window. A
-window's count is the sum of the buckets that overlap it, using hour buckets inside it and
-minute buckets at its edges; cumulative sums make each window a few bisections, whatever
-its length. A window whose start is older than the minute span starts at the hour.
+Per (workflow, version) and evaluation, three reads of ``slo_buckets``: minute buckets of
+the recent past (:data:`MINUTE_SPAN`), hour buckets of the last few days
+(:data:`HOUR_SPAN`), and for each window that starts earlier (the SLO window) one ``SUM ...
+GROUP BY series`` over its older hours, done by the database. Cumulative sums over the
+recent rows then make any window a few bisections. A window is the buckets that overlap
+it: hour buckets inside it, minute buckets at its edges, the whole first hour when its start
+is older than the minute span.
 """
 
 from __future__ import annotations
@@ -12,18 +14,24 @@ from __future__ import annotations
 import bisect
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 
 from daytwo.store import Store
 from daytwo.store._schema import slo_buckets
 
-__all__ = ["MINUTE_SPAN", "Buckets", "load_buckets"]
+__all__ = ["HOUR_SPAN", "MINUTE_SPAN", "Buckets", "OlderCache", "load_buckets"]
 
 #: How far back minute buckets are read (the longest short alert window is 6 h).
 MINUTE_SPAN = 7 * 3600.0
+#: How far back hour buckets are read row by row (the longest alert window is 3 d).
+HOUR_SPAN = 3 * 86400.0 + 2 * 3600.0
 _MINUTE, _HOUR = 60, 3600
+
+
+def _floor(value: float, unit: int) -> float:
+    return float(math.floor(value / unit) * unit)
 
 
 class _Series:
@@ -58,55 +66,112 @@ class _Series:
 
 
 class Buckets:
-    """The counts of one (workflow, version) as read at ``now``."""
+    """The counts of one (workflow, version) as read at ``now``.
+
+    ``older`` holds, per window start before ``hour_from``, the sums of the hour buckets
+    from that start's hour up to ``hour_from``.
+    """
 
     def __init__(
-        self, now: float, minutes: Iterable[tuple[float, str, int]],
+        self,
+        now: float,
+        minutes: Iterable[tuple[float, str, int]],
         hours: Iterable[tuple[float, str, int]],
-    ) -> None:  # fmt: skip
+        older: dict[float, dict[str, int]] | None = None,
+    ) -> None:
         self.now = now
-        self.minute_from = math.floor((now - MINUTE_SPAN) / _HOUR) * _HOUR
+        self.minute_from = _floor(now - MINUTE_SPAN, _HOUR)
+        self.hour_from = _floor(now - HOUR_SPAN, _HOUR)
         self._minutes = _Series(minutes)
         self._hours = _Series(hours)
+        self._older = older or {}
 
-    def window(self, start: float, end: float | None = None) -> dict[str, int]:
-        """Counts per series of the buckets overlapping ``[start, end)`` (end: now)."""
-        end = self.now if end is None else end
-        # The bucket that starts exactly at ``end`` holds events of that instant: include it.
+    def window(self, start: float) -> dict[str, int]:
+        """Counts per series of the buckets overlapping ``[start, now]``."""
+        end = self.now
+        # The bucket that starts exactly at ``now`` holds events of that instant: include it.
         stop = math.nextafter(end, math.inf)
         out: dict[str, int] = {}
-        hour_lo = math.ceil(start / _HOUR) * _HOUR
-        hour_hi = math.floor(end / _HOUR) * _HOUR
+        hour_lo = float(math.ceil(start / _HOUR) * _HOUR)
+        hour_hi = _floor(end, _HOUR)
         if start < self.minute_from:
-            hour_lo = math.floor(start / _HOUR) * _HOUR  # the whole first hour
+            hour_lo = _floor(start, _HOUR)  # the whole first hour
+            if hour_lo < self.hour_from:
+                if start not in self._older:
+                    raise KeyError(f"window start {start} was not prepared")
+                out.update(self._older[start])
+                hour_lo = self.hour_from
         elif hour_lo >= hour_hi:
-            self._minutes.add(out, math.floor(start / _MINUTE) * _MINUTE, stop)
+            self._minutes.add(out, _floor(start, _MINUTE), stop)
             return out
         else:
-            self._minutes.add(out, math.floor(start / _MINUTE) * _MINUTE, hour_lo)
+            self._minutes.add(out, _floor(start, _MINUTE), hour_lo)
         self._hours.add(out, hour_lo, hour_hi)
         self._minutes.add(out, hour_hi, stop)
         return out
 
 
+#: Sums of old hour buckets, by (workflow, version, first hour, end hour): they do not
+#: change once the hours are past, so an evaluator that runs every minute reads them from
+#: the database once an hour.
+OlderCache = dict[tuple[str, str | None, float, float], dict[str, int]]
+
+
 def load_buckets(
-    store: Store, workflow: str, version: str | None, now: float, since: float
+    store: Store,
+    workflow: str,
+    version: str | None,
+    now: float,
+    starts: Sequence[float],
+    cache: OlderCache | None = None,
 ) -> Buckets:
-    """Read the buckets of ``workflow`` (all versions if None) back to ``since``."""
-    columns = (slo_buckets.c.bucket_start, slo_buckets.c.series, sa.func.sum(slo_buckets.c.events))
+    """Read the buckets of ``workflow`` (all versions if None) for windows from ``starts``."""
+    key = [slo_buckets.c.workflow == workflow]
+    if version is not None:
+        key.append(slo_buckets.c.version == version)
 
-    def query(resolution: int, start: float) -> sa.Select[tuple[float, str, int]]:
-        select = sa.select(*columns).where(
-            slo_buckets.c.workflow == workflow,
-            slo_buckets.c.resolution == resolution,
-            slo_buckets.c.bucket_start >= start,
+    def rows(resolution: int, start: float) -> sa.Select[tuple[float, str, int]]:
+        return (
+            sa.select(
+                slo_buckets.c.bucket_start,
+                slo_buckets.c.series,
+                sa.func.sum(slo_buckets.c.events),
+            )
+            .where(
+                *key,
+                slo_buckets.c.resolution == resolution,
+                slo_buckets.c.bucket_start >= start,
+            )
+            .group_by(slo_buckets.c.bucket_start, slo_buckets.c.series)
         )
-        if version is not None:
-            select = select.where(slo_buckets.c.version == version)
-        return select.group_by(slo_buckets.c.bucket_start, slo_buckets.c.series)
 
-    minute_from = math.floor((now - MINUTE_SPAN) / _HOUR) * _HOUR
+    minute_from = _floor(now - MINUTE_SPAN, _HOUR)
+    hour_from = _floor(now - HOUR_SPAN, _HOUR)
+    older: dict[float, dict[str, int]] = {}
+    if cache is not None:
+        for stale in [k for k in cache if k[3] != hour_from]:
+            del cache[stale]
     with store.read() as conn:
-        minutes = [tuple(r) for r in conn.execute(query(_MINUTE, minute_from))]
-        hours = [tuple(r) for r in conn.execute(query(_HOUR, math.floor(since / _HOUR) * _HOUR))]
-    return Buckets(now, minutes, hours)
+        minutes = [(float(s), str(n), int(e)) for s, n, e in conn.execute(rows(60, minute_from))]
+        hours = [(float(s), str(n), int(e)) for s, n, e in conn.execute(rows(3600, hour_from))]
+        for start in sorted(set(starts)):
+            if _floor(start, _HOUR) >= hour_from:
+                continue
+            cache_key = (workflow, version, _floor(start, _HOUR), hour_from)
+            if cache is not None and cache_key in cache:
+                older[start] = cache[cache_key]
+                continue
+            totals = conn.execute(
+                sa.select(slo_buckets.c.series, sa.func.sum(slo_buckets.c.events))
+                .where(
+                    *key,
+                    slo_buckets.c.resolution == _HOUR,
+                    slo_buckets.c.bucket_start >= _floor(start, _HOUR),
+                    slo_buckets.c.bucket_start < hour_from,
+                )
+                .group_by(slo_buckets.c.series)
+            )
+            older[start] = {str(series): int(events) for series, events in totals}
+            if cache is not None:
+                cache[cache_key] = older[start]
+    return Buckets(now, minutes, hours, older)

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from daytwo.engine._clock import Clock
 from daytwo.slo._alerts import Alert, AlertSink, DesiredAlert, deliver, reconcile_alerts
+from daytwo.slo._buckets import OlderCache
 from daytwo.slo._definitions import Objective, Window, format_duration
 from daytwo.slo._indicators import Indicators, check_dependencies
 from daytwo.slo._results import Measure, RuleResult, SloStatus
@@ -42,6 +43,8 @@ log = logging.getLogger("daytwo.slo")
 DISPLAY_WINDOWS = (timedelta(hours=1), timedelta(hours=6), timedelta(days=3))
 #: Minute buckets older than this are deleted by :meth:`Evaluator.evaluate`.
 MINUTE_RETENTION = 8 * 86400.0
+#: How often (clock seconds) :meth:`Evaluator.evaluate` prunes old samples and buckets.
+PRUNE_EVERY = 3600.0
 
 
 def window_start(window: Window, now: float) -> float:
@@ -59,7 +62,7 @@ class Evaluator:
     """Evaluates ``objectives`` against one store.
 
     ``dependencies`` maps step names to the dependency they call (for dependency-scoped
-    rate objectives); :meth:`for_app` takes it from the app's steps.
+    rate objectives); :meth:`for_app` takes it and ``workflows`` from the app's registry.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class Evaluator:
         *,
         sinks: Sequence[AlertSink] = (),
         dependencies: Mapping[str, str] | None = None,
+        workflows: Sequence[str] = (),
     ) -> None:
         names = [o.name for o in objectives]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -80,6 +84,10 @@ class Evaluator:
         self.objectives = list(objectives)
         self.sinks = list(sinks)
         self.dependencies = dict(dependencies or {})
+        #: Whose minute buckets :meth:`evaluate` prunes (besides the objectives' workflows).
+        self.workflows = sorted({*workflows, *(o.workflow for o in self.objectives)})
+        self._pruned_at: float | None = None
+        self._older: OlderCache = {}
         check_dependencies(self.objectives, self.dependencies)
 
     @classmethod
@@ -99,7 +107,10 @@ class Evaluator:
             if step.dependency is not None
         }
         chosen = objectives_for(app) if objectives is None else objectives
-        return cls(app.store, app.clock, chosen, sinks=sinks, dependencies=dependencies)
+        return cls(
+            app.store, app.clock, chosen, sinks=sinks, dependencies=dependencies,
+            workflows=list(app.registry.workflows),
+        )  # fmt: skip
 
     # -- public ---------------------------------------------------------------------------
 
@@ -124,15 +135,26 @@ class Evaluator:
                 )
                 conn.execute(slo_evaluations.insert(), [self._record(s) for s in statuses])
             changed = reconcile_alerts(conn, names, desired, now)
-            conn.execute(slo_evaluations.delete().where(slo_evaluations.c.at < now - keep))
-            conn.execute(
-                slo_buckets.delete().where(
-                    slo_buckets.c.resolution == 60,
-                    slo_buckets.c.bucket_start < now - MINUTE_RETENTION,
-                )
-            )
+            if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+                self._prune(conn, names, now, keep)
+                self._pruned_at = now
         deliver(self.sinks, changed)
         return self._with_alerts(statuses)
+
+    def _prune(self, conn: sa.Connection, names: list[str], now: float, keep: float) -> None:
+        """Drop old samples and minute buckets (by primary-key prefix: no table scan)."""
+        conn.execute(
+            slo_evaluations.delete().where(
+                slo_evaluations.c.objective.in_(names), slo_evaluations.c.at < now - keep
+            )
+        )
+        conn.execute(
+            slo_buckets.delete().where(
+                slo_buckets.c.workflow.in_(self.workflows),
+                slo_buckets.c.resolution == 60,
+                slo_buckets.c.bucket_start < now - MINUTE_RETENTION,
+            )
+        )
 
     # -- measuring ------------------------------------------------------------------------
 
@@ -140,8 +162,10 @@ class Evaluator:
         now = self.clock.now()
         versions = record_versions(self.store, self.objectives, now)
         plans = {o.name: self._windows(o, now) for o in self.objectives}
-        lookback = min((min(p.values()) for p in plans.values()), default=now)
-        indicators = Indicators(self.store, now, lookback, self.dependencies)
+        indicators = Indicators(
+            self.store, now, {o: plans[o.name] for o in self.objectives}, self.dependencies,
+            self._older,
+        )  # fmt: skip
         statuses, desired = [], []
         for objective in self.objectives:
             measures = indicators.measures(objective, plans[objective.name])

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 
 from daytwo._errors import InvalidInput
-from daytwo.slo._buckets import Buckets, load_buckets
+from daytwo.slo._buckets import Buckets, OlderCache, load_buckets
 from daytwo.slo._definitions import (
     CompensationRate,
     CycleTime,
@@ -35,12 +35,22 @@ class Indicators:
     """Measures objectives at ``now``; caches what several objectives share."""
 
     def __init__(
-        self, store: Store, now: float, lookback: float, dependencies: Mapping[str, str]
+        self,
+        store: Store,
+        now: float,
+        plans: Mapping[Objective, Mapping[str, float]],
+        dependencies: Mapping[str, str],
+        cache: OlderCache | None = None,
     ) -> None:
         self.store = store
+        self.cache = cache
         self.now = now
-        self.lookback = lookback
         self.dependencies = dependencies
+        # Every window start per (workflow, version), so one read serves all its objectives.
+        self._starts: dict[tuple[str, str | None], set[float]] = {}
+        for objective, starts in plans.items():
+            key = (objective.workflow, objective.version)
+            self._starts.setdefault(key, set()).update(starts.values())
         self._buckets: dict[tuple[str, str | None], Buckets] = {}
         #: (stuck, active) now per stuck objective, filled by :meth:`measures`.
         self.samples: dict[str, tuple[int, int]] = {}
@@ -49,8 +59,9 @@ class Indicators:
         key = (objective.workflow, objective.version)
         if key not in self._buckets:
             self._buckets[key] = load_buckets(
-                self.store, objective.workflow, objective.version, self.now, self.lookback
-            )
+                self.store, objective.workflow, objective.version, self.now,
+                sorted(self._starts.get(key, ())), self.cache,
+            )  # fmt: skip
         return self._buckets[key]
 
     def measures(self, objective: Objective, starts: Mapping[str, float]) -> dict[str, Measure]:
@@ -124,26 +135,24 @@ class Indicators:
             self.store, objective.workflow, objective.version, thresholds, self.now
         )
         self.samples[objective.name] = (stuck, active)
-        earliest = min(starts.values()) if starts else self.now
-        query = (
-            sa.select(slo_evaluations.c.at, slo_evaluations.c.good, slo_evaluations.c.valid)
-            .where(
-                slo_evaluations.c.objective == objective.name,
-                slo_evaluations.c.at >= earliest,
-                slo_evaluations.c.at < self.now,
-            )
-            .order_by(slo_evaluations.c.at)
+        names = list(starts)
+        columns = [
+            sa.func.sum(sa.case((slo_evaluations.c.at >= starts[name], column), else_=0))
+            for name in names
+            for column in (slo_evaluations.c.good, slo_evaluations.c.valid)
+        ]
+        # The samples of earlier evaluations, summed per window by the database.
+        query = sa.select(*columns).where(
+            slo_evaluations.c.objective == objective.name,
+            slo_evaluations.c.at >= min(starts.values(), default=self.now),
+            slo_evaluations.c.at < self.now,
         )
         with self.store.read() as conn:
-            samples = [tuple(row) for row in conn.execute(query)]
+            sums = conn.execute(query).one()
         result = {}
-        for name, start in starts.items():
-            good = float(active - stuck)
-            valid = float(active)
-            for at, sample_good, sample_valid in samples:
-                if at >= start:
-                    good += sample_good
-                    valid += sample_valid
+        for index, name in enumerate(names):
+            good = float(active - stuck) + float(sums[2 * index] or 0)
+            valid = float(active) + float(sums[2 * index + 1] or 0)
             result[name] = Measure(good, valid - good, valid)
         return result
 

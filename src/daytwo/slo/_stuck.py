@@ -94,10 +94,14 @@ def state_thresholds(store: Store, workflow: str, sli: StuckRatio) -> dict[str, 
 
 
 def _overdue_task(now: float) -> sa.ColumnElement[bool]:
-    return sa.exists().where(
-        human_tasks.c.instance_id == instances.c.id,
-        human_tasks.c.status == "open",
-        human_tasks.c.due_at < now,
+    # The cheap column test first: the subquery then runs only for instances awaiting a task.
+    return sa.and_(
+        instances.c.wait_kind == "task",
+        sa.exists().where(
+            human_tasks.c.instance_id == instances.c.id,
+            human_tasks.c.status == "open",
+            human_tasks.c.due_at < now,
+        ),
     )
 
 
@@ -141,43 +145,36 @@ def find_stuck(
 
     ``thresholds`` maps workflow → state → seconds (see :func:`state_thresholds`).
     """
-    conditions = [
-        sa.and_(
-            instances.c.workflow == name,
-            instances.c.status.in_(_ACTIVE),
-            _stuck_condition(per_state, now),
-        )
-        for name, per_state in thresholds.items()
-        if workflow is None or name == workflow
-    ]
-    if workflow is not None and workflow not in thresholds:
-        conditions.append(
-            sa.and_(
-                instances.c.workflow == workflow,
-                instances.c.status.in_(_ACTIVE),
-                _stuck_condition({}, now),
-            )
-        )
-    elif workflow is None:
-        known = list(thresholds)
-        conditions.append(
-            sa.and_(
-                instances.c.workflow.not_in(known),
-                instances.c.status.in_(_ACTIVE),
-                _stuck_condition({}, now),
-            )
-        )
-    incompatible = instances.c.status == "INCOMPATIBLE"
-    if workflow is not None:
-        incompatible = sa.and_(incompatible, instances.c.workflow == workflow)
-    query = (
-        sa.select(instances)
-        .where(sa.or_(*conditions, incompatible))
-        .order_by(instances.c.state_entered_at)
-        .limit(limit)
-    )
+    names = [workflow] if workflow is not None else list(thresholds)
     with store.read() as conn:
-        rows = list(conn.execute(query).mappings())
+        if not names:  # nothing known about the app: find the workflows (a full scan)
+            names = list(
+                conn.execute(
+                    sa.select(instances.c.workflow)
+                    .where(instances.c.status.in_([*_ACTIVE, "INCOMPATIBLE"]))
+                    .distinct()
+                ).scalars()
+            )
+        # One indexed query per workflow and kind, each in (workflow, status, ...) order.
+        rows: list[Any] = []
+        for name in names:
+            stuck_active = _stuck_condition(thresholds.get(name, {}), now)
+            for statuses, condition in (
+                (_ACTIVE, stuck_active),
+                (["INCOMPATIBLE"], sa.true()),
+            ):
+                query = (
+                    sa.select(instances)
+                    .where(
+                        instances.c.workflow == name,
+                        instances.c.status.in_(statuses),
+                        condition,
+                    )
+                    .order_by(instances.c.state_entered_at)
+                    .limit(limit)
+                )
+                rows += conn.execute(query).mappings()
+        rows = sorted(rows, key=lambda row: row["state_entered_at"])[:limit]
         live = {
             row.id: row.heartbeat_at
             for row in conn.execute(
@@ -272,10 +269,21 @@ def stuck_report(
 ) -> list[StuckInstance]:
     """Stuck instances with thresholds from the stuck-ratio ``objectives`` of each workflow.
 
-    Workflows in ``workflows`` without such an objective use the defaults of
-    :class:`StuckRatio` (2x the median time-in-state, at least 5 minutes).
+    Looks at ``workflows`` (e.g. the app's) and the objectives' workflows; None finds the
+    workflows with active instances in the store (a scan). Workflows without a stuck-ratio
+    objective use the defaults of :class:`StuckRatio` (2x the median time-in-state, at
+    least 5 minutes).
     """
-    configs: dict[str, StuckRatio] = {name: StuckRatio() for name in workflows or []}
+    if workflows is None:
+        with store.read() as conn:
+            workflows = list(
+                conn.execute(
+                    sa.select(instances.c.workflow)
+                    .where(instances.c.status.in_([*_ACTIVE, "INCOMPATIBLE"]))
+                    .distinct()
+                ).scalars()
+            )
+    configs: dict[str, StuckRatio] = {name: StuckRatio() for name in workflows}
     for objective in objectives:
         if isinstance(objective.sli, StuckRatio):
             configs[objective.workflow] = objective.sli

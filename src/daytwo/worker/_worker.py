@@ -66,7 +66,9 @@ class Worker:
     ``lease_seconds`` is how long a claim lasts without a heartbeat (another worker takes
     over an instance whose worker died after at most this long); ``poll_interval`` bounds
     how long a change made by another process may go unnoticed; ``shutdown_grace`` is how
-    long :meth:`stop` lets running instances finish before giving their leases back.
+    long :meth:`stop` lets running instances finish before giving their leases back;
+    ``services`` run alongside (see :class:`BackgroundService`; ``daytwo worker`` passes the
+    SLO evaluator this way, so the worker itself knows nothing of SLOs).
     """
 
     def __init__(
