@@ -95,14 +95,20 @@ def _target(status: SloStatus, objective: Objective) -> str:
 
 
 def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> None:
-    """The SLO table of ``daytwo slo status`` (and of the demo)."""
+    """The SLO table of ``daytwo slo status`` (and of the demo).
+
+    On a narrow terminal the secondary columns (workflow, window, 6h and 3d burn) are left
+    out rather than squeezed to nothing; ``--json`` has everything.
+    """
     by_name = {o.name: o for o in objectives}
-    table = new_table(
-        None,
-        *("SLO", "WORKFLOW", "SLI", "OBJECTIVE", "WINDOW", "BUDGET LEFT"),
-        *("BURN 1h", "BURN 6h", "BURN 3d", "ALERT"),
-        keep=("SLO", "SLI", "BUDGET LEFT", "ALERT"),
-    )
+    console = stdout_console()
+    columns = ["SLO", "WORKFLOW", "SLI", "OBJECTIVE", "WINDOW", "BUDGET LEFT"]
+    columns += ["BURN 1h", "BURN 6h", "BURN 3d", "ALERT"]
+    keep = ("SLO", "SLI", "BUDGET LEFT", "ALERT")
+    if console.width < WIDE_TABLE:
+        columns = ["SLO", "SLI", "OBJECTIVE", "BUDGET LEFT", "BURN 1h", "ALERT"]
+        keep = ("SLO",)
+    table = new_table(None, *columns, keep=keep)
     for status in statuses:
         if status.sli is None:
             sli = Text("no data", style="dim")
@@ -116,20 +122,25 @@ def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> No
         )
         state = status.alert_state
         tone = "bold red" if "page" in state else ("yellow" if state != "ok" else "green")
-        table.add_row(
-            status.name,
-            status.workflow + (f"@{status.version}" if status.version else ""),
-            sli,
-            _target(status, by_name[status.name]),
-            status.window,
-            left,
-            _burn(status.burn.get("1h")),
-            _burn(status.burn.get("6h")),
-            _burn(status.burn.get("3d")),
-            Text(state, style=tone),
-        )
+        cells: dict[str, str | Text] = {
+            "SLO": status.name,
+            "WORKFLOW": status.workflow + (f"@{status.version}" if status.version else ""),
+            "SLI": sli,
+            "OBJECTIVE": _target(status, by_name[status.name]),
+            "WINDOW": status.window,
+            "BUDGET LEFT": left,
+            "BURN 1h": _burn(status.burn.get("1h")),
+            "BURN 6h": _burn(status.burn.get("6h")),
+            "BURN 3d": _burn(status.burn.get("3d")),
+            "ALERT": Text(state, style=tone),
+        }
+        table.add_row(*(cells[column] for column in columns))
     table.caption = f"{len(statuses)} objective(s)"
-    stdout_console().print(table)
+    console.print(table)
+
+
+#: Terminal width from which ``daytwo slo status`` shows every column.
+WIDE_TABLE = 140
 
 
 @slo_commands.command("status")
