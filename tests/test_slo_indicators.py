@@ -7,11 +7,11 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
 import pytest
+from _shop import register_shop
 
 import daytwo
 from daytwo import slo
@@ -39,40 +39,7 @@ def sleepers(app: daytwo.App, clock: daytwo.FakeClock, seconds: list[float]) -> 
 
 @pytest.fixture
 def shop(fake_app: daytwo.App) -> daytwo.App:
-    app = fake_app
-    calls = {"n": 0}
-
-    @app.step(dependency="payments-api", retry=daytwo.Retry(max_attempts=3, initial_delay=1.0))
-    def charge(flaky: bool) -> str:
-        calls["n"] += 1
-        if flaky and calls["n"] % 2:
-            raise RuntimeError("card network down")
-        return "c-1"
-
-    @charge.compensate
-    def refund(flaky: bool, charge_id: str) -> None:
-        pass
-
-    @app.workflow(name="order")
-    def order(ctx: daytwo.Context, spec: dict[str, Any]) -> str:
-        if spec.get("sleep"):
-            ctx.sleep(spec["sleep"], name="shipping")
-        if spec.get("signal"):
-            ctx.wait_for_signal(spec["signal"])
-        if spec.get("task"):
-            ctx.human_task(spec["task"], assignee="role:sales-manager", due=timedelta(hours=1))
-        charge(bool(spec.get("flaky")))
-        if spec.get("reject"):
-            raise daytwo.Reject("out of stock")
-        return "ok"
-
-    @app.workflow(name="plain")
-    def plain(ctx: daytwo.Context, fail: bool) -> str:
-        if fail:
-            raise daytwo.Reject("no")
-        return "ok"
-
-    return app
+    return register_shop(fake_app)
 
 
 def objective(sli: Any, target: float | None = 0.9, **options: Any) -> slo.Objective:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from _harness import wait_until
+from _shop import register_shop
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
@@ -41,30 +42,7 @@ def quietly(app: daytwo.App, workflow: str, value: Any, **options: Any) -> None:
 
 @pytest.fixture
 def shop(fake_app: daytwo.App) -> daytwo.App:
-    app = fake_app
-    calls = {"n": 0}
-
-    @app.step(dependency="payments-api", retry=daytwo.Retry(max_attempts=3, initial_delay=1.0))
-    def charge(flaky: bool) -> str:
-        calls["n"] += 1
-        if flaky and calls["n"] % 2:
-            raise RuntimeError("card network down")
-        return "c-1"
-
-    @charge.compensate
-    def refund(flaky: bool, charge_id: str) -> None:
-        pass
-
-    @app.workflow(name="order")
-    def order(ctx: daytwo.Context, spec: dict[str, Any]) -> str:
-        if spec.get("signal"):
-            ctx.wait_for_signal(spec["signal"])
-        charge(bool(spec.get("flaky")))
-        if spec.get("reject"):
-            raise daytwo.Reject("out of stock")
-        return "ok"
-
-    return app
+    return register_shop(fake_app)
 
 
 OBJECTIVES = [
