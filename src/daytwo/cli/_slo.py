@@ -104,7 +104,7 @@ def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> No
     console = stdout_console()
     columns = ["SLO", "WORKFLOW", "SLI", "OBJECTIVE", "WINDOW", "BUDGET LEFT"]
     columns += ["BURN 1h", "BURN 6h", "BURN 3d", "ALERT"]
-    keep = ("SLO", "SLI", "BUDGET LEFT", "ALERT")
+    keep: tuple[str, ...] = ("SLO", "SLI", "BUDGET LEFT", "ALERT")
     if console.width < WIDE_TABLE:
         columns = ["SLO", "SLI", "OBJECTIVE", "BUDGET LEFT", "BURN 1h", "ALERT"]
         keep = ("SLO",)
