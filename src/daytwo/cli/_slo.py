@@ -97,8 +97,9 @@ def _target(status: SloStatus, objective: Objective) -> str:
 def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> None:
     """The SLO table of ``daytwo slo status`` (and of the demo).
 
-    On a narrow terminal the secondary columns (workflow, window, 6h and 3d burn) are left
-    out rather than squeezed to nothing; ``--json`` has everything.
+    On a narrow terminal the workflow and window columns are left out and the three burn
+    rates share one column, rather than squeezing columns to nothing; ``--json`` has
+    everything.
     """
     by_name = {o.name: o for o in objectives}
     console = stdout_console()
@@ -106,8 +107,8 @@ def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> No
     columns += ["BURN 1h", "BURN 6h", "BURN 3d", "ALERT"]
     keep: tuple[str, ...] = ("SLO", "SLI", "BUDGET LEFT", "ALERT")
     if console.width < WIDE_TABLE:
-        columns = ["SLO", "SLI", "OBJECTIVE", "BUDGET LEFT", "BURN 1h", "ALERT"]
-        keep = ("SLO",)
+        columns = ["SLO", "SLI", "OBJECTIVE", "BUDGET LEFT", "BURN 1h/6h/3d", "ALERT"]
+        keep = ("SLO", "SLI")
     table = new_table(None, *columns, keep=keep)
     for status in statuses:
         if status.sli is None:
@@ -132,6 +133,7 @@ def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> No
             "BURN 1h": _burn(status.burn.get("1h")),
             "BURN 6h": _burn(status.burn.get("6h")),
             "BURN 3d": _burn(status.burn.get("3d")),
+            "BURN 1h/6h/3d": Text("\n").join(_burn(status.burn.get(w)) for w in ("1h", "6h", "3d")),
             "ALERT": Text(state, style=tone),
         }
         table.add_row(*(cells[column] for column in columns))
