@@ -25,6 +25,8 @@ import daytwo
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("sqlite", "postgresql")
+#: Read at import: some tests point ``tempfile`` at their private directory.
+SYSTEM_TMP = tempfile.gettempdir()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,7 +62,7 @@ def postgres_server() -> Iterator[str]:
         return
     # Not under pytest's private temporary directory: as root, the server runs as the
     # postgres user, which must be able to reach its data directory.
-    directory = Path(tempfile.mkdtemp(prefix="daytwo-test-postgres-"))
+    directory = Path(tempfile.mkdtemp(prefix="daytwo-test-postgres-", dir=SYSTEM_TMP))
     directory.chmod(0o755)
     script = str(ROOT / "scripts" / "postgres")
     started = subprocess.run(

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from _harness import check_saga_instances, count_rows, saga_id, wait_until, worker_pool
-from conftest import ROOT, _admin, _database_url
+from conftest import ROOT, SYSTEM_TMP, _admin, _database_url
 from typer.testing import CliRunner
 from workloads.crash_app import STEP_SECONDS_ENV, TIMER_SECONDS_ENV, build_app
 
@@ -160,7 +160,7 @@ def test_concurrent_claims_never_hand_out_one_instance_twice(db_url: str) -> Non
 def test_workers_recover_by_themselves_when_the_server_restarts(tmp_path: Path) -> None:
     """A private server is restarted twice in the middle of a run; every instance completes
     exactly as designed and no step output is recorded twice."""
-    directory = Path(tempfile.mkdtemp(prefix="daytwo-restart-"))
+    directory = Path(tempfile.mkdtemp(prefix="daytwo-restart-", dir=SYSTEM_TMP))
     directory.chmod(0o755)
     script = str(ROOT / "scripts" / "postgres")
     server = subprocess.run(
