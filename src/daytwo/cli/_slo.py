@@ -8,6 +8,7 @@ imported only when one of these commands runs, so other commands do not pay for 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -346,12 +347,7 @@ def export_prometheus_rules(
     """
     from daytwo.slo._promrules import prometheus_rules_yaml
 
-    objectives = _definitions(app_spec, objectives_files)
-    try:
-        text = prometheus_rules_yaml(objectives)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    _write(text, output)
+    _export(prometheus_rules_yaml, app_spec, objectives_files, output)
 
 
 @export_commands.command("openslo")
@@ -363,9 +359,19 @@ def export_openslo(
     """OpenSLO openslo/v1 documents: a Service per workflow, SLI, SLO, AlertPolicy each."""
     from daytwo.slo._openslo import openslo_yaml
 
+    _export(openslo_yaml, app_spec, objectives_files, output)
+
+
+def _export(
+    render: Callable[[list[Objective]], str],
+    app_spec: str | None,
+    objectives_files: list[Path] | None,
+    output: Path | None,
+) -> None:
+    """Render the objectives with ``render``; what it cannot express is a one-line error."""
     objectives = _definitions(app_spec, objectives_files)
     try:
-        text = openslo_yaml(objectives)
+        text = render(objectives)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     _write(text, output)

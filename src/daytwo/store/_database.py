@@ -148,14 +148,24 @@ def _postgres_engine(url: str, parsed: URL) -> Engine:
     )
 
 
+def _reason(exc: DatabaseError) -> str:
+    """The driver's own first line: the part of the error that says what went wrong."""
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+
+
+def _shown(url: str) -> str:
+    """The URL for an error message, password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _open_failure(url: str, backend: str, exc: DatabaseError) -> str:
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    reason = _reason(exc)
     if backend == "sqlite":
         return (
             f"cannot open database {url!r}: {reason}; check that the path exists and is "
             "writable, or pass another URL with --database / $DAYTWO_DATABASE"
         )
-    shown = make_url(url).render_as_string(hide_password=True)
+    shown = _shown(url)
     if "password authentication failed" in reason or "no password supplied" in reason:
         fix = "check the user name and password in the URL"
     elif "does not exist" in reason and "database" in reason:
@@ -176,14 +186,14 @@ def _migrate_once(engine: Engine, url: str) -> None:
         try:
             upgrade_to_head(engine)
         except DatabaseError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            reason = _reason(exc)
             fix = "check the database's state and the URL"
             if "permission denied" in reason:
                 fix = (
                     "connect as the database owner once to create the tables, or GRANT CREATE "
                     "ON SCHEMA public to this user"
                 )
-            shown = make_url(url).render_as_string(hide_password=True)
+            shown = _shown(url)
             raise StoreUnavailable(
                 f"cannot create or upgrade daytwo's tables in {shown!r}: {reason}; {fix}"
             ) from None

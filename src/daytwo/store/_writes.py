@@ -48,6 +48,20 @@ TRANSIENT_RETRIES = 5
 #: PostgreSQL SQLSTATEs of aborts that succeed when retried: deadlock, serialization.
 _TRANSIENT = frozenset({"40P01", "40001"})
 
+
+def _retry_after_abort(exc: BaseException, attempt: int) -> bool:
+    """Whether a write aborted by ``exc`` on its ``attempt``-th try should run again.
+
+    Only deadlock and serialization aborts qualify; the transaction (or autocommitted
+    statement) rolled back as a whole, so running it again is safe. Waits a little first.
+    """
+    if getattr(exc, "sqlstate", None) not in _TRANSIENT or attempt == TRANSIENT_RETRIES:
+        return False
+    log.info("write aborted (%s); retrying", exc)
+    time.sleep(0.005 * attempt * (0.5 + random.random()))
+    return True
+
+
 #: Columns a lease holder owns and writes at every durable point (always all of them, so
 #: the UPDATE has a single shape).
 RUN_COLUMNS = (
@@ -247,13 +261,8 @@ class WriteApplier:
                     # PostgreSQL may abort one of two transactions that lock the same rows
                     # in opposite orders (a heartbeat and a group commit of one worker, say).
                     # The whole transaction rolled back, so running it again is safe.
-                    if (
-                        getattr(exc, "sqlstate", None) not in _TRANSIENT
-                        or attempt == TRANSIENT_RETRIES
-                    ):
+                    if not _retry_after_abort(exc, attempt):
                         raise
-                    log.info("write transaction aborted (%s); retrying", exc)
-                    time.sleep(0.005 * attempt * (0.5 + random.random()))
             raise AssertionError("unreachable")
 
     def _apply_as_one_statement(
@@ -291,10 +300,8 @@ class WriteApplier:
                     connection.invalidate()
                     raise
                 # The statement was its own transaction and rolled back as a whole.
-                if getattr(exc, "sqlstate", None) not in _TRANSIENT or attempt == TRANSIENT_RETRIES:
+                if not _retry_after_abort(exc, attempt):
                     raise
-                log.info("write statement aborted (%s); retrying", exc)
-                time.sleep(0.005 * attempt * (0.5 + random.random()))
         if applied:
             return WriteOutcome(applied=True)
         # An insert found the id taken: that is the answer. An update matched nothing:

@@ -10,21 +10,22 @@ no notification and for notifications missed while reconnecting.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable
 
 import psycopg
 from sqlalchemy.engine import URL
 
+from daytwo.engine._retry import Retry
 from daytwo.store._store import WAKE_CHANNEL
 
-__all__ = ["WakeListener"]
+__all__ = ["RECONNECT_BACKOFF", "WakeListener"]
 
 log = logging.getLogger("daytwo.worker")
 
-#: The longest pause between reconnection attempts (seconds).
-MAX_RECONNECT_DELAY = 5.0
+#: Pauses between attempts to reach the database again: 0.2 s doubling up to 5 s, spread
+#: by half either way so that a fleet of workers does not reconnect in lockstep.
+RECONNECT_BACKOFF = Retry(initial_delay=0.2, backoff=2.0, max_delay=5.0, jitter=0.5)
 
 
 class WakeListener:
@@ -73,8 +74,7 @@ class WakeListener:
             except psycopg.Error as exc:
                 self._connected.clear()
                 failures += 1
-                delay = min(MAX_RECONNECT_DELAY, 0.1 * 2 ** min(failures, 10))
-                delay *= 0.5 + random.random() / 2
+                delay = RECONNECT_BACKOFF.delay(failures)
                 log.warning(
                     "wake-up listener lost its connection (%s); retrying in %.1f s", exc, delay
                 )

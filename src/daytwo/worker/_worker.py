@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import signal
 import socket
 import threading
@@ -28,7 +27,7 @@ from daytwo.engine._runner import RunResult, execute
 from daytwo.store._claims import QueueLimits
 from daytwo.store._group_commit import DirectWriter, GroupCommitter
 from daytwo.store._schema import instances, workers
-from daytwo.worker._wakeups import WakeListener
+from daytwo.worker._wakeups import RECONNECT_BACKOFF, WakeListener
 
 if TYPE_CHECKING:
     from daytwo.app import App
@@ -37,8 +36,6 @@ __all__ = ["BackgroundService", "Worker"]
 
 log = logging.getLogger("daytwo.worker")
 
-#: The longest pause between claim attempts while the database is unreachable (seconds).
-RECONNECT_MAX_DELAY = 5.0
 #: Seconds between fallback polls while LISTEN/NOTIFY wake-ups are being received.
 LISTENING_POLL_INTERVAL = 2.0
 
@@ -271,11 +268,9 @@ class Worker:
                     self._empty_passes += 1
                 due = store.next_due(pairs, self.queues)
             except Exception as exc:
-                # Typically the database restarting or unreachable: back off exponentially
-                # (with jitter, so a fleet of workers does not reconnect in lockstep).
+                # Typically the database restarting or unreachable: back off.
                 failures += 1
-                delay = min(RECONNECT_MAX_DELAY, 0.1 * 2 ** min(failures, 10))
-                delay *= 0.5 + random.random() / 2
+                delay = RECONNECT_BACKOFF.delay(failures)
                 if failures == 1:
                     log.exception("worker %s: claiming failed; retrying", self.id)
                 else:
