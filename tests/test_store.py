@@ -71,6 +71,21 @@ def test_many_processes_opening_a_new_file_migrate_once(tmp_path: Path) -> None:
     assert outputs == ["0", "0", "0", "0"]
 
 
+def test_a_file_deleted_and_made_again_in_one_process_is_migrated_again(tmp_path: Path) -> None:
+    path = tmp_path / "again.db"
+    for _ in range(2):
+        app = daytwo.App(f"sqlite:///{path}")
+
+        @app.workflow(name="noop")
+        def noop(ctx: daytwo.Context, x: int) -> int:
+            return x
+
+        assert app.run("noop", 3) == 3
+        app.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

@@ -23,7 +23,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: How long PostgreSQL lets a daytwo session sit idle inside a transaction (ms).
 IDLE_IN_TRANSACTION_MS = 15_000
 
-_migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
 
@@ -178,9 +177,9 @@ def _open_failure(url: str, backend: str, exc: DatabaseError) -> str:
 
 
 def _migrate_once(engine: Engine, url: str) -> None:
+    # No per-process memo of migrated URLs: a file deleted and created again under the
+    # same name must be migrated again. Checking the revision costs one query per App.
     with _migrate_lock:
-        if url in _migrated:
-            return
         from daytwo.store._migrate import upgrade_to_head
 
         try:
@@ -197,4 +196,3 @@ def _migrate_once(engine: Engine, url: str) -> None:
             raise StoreUnavailable(
                 f"cannot create or upgrade daytwo's tables in {shown!r}: {reason}; {fix}"
             ) from None
-        _migrated.add(url)
