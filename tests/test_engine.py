@@ -329,8 +329,16 @@ def test_state_transitions_are_recorded(fake_app: App, clock: FakeClock) -> None
         one()
         ctx.sleep(30, name="wait-a-bit")
 
+    # An inline run is created straight into its first state; a started one is queued.
     fake_app.run("states", None, id="t1")
     moves = [(t.from_state, t.to_state) for t in fake_app.transitions("t1")]
+    assert moves == [(None, "one"), ("one", "wait-a-bit"), ("wait-a-bit", "succeeded")]
+    with fake_app.worker(concurrency=1) as worker:
+        fake_app.start("states", None, id="t2")
+        worker.drain()
+        clock.advance(31)
+        fake_app.result("t2", timeout=10)
+    moves = [(t.from_state, t.to_state) for t in fake_app.transitions("t2")]
     assert moves == [
         (None, "queued"),
         ("queued", "one"),
@@ -346,7 +354,26 @@ def test_values_that_are_not_json_are_refused_with_the_path(app: App) -> None:
 
     with pytest.raises(daytwo.SerializationError, match=r"input of workflow 'j'.*\['when'\]"):
         app.start("j", {"when": object()})
+    circular: list[Any] = []
+    circular.append(circular)
+    with pytest.raises(daytwo.SerializationError, match="circular reference"):
+        app.start("j", {"loop": circular})
+    with pytest.raises(daytwo.SerializationError, match=r"nan \(float\)"):
+        app.start("j", float("nan"))
     assert app.list() == []
+
+
+def test_step_results_reach_the_workflow_as_json_gives_them_back(app: App) -> None:
+    @app.step
+    def produce(kind: str) -> Any:
+        return {"tuple": (1, 2), "int": 7, "text": "é", "none": None}[kind]
+
+    @app.workflow(name="shapes")
+    def shapes(ctx: daytwo.Context, _: Any) -> list[Any]:
+        return [[type(v).__name__, v] for v in map(produce, ["tuple", "int", "text", "none"])]
+
+    expected = [["list", [1, 2]], ["int", 7], ["str", "é"], ["NoneType", None]]
+    assert app.run("shapes", None) == expected
 
 
 def test_unknown_names_give_clear_errors(app: App) -> None:

@@ -84,6 +84,8 @@ class App:
         self._inline_leases: dict[str, str] = {}
         self._inline_lock = threading.Lock()
         self._inline_keeper: threading.Thread | None = None
+        # The lease owner of this App's inline runs; the lease token fences each run.
+        self._inline_owner = f"inline-{uuid.uuid4().hex[:12]}"
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -297,7 +299,7 @@ class App:
         )
         instance_id = row["id"]
         deadline = None if timeout is None else time.monotonic() + timeout
-        owner = f"inline-{uuid.uuid4().hex[:12]}"
+        owner = self._inline_owner
         writer = DirectWriter(self.store)
         row.update(
             status="RUNNING",

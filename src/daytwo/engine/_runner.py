@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
@@ -33,11 +34,11 @@ from daytwo._errors import (
     WaitTimeout,
     _ControlFlow,
 )
-from daytwo.engine._clock import Clock
+from daytwo.engine._clock import Clock, SystemClock
 from daytwo.engine._context import Context, StepInfo, _run_var, _step_var
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition
 from daytwo.engine._retry import Retry
-from daytwo.engine._serde import Serializer
+from daytwo.engine._serde import JsonSerializer, Serializer
 from daytwo.store._flow import FlowControl
 from daytwo.store._store import Store
 from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
@@ -129,6 +130,9 @@ def _rejected(write: InstanceWrite) -> str:
     return f"status {status}" + (f", {', '.join(rows)}" if rows else "")
 
 
+#: Types whose values JSON gives back unchanged (tuples or non-string keys it does not).
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 _CLEAR_WAIT = {
     "wait_kind": None,
     "wait_name": None,
@@ -153,6 +157,9 @@ class Run:
     ) -> None:
         self.runtime = runtime
         self.writer = writer
+        # The system clock is read many times per step: skip its method frame.
+        self._now = time.time if type(runtime.clock) is SystemClock else runtime.clock.now
+        self._plain_json = type(runtime.serde) is JsonSerializer
         self.definition = definition
         self.instance_id: str = row["id"]
         self.token: int = row["lease_token"]
@@ -334,7 +341,7 @@ class Run:
         started_at: float | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        now = self.runtime.clock.now()
+        now = self._now()
         row = {
             "instance_id": self.instance_id,
             "seq": seq,
@@ -358,7 +365,7 @@ class Run:
         """When the wait at ``seq`` began: when the instance entered its waiting state."""
         if self._pending(seq, kind):
             return float(self.values["state_entered_at"])
-        return self.runtime.clock.now()
+        return self._now()
 
     def _pending(self, seq: int, kind: str) -> bool:
         return bool(self.values["wait_seq"] == seq and self.values["wait_kind"] == kind)
@@ -368,7 +375,14 @@ class Run:
     def _set_state(self, state: str, status: str) -> None:
         if state == self.values["state"]:
             return
-        now = self.runtime.clock.now()
+        now = self._now()
+        if self._insert_row is not None and len(self._transitions) == 1:
+            # An inline run whose row is not stored yet was never queued: it is created
+            # straight into its first state, one transition (and one row) instead of two.
+            self._transitions[0].update(to_state=state, status=status, at=now)
+            self.values["state"] = state
+            self.values["state_entered_at"] = now
+            return
         seq = self.values["transition_count"]
         self.values["transition_count"] = seq + 1
         self._transitions.append(
@@ -395,7 +409,7 @@ class Run:
         terminal: bool = False,
         full: bool = False,
     ) -> None:
-        self.values["updated_at"] = self.runtime.clock.now()
+        self.values["updated_at"] = self._now()
         write = InstanceWrite(
             instance_id=self.instance_id,
             lease_token=self.token,
@@ -432,7 +446,7 @@ class Run:
                     self.runtime.store.request_cancel,
                     self.instance_id,
                     outcome.cancel_reason,
-                    self.runtime.clock.now(),
+                    self._now(),
                 )
             elif self.values["error"] is None:
                 raise CancelRequested(outcome.cancel_reason)
@@ -462,7 +476,7 @@ class Run:
         raise Suspended()
 
     def _finish(self, status: str, *, output: str | None = None) -> None:
-        now = self.runtime.clock.now()
+        now = self._now()
         self.values.update(
             status=status,
             output=output,
@@ -509,8 +523,7 @@ class Run:
         if slot is not None and not self._take_slot(step, seq, slot):
             slot = None
         info = StepInfo(self.instance_id, self.definition.name, step.name, seq, attempt, key)
-        clock = self.runtime.clock
-        started = clock.now()
+        started = self._now()
         try:
             value = _invoke(step.fn, args, kwargs, info, step.timeout)
             result_text = serde.dumps(value, step.describe_result)
@@ -535,6 +548,8 @@ class Run:
             started_at=started,
         )  # fmt: skip
         self.values.update(_CLEAR_WAIT)
+        if self._plain_json and type(value) in _JSON_SCALARS:
+            return value  # what parsing result_text would give back
         return serde.loads(result_text)
 
     def _gate(self, step: Step[Any, Any], seq: int) -> int | None:
@@ -556,7 +571,7 @@ class Run:
         assert flow is not None and step.dependency is not None
         if self._store(flow.acquire_slot, step.dependency, limit, self.instance_id, self.token):
             return True
-        retry_at = self.runtime.clock.now() + DEPENDENCY_RETRY_SECONDS * (0.5 + random.random())
+        retry_at = self._now() + DEPENDENCY_RETRY_SECONDS * (0.5 + random.random())
         self._suspend("throttled", step.name, seq, retry_at, f"waiting for {step.dependency}")
         return False  # not reached: _suspend raises
 
@@ -576,7 +591,7 @@ class Run:
         retry: Retry,
     ) -> None:
         """Record a failed attempt; suspend until the retry if the policy allows one."""
-        now = self.runtime.clock.now()
+        now = self._now()
         retry_at = now + retry.delay(attempt) if retry.retryable(exc, attempt) else None
         self._attempts.append(
             {
@@ -601,7 +616,7 @@ class Run:
         if self._replay("timer", name) is not None:
             return
         seq = self.position - 1
-        now = self.runtime.clock.now()
+        now = self._now()
         until = self.values["wake_at"] if self._pending(seq, "timer") else now + seconds
         if now >= until:
             self._record(
@@ -630,7 +645,7 @@ class Run:
             self._consumed.append((signal["id"], seq))
             self.values.update(_CLEAR_WAIT)
             return serde.loads(signal["payload"])
-        now = self.runtime.clock.now()
+        now = self._now()
         if self._pending(seq, "signal"):
             until = self.values["wake_at"]
         else:
@@ -652,7 +667,7 @@ class Run:
             return serde.loads(recorded["result"])
         seq = self.position - 1
         pending = self._pending(seq, "task")
-        now = self.runtime.clock.now()
+        now = self._now()
         signal = self._store(self.runtime.store.pending_signal, self.instance_id, name)
         task = None
         if not pending:

@@ -38,7 +38,12 @@ class JsonSerializer:
     def dumps(self, value: Any, what: str) -> str:
         """Serialize to compact JSON or raise :class:`SerializationError` naming the value."""
         try:
-            return _ENCODER.encode(value)
+            return _encode(value)
+        except RecursionError:
+            raise SerializationError(
+                f"{what} is not JSON-serializable: it contains itself (a circular reference) "
+                "or is nested too deeply; pass a tree of plain values"
+            ) from None
         except (TypeError, ValueError) as exc:
             path, bad = _find_unserializable(value, "")
             shown = repr(bad)
@@ -56,9 +61,30 @@ class JsonSerializer:
         return _DECODE(text)
 
 
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 # json.dumps builds a new encoder on every call when given options; reuse one.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _DECODE = json.JSONDecoder().decode
+# Every step argument and result is encoded, so call the C encoder behind _ENCODER directly
+# (same output) instead of through JSONEncoder.encode's Python layers. It is built without
+# the circular-reference bookkeeping: a value that contains itself ends in RecursionError.
+_C_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # None without _json
+_C_ENCODER: Any = (
+    _C_MAKE_ENCODER(
+        None, _refuse, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
+    )
+    if _C_MAKE_ENCODER is not None
+    else None
+)
+
+
+def _encode(value: Any) -> str:
+    if _C_ENCODER is None:
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODER(value, 0))
 
 
 def _find_unserializable(value: Any, path: str) -> tuple[str, Any]:

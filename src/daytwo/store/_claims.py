@@ -111,7 +111,27 @@ def claim_statement(
         .order_by(instances.c.priority, instances.c.run_at)
         .limit(sa.bindparam("_limit", type_=sa.Integer))
     )
-    branches = [ready]
+    # Expired leases (their worker died) of the queue, through ix_instances_running: a
+    # running instance is in no other claim index, so that starting, heartbeating and
+    # finishing it maintain one index fewer. Expired leases are few; the pair filter is
+    # checked on each.
+    expired = (
+        sa.select(instances.c.id, instances.c.priority, instances.c.run_at)
+        .where(
+            sa.text(RUNNING),
+            instances.c.queue == queue_name,
+            instances.c.run_at <= sa.bindparam("_now"),
+            sa.or_(
+                *(
+                    sa.and_(instances.c.workflow == names[i], instances.c.version == versions[i])
+                    for i in range(len(workflows))
+                )
+            ),
+        )
+        .order_by(instances.c.run_at)
+        .limit(sa.bindparam("_limit", type_=sa.Integer))
+    )
+    branches = [ready, expired]
     for i, _pair in enumerate(workflows):
         branches.append(
             sa.select(instances.c.id, instances.c.priority, instances.c.run_at)

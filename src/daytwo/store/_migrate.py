@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 __all__ = ["HEAD_REVISION", "alembic_config", "current_revision", "upgrade_to_head"]
 
 #: The newest migration; a test checks that it is Alembic's head.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 #: The PostgreSQL advisory lock key that serializes migrations ("daytwo" in ASCII).
 MIGRATION_LOCK_KEY = 0x646179747776

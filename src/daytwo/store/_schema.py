@@ -28,7 +28,7 @@ metadata = MetaData()
 #: Conditions of the partial indexes, written as literals in queries that must use them
 #: (a query planner matches a partial index only against the same literal condition).
 READY = "status = 'RUNNABLE'"
-TIMED = "run_at IS NOT NULL AND status <> 'RUNNABLE'"
+TIMED = "status = 'WAITING' AND run_at IS NOT NULL"
 RUNNING = "status = 'RUNNING'"
 
 #: One row per workflow instance. ``run_at`` is when a worker may claim the instance: the due

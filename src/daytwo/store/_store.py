@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from daytwo.store._claims import UNLIMITED, ClaimRequest, QueueLimits, claim_params
 from daytwo.store._schema import (
     READY,
+    RUNNING,
     TIMED,
     history,
     human_tasks,
@@ -237,6 +238,19 @@ class Store:
             )
             for queue in queues
         ]
+        # Lease expiries: the first running instance of these workflows in the queue's
+        # ix_instances_running order (MIN would visit every running one to check the pairs).
+        leases = [
+            sa.select(
+                sa.select(instances.c.run_at)
+                .where(sa.text(RUNNING), instances.c.queue == queue, of_pairs)
+                .order_by(instances.c.run_at)
+                .limit(1)
+                .subquery()
+                .c.run_at
+            )
+            for queue in queues
+        ]
         timed = [
             sa.select(sa.func.min(instances.c.run_at).label("run_at")).where(
                 instances.c.workflow == name,
@@ -245,7 +259,7 @@ class Store:
             )
             for name, version in workflows
         ]
-        earliest = sa.union_all(*ready, *timed).subquery()
+        earliest = sa.union_all(*ready, *leases, *timed).subquery()
         query = sa.select(sa.func.min(earliest.c.run_at))
         with self.read() as conn:
             value = conn.execute(query).scalar()

@@ -125,6 +125,10 @@ class WriteOutcome:
     woken: bool = False
 
 
+#: The outcome of most writes (shared: the class is frozen).
+_APPLIED = WriteOutcome(applied=True)
+
+
 class WriteApplier:
     """Applies instance writes on one dedicated connection (serialized by a lock)."""
 
@@ -245,6 +249,9 @@ class WriteApplier:
                 try:
                     cursor.execute(self._begin)
                     outcomes = self._apply_all(cursor, writes)
+                    if not claims:
+                        cursor.execute("COMMIT")
+                        return outcomes
                     claimed = [self._claim(cursor, claim) for claim in claims]
                     cursor.execute("COMMIT")
                     for claim, rows in zip(claims, claimed, strict=True):
@@ -404,16 +411,23 @@ class WriteApplier:
                 cancel_reason = row[0]
         # One instance's rows: usually one history row and one transition, so plain
         # executes (executemany would build a list per table for a single row).
-        for statement, rows in (
-            (self._history, write.history),
-            (self._attempts, write.attempts),
-            (self._transitions, write.transitions),
-        ):
-            for row in rows:
-                cursor.execute(statement.sql, statement.params(row))
-        self._aggregate(cursor, (write,))
-        woken = self._extras(cursor, write)
-        return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=woken)
+        execute = cursor.execute
+        for row in write.history:
+            execute(self._history.sql, self._history.params(row))
+        for row in write.attempts:
+            execute(self._attempts.sql, self._attempts.params(row))
+        for row in write.transitions:
+            execute(self._transitions.sql, self._transitions.params(row))
+        if write.identity is not None and (
+            write.attempts
+            or write.values["finished_at"] is not None
+            or any(row["kind"] == "compensation" for row in write.history)
+        ):  # else bucket_rows() has nothing to count
+            self._aggregate(cursor, (write,))
+        if write.consumed_signals or write.new_tasks or write.recheck_signal is not None:
+            woken = self._extras(cursor, write)
+            return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=woken)
+        return _APPLIED if cancel_reason is None else WriteOutcome(True, cancel_reason)
 
     def _aggregate(self, cursor: Any, writes: Sequence[InstanceWrite]) -> None:
         """Count ends, retries and compensations into ``slo_buckets`` (``_aggregates.py``)."""
