@@ -9,8 +9,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from daytwo._errors import (
@@ -24,7 +23,7 @@ from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, Transiti
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
 from daytwo.engine._retry import DEFAULT_RETRY, Retry
-from daytwo.engine._runner import Runtime, execute
+from daytwo.engine._runner import RunResult, Runtime, execute
 from daytwo.engine._serde import JsonSerializer, Serializer
 from daytwo.store._database import open_engine, resolve_url
 from daytwo.store._flow import FlowControl
@@ -309,8 +308,7 @@ class App:
         )
         # The row is inserted at the run's first durable point; if the id exists already,
         # that insert does nothing and we wait for (or help) the existing instance below.
-        with self._lease_kept(owner, instance_id):
-            first = execute(self.runtime, writer, row, history=[], insert=True)
+        first = self._execute_inline(owner, row, writer, insert=True)
         if first.kind == "finished":
             self._notify_finished()
             return self._result_of(instance_id, first.status, first.output, first.error)
@@ -328,8 +326,7 @@ class App:
                     limit=1, instance_id=instance_id,
                 )  # fmt: skip
                 for claimed_row in claimed:
-                    with self._lease_kept(owner, instance_id):
-                        execute(self.runtime, writer, claimed_row)
+                    self._execute_inline(owner, claimed_row, writer)
                 continue
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(
@@ -341,9 +338,11 @@ class App:
             else:
                 time.sleep(0.02)
 
-    @contextmanager
-    def _lease_kept(self, owner: str, instance_id: str) -> Iterator[None]:
-        """Renew an inline run's lease while it executes, so a long step keeps it."""
+    def _execute_inline(
+        self, owner: str, row: Mapping[str, Any], writer: DirectWriter, *, insert: bool = False
+    ) -> RunResult:
+        """Execute an inline run, renewing its lease meanwhile so that a long step keeps it."""
+        instance_id = row["id"]
         with self._inline_lock:
             self._inline_leases[instance_id] = owner
             if self._inline_keeper is None:
@@ -352,7 +351,9 @@ class App:
                 )
                 self._inline_keeper.start()
         try:
-            yield
+            if insert:
+                return execute(self.runtime, writer, row, history=[], insert=True)
+            return execute(self.runtime, writer, row)
         finally:
             with self._inline_lock:
                 self._inline_leases.pop(instance_id, None)

@@ -140,6 +140,8 @@ class Registry:
         if not versions:
             raise WorkflowNotFound(name, list(self.workflows))
         if version is None:
+            if len(versions) == 1:  # the common case; spares parsing the version
+                return next(iter(versions.values()))
             return versions[max(versions, key=version_key)]
         if version not in versions:
             raise WorkflowNotFound(name, [f"{name}@{v}" for v in versions], version)
