@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -70,11 +71,20 @@ def postgres_server() -> Iterator[str]:
     )
     if started.returncode != 0:
         pytest.exit(f"could not start PostgreSQL for the tests: {started.stderr}", returncode=3)
+    # A run ended by SIGTERM (a CI timeout, `kill`) must still stop the server: turn the
+    # signal into the KeyboardInterrupt that pytest answers by tearing fixtures down.
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         yield started.stdout.strip()
     finally:
         subprocess.run([script, "stop", str(directory)], check=False)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
