@@ -87,64 +87,62 @@ def claim_statement(
         sa.bindparam(f"_ver{i}", value=ver) for i, (_, ver) in enumerate(workflows)
     ]
     queue_name: sa.BindParameter[str] = sa.bindparam("_queue", value=queue)
-    ready_of_pairs = sa.or_(
-        *(
-            sa.and_(
-                instances.c.workflow == names[i],
-                instances.c.version == versions[i],
-                *((instances.c.history_size > 0,) if name in paused else ()),
+
+    def of_pairs(*, started_if_paused: bool) -> sa.ColumnElement[bool]:
+        return sa.or_(
+            *(
+                sa.and_(
+                    instances.c.workflow == names[i],
+                    instances.c.version == versions[i],
+                    *(
+                        (instances.c.history_size > 0,)
+                        if started_if_paused and name in paused
+                        else ()
+                    ),
+                )
+                for i, (name, _version) in enumerate(workflows)
             )
-            for i, (name, _version) in enumerate(workflows)
         )
-    )
+
+    def due(*conditions: Any, order: Sequence[Any]) -> sa.Select[Any]:
+        return (
+            sa.select(instances.c.id, instances.c.priority, instances.c.run_at)
+            .where(*conditions, instances.c.run_at <= sa.bindparam("_now"))
+            .order_by(*order)
+            .limit(sa.bindparam("_limit", type_=sa.Integer))
+        )
+
     # One index range per branch, each cut at the limit, then the best of those few rows:
     # O(branches x limit) whatever the backlog. (One query over an OR of everything makes
     # SQLite sort every due row before applying the limit.)
-    ready = (
-        sa.select(instances.c.id, instances.c.priority, instances.c.run_at)
-        .where(
-            sa.text(READY),
-            instances.c.queue == queue_name,
-            instances.c.run_at <= sa.bindparam("_now"),
-            ready_of_pairs,
-        )
-        .order_by(instances.c.priority, instances.c.run_at)
-        .limit(sa.bindparam("_limit", type_=sa.Integer))
+    ready = due(
+        sa.text(READY),
+        instances.c.queue == queue_name,
+        of_pairs(started_if_paused=True),
+        order=(instances.c.priority, instances.c.run_at),
     )
     # Expired leases (their worker died) of the queue, through ix_instances_running: a
     # running instance is in no other claim index, so that starting, heartbeating and
     # finishing it maintain one index fewer. Expired leases are few; the pair filter is
     # checked on each.
-    expired = (
-        sa.select(instances.c.id, instances.c.priority, instances.c.run_at)
-        .where(
-            sa.text(RUNNING),
-            instances.c.queue == queue_name,
-            instances.c.run_at <= sa.bindparam("_now"),
-            sa.or_(
-                *(
-                    sa.and_(instances.c.workflow == names[i], instances.c.version == versions[i])
-                    for i in range(len(workflows))
-                )
-            ),
-        )
-        .order_by(instances.c.run_at)
-        .limit(sa.bindparam("_limit", type_=sa.Integer))
+    expired = due(
+        sa.text(RUNNING),
+        instances.c.queue == queue_name,
+        of_pairs(started_if_paused=False),
+        order=(instances.c.run_at,),
     )
-    branches = [ready, expired]
-    for i, _pair in enumerate(workflows):
-        branches.append(
-            sa.select(instances.c.id, instances.c.priority, instances.c.run_at)
-            .where(
-                instances.c.workflow == names[i],
-                instances.c.version == versions[i],
-                sa.text(TIMED),
-                instances.c.run_at <= sa.bindparam("_now"),
-                instances.c.queue == queue_name,
-            )
-            .order_by(instances.c.run_at)
-            .limit(sa.bindparam("_limit", type_=sa.Integer))
+    # Fired timers, per workflow version through ix_instances_due.
+    timers = [
+        due(
+            instances.c.workflow == names[i],
+            instances.c.version == versions[i],
+            sa.text(TIMED),
+            instances.c.queue == queue_name,
+            order=(instances.c.run_at,),
         )
+        for i in range(len(workflows))
+    ]
+    branches = [ready, expired, *timers]
     if lock:
         # PostgreSQL runs claims concurrently: without row locks two workers could pick the
         # same due row, and the second UPDATE would re-check only the id, not that it is
