@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 import daytwo
+from daytwo.store import _write_lock
 from daytwo.store._migrate import HEAD_REVISION, current_revision, head_of_scripts
 from daytwo.store._schema import metadata
 
@@ -84,6 +90,48 @@ def test_a_file_deleted_and_made_again_in_one_process_is_migrated_again(tmp_path
         app.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def test_a_long_wait_for_the_sqlite_write_lock_names_the_stopped_process_holding_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_write_lock, "SLOW_WAIT_SECONDS", 0.2)
+    path = str(tmp_path / "orders.db.lock")
+    code = (
+        "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "held"
+    os.kill(holder.pid, signal.SIGSTOP)
+    lock = _write_lock.WriteLock(path)
+    entered = threading.Event()
+
+    def write() -> None:
+        with lock.hold():
+            entered.set()
+
+    def reported() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "write lock" in r.getMessage()]
+
+    writer = threading.Thread(target=write)
+    with caplog.at_level(logging.WARNING, logger="daytwo.store"):
+        writer.start()
+        deadline = time.monotonic() + 60
+        while not reported() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not entered.is_set()
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.stdin.close()  # the holder exits, and its lock goes with it
+        holder.wait(30)
+        writer.join(30)
+    lock.close()
+    assert entered.is_set()
+    assert f"process {holder.pid}" in reported()[0]
+    assert "stopped" in reported()[0]
 
 
 @pytest.mark.parametrize(
