@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -71,6 +72,7 @@ def postgres_server() -> Iterator[str]:
     )
     if started.returncode != 0:
         pytest.exit(f"could not start PostgreSQL for the tests: {started.stderr}", returncode=3)
+    guard = _stop_when_gone(script, directory)
     # A run ended by SIGTERM (a CI timeout, `kill`) must still stop the server: turn the
     # signal into the KeyboardInterrupt that pytest answers by tearing fixtures down.
     previous = signal.getsignal(signal.SIGTERM)
@@ -81,6 +83,29 @@ def postgres_server() -> Iterator[str]:
     finally:
         subprocess.run([script, "stop", str(directory)], check=False)
         shutil.rmtree(directory, ignore_errors=True)
+        assert guard.stdin is not None
+        guard.stdin.close()
+        guard.wait(timeout=60)
+
+
+def _stop_when_gone(script: str, directory: Path) -> subprocess.Popen[bytes]:
+    """A process of its own session that stops the server once this one is gone.
+
+    It waits for the end of a pipe that only this process holds, which comes however this
+    process ends: even SIGKILL, which runs no teardown, leaves no server behind.
+    """
+    code = (
+        "import shutil, subprocess, sys; sys.stdin.buffer.read(); "
+        "subprocess.run([sys.argv[1], 'stop', sys.argv[2]], check=False); "
+        "shutil.rmtree(sys.argv[2], ignore_errors=True)"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, script, str(directory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _interrupt(signum: int, _frame: object) -> None:
