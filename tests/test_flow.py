@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 import daytwo
 from daytwo import App, Context, FakeClock
 from daytwo.cli._main import app as cli
+from daytwo.store import _flow
 
 
 class Gauge:
@@ -195,6 +196,37 @@ def test_paused_starts_hold_new_instances_until_resumed(fake_app: App) -> None:
         worker.drain()
     assert sorted(order) == ["j0", "j1", "j2"]
     assert fake_app.flow.list_pauses() == []
+
+
+@pytest.mark.backends("postgresql")
+def test_a_worker_follows_settings_changed_by_another_process_at_once(
+    app: App, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Snapshots are trusted for an hour: only the change notification can tell the worker.
+    monkeypatch.setattr(_flow, "SETTINGS_TTL", 3600.0)
+    monkeypatch.setattr(_flow, "FOLLOWED_TTL", 3600.0)
+    order: list[str] = []
+    _order_app(app, order)
+    operator = daytwo.App(db_url)  # what `daytwo pause` in another process does
+
+    def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert condition()
+
+    with app.worker(concurrency=1) as worker:
+        assert worker._listener is not None
+        until(lambda: worker._listener is not None and worker._listener.connected)
+        assert app.flow.settings().paused_starts == frozenset()
+        operator.flow.pause("job", reason="vendor outage", by="bob")
+        until(lambda: "job" in app.flow.settings().paused_starts)
+        app.start("job", "held", id="held")
+        worker.drain()
+        assert order == []
+        operator.flow.resume("job")
+        assert app.result("held", timeout=30) == "held"
+    operator.close()
 
 
 def test_a_paused_step_holds_instances_in_a_named_state(fake_app: App) -> None:

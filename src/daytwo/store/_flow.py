@@ -33,6 +33,9 @@ __all__ = ["FlowControl", "FlowSettings", "QueueSettings"]
 
 #: How long workers trust a settings snapshot (seconds).
 SETTINGS_TTL = 1.0
+#: How long a snapshot is trusted while change notifications arrive (a PostgreSQL worker
+#: whose listener is connected): every change is announced, so this is only a backstop.
+FOLLOWED_TTL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +92,30 @@ class FlowControl:
         self._lock = threading.Lock()
         self._cached: FlowSettings | None = None
         self._read_at = 0.0
+        self._following: Callable[[], bool] | None = None
         insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
         self._insert = insert
 
     # -- reading --------------------------------------------------------------------------
 
-    def settings(self, *, fresh: bool = False) -> FlowSettings:
-        """The current settings, at most :data:`SETTINGS_TTL` old unless ``fresh``."""
+    def follow(self, receiving: Callable[[], bool] | None) -> None:
+        """Trust snapshots longer while ``receiving()`` says change notifications arrive.
+
+        A worker whose listener hears every change (it calls :meth:`invalidate` on each)
+        passes the listener's state; None goes back to re-reading every second.
+        """
         with self._lock:
-            fresh_enough = time.monotonic() - self._read_at < SETTINGS_TTL
+            self._following = receiving
+
+    def settings(self, *, fresh: bool = False) -> FlowSettings:
+        """The current settings, at most :data:`SETTINGS_TTL` old unless ``fresh``.
+
+        While :meth:`follow` says change notifications arrive, up to :data:`FOLLOWED_TTL`.
+        """
+        with self._lock:
+            following = self._following is not None and self._following()
+            ttl = FOLLOWED_TTL if following else SETTINGS_TTL
+            fresh_enough = time.monotonic() - self._read_at < ttl
             if not fresh and self._cached is not None and fresh_enough:
                 return self._cached
             with self.store.read() as conn:
@@ -222,6 +240,7 @@ class FlowControl:
             if not found:
                 what = f"step {step!r} of workflow {workflow!r}" if step else repr(workflow)
                 raise InvalidInput(f"{what} is not paused; see `daytwo pauses`")
+            self.store.notify_settings_changed(conn)
             released = 0
             if step:
                 released = conn.execute(
@@ -269,6 +288,7 @@ class FlowControl:
         if concurrency is None:
             with self.store.write() as conn:
                 conn.execute(dependency_limits.delete().where(dependency_limits.c.name == name))
+                self.store.notify_settings_changed(conn)
         else:
             if concurrency < 1:
                 raise InvalidInput(f"dependency concurrency must be at least 1 (got {concurrency})")
@@ -349,6 +369,7 @@ class FlowControl:
     ) -> None:
         with self.store.write() as conn:
             self._upsert_in(conn, table, row, keys, update)
+            self.store.notify_settings_changed(conn)
         self.invalidate()
 
     def _upsert_in(

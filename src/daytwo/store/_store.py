@@ -54,6 +54,8 @@ def initial_transition(row: dict[str, Any]) -> dict[str, Any]:
 
 #: The PostgreSQL notification channel on which workers hear about new work.
 WAKE_CHANNEL = "daytwo_wake"
+#: The channel on which flow-control changes (queues, pauses, dependency limits) are announced.
+SETTINGS_CHANNEL = "daytwo_settings"
 
 
 def _locked_instance(instance_id: str) -> sa.Select[Any]:
@@ -105,6 +107,14 @@ class Store:
         """
         if self.dialect == "postgresql":
             conn.execute(sa.select(sa.func.pg_notify(WAKE_CHANNEL, queue)))
+
+    def notify_settings_changed(self, conn: sa.Connection) -> None:
+        """Tell listening workers that flow-control settings changed (PostgreSQL: NOTIFY).
+
+        Delivered when ``conn``'s transaction commits; SQLite workers re-read every second.
+        """
+        if self.dialect == "postgresql":
+            conn.execute(sa.select(sa.func.pg_notify(SETTINGS_CHANNEL, "")))
 
     # -- instances ------------------------------------------------------------------------
 

@@ -135,7 +135,12 @@ class Worker:
         self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="daytwo-run")
         self.app.add_listener(self.wake)
         if store.dialect == "postgresql":
-            self._listener = WakeListener(store.engine.url, self.wake, name=self.id).start()
+            listener = WakeListener(
+                store.engine.url, self.wake, name=self.id, on_settings=self._settings_changed
+            )
+            self._listener = listener.start()
+            # Every settings change is announced: no need to re-read them every second.
+            self.app.flow.follow(lambda: listener.connected)
         for target, name in ((self._claim_loop, "claim"), (self._heartbeat_loop, "heartbeat")):
             thread = threading.Thread(target=target, name=f"daytwo-{name}", daemon=True)
             thread.start()
@@ -190,6 +195,7 @@ class Worker:
             self._writer.close()
         self.app.remove_listener(self.wake)
         if self._listener is not None:
+            self.app.flow.follow(None)
             self._listener.stop()
         self.app.store.worker_heartbeat(self.id, self.app.clock.now(), stopped=True)
         self._stopped.set()
@@ -204,6 +210,11 @@ class Worker:
     def wake(self) -> None:
         """Look for work now (called when this process starts or signals an instance)."""
         self._wake.set()
+
+    def _settings_changed(self) -> None:
+        # A raised limit or a lifted pause may allow claims right away.
+        self.app.flow.invalidate()
+        self.wake()
 
     @property
     def inflight(self) -> int:
