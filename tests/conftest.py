@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -73,11 +72,6 @@ def postgres_server() -> Iterator[str]:
     if started.returncode != 0:
         pytest.exit(f"could not start PostgreSQL for the tests: {started.stderr}", returncode=3)
     guard = _stop_when_gone(script, directory)
-    # A run ended by SIGTERM (a CI timeout, `kill`) must still stop the server: turn the
-    # signal into the KeyboardInterrupt that pytest answers by tearing fixtures down.
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _interrupt)
     try:
         yield started.stdout.strip()
     finally:
@@ -92,7 +86,7 @@ def _stop_when_gone(script: str, directory: Path) -> subprocess.Popen[bytes]:
     """A process of its own session that stops the server once this one is gone.
 
     It waits for the end of a pipe that only this process holds, which comes however this
-    process ends: even SIGKILL, which runs no teardown, leaves no server behind.
+    process ends: SIGTERM or even SIGKILL, which run no teardown, leave no server behind.
     """
     code = (
         "import shutil, subprocess, sys; sys.stdin.buffer.read(); "
@@ -106,10 +100,6 @@ def _stop_when_gone(script: str, directory: Path) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-
-
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")

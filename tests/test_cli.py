@@ -8,12 +8,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _cli import (
+    Invoke,
+    clean_cli_environment,  # noqa: F401 -- an autouse fixture, active once imported
+    cli_invoker,
+)
 from typer.testing import CliRunner, Result
 
 import daytwo
@@ -25,30 +30,11 @@ TESTS_DIR = Path(__file__).resolve().parent
 DAYTWO = str(Path(sys.executable).with_name("daytwo"))
 APP = "cli_app:app"
 
-Invoke = Callable[..., Result]
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No ambient database or app, and a fresh ``cli_app`` module (so a fresh App) per test."""
-    monkeypatch.delenv("DAYTWO_DATABASE", raising=False)
-    monkeypatch.delenv("DAYTWO_APP", raising=False)
-    sys.modules.pop("cli_app", None)
-    yield
-    module = sys.modules.pop("cli_app", None)
-    if module is not None:
-        module.app.close()
-
 
 @pytest.fixture
 def invoke(db_url: str) -> Invoke:
     """Run the CLI in-process against the test's database (given by $DAYTWO_DATABASE)."""
-    runner = CliRunner()
-
-    def run(*args: str, env: dict[str, str] | None = None) -> Result:
-        return runner.invoke(cli, list(args), env={"DAYTWO_DATABASE": db_url, **(env or {})})
-
-    return run
+    return cli_invoker(db_url)
 
 
 @pytest.fixture

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from _cli import (
+    Invoke,
+    clean_cli_environment,  # noqa: F401 -- an autouse fixture, active once imported
+    cli_invoker,
+)
+from typer.testing import Result
 
 import daytwo
-from daytwo.cli._main import app as cli
 
 OBJECTIVES = """\
 objectives:
@@ -26,28 +28,10 @@ objectives:
     sli: {kind: cycle_time, within: 1m}
 """
 
-Invoke = Callable[..., Result]
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("DAYTWO_DATABASE", raising=False)
-    monkeypatch.delenv("DAYTWO_APP", raising=False)
-    sys.modules.pop("cli_app", None)
-    yield
-    module = sys.modules.pop("cli_app", None)
-    if module is not None:
-        module.app.close()
-
 
 @pytest.fixture
 def invoke(db_url: str) -> Invoke:
-    runner = CliRunner()
-
-    def run(*args: str) -> Result:
-        return runner.invoke(cli, list(args), env={"DAYTWO_DATABASE": db_url, "COLUMNS": "200"})
-
-    return run
+    return cli_invoker(db_url, COLUMNS="200")
 
 
 @pytest.fixture

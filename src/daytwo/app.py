@@ -351,9 +351,8 @@ class App:
                 )
                 self._inline_keeper.start()
         try:
-            if insert:
-                return execute(self.runtime, writer, row, history=[], insert=True)
-            return execute(self.runtime, writer, row)
+            # A new row has no history to load; a claimed one loads its own.
+            return execute(self.runtime, writer, row, history=[] if insert else None, insert=insert)
         finally:
             with self._inline_lock:
                 self._inline_leases.pop(instance_id, None)

@@ -17,7 +17,7 @@ import typer
 
 from daytwo.cli._apps import client_app, database_option, load_app
 from daytwo.cli._errors import CliError
-from daytwo.cli._options import AppOption, DatabaseOption
+from daytwo.cli._options import AppOption, DatabaseOption, ObjectivesOption
 from daytwo.cli._output import stderr_console
 
 __all__ = ["metrics_commands", "metrics_service"]
@@ -40,15 +40,7 @@ AddressOption = Annotated[
 def serve(
     ctx: typer.Context,
     app_spec: AppOption = None,
-    objectives_files: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--objectives",
-            metavar="FILE.yaml",
-            show_default=False,
-            help="YAML file with objectives (repeatable); added to those registered on --app.",
-        ),
-    ] = None,
+    objectives_files: ObjectivesOption = None,
     port: PortOption = 9464,
     address: AddressOption = "0.0.0.0",
     database: DatabaseOption = None,

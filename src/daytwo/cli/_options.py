@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-__all__ = ["AppOption", "DatabaseOption", "JsonOption"]
+__all__ = ["AppOption", "DatabaseOption", "JsonOption", "ObjectivesOption"]
 
 DatabaseOption = Annotated[
     str | None,
@@ -31,4 +32,14 @@ AppOption = Annotated[
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")
+]
+
+ObjectivesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--objectives",
+        metavar="FILE.yaml",
+        show_default=False,
+        help="YAML file with objectives (repeatable); added to those registered on --app.",
+    ),
 ]

@@ -19,7 +19,7 @@ from rich.text import Text
 import daytwo
 from daytwo.cli._apps import client_app, database_option, load_app
 from daytwo.cli._errors import CliError
-from daytwo.cli._options import AppOption, DatabaseOption, JsonOption
+from daytwo.cli._options import AppOption, DatabaseOption, JsonOption, ObjectivesOption
 from daytwo.cli._output import duration, new_table, print_json, short_time, stdout_console
 
 if TYPE_CHECKING:
@@ -33,15 +33,6 @@ slo_commands = typer.Typer(
     no_args_is_help=True,
 )
 
-ObjectivesOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--objectives",
-        metavar="FILE.yaml",
-        show_default=False,
-        help="YAML file with objectives (repeatable); added to those registered on --app.",
-    ),
-]
 LimitOption = Annotated[int, typer.Option("--limit", min=1, help="At most this many.")]
 
 
@@ -93,6 +84,13 @@ def _target(status: SloStatus, objective: Objective) -> str:
     if isinstance(sli, slo.RetryRate | slo.CompensationRate):
         return f"<= {sli.max_per_instance:g}/instance ({sli.scope})"
     return _percent(status.objective, 1)
+
+
+def _report(statuses: list[SloStatus], objectives: list[Objective], json_output: bool) -> None:
+    if json_output:
+        print_json([s.to_json() for s in statuses])
+    else:
+        print_statuses(statuses, objectives)
 
 
 def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> None:
@@ -159,11 +157,7 @@ def status(
 
     app, objectives = _setup(ctx, app_spec, objectives_files, database)
     _require(objectives)
-    statuses = slo.Evaluator.for_app(app, objectives).status()
-    if json_output:
-        print_json([s.to_json() for s in statuses])
-        return
-    print_statuses(statuses, objectives)
+    _report(slo.Evaluator.for_app(app, objectives).status(), objectives, json_output)
 
 
 @slo_commands.command("evaluate")
@@ -187,11 +181,8 @@ def evaluate(
         sinks: list[slo.AlertSink] = [slo.WebhookSink(url) for url in webhooks or []]
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    statuses = slo.Evaluator.for_app(app, objectives, sinks=[slo.LogSink(), *sinks]).evaluate()
-    if json_output:
-        print_json([s.to_json() for s in statuses])
-        return
-    print_statuses(statuses, objectives)
+    evaluator = slo.Evaluator.for_app(app, objectives, sinks=[slo.LogSink(), *sinks])
+    _report(evaluator.evaluate(), objectives, json_output)
 
 
 @slo_commands.command("alerts")

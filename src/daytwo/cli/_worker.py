@@ -11,7 +11,7 @@ import typer
 
 from daytwo.cli._apps import database_option, load_app
 from daytwo.cli._errors import CliError
-from daytwo.cli._options import DatabaseOption
+from daytwo.cli._options import DatabaseOption, ObjectivesOption
 from daytwo.cli._output import stderr_console
 
 __all__ = ["worker"]
@@ -61,15 +61,7 @@ def worker(
         list[str] | None,
         typer.Option("--queue", help="Serve this queue (repeatable; default: the default queue)."),
     ] = None,
-    objectives_files: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--objectives",
-            metavar="FILE.yaml",
-            show_default=False,
-            help="SLO objectives to evaluate besides those registered on the app (repeatable).",
-        ),
-    ] = None,
+    objectives_files: ObjectivesOption = None,
     slo_interval: Annotated[
         float,
         typer.Option(

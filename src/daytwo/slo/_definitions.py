@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
 
@@ -180,6 +181,14 @@ class _Rate(_Model):
         if self.step is not None and self.dependency is not None:
             raise ValueError("give step or dependency, not both")
         return self
+
+    def covers(self, step: str, dependencies: Mapping[str, str]) -> bool:
+        """Whether a retry or compensation of ``step`` counts (``dependencies``: step → name)."""
+        if self.step is not None:
+            return step == self.step
+        if self.dependency is not None:
+            return dependencies.get(step) == self.dependency
+        return True
 
     @property
     def scope(self) -> str:

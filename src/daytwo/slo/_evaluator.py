@@ -99,13 +99,9 @@ class Evaluator:
         sinks: Sequence[AlertSink] = (),
     ) -> Evaluator:
         """An evaluator on the app's store and clock (objectives: those registered on it)."""
-        from daytwo.slo._registry import objectives_for
+        from daytwo.slo._registry import objectives_for, step_dependencies
 
-        dependencies = {
-            name: step.dependency
-            for name, step in app.registry.steps.items()
-            if step.dependency is not None
-        }
+        dependencies = step_dependencies(app)
         chosen = objectives_for(app) if objectives is None else objectives
         return cls(
             app.store, app.clock, chosen, sinks=sinks, dependencies=dependencies,

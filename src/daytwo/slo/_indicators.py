@@ -90,20 +90,14 @@ class Indicators:
                 bad = sum(
                     n
                     for series, n in counts.items()
-                    if series.startswith(prefix) and self._in_scope(sli, series[len(prefix) :])
+                    if series.startswith(prefix)
+                    and sli.covers(series[len(prefix) :], self.dependencies)
                 )
                 result[name] = Measure(ended - bad, bad, ended)
             else:
                 good = sum(n for s, n in counts.items() if s.startswith("end:SUCCEEDED:"))
                 result[name] = Measure(good, ended - good, ended)
         return result
-
-    def _in_scope(self, sli: RetryRate | CompensationRate, step: str) -> bool:
-        if sli.step is not None:
-            return step == sli.step
-        if sli.dependency is not None:
-            return self.dependencies.get(step) == sli.dependency
-        return True
 
     def _active_late(
         self, objective: Objective, within: float, starts: Mapping[str, float]

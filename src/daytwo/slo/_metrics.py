@@ -100,13 +100,9 @@ class StoreCollector(Collector):
     @classmethod
     def for_app(cls, app: App, objectives: Sequence[Objective] | None = None) -> StoreCollector:
         """A collector on the app's store and clock (objectives: those registered on it)."""
-        from daytwo.slo._registry import objectives_for
+        from daytwo.slo._registry import objectives_for, step_dependencies
 
-        dependencies = {
-            name: step.dependency
-            for name, step in app.registry.steps.items()
-            if step.dependency is not None
-        }
+        dependencies = step_dependencies(app)
         chosen = objectives_for(app) if objectives is None else objectives
         return cls(
             app.store, app.clock, chosen, workflows=list(app.registry.workflows),
@@ -369,7 +365,7 @@ class StoreCollector(Collector):
                 kind == "comp" and isinstance(sli, CompensationRate)
             ):
                 assert isinstance(sli, RetryRate | CompensationRate)
-                if self._in_scope(sli, rest):
+                if sli.covers(rest, self.dependencies):
                     bad += count
         if isinstance(sli, CycleTime):
             # Active instances past their target are bad at once; when one ends it moves to
@@ -386,13 +382,6 @@ class StoreCollector(Collector):
             valid += late
             bad += late
         return valid, bad
-
-    def _in_scope(self, sli: RetryRate | CompensationRate, step: str) -> bool:
-        if sli.step is not None:
-            return step == sli.step
-        if sli.dependency is not None:
-            return self.dependencies.get(step) == sli.dependency
-        return True
 
 
 def serve_metrics(

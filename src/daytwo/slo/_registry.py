@@ -35,3 +35,12 @@ def register(app: App, *objectives: Objective) -> None:
 def objectives_for(app: App) -> list[Objective]:
     """The objectives registered on ``app``, in registration order."""
     return list(_registered.get(app, {}).values())
+
+
+def step_dependencies(app: App) -> dict[str, str]:
+    """Step name → the dependency it calls, for the app's steps that declare one."""
+    return {
+        name: step.dependency
+        for name, step in app.registry.steps.items()
+        if step.dependency is not None
+    }

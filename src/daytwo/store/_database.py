@@ -61,7 +61,7 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
         engine.dispose()
         raise StoreUnavailable(_open_failure(url, backend, exc)) from None
     if migrate:
-        _migrate_once(engine, url)
+        _migrate(engine, url)
     return engine
 
 
@@ -176,7 +176,7 @@ def _open_failure(url: str, backend: str, exc: DatabaseError) -> str:
     return f"cannot connect to PostgreSQL at {shown!r}: {reason}; {fix}"
 
 
-def _migrate_once(engine: Engine, url: str) -> None:
+def _migrate(engine: Engine, url: str) -> None:
     # No per-process memo of migrated URLs: a file deleted and created again under the
     # same name must be migrated again. Checking the revision costs one query per App.
     with _migrate_lock:

@@ -418,12 +418,7 @@ class WriteApplier:
             execute(self._attempts.sql, self._attempts.params(row))
         for row in write.transitions:
             execute(self._transitions.sql, self._transitions.params(row))
-        if write.identity is not None and (
-            write.attempts
-            or write.values["finished_at"] is not None
-            or any(row["kind"] == "compensation" for row in write.history)
-        ):  # else bucket_rows() has nothing to count
-            self._aggregate(cursor, (write,))
+        self._aggregate(cursor, (write,))
         if write.consumed_signals or write.new_tasks or write.recheck_signal is not None:
             woken = self._extras(cursor, write)
             return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=woken)
