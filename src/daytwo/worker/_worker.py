@@ -226,7 +226,10 @@ class Worker:
         """Block until nothing is running and nothing is claimable (for tests and scripts).
 
         Claimable is what a claim would take now: instances held back by a pause or a
-        queue limit, or waiting for a later time, do not keep the worker busy.
+        queue limit, or waiting for a later time, do not keep the worker busy. So a
+        worker that shares a queue limit with other workers can be idle while they
+        hold every slot; to know that instances are done, wait for them
+        (:meth:`App.result`).
         """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
