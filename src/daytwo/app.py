@@ -22,8 +22,9 @@ from daytwo._errors import (
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, Transition
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
+from daytwo.engine._durable import RunResult, Runtime
 from daytwo.engine._retry import DEFAULT_RETRY, Retry
-from daytwo.engine._runner import RunResult, Runtime, execute
+from daytwo.engine._runner import execute
 from daytwo.engine._serde import JsonSerializer, Serializer
 from daytwo.store._database import open_engine, resolve_url
 from daytwo.store._flow import FlowControl

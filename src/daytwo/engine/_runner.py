@@ -7,6 +7,11 @@ records it. New history rows are buffered and written at the next *durable point
 a step's side effect starts, at a suspension, at the end) in one transaction with the
 instance's new state. Between durable points workflow code is deterministic and has no
 side effects, so a crash there is the same as a crash during the step before it.
+
+This module holds what workflow code calls (steps, timers, signals, human tasks, recorded
+values) and the saga that undoes completed steps. The bookkeeping underneath (replay
+position, buffered rows, durable points) is :class:`DurableRun`, in ``_durable.py``;
+calling a step function with its timeout is in ``_invocation.py``.
 """
 
 from __future__ import annotations
@@ -14,14 +19,9 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
-import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from contextvars import copy_context
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any
 
 from daytwo._errors import (
     CancelRequested,
@@ -34,72 +34,19 @@ from daytwo._errors import (
     WaitTimeout,
     _ControlFlow,
 )
-from daytwo.engine._clock import Clock, SystemClock
-from daytwo.engine._context import Context, StepInfo, _run_var, _step_var
-from daytwo.engine._definitions import Registry, Step, WorkflowDefinition
+from daytwo.engine._clock import Clock
+from daytwo.engine._context import Context, StepInfo, _run_var
+from daytwo.engine._definitions import Step
+from daytwo.engine._durable import CLEAR_WAIT, DurableRun, RunResult, Runtime, Writer
+from daytwo.engine._invocation import error_record, invoke
 from daytwo.engine._retry import Retry
-from daytwo.engine._serde import JsonSerializer, Serializer
-from daytwo.store._flow import FlowControl
-from daytwo.store._store import Store
-from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 
-__all__ = ["Run", "RunResult", "Runtime", "StepTimeout", "Writer", "execute"]
+__all__ = ["Run", "execute"]
 
 log = logging.getLogger("daytwo.runner")
 
-_T = TypeVar("_T")
-
 #: About how long an instance waits before asking again for a slot of a limited dependency.
 DEPENDENCY_RETRY_SECONDS = 0.5
-
-
-class StepTimeout(TimeoutError):
-    """A step attempt ran longer than its ``timeout``."""
-
-
-class Writer(Protocol):
-    """Applies instance writes: directly, or batched with other instances (group commit)."""
-
-    #: Whether writes may be queued without waiting for their commit.
-    batches: bool
-
-    def commit(self, write: InstanceWrite, *, wait: bool = True) -> WriteOutcome | None:
-        """Apply the write; with ``wait`` return once it is durable."""
-        ...
-
-
-@dataclass
-class Runtime:
-    """What a run needs from its app."""
-
-    store: Store
-    clock: Clock
-    serde: Serializer
-    registry: Registry
-    #: Paused steps and dependency limits; None runs every step unthrottled.
-    flow: FlowControl | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """How a run ended."""
-
-    kind: Literal["finished", "suspended", "lost"]
-    status: str
-    #: When the instance becomes claimable again (suspended runs with a deadline).
-    run_at: float | None = None
-    #: The stored output and error (JSON text) of a finished instance.
-    output: str | None = None
-    error: str | None = None
-
-
-def error_record(exc: BaseException) -> dict[str, Any]:
-    """The stored form of an exception."""
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc))[-4000:],
-    }
 
 
 def execute(
@@ -122,81 +69,12 @@ def execute(
     return run.execute()
 
 
-def _rejected(write: InstanceWrite) -> str:
-    """What a write that lost its lease would have recorded, for the log."""
-    rows = [f"{row['kind']} {row['name']!r} at position {row['seq']}" for row in write.history]
-    rows += [f"failed attempt {row['attempt']} of {row['name']!r}" for row in write.attempts]
-    status = write.values["status"]
-    return f"status {status}" + (f", {', '.join(rows)}" if rows else "")
-
-
 #: Types whose values JSON gives back unchanged (tuples or non-string keys it does not).
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
-_CLEAR_WAIT = {
-    "wait_kind": None,
-    "wait_name": None,
-    "wait_seq": None,
-    "wake_at": None,
-    "attempt": 0,
-}
 
-
-class Run:
+class Run(DurableRun):
     """One execution of one instance; see the module docstring."""
-
-    def __init__(
-        self,
-        runtime: Runtime,
-        writer: Writer,
-        definition: WorkflowDefinition,
-        row: Mapping[Any, Any],
-        history: list[dict[str, Any]],
-        *,
-        insert: bool = False,
-    ) -> None:
-        self.runtime = runtime
-        self.writer = writer
-        # The system clock is read many times per step: skip its method frame.
-        self._now = time.time if type(runtime.clock) is SystemClock else runtime.clock.now
-        self._plain_json = type(runtime.serde) is JsonSerializer
-        self.definition = definition
-        self.instance_id: str = row["id"]
-        self.token: int = row["lease_token"]
-        self.owner: str | None = row["lease_owner"]
-        self.input_text: str = row["input"]
-        self.identity: tuple[str, str, float] = (row["workflow"], row["version"], row["created_at"])
-        self.cancel_reason: str | None = row["cancel_reason"]
-        # The instance columns this run owns while it holds the lease; every durable point
-        # writes them all.
-        self.values: dict[str, Any] = {key: row[key] for key in RUN_COLUMNS}
-        self._insert_row: dict[str, Any] | None = dict(row) if insert else None
-        self.history = history
-        self.position = 0
-        self._new_history: list[dict[str, Any]] = []
-        self._attempts: list[dict[str, Any]] = []
-        self._transitions: list[dict[str, Any]] = []
-        self._consumed: list[tuple[int, int]] = []
-        self._new_tasks: list[dict[str, Any]] = []
-        self._recorded_len = len(history)
-        if insert:  # the row carries transition_count 1 for this initial transition
-            self._transitions.append(
-                {
-                    "instance_id": self.instance_id,
-                    "seq": 0,
-                    "from_state": None,
-                    "to_state": row["state"],
-                    "status": row["status"],
-                    "at": row["created_at"],
-                }
-            )
-
-    # -- top level ------------------------------------------------------------------------
-
-    @property
-    def is_replaying(self) -> bool:
-        """Whether the current position is already in the recorded history."""
-        return self.position < self._recorded_len
 
     def execute(self) -> RunResult:
         """Run forward (or compensate, for an instance that already failed)."""
@@ -223,13 +101,6 @@ class Run:
                 lost.args[0] if lost.args else "none",
             )
             return RunResult("lost", "RUNNING")
-
-    def _store(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """Call the store; its failure stops the run instead of failing the workflow."""
-        try:
-            return call(*args, **kwargs)
-        except Exception as exc:
-            raise StoreFailed(exc) from exc
 
     def _forward(self) -> RunResult:
         token = _run_var.set(self)
@@ -289,219 +160,6 @@ class Run:
             return True
         return False
 
-    # -- replay ---------------------------------------------------------------------------
-
-    def _replay(self, kind: str, name: str) -> dict[str, Any] | None:
-        seq = self.position
-        self.position += 1
-        if seq < len(self.history):
-            recorded = self.history[seq]
-            if recorded["kind"] != kind or recorded["name"] != name:
-                raise Divergence(
-                    f"at position {seq} the history records {recorded['kind']} "
-                    f"{recorded['name']!r} but the workflow now calls {kind} {name!r}",
-                    seq,
-                )
-            return recorded
-        if seq == self.values["wait_seq"] and self.values["error"] is None:
-            self._check_pending_wait(seq, kind, name)
-        return None
-
-    def _check_pending_wait(self, seq: int, kind: str, name: str) -> None:
-        """The instance waits at ``seq``; the code must still be doing that same operation."""
-        wait_kind, wait_name = self.values["wait_kind"], self.values["wait_name"]
-        expected = "step" if wait_kind in ("retry", "paused", "throttled") else wait_kind
-        if (expected, wait_name) != (kind, name):
-            waiting = {
-                "retry": f"a retry of step {wait_name!r}",
-                "paused": f"paused step {wait_name!r}",
-                "throttled": f"a slot for step {wait_name!r}",
-                "timer": f"timer {wait_name!r}",
-                "signal": f"signal {wait_name!r}",
-                "task": f"human task {wait_name!r}",
-            }.get(wait_kind, f"{wait_kind} {wait_name!r}")
-            raise Divergence(
-                f"at position {seq} the instance is waiting for {waiting} but the workflow "
-                f"now calls {kind} {name!r}",
-                seq,
-            )
-
-    def _record(
-        self,
-        seq: int,
-        kind: str,
-        name: str,
-        outcome: str,
-        *,
-        args: str | None = None,
-        result: str | None = None,
-        error: str | None = None,
-        attempt: int = 1,
-        idempotency_key: str | None = None,
-        started_at: float | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        now = self._now()
-        row = {
-            "instance_id": self.instance_id,
-            "seq": seq,
-            "kind": kind,
-            "name": name,
-            "outcome": outcome,
-            "args": args,
-            "result": result,
-            "error": error,
-            "attempt": attempt,
-            "idempotency_key": idempotency_key,
-            "started_at": now if started_at is None else started_at,
-            "finished_at": now,
-            "detail": json.dumps(detail) if detail else None,
-        }
-        self.history.append(row)
-        self._new_history.append(row)
-        self.values["history_size"] = len(self.history)
-
-    def _wait_started(self, seq: int, kind: str) -> float:
-        """When the wait at ``seq`` began: when the instance entered its waiting state."""
-        if self._pending(seq, kind):
-            return float(self.values["state_entered_at"])
-        return self._now()
-
-    def _pending(self, seq: int, kind: str) -> bool:
-        return bool(self.values["wait_seq"] == seq and self.values["wait_kind"] == kind)
-
-    # -- durable points -------------------------------------------------------------------
-
-    def _set_state(self, state: str, status: str) -> None:
-        if state == self.values["state"]:
-            return
-        now = self._now()
-        if self._insert_row is not None and len(self._transitions) == 1:
-            # An inline run whose row is not stored yet was never queued: it is created
-            # straight into its first state, one transition (and one row) instead of two.
-            self._transitions[0].update(to_state=state, status=status, at=now)
-            self.values["state"] = state
-            self.values["state_entered_at"] = now
-            return
-        seq = self.values["transition_count"]
-        self.values["transition_count"] = seq + 1
-        self._transitions.append(
-            {
-                "instance_id": self.instance_id,
-                "seq": seq,
-                "from_state": self.values["state"],
-                "to_state": state,
-                "status": status,
-                "at": now,
-            }
-        )
-        self.values["state"] = state
-        self.values["state_entered_at"] = now
-
-    def _has_buffered(self) -> bool:
-        return bool(self._new_history or self._attempts or self._consumed or self._new_tasks)
-
-    def _flush(
-        self,
-        *,
-        wait: bool = True,
-        recheck: str | None = None,
-        terminal: bool = False,
-        full: bool = False,
-    ) -> None:
-        self.values["updated_at"] = self._now()
-        write = InstanceWrite(
-            instance_id=self.instance_id,
-            lease_token=self.token,
-            # A batching writer may apply this after we changed values again: copy.
-            values=dict(self.values) if self.writer.batches else self.values,
-            history=self._new_history,
-            attempts=self._attempts,
-            transitions=self._transitions,
-            consumed_signals=self._consumed,
-            new_tasks=self._new_tasks,
-            recheck_signal=recheck,
-            progress=not full,
-            identity=self.identity,
-        )
-        if self._insert_row is not None:
-            write.insert = {**self._insert_row, **self.values}
-            self._insert_row = None
-        self._new_history, self._attempts, self._transitions = [], [], []
-        self._consumed, self._new_tasks = [], []
-        self._recorded_len = len(self.history)
-        outcome = self._store(self.writer.commit, write, wait=wait)
-        if outcome is None:
-            return
-        if not outcome.applied:
-            if write.insert is not None:
-                raise LeaseLost("exists")
-            raise LeaseLost(_rejected(write))
-        if outcome.cancel_reason and not terminal:
-            self.cancel_reason = outcome.cancel_reason
-            if self.values["status"] == "WAITING":
-                # The cancel arrived while we were suspending: make sure a worker picks
-                # the instance up again to compensate.
-                self._store(
-                    self.runtime.store.request_cancel,
-                    self.instance_id,
-                    outcome.cancel_reason,
-                    self._now(),
-                )
-            elif self.values["error"] is None:
-                raise CancelRequested(outcome.cancel_reason)
-
-    def _begin(self, state: str) -> None:
-        """A side effect is about to start: make everything before it durable."""
-        self._set_state(state, "RUNNING")
-        if self._has_buffered() or self._insert_row is not None:
-            self._flush()
-        elif self._transitions and self.writer.batches:
-            # Only the state label changed: no need to wait for the disk, the label rides
-            # along with the next group commit.
-            self._flush(wait=False)
-
-    def _suspend(self, kind: str, name: str, seq: int, until: float | None, state: str) -> None:
-        self.values.update(
-            status="WAITING",
-            run_at=until,
-            wake_at=until,
-            wait_kind=kind,
-            wait_name=name,
-            wait_seq=seq,
-            lease_owner=None,
-        )
-        self._set_state(state, "WAITING")
-        self._flush(recheck=name if kind in ("signal", "task") else None, full=True)
-        raise Suspended()
-
-    def _finish(self, status: str, *, output: str | None = None) -> None:
-        now = self._now()
-        self.values.update(
-            status=status,
-            output=output,
-            run_at=None,
-            lease_owner=None,
-            finished_at=now,
-            **_CLEAR_WAIT,
-        )
-        self._set_state(status.lower(), status)
-        self._flush(terminal=True, full=True)
-
-    def _finished(self) -> RunResult:
-        return RunResult(
-            "finished",
-            self.values["status"],
-            output=self.values["output"],
-            error=self.values["error"],
-        )
-
-    def _incompatible(self, reason: str) -> RunResult:
-        log.error("instance %s is INCOMPATIBLE: %s", self.instance_id, reason)
-        self.values["error"] = json.dumps({"type": "Incompatible", "message": reason})
-        self._finish("INCOMPATIBLE")
-        return self._finished()
-
     # -- operations -----------------------------------------------------------------------
 
     def call_step(self, step: Step[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -525,7 +183,7 @@ class Run:
         info = StepInfo(self.instance_id, self.definition.name, step.name, seq, attempt, key)
         started = self._now()
         try:
-            value = _invoke(step.fn, args, kwargs, info, step.timeout)
+            value = invoke(step.fn, args, kwargs, info, step.timeout)
             result_text = serde.dumps(value, step.describe_result)
         except _ControlFlow:
             raise
@@ -538,7 +196,7 @@ class Run:
                 args=args_text, error=json.dumps(error_record(exc)), attempt=attempt,
                 idempotency_key=key, started_at=started,
             )  # fmt: skip
-            self.values.update(_CLEAR_WAIT)
+            self.values.update(CLEAR_WAIT)
             raise StepFailed(step.name, type(exc).__name__, str(exc), attempt) from exc
         if slot is not None:
             self._give_slot(step)
@@ -547,7 +205,7 @@ class Run:
             args=args_text, result=result_text, attempt=attempt, idempotency_key=key,
             started_at=started,
         )  # fmt: skip
-        self.values.update(_CLEAR_WAIT)
+        self.values.update(CLEAR_WAIT)
         if self._plain_json and type(value) in _JSON_SCALARS:
             return value  # what parsing result_text would give back
         return serde.loads(result_text)
@@ -623,7 +281,7 @@ class Run:
                 seq, "timer", name, "completed", started_at=self._wait_started(seq, "timer"),
                 detail={"until": until},
             )  # fmt: skip
-            self.values.update(_CLEAR_WAIT)
+            self.values.update(CLEAR_WAIT)
             return
         self._suspend("timer", name, seq, until, name)
 
@@ -643,7 +301,7 @@ class Run:
                 started_at=self._wait_started(seq, "signal"),
             )  # fmt: skip
             self._consumed.append((signal["id"], seq))
-            self.values.update(_CLEAR_WAIT)
+            self.values.update(CLEAR_WAIT)
             return serde.loads(signal["payload"])
         now = self._now()
         if self._pending(seq, "signal"):
@@ -655,7 +313,7 @@ class Run:
                 seq, "signal", name, "timed_out", detail={"timeout_at": until},
                 started_at=self._wait_started(seq, "signal"),
             )  # fmt: skip
-            self.values.update(_CLEAR_WAIT)
+            self.values.update(CLEAR_WAIT)
             raise WaitTimeout(f"signal {name!r} did not arrive within the timeout")
         self._suspend("signal", name, seq, until, name)
 
@@ -697,7 +355,7 @@ class Run:
                 started_at=self._wait_started(seq, "task"),
             )  # fmt: skip
             self._consumed.append((signal["id"], seq))
-            self.values.update(_CLEAR_WAIT)
+            self.values.update(CLEAR_WAIT)
             return serde.loads(signal["payload"])
         if task is not None:
             self._new_tasks.append(task)
@@ -716,7 +374,7 @@ class Run:
 
     def _fail(self, error: dict[str, Any]) -> RunResult:
         """The instance failed for good: enter compensation."""
-        self.values.update(error=json.dumps(error), **_CLEAR_WAIT)
+        self.values.update(error=json.dumps(error), **CLEAR_WAIT)
         self.values["status"] = "RUNNING"
         if not self._compensations_due():
             return self._end_failed(compensated=False)
@@ -754,7 +412,7 @@ class Run:
             info = StepInfo(self.instance_id, self.definition.name, row["name"], seq, attempt, key)
             started = clock.now()
             try:
-                _invoke(step.compensation, (*args, result), kwargs, info, step.timeout)
+                invoke(step.compensation, (*args, result), kwargs, info, step.timeout)
             except _ControlFlow:
                 raise
             except Exception as exc:
@@ -775,7 +433,7 @@ class Run:
                 attempt=attempt, idempotency_key=key, started_at=started,
                 detail={"compensates": row["seq"]},
             )  # fmt: skip
-            self.values.update(_CLEAR_WAIT)
+            self.values.update(CLEAR_WAIT)
         return self._end_failed(compensated=True)
 
     def _end_failed(self, *, compensated: bool) -> RunResult:
@@ -788,45 +446,3 @@ class Run:
             status = "FAILED"
         self._finish(status)
         return self._finished()
-
-
-def _invoke(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    info: StepInfo,
-    timeout: float | None,
-) -> Any:
-    """Call a step function with its step info set, optionally bounded by ``timeout``."""
-
-    def call() -> Any:
-        run_token = _run_var.set(None)  # a step calling another step runs it plainly
-        step_token = _step_var.set(info)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _step_var.reset(step_token)
-            _run_var.reset(run_token)
-
-    if timeout is None:
-        return call()
-    # Python cannot interrupt a running function; the attempt is abandoned (and recorded
-    # as timed out) while its thread runs on detached, as Temporal abandons an activity.
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
-
-    def target() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            done.set()
-
-    context = copy_context()
-    threading.Thread(target=context.run, args=(target,), daemon=True, name="daytwo-step").start()
-    if not done.wait(timeout):
-        raise StepTimeout(f"step {info.step!r} did not finish within {timeout} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]

@@ -23,7 +23,8 @@ import psutil
 import sqlalchemy as sa
 
 from daytwo.engine._clock import FakeClock
-from daytwo.engine._runner import RunResult, execute
+from daytwo.engine._durable import RunResult
+from daytwo.engine._runner import execute
 from daytwo.store._claims import QueueLimits
 from daytwo.store._group_commit import DirectWriter, GroupCommitter
 from daytwo.store._schema import instances, workers

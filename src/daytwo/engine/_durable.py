@@ -1,0 +1,364 @@
+"""What a run records: its replay position, its buffered rows and its durable points.
+
+:class:`DurableRun` is the bookkeeping half of a :class:`~daytwo.engine._runner.Run`. It
+walks the recorded history as the workflow code calls durable operations (raising
+:class:`Divergence` when the code no longer matches), buffers the rows a run produces, and
+writes them at the run's *durable points* in one transaction with the instance's new
+state: before a step's side effect starts (:meth:`_begin`), at a suspension
+(:meth:`_suspend`) and at the end (:meth:`_finish`). The operations themselves (steps,
+timers, signals, human tasks, the saga) are in ``_runner.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
+
+from daytwo._errors import CancelRequested, Divergence, LeaseLost, StoreFailed, Suspended
+from daytwo.engine._clock import Clock, SystemClock
+from daytwo.engine._definitions import Registry, WorkflowDefinition
+from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.store._flow import FlowControl
+from daytwo.store._store import Store
+from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
+
+__all__ = ["CLEAR_WAIT", "DurableRun", "RunResult", "Runtime", "Writer"]
+
+log = logging.getLogger("daytwo.runner")
+
+_T = TypeVar("_T")
+
+
+class Writer(Protocol):
+    """Applies instance writes: directly, or batched with other instances (group commit)."""
+
+    #: Whether writes may be queued without waiting for their commit.
+    batches: bool
+
+    def commit(self, write: InstanceWrite, *, wait: bool = True) -> WriteOutcome | None:
+        """Apply the write; with ``wait`` return once it is durable."""
+        ...
+
+
+@dataclass
+class Runtime:
+    """What a run needs from its app."""
+
+    store: Store
+    clock: Clock
+    serde: Serializer
+    registry: Registry
+    #: Paused steps and dependency limits; None runs every step unthrottled.
+    flow: FlowControl | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run ended."""
+
+    kind: Literal["finished", "suspended", "lost"]
+    status: str
+    #: When the instance becomes claimable again (suspended runs with a deadline).
+    run_at: float | None = None
+    #: The stored output and error (JSON text) of a finished instance.
+    output: str | None = None
+    error: str | None = None
+
+
+def _rejected(write: InstanceWrite) -> str:
+    """What a write that lost its lease would have recorded, for the log."""
+    rows = [f"{row['kind']} {row['name']!r} at position {row['seq']}" for row in write.history]
+    rows += [f"failed attempt {row['attempt']} of {row['name']!r}" for row in write.attempts]
+    status = write.values["status"]
+    return f"status {status}" + (f", {', '.join(rows)}" if rows else "")
+
+
+#: The instance columns of a pending wait, as they are once the wait is over.
+CLEAR_WAIT = {
+    "wait_kind": None,
+    "wait_name": None,
+    "wait_seq": None,
+    "wake_at": None,
+    "attempt": 0,
+}
+
+
+class DurableRun:
+    """One run's replay position and buffered writes; see the module docstring."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        writer: Writer,
+        definition: WorkflowDefinition,
+        row: Mapping[Any, Any],
+        history: list[dict[str, Any]],
+        *,
+        insert: bool = False,
+    ) -> None:
+        self.runtime = runtime
+        self.writer = writer
+        # The system clock is read many times per step: skip its method frame.
+        self._now = time.time if type(runtime.clock) is SystemClock else runtime.clock.now
+        self._plain_json = type(runtime.serde) is JsonSerializer
+        self.definition = definition
+        self.instance_id: str = row["id"]
+        self.token: int = row["lease_token"]
+        self.owner: str | None = row["lease_owner"]
+        self.input_text: str = row["input"]
+        self.identity: tuple[str, str, float] = (row["workflow"], row["version"], row["created_at"])
+        self.cancel_reason: str | None = row["cancel_reason"]
+        # The instance columns this run owns while it holds the lease; every durable point
+        # writes them all.
+        self.values: dict[str, Any] = {key: row[key] for key in RUN_COLUMNS}
+        self._insert_row: dict[str, Any] | None = dict(row) if insert else None
+        self.history = history
+        self.position = 0
+        self._new_history: list[dict[str, Any]] = []
+        self._attempts: list[dict[str, Any]] = []
+        self._transitions: list[dict[str, Any]] = []
+        self._consumed: list[tuple[int, int]] = []
+        self._new_tasks: list[dict[str, Any]] = []
+        self._recorded_len = len(history)
+        if insert:  # the row carries transition_count 1 for this initial transition
+            self._transitions.append(
+                {
+                    "instance_id": self.instance_id,
+                    "seq": 0,
+                    "from_state": None,
+                    "to_state": row["state"],
+                    "status": row["status"],
+                    "at": row["created_at"],
+                }
+            )
+
+    # -- top level ------------------------------------------------------------------------
+
+    @property
+    def is_replaying(self) -> bool:
+        """Whether the current position is already in the recorded history."""
+        return self.position < self._recorded_len
+
+    def _store(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Call the store; its failure stops the run instead of failing the workflow."""
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            raise StoreFailed(exc) from exc
+
+    # -- replay ---------------------------------------------------------------------------
+
+    def _replay(self, kind: str, name: str) -> dict[str, Any] | None:
+        seq = self.position
+        self.position += 1
+        if seq < len(self.history):
+            recorded = self.history[seq]
+            if recorded["kind"] != kind or recorded["name"] != name:
+                raise Divergence(
+                    f"at position {seq} the history records {recorded['kind']} "
+                    f"{recorded['name']!r} but the workflow now calls {kind} {name!r}",
+                    seq,
+                )
+            return recorded
+        if seq == self.values["wait_seq"] and self.values["error"] is None:
+            self._check_pending_wait(seq, kind, name)
+        return None
+
+    def _check_pending_wait(self, seq: int, kind: str, name: str) -> None:
+        """The instance waits at ``seq``; the code must still be doing that same operation."""
+        wait_kind, wait_name = self.values["wait_kind"], self.values["wait_name"]
+        expected = "step" if wait_kind in ("retry", "paused", "throttled") else wait_kind
+        if (expected, wait_name) != (kind, name):
+            waiting = {
+                "retry": f"a retry of step {wait_name!r}",
+                "paused": f"paused step {wait_name!r}",
+                "throttled": f"a slot for step {wait_name!r}",
+                "timer": f"timer {wait_name!r}",
+                "signal": f"signal {wait_name!r}",
+                "task": f"human task {wait_name!r}",
+            }.get(wait_kind, f"{wait_kind} {wait_name!r}")
+            raise Divergence(
+                f"at position {seq} the instance is waiting for {waiting} but the workflow "
+                f"now calls {kind} {name!r}",
+                seq,
+            )
+
+    def _record(
+        self,
+        seq: int,
+        kind: str,
+        name: str,
+        outcome: str,
+        *,
+        args: str | None = None,
+        result: str | None = None,
+        error: str | None = None,
+        attempt: int = 1,
+        idempotency_key: str | None = None,
+        started_at: float | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        now = self._now()
+        row = {
+            "instance_id": self.instance_id,
+            "seq": seq,
+            "kind": kind,
+            "name": name,
+            "outcome": outcome,
+            "args": args,
+            "result": result,
+            "error": error,
+            "attempt": attempt,
+            "idempotency_key": idempotency_key,
+            "started_at": now if started_at is None else started_at,
+            "finished_at": now,
+            "detail": json.dumps(detail) if detail else None,
+        }
+        self.history.append(row)
+        self._new_history.append(row)
+        self.values["history_size"] = len(self.history)
+
+    def _wait_started(self, seq: int, kind: str) -> float:
+        """When the wait at ``seq`` began: when the instance entered its waiting state."""
+        if self._pending(seq, kind):
+            return float(self.values["state_entered_at"])
+        return self._now()
+
+    def _pending(self, seq: int, kind: str) -> bool:
+        return bool(self.values["wait_seq"] == seq and self.values["wait_kind"] == kind)
+
+    # -- durable points -------------------------------------------------------------------
+
+    def _set_state(self, state: str, status: str) -> None:
+        if state == self.values["state"]:
+            return
+        now = self._now()
+        if self._insert_row is not None and len(self._transitions) == 1:
+            # An inline run whose row is not stored yet was never queued: it is created
+            # straight into its first state, one transition (and one row) instead of two.
+            self._transitions[0].update(to_state=state, status=status, at=now)
+            self.values["state"] = state
+            self.values["state_entered_at"] = now
+            return
+        seq = self.values["transition_count"]
+        self.values["transition_count"] = seq + 1
+        self._transitions.append(
+            {
+                "instance_id": self.instance_id,
+                "seq": seq,
+                "from_state": self.values["state"],
+                "to_state": state,
+                "status": status,
+                "at": now,
+            }
+        )
+        self.values["state"] = state
+        self.values["state_entered_at"] = now
+
+    def _has_buffered(self) -> bool:
+        return bool(self._new_history or self._attempts or self._consumed or self._new_tasks)
+
+    def _flush(
+        self,
+        *,
+        wait: bool = True,
+        recheck: str | None = None,
+        terminal: bool = False,
+        full: bool = False,
+    ) -> None:
+        self.values["updated_at"] = self._now()
+        write = InstanceWrite(
+            instance_id=self.instance_id,
+            lease_token=self.token,
+            # A batching writer may apply this after we changed values again: copy.
+            values=dict(self.values) if self.writer.batches else self.values,
+            history=self._new_history,
+            attempts=self._attempts,
+            transitions=self._transitions,
+            consumed_signals=self._consumed,
+            new_tasks=self._new_tasks,
+            recheck_signal=recheck,
+            progress=not full,
+            identity=self.identity,
+        )
+        if self._insert_row is not None:
+            write.insert = {**self._insert_row, **self.values}
+            self._insert_row = None
+        self._new_history, self._attempts, self._transitions = [], [], []
+        self._consumed, self._new_tasks = [], []
+        self._recorded_len = len(self.history)
+        outcome = self._store(self.writer.commit, write, wait=wait)
+        if outcome is None:
+            return
+        if not outcome.applied:
+            if write.insert is not None:
+                raise LeaseLost("exists")
+            raise LeaseLost(_rejected(write))
+        if outcome.cancel_reason and not terminal:
+            self.cancel_reason = outcome.cancel_reason
+            if self.values["status"] == "WAITING":
+                # The cancel arrived while we were suspending: make sure a worker picks
+                # the instance up again to compensate.
+                self._store(
+                    self.runtime.store.request_cancel,
+                    self.instance_id,
+                    outcome.cancel_reason,
+                    self._now(),
+                )
+            elif self.values["error"] is None:
+                raise CancelRequested(outcome.cancel_reason)
+
+    def _begin(self, state: str) -> None:
+        """A side effect is about to start: make everything before it durable."""
+        self._set_state(state, "RUNNING")
+        if self._has_buffered() or self._insert_row is not None:
+            self._flush()
+        elif self._transitions and self.writer.batches:
+            # Only the state label changed: no need to wait for the disk, the label rides
+            # along with the next group commit.
+            self._flush(wait=False)
+
+    def _suspend(self, kind: str, name: str, seq: int, until: float | None, state: str) -> None:
+        self.values.update(
+            status="WAITING",
+            run_at=until,
+            wake_at=until,
+            wait_kind=kind,
+            wait_name=name,
+            wait_seq=seq,
+            lease_owner=None,
+        )
+        self._set_state(state, "WAITING")
+        self._flush(recheck=name if kind in ("signal", "task") else None, full=True)
+        raise Suspended()
+
+    def _finish(self, status: str, *, output: str | None = None) -> None:
+        now = self._now()
+        self.values.update(
+            status=status,
+            output=output,
+            run_at=None,
+            lease_owner=None,
+            finished_at=now,
+            **CLEAR_WAIT,
+        )
+        self._set_state(status.lower(), status)
+        self._flush(terminal=True, full=True)
+
+    def _finished(self) -> RunResult:
+        return RunResult(
+            "finished",
+            self.values["status"],
+            output=self.values["output"],
+            error=self.values["error"],
+        )
+
+    def _incompatible(self, reason: str) -> RunResult:
+        log.error("instance %s is INCOMPATIBLE: %s", self.instance_id, reason)
+        self.values["error"] = json.dumps({"type": "Incompatible", "message": reason})
+        self._finish("INCOMPATIBLE")
+        return self._finished()
