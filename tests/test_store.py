@@ -147,3 +147,38 @@ def test_bad_database_urls_are_refused_with_the_fix(url: str, message: str) -> N
     app = daytwo.App(url)
     with pytest.raises(daytwo.StoreUnavailable, match=message):
         app.list()
+
+
+def test_database_from_the_release_whose_slo_migration_was_0002_is_upgraded_in_place(
+    tmp_path: Path,
+) -> None:
+    """Before flow control the SLO migration was 0002: such a database upgrades in place,
+    gets the flow-control tables and keeps its SLO counts (not counted a second time)."""
+    path = tmp_path / "slo-0002.db"
+    dump = Path(__file__).parent / "fixtures" / "daytwo-slo-0002.sql"
+    succeeded = (
+        "SELECT sum(events) FROM slo_buckets"
+        " WHERE resolution = 60 AND series LIKE 'end:SUCCEEDED:%'"
+    )
+    with sqlite3.connect(path) as conn:
+        conn.executescript(dump.read_text())
+        assert conn.execute(succeeded).fetchone() == (1,)
+    app = daytwo.App(f"sqlite:///{path}")
+
+    @app.step
+    def reserve(x: str) -> str:
+        return f"r-{x}"
+
+    @app.workflow(name="order", version="0.2.0")
+    def order(ctx: daytwo.Context, x: str) -> dict[str, object]:
+        return {"r": reserve(x), "approval": ctx.wait_for_signal("approval")}
+
+    assert current_revision(app.store.engine) == HEAD_REVISION
+    assert app.flow.list_pauses() == []
+    assert app.get("done-1").status == "SUCCEEDED"
+    app.signal("waiting-1", "approval", "yes")
+    with app.worker(concurrency=1):
+        assert app.result("waiting-1", timeout=10) == {"r": "r-w", "approval": "yes"}
+    app.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute(succeeded).fetchone() == (2,)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["HEAD_REVISION", "alembic_config", "current_revision", "upgrade_to_head"]
 
@@ -55,9 +56,27 @@ def upgrade_to_head(engine: Engine) -> None:
             # Re-read under the write lock: another process may have migrated meanwhile.
             if MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION:
                 return
+            _renumber_slo_revision(conn)
             config = alembic_config(engine)
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+
+
+def _renumber_slo_revision(conn: Connection) -> None:
+    """Step a database stamped by the old numbering back to 0001.
+
+    daytwo releases before flow control numbered the SLO migration 0002; flow control took
+    that number and the SLO migration became 0003. A database at the old 0002 has the SLO
+    tables and no flow-control tables. Back at 0001 it gets flow control (0002), and 0003
+    sees its tables exist and leaves them, with their counts, as they are.
+    """
+    inspector = sa.inspect(conn)
+    if (
+        MigrationContext.configure(conn).get_current_revision() == "0002"
+        and inspector.has_table("slo_buckets")
+        and not inspector.has_table("queues")
+    ):
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
 
 
 def head_of_scripts() -> str | None:
