@@ -200,6 +200,47 @@ def test_paused_starts_hold_new_instances_until_resumed(fake_app: App) -> None:
     assert fake_app.flow.list_pauses() == []
 
 
+def test_what_a_pause_holds_back_is_not_due(fake_app: App, clock: FakeClock) -> None:
+    _order_app(fake_app, [])
+    fake_app.start("job", "held", id="held")
+    pairs = fake_app.registry.pairs()
+    assert fake_app.store.next_due(pairs) == clock.now()
+    assert fake_app.store.next_due(pairs, paused=frozenset({"job"})) is None
+
+
+@pytest.mark.parametrize("held_back_by", ["pause", "queue limit"])
+def test_a_worker_polls_instead_of_spinning_while_instances_are_held_back(
+    app: App, held_back_by: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+
+    @app.step
+    def hold(n: int) -> int:
+        release.wait(30)
+        return n
+
+    @app.workflow(name="held")
+    def held(ctx: Context, n: int) -> int:
+        return hold(n)
+
+    looks: list[float | None] = []
+    next_due = app.store.next_due
+    monkeypatch.setattr(app.store, "next_due", lambda *a: looks.append(next_due(*a)) or looks[-1])
+    if held_back_by == "pause":
+        app.flow.pause("held", reason="vendor outage", by="bob")
+    else:
+        app.flow.set_queue("default", concurrency=1)
+    for n in range(3):
+        app.start("held", n, id=f"h{n}")
+    with app.worker(concurrency=4, poll_interval=0.05):
+        try:
+            time.sleep(0.5)
+        finally:
+            release.set()
+    # Spinning made ~1,800 claim passes a second; polling makes one per poll interval.
+    assert 0 < len(looks) < 50, len(looks)
+
+
 @pytest.mark.backends("postgresql")
 def test_a_worker_follows_settings_changed_by_another_process_at_once(
     app: App, db_url: str, monkeypatch: pytest.MonkeyPatch

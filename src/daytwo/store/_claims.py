@@ -27,6 +27,7 @@ __all__ = [
     "claim_params",
     "claim_statement",
     "limit_statements",
+    "of_pairs",
 ]
 
 
@@ -64,6 +65,30 @@ def _lease(candidates: sa.Select[Any]) -> Update:
     )
 
 
+def of_pairs(
+    workflows: Sequence[tuple[str, str]],
+    paused: frozenset[str] = frozenset(),
+    binds: Sequence[tuple[Any, Any]] | None = None,
+) -> sa.ColumnElement[bool]:
+    """Instances of these (workflow, version) pairs; of a workflow in ``paused``, only those
+    that started already (a pause holds back starts, not instances under way).
+
+    ``binds`` stands in for the names and versions in the statement (a prepared claim);
+    without it they are plain values.
+    """
+    values = workflows if binds is None else binds
+    return sa.or_(
+        *(
+            sa.and_(
+                instances.c.workflow == name_value,
+                instances.c.version == version_value,
+                *((instances.c.history_size > 0,) if name in paused else ()),
+            )
+            for (name, _), (name_value, version_value) in zip(workflows, values, strict=True)
+        )
+    )
+
+
 def claim_statement(
     queue: str,
     workflows: Sequence[tuple[str, str]],
@@ -86,23 +111,8 @@ def claim_statement(
     versions: list[sa.BindParameter[str]] = [
         sa.bindparam(f"_ver{i}", value=ver) for i, (_, ver) in enumerate(workflows)
     ]
+    binds = list(zip(names, versions, strict=True))
     queue_name: sa.BindParameter[str] = sa.bindparam("_queue", value=queue)
-
-    def of_pairs(*, started_if_paused: bool) -> sa.ColumnElement[bool]:
-        return sa.or_(
-            *(
-                sa.and_(
-                    instances.c.workflow == names[i],
-                    instances.c.version == versions[i],
-                    *(
-                        (instances.c.history_size > 0,)
-                        if started_if_paused and name in paused
-                        else ()
-                    ),
-                )
-                for i, (name, _version) in enumerate(workflows)
-            )
-        )
 
     def due(*conditions: Any, order: Sequence[Any]) -> sa.Select[Any]:
         return (
@@ -118,7 +128,7 @@ def claim_statement(
     ready = due(
         sa.text(READY),
         instances.c.queue == queue_name,
-        of_pairs(started_if_paused=True),
+        of_pairs(workflows, paused, binds),
         order=(instances.c.priority, instances.c.run_at),
     )
     # Expired leases (their worker died) of the queue, through ix_instances_running: a
@@ -128,7 +138,7 @@ def claim_statement(
     expired = due(
         sa.text(RUNNING),
         instances.c.queue == queue_name,
-        of_pairs(started_if_paused=False),
+        of_pairs(workflows, binds=binds),
         order=(instances.c.run_at,),
     )
     # Fired timers, per workflow version through ix_instances_due.

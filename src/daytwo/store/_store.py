@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from daytwo.store._claims import UNLIMITED, ClaimRequest, QueueLimits, claim_params
+from daytwo.store._claims import UNLIMITED, ClaimRequest, QueueLimits, claim_params, of_pairs
 from daytwo.store._schema import (
     READY,
     RUNNING,
@@ -229,22 +229,23 @@ class Store:
         return request.future.result()
 
     def next_due(
-        self, workflows: Sequence[tuple[str, str]], queues: Sequence[str] = ("default",)
+        self,
+        workflows: Sequence[tuple[str, str]],
+        queues: Sequence[str] = ("default",),
+        paused: frozenset[str] = frozenset(),
     ) -> float | None:
-        """The earliest time at which one of these workflows' instances becomes claimable."""
+        """The earliest time at which one of these workflows' instances becomes claimable.
+
+        Instances that a claim leaves out by the same rule (unstarted instances of a
+        workflow in ``paused``) are left out here too; queue limits are not looked at.
+        """
         if not workflows:
             return None
         # MIN per index range reads one index entry each; MIN over an IN list of pairs
         # scans every entry of those workflows.
-        of_pairs = sa.or_(
-            *(
-                sa.and_(instances.c.workflow == name, instances.c.version == version)
-                for name, version in workflows
-            )
-        )
         ready = [
             sa.select(sa.func.min(instances.c.run_at).label("run_at")).where(
-                sa.text(READY), instances.c.queue == queue, of_pairs
+                sa.text(READY), instances.c.queue == queue, of_pairs(workflows, paused)
             )
             for queue in queues
         ]
@@ -253,7 +254,7 @@ class Store:
         leases = [
             sa.select(
                 sa.select(instances.c.run_at)
-                .where(sa.text(RUNNING), instances.c.queue == queue, of_pairs)
+                .where(sa.text(RUNNING), instances.c.queue == queue, of_pairs(workflows))
                 .order_by(instances.c.run_at)
                 .limit(1)
                 .subquery()

@@ -266,6 +266,7 @@ class Worker:
         store = self.app.store
         clock = self.app.clock
         pairs = self.app.registry.pairs()
+        names = frozenset(name for name, _ in pairs)
         failures = 0
         while not self._stopping.is_set():
             self._wake.clear()
@@ -276,12 +277,14 @@ class Worker:
             try:
                 # Claim first (it rides along with the next group commit); only when the
                 # claim comes back short is it worth asking when the next one is due.
-                claimed = self._claim_queues(pairs, clock.now(), free)
+                paused = self.app.flow.settings().paused_starts & names
+                now = clock.now()
+                claimed = self._claim_queues(pairs, now, free, paused)
                 if claimed == free:
                     continue
                 if not claimed:
                     self._empty_passes += 1
-                due = store.next_due(pairs, self.queues)
+                due = store.next_due(pairs, self.queues, paused)
             except Exception as exc:
                 # Typically the database restarting or unreachable: back off.
                 failures += 1
@@ -302,7 +305,11 @@ class Worker:
             if self._listener is not None and self._listener.connected:
                 # Notifications wake us for new work; polling only covers what sends none.
                 timeout = max(timeout, LISTENING_POLL_INTERVAL)
-            if due is not None:
+            if due is not None and due <= now:
+                # Due when we claimed, yet not taken: a queue limit holds it back (or another
+                # worker took it). Only a run ending frees a slot, so poll, not spin.
+                timeout = self.poll_interval
+            elif due is not None:
                 until_due = due - clock.now()
                 if until_due <= 0:
                     timeout = 0.0
@@ -310,14 +317,16 @@ class Worker:
                     timeout = min(timeout, until_due)
             self._wake.wait(timeout)
 
-    def _claim_queues(self, pairs: list[tuple[str, str]], now: float, free: int) -> int:
+    def _claim_queues(
+        self, pairs: list[tuple[str, str]], now: float, free: int, paused: frozenset[str]
+    ) -> int:
         """Claim up to ``free`` instances from this worker's queues; return how many.
 
         Queues take turns going first, so a busy queue cannot starve the others; each
-        queue's per-worker and cluster-wide limits cut its share.
+        queue's per-worker and cluster-wide limits cut its share. Workflows in ``paused``
+        start no new instances.
         """
         settings = self.app.flow.settings()
-        paused = settings.paused_starts & {name for name, _ in pairs}
         order = self.queues[self._next_queue :] + self.queues[: self._next_queue]
         self._next_queue = (self._next_queue + 1) % len(self.queues)
         claimed = 0
@@ -330,7 +339,7 @@ class Worker:
                 limit = min(limit, queue_settings.worker_concurrency - running)
             if limit <= 0:
                 continue
-            rows = self._claim(pairs, now, limit, queue, frozenset(paused), queue_settings.limits)
+            rows = self._claim(pairs, now, limit, queue, paused, queue_settings.limits)
             for row in rows:
                 self._submit(row)
             claimed += len(rows)
