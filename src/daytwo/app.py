@@ -81,7 +81,7 @@ class App:
         self._store_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._finished = threading.Condition()
-        self._inline_leases: dict[str, str] = {}
+        self._inline_leases: set[str] = set()
         self._inline_lock = threading.Lock()
         self._inline_keeper: threading.Thread | None = None
         # The lease owner of this App's inline runs; the lease token fences each run.
@@ -299,17 +299,16 @@ class App:
         )
         instance_id = row["id"]
         deadline = None if timeout is None else time.monotonic() + timeout
-        owner = self._inline_owner
         writer = DirectWriter(self.store)
         row.update(
             status="RUNNING",
-            lease_owner=owner,
+            lease_owner=self._inline_owner,
             lease_token=1,
             run_at=row["created_at"] + INLINE_LEASE_SECONDS,
         )
         # The row is inserted at the run's first durable point; if the id exists already,
         # that insert does nothing and we wait for (or help) the existing instance below.
-        first = self._execute_inline(owner, row, writer, insert=True)
+        first = self._execute_inline(row, writer, insert=True)
         if first.kind == "finished":
             self._notify_finished()
             return self._result_of(instance_id, first.status, first.output, first.error)
@@ -323,11 +322,11 @@ class App:
             now = self.clock.now()
             if current["run_at"] is not None and current["run_at"] <= now:
                 claimed = self.store.claim(
-                    owner, pairs, now=now, lease_seconds=INLINE_LEASE_SECONDS,
+                    self._inline_owner, pairs, now=now, lease_seconds=INLINE_LEASE_SECONDS,
                     limit=1, instance_id=instance_id,
                 )  # fmt: skip
                 for claimed_row in claimed:
-                    self._execute_inline(owner, claimed_row, writer)
+                    self._execute_inline(claimed_row, writer)
                 continue
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(
@@ -340,12 +339,12 @@ class App:
                 time.sleep(0.02)
 
     def _execute_inline(
-        self, owner: str, row: Mapping[str, Any], writer: DirectWriter, *, insert: bool = False
+        self, row: Mapping[str, Any], writer: DirectWriter, *, insert: bool = False
     ) -> RunResult:
         """Execute an inline run, renewing its lease meanwhile so that a long step keeps it."""
         instance_id = row["id"]
         with self._inline_lock:
-            self._inline_leases[instance_id] = owner
+            self._inline_leases.add(instance_id)
             if self._inline_keeper is None:
                 self._inline_keeper = threading.Thread(
                     target=self._renew_inline_leases, name="daytwo-inline-lease", daemon=True
@@ -356,19 +355,20 @@ class App:
             return execute(self.runtime, writer, row, history=[] if insert else None, insert=insert)
         finally:
             with self._inline_lock:
-                self._inline_leases.pop(instance_id, None)
+                self._inline_leases.discard(instance_id)
 
     def _renew_inline_leases(self) -> None:
         while True:
             time.sleep(INLINE_LEASE_SECONDS / 4)
             with self._inline_lock:
-                leases = dict(self._inline_leases)
-            for instance_id, owner in leases.items():
-                try:
-                    expiry = self.clock.now() + INLINE_LEASE_SECONDS
-                    self.store.renew_leases(owner, [instance_id], expiry)
-                except Exception:  # the run itself will notice a real database problem
-                    log.warning("could not renew the lease of %s", instance_id, exc_info=True)
+                leases = list(self._inline_leases)
+            if not leases:
+                continue
+            try:
+                expiry = self.clock.now() + INLINE_LEASE_SECONDS
+                self.store.renew_leases(self._inline_owner, leases, expiry)
+            except Exception:  # the runs themselves will notice a real database problem
+                log.warning("could not renew the leases of inline runs %s", leases, exc_info=True)
 
     def _result_of(
         self, instance_id: str, status: str, output: str | None, error: str | None

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
 from daytwo._errors import CancelRequested, Divergence, LeaseLost, StoreFailed, Suspended
 from daytwo.engine._clock import Clock, SystemClock
@@ -52,8 +52,8 @@ class Runtime:
     clock: Clock
     serde: Serializer
     registry: Registry
-    #: Paused steps and dependency limits; None runs every step unthrottled.
-    flow: FlowControl | None = None
+    #: Paused steps and dependency limits.
+    flow: FlowControl
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,6 @@ class DurableRun:
         self.definition = definition
         self.instance_id: str = row["id"]
         self.token: int = row["lease_token"]
-        self.owner: str | None = row["lease_owner"]
         self.input_text: str = row["input"]
         self.identity: tuple[str, str, float] = (row["workflow"], row["version"], row["created_at"])
         self.cancel_reason: str | None = row["cancel_reason"]
@@ -322,7 +321,7 @@ class DurableRun:
             # along with the next group commit.
             self._flush(wait=False)
 
-    def _suspend(self, kind: str, name: str, seq: int, until: float | None, state: str) -> None:
+    def _suspend(self, kind: str, name: str, seq: int, until: float | None, state: str) -> NoReturn:
         self.values.update(
             status="WAITING",
             run_at=until,

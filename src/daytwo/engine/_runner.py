@@ -98,7 +98,7 @@ class Run(DurableRun):
                 "this run stops and its unwritten results are discarded (%s)",
                 self.instance_id,
                 self.token,
-                lost.args[0] if lost.args else "none",
+                lost.args[0],
             )
             return RunResult("lost", "RUNNING")
 
@@ -178,8 +178,8 @@ class Run(DurableRun):
         key = f"{self.instance_id}:{seq}"
         slot = self._gate(step, seq)
         self._begin(step.name)
-        if slot is not None and not self._take_slot(step, seq, slot):
-            slot = None
+        if slot is not None:
+            self._take_slot(step, seq, slot)
         info = StepInfo(self.instance_id, self.definition.name, step.name, seq, attempt, key)
         started = self._now()
         try:
@@ -212,10 +212,7 @@ class Run(DurableRun):
 
     def _gate(self, step: Step[Any, Any], seq: int) -> int | None:
         """Hold the instance at a paused step; return the step's dependency limit, if any."""
-        flow = self.runtime.flow
-        if flow is None:
-            return None
-        settings = self._store(flow.settings)
+        settings = self._store(self.runtime.flow.settings)
         if (self.definition.name, step.name) in settings.paused_steps:
             # Visible in its own state until `daytwo resume` makes it runnable again.
             self._suspend("paused", step.name, seq, None, f"paused:{step.name}")
@@ -223,20 +220,18 @@ class Run(DurableRun):
             return None
         return settings.dependency_limits.get(step.dependency)
 
-    def _take_slot(self, step: Step[Any, Any], seq: int, limit: int) -> bool:
+    def _take_slot(self, step: Step[Any, Any], seq: int, limit: int) -> None:
         """Take a slot of the step's dependency, or wait (without a thread) and retry soon."""
         flow = self.runtime.flow
-        assert flow is not None and step.dependency is not None
+        assert step.dependency is not None
         if self._store(flow.acquire_slot, step.dependency, limit, self.instance_id, self.token):
-            return True
+            return
         retry_at = self._now() + DEPENDENCY_RETRY_SECONDS * (0.5 + random.random())
         self._suspend("throttled", step.name, seq, retry_at, f"waiting for {step.dependency}")
-        return False  # not reached: _suspend raises
 
     def _give_slot(self, step: Step[Any, Any]) -> None:
-        flow = self.runtime.flow
-        assert flow is not None and step.dependency is not None
-        self._store(flow.release_slot, step.dependency, self.instance_id)
+        assert step.dependency is not None
+        self._store(self.runtime.flow.release_slot, step.dependency, self.instance_id)
 
     def _attempt_failed(
         self,

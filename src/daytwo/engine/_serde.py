@@ -61,10 +61,6 @@ class JsonSerializer:
         return _DECODE(text)
 
 
-def _refuse(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
 # json.dumps builds a new encoder on every call when given options; reuse one.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _DECODE = json.JSONDecoder().decode
@@ -74,7 +70,15 @@ _DECODE = json.JSONDecoder().decode
 _C_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # None without _json
 _C_ENCODER: Any = (
     _C_MAKE_ENCODER(
-        None, _refuse, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
+        None,
+        _ENCODER.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        False,
     )
     if _C_MAKE_ENCODER is not None
     else None
