@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,12 +25,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from daytwo.store._schema import slo_buckets
 
 __all__ = [
+    "BUCKET_KEY",
     "CYCLE_TIME_BOUNDS",
     "RESOLUTIONS",
+    "add_events_on_conflict",
+    "bucket_key",
     "bucket_rows",
     "bucket_upsert",
     "cycle_time_bin",
     "end_series",
+    "merge_bucket_rows",
 ]
 
 #: Bucket lengths in seconds: minutes for alert windows of up to a few hours, hours for
@@ -59,16 +63,45 @@ def end_series(status: str, seconds: float) -> str:
     return f"end:{status}:{cycle_time_bin(seconds)}"
 
 
+_Upsert = TypeVar("_Upsert", postgresql.Insert, sqlite.Insert)
+
+#: The primary key of ``slo_buckets``.
+BUCKET_KEY = tuple(column.name for column in slo_buckets.primary_key.columns)
+
+
+def bucket_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """The primary key of a ``slo_buckets`` row: the order in which writers lock them."""
+    return tuple(row[name] for name in BUCKET_KEY)
+
+
+def merge_bucket_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sum increments of the same bucket (one statement may upsert a row only once), in
+    :func:`bucket_key` order."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = bucket_key(row)
+        if key in merged:
+            merged[key] = {**merged[key], "events": merged[key]["events"] + row["events"]}
+        else:
+            merged[key] = row
+    return [merged[key] for key in sorted(merged)]
+
+
+def add_events_on_conflict(statement: _Upsert) -> _Upsert:
+    """``... ON CONFLICT (key) DO UPDATE SET events = events + excluded.events``."""
+    return statement.on_conflict_do_update(
+        index_elements=list(BUCKET_KEY),
+        set_={"events": slo_buckets.c.events + statement.excluded.events},
+    )
+
+
 def bucket_upsert(dialect_name: str) -> sa.Insert:
-    """``INSERT ... ON CONFLICT DO UPDATE SET events = events + excluded.events``."""
+    """One bucket row inserted, or its ``events`` added to the stored row."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     statement = dialect.insert(slo_buckets).values(
         {c.name: sa.bindparam(c.name) for c in slo_buckets.c}
     )
-    upsert: sa.Insert = statement.on_conflict_do_update(
-        index_elements=[c.name for c in slo_buckets.primary_key.columns],
-        set_={"events": slo_buckets.c.events + statement.excluded.events},
-    )
+    upsert: sa.Insert = add_events_on_conflict(statement)
     return upsert
 
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Update
 
+from daytwo.store._prepared import Prepared
 from daytwo.store._schema import READY, RUNNING, TIMED, instances, queue_starts, queues
 
 __all__ = [
@@ -178,39 +180,53 @@ def claim_one_statement(*, dialect: str) -> Update:
 
 @dataclass(frozen=True)
 class LimitStatements:
-    """The statements that enforce a queue's limits inside a claim transaction."""
+    """The statements that enforce a queue's limits inside a claim transaction, compiled."""
 
-    lock: sa.Select[Any]
-    running: sa.Select[Any]
-    prune: sa.Delete
-    started: sa.Select[Any]
-    record_start: sa.Insert
+    lock: Prepared
+    running: Prepared
+    prune: Prepared
+    started: Prepared
+    record_start: Prepared
 
 
-def limit_statements() -> LimitStatements:
+def limit_statements(dialect: Dialect) -> LimitStatements:
     """Statements over ``:_queue`` (and ``:_since`` for the rate window)."""
     name: sa.BindParameter[str] = sa.bindparam("_queue")
     return LimitStatements(
         # Serializes claims of one limited queue across workers (PostgreSQL; SQLite's write
         # lock does that already), so that two claims cannot both see a free slot.
-        lock=sa.select(queues.c.name).where(queues.c.name == name).with_for_update(),
+        lock=Prepared(
+            sa.select(queues.c.name).where(queues.c.name == name).with_for_update(), dialect
+        ),
         # A lease that expired belongs to a dead or stalled worker: its slot is free (the
         # instance is about to be taken over, which must not wait for a slot itself).
-        running=sa.select(sa.func.count())
-        .select_from(instances)
-        .where(
-            instances.c.queue == name,
-            sa.text(RUNNING),
-            instances.c.run_at > sa.bindparam("_now"),
+        running=Prepared(
+            sa.select(sa.func.count())
+            .select_from(instances)
+            .where(
+                instances.c.queue == name,
+                sa.text(RUNNING),
+                instances.c.run_at > sa.bindparam("_now"),
+            ),
+            dialect,
         ),
-        prune=queue_starts.delete().where(
-            queue_starts.c.queue == name, queue_starts.c.at <= sa.bindparam("_since")
+        prune=Prepared(
+            queue_starts.delete().where(
+                queue_starts.c.queue == name, queue_starts.c.at <= sa.bindparam("_since")
+            ),
+            dialect,
         ),
-        started=sa.select(sa.func.count())
-        .select_from(queue_starts)
-        .where(queue_starts.c.queue == name, queue_starts.c.at > sa.bindparam("_since")),
-        record_start=queue_starts.insert().values(
-            queue=name, at=sa.bindparam("_now"), instance_id=sa.bindparam("_iid")
+        started=Prepared(
+            sa.select(sa.func.count())
+            .select_from(queue_starts)
+            .where(queue_starts.c.queue == name, queue_starts.c.at > sa.bindparam("_since")),
+            dialect,
+        ),
+        record_start=Prepared(
+            queue_starts.insert().values(
+                queue=name, at=sa.bindparam("_now"), instance_id=sa.bindparam("_iid")
+            ),
+            dialect,
         ),
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from daytwo._errors import InvalidInput
 from daytwo.store._claims import UNLIMITED, QueueLimits
 from daytwo.store._schema import (
+    READY,
     RUNNING,
     dependency_limits,
     dependency_slots,
@@ -57,13 +58,7 @@ class QueueSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "name": self.name,
-            "concurrency": self.concurrency,
-            "worker_concurrency": self.worker_concurrency,
-            "rate_limit": self.rate_limit,
-            "rate_period": self.rate_period,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -158,7 +153,7 @@ class FlowControl:
                         sa.func.count().label("count"),
                         sa.func.min(instances.c.created_at).label("oldest"),
                     )
-                    .where(sa.text("status = 'RUNNABLE'"))
+                    .where(sa.text(READY))
                     .group_by(instances.c.queue)
                 )
             }
@@ -255,7 +250,7 @@ class FlowControl:
                 ).rowcount
             for queue in conn.execute(
                 sa.select(instances.c.queue.distinct()).where(
-                    sa.text("status = 'RUNNABLE'"), instances.c.workflow == workflow
+                    sa.text(READY), instances.c.workflow == workflow
                 )
             ).scalars():
                 self.store.notify_workers(conn, queue)
@@ -275,7 +270,7 @@ class FlowControl:
                         instances.c.wait_name == entry["step"],
                     )
                 else:
-                    held = sa.and_(sa.text("status = 'RUNNABLE'"), instances.c.history_size == 0)
+                    held = sa.and_(sa.text(READY), instances.c.history_size == 0)
                 entry["held"] = conn.execute(
                     sa.select(sa.func.count())
                     .select_from(instances)
@@ -289,12 +284,12 @@ class FlowControl:
             with self.store.write() as conn:
                 conn.execute(dependency_limits.delete().where(dependency_limits.c.name == name))
                 self.store.notify_settings_changed(conn)
-        else:
-            if concurrency < 1:
-                raise InvalidInput(f"dependency concurrency must be at least 1 (got {concurrency})")
-            values = {"concurrency": concurrency, "updated_at": self._now()}
-            self._upsert(dependency_limits, {"name": name, **values}, ["name"], values)
-        self.invalidate()
+            self.invalidate()
+            return
+        if concurrency < 1:
+            raise InvalidInput(f"dependency concurrency must be at least 1 (got {concurrency})")
+        values = {"concurrency": concurrency, "updated_at": self._now()}
+        self._upsert(dependency_limits, {"name": name, **values}, ["name"], values)
 
     def dependency_status(self) -> list[dict[str, Any]]:
         """Per limited dependency: its limit and the calls in flight now."""

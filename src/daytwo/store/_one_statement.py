@@ -22,13 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
+from daytwo.store._aggregates import add_events_on_conflict
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import history, instances, slo_buckets, step_attempts, transitions
 
-__all__ = ["OneStatementWrites", "bucket_key", "merge_bucket_rows"]
+__all__ = ["OneStatementWrites"]
 
 _ROWS = (("h", history), ("a", step_attempts), ("t", transitions), ("b", slo_buckets))
-_BUCKET_KEY = tuple(column.name for column in slo_buckets.primary_key.columns)
 Counts = tuple[int, int, int, int]
 Rows = list[dict[str, Any]]
 
@@ -106,27 +106,6 @@ class OneStatementWrites:
             source = rows[0] if count == 1 else sa.union_all(*rows)
             statement = postgresql.insert(table).from_select(names, source)
             if table is slo_buckets:
-                statement = statement.on_conflict_do_update(
-                    index_elements=list(_BUCKET_KEY),
-                    set_={"events": slo_buckets.c.events + statement.excluded.events},
-                )
+                statement = add_events_on_conflict(statement)
             query = query.add_cte(statement.cte(prefix))
         return query
-
-
-def bucket_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    """The primary key of a ``slo_buckets`` row: the order in which writers lock them."""
-    return tuple(row[name] for name in _BUCKET_KEY)
-
-
-def merge_bucket_rows(rows: Rows) -> Rows:
-    """Sum increments of the same bucket (one statement may upsert a row only once), in
-    :func:`bucket_key` order."""
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
-        key = bucket_key(row)
-        if key in merged:
-            merged[key] = {**merged[key], "events": merged[key]["events"] + row["events"]}
-        else:
-            merged[key] = row
-    return [merged[key] for key in sorted(merged)]

@@ -19,15 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from daytwo.store._aggregates import bucket_rows, bucket_upsert
+from daytwo.store._aggregates import bucket_key, bucket_rows, bucket_upsert, merge_bucket_rows
 from daytwo.store._claims import (
     ClaimRequest,
-    LimitStatements,
     claim_one_statement,
     claim_statement,
     limit_statements,
 )
-from daytwo.store._one_statement import OneStatementWrites, bucket_key, merge_bucket_rows
+from daytwo.store._one_statement import OneStatementWrites
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
     history,
@@ -114,6 +113,11 @@ class InstanceWrite:
     recheck_signal: str | None = None
     #: (workflow, version, created_at): lets the write keep the SLO aggregates.
     identity: tuple[str, str, float] | None = None
+
+    @property
+    def has_side_rows(self) -> bool:
+        """Whether it consumes signals, creates tasks or re-checks for a wake-up."""
+        return bool(self.consumed_signals or self.new_tasks or self.recheck_signal is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +208,7 @@ class WriteApplier:
             if dialect.name == "postgresql"
             else None
         )
-        self._limits = _PreparedLimits(limit_statements(), dialect)
+        self._limits = limit_statements(dialect)
         self._buckets = Prepared(bucket_upsert(dialect.name), dialect)
         self._lock = threading.Lock()
         self._connection: Any = None
@@ -280,7 +284,7 @@ class WriteApplier:
         The long way is needed for writes with side rows (signals, tasks, the wake-up
         re-check) and to find out why a fenced update matched nothing.
         """
-        if write.consumed_signals or write.new_tasks or write.recheck_signal is not None:
+        if write.has_side_rows:
             return None
         assert self._one is not None
         buckets = merge_bucket_rows(
@@ -292,10 +296,8 @@ class WriteApplier:
             progress=write.progress,
             counts=(len(write.history), len(write.attempts), len(write.transitions), len(buckets)),
         )
-        if write.insert is not None:
-            params = self._one.params(write.insert, write.instance_id, write.lease_token, rows)
-        else:
-            params = self._one.params(write.values, write.instance_id, write.lease_token, rows)
+        values = write.values if write.insert is None else write.insert
+        params = self._one.params(values, write.instance_id, write.lease_token, rows)
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
                 cursor.execute(statement.sql, params)
@@ -310,7 +312,7 @@ class WriteApplier:
                 if not _retry_after_abort(exc, attempt):
                     raise
         if applied:
-            return WriteOutcome(applied=True)
+            return _APPLIED
         # An insert found the id taken: that is the answer. An update matched nothing:
         # lease lost or cancel pending, which the multi-statement path tells apart.
         return WriteOutcome(applied=False) if write.insert is not None else None
@@ -335,7 +337,8 @@ class WriteApplier:
         return rows
 
     def _claim_statement(self, claim: ClaimRequest) -> Prepared:
-        key = (claim.queue, claim.workflows, claim.paused)
+        # Claiming one instance by id does not depend on the workflows or the pauses.
+        key = None if claim.queue is None else (claim.queue, claim.workflows, claim.paused)
         statement = self._claims.get(key)
         if statement is None:
             if claim.queue is None:
@@ -419,7 +422,7 @@ class WriteApplier:
         for row in write.transitions:
             execute(self._transitions.sql, self._transitions.params(row))
         self._aggregate(cursor, (write,))
-        if write.consumed_signals or write.new_tasks or write.recheck_signal is not None:
+        if write.has_side_rows:
             woken = self._extras(cursor, write)
             return WriteOutcome(applied=True, cancel_reason=cancel_reason, woken=woken)
         return _APPLIED if cancel_reason is None else WriteOutcome(True, cancel_reason)
@@ -454,14 +457,3 @@ class WriteApplier:
             cursor.execute(self._wake.sql, self._wake.params(params))
             woken = cursor.rowcount > 0
         return woken
-
-
-class _PreparedLimits:
-    """:func:`limit_statements`, compiled for one dialect."""
-
-    def __init__(self, statements: LimitStatements, dialect: Any) -> None:
-        self.lock = Prepared(statements.lock, dialect)
-        self.running = Prepared(statements.running, dialect)
-        self.prune = Prepared(statements.prune, dialect)
-        self.started = Prepared(statements.started, dialect)
-        self.record_start = Prepared(statements.record_start, dialect)
