@@ -164,6 +164,18 @@ def test_counters_only_grow_and_every_process_agrees(
     assert counters == {k: v for k, v in again.items() if k in counters}
 
 
+def test_a_worker_closes_its_metrics_service_when_it_stops(shop: daytwo.App) -> None:
+    service = MetricsService(StoreCollector.for_app(shop, OBJECTIVES), 0, "127.0.0.1")
+    with shop.worker(concurrency=1, services=[service]):
+        wait_until(lambda: service.server is not None, timeout=10, what="/metrics to start")
+        assert service.server is not None
+        port = service.server.server_port
+        assert any(name == "daytwo_slo_error_budget" for name, _ in scrape(port))
+    assert service.server is None
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+
+
 def test_metrics_serve_command(shop: daytwo.App, db_url: str, tmp_path: Path) -> None:
     quietly(shop, "order", {})
     env = {**os.environ, "DAYTWO_DATABASE": db_url, "COLUMNS": "300"}

@@ -59,15 +59,15 @@ def test_worker_runs_background_services(fake_app: daytwo.App) -> None:
 def test_daytwo_worker_adds_the_evaluator_when_the_app_has_objectives(
     fake_app: daytwo.App, tmp_path: Path
 ) -> None:
-    from daytwo.cli._worker import _slo_services
+    from daytwo.cli._worker import _objectives, _slo_services
 
-    assert _slo_services(fake_app, None, 60) == []
+    assert _slo_services(fake_app, _objectives(fake_app, None, False), 60) == []
     slo.register(fake_app, *objectives())
-    [service] = _slo_services(fake_app, None, 30)
+    [service] = _slo_services(fake_app, _objectives(fake_app, None, False), 30)
     assert isinstance(service, slo.EvaluatorService) and service.interval == 30
     yaml = tmp_path / "more.yaml"
     yaml.write_text(
         "objectives:\n  - {name: w2, workflow: w, objective: 0.9, sli: {kind: success}}\n"
     )
-    [service] = _slo_services(fake_app, [yaml], 60)
+    [service] = _slo_services(fake_app, _objectives(fake_app, [yaml], False), 60)
     assert [o.name for o in service.evaluator.objectives] == ["w-ok", "w2"]

@@ -10,14 +10,13 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from daytwo.cli._apps import client_app, database_option, load_app
 from daytwo.cli._errors import CliError
-from daytwo.cli._options import AppOption, DatabaseOption, ObjectivesOption
+from daytwo.cli._options import AppOption, DatabaseOption, ObjectivesOption, gather_objectives
 from daytwo.cli._output import stderr_console
 
 __all__ = ["metrics_commands", "metrics_service"]
@@ -50,17 +49,12 @@ def serve(
     Every process serving /metrics reports the same cluster-wide values (they come from the
     database), so Prometheus needs to scrape only one of them.
     """
-    from daytwo import slo
-    from daytwo.slo._metrics import StoreCollector, serve_metrics
-
     url = database_option(ctx, database)
     app = load_app(app_spec, url) if app_spec else client_app(url)
-    objectives = slo.objectives_for(app)
-    for file in objectives_files or []:
-        objectives += slo.load_objectives(file)
-    collector = StoreCollector.for_app(app, objectives)
+    objectives = gather_objectives(app, objectives_files)
+    service = metrics_service(app, objectives, port, address)
     try:
-        server, _thread = serve_metrics(collector, port, address)
+        service.run_once()
     except OSError as exc:
         raise CliError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
     stop = threading.Event()
@@ -68,7 +62,7 @@ def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     stderr_console().print(
-        f"serving http://{address}:{server.server_port}/metrics for {app.database_url} "
+        f"serving http://{address}:{service.server.server_port}/metrics for {app.database_url} "
         f"({len(objectives)} objective(s)); stop with Ctrl-C or SIGTERM"
     )
     sys.stderr.flush()
@@ -76,17 +70,13 @@ def serve(
         while not stop.wait(0.5):
             pass
     finally:
-        server.shutdown()
-        server.server_close()
+        service.close()
         app.close()
 
 
-def metrics_service(app: Any, files: list[Path] | None, port: int, address: str) -> Any:
-    """The worker's /metrics service (daytwo.slo is imported only when a port is given)."""
-    from daytwo import slo
+def metrics_service(app: Any, objectives: list[Any], port: int, address: str) -> Any:
+    """The /metrics service of ``daytwo metrics serve`` and ``daytwo worker --metrics-port``
+    (daytwo.slo is imported only when it is asked for)."""
     from daytwo.slo._metrics import MetricsService, StoreCollector
 
-    objectives = slo.objectives_for(app)
-    for file in files or []:
-        objectives += slo.load_objectives(file)
     return MetricsService(StoreCollector.for_app(app, objectives), port, address)

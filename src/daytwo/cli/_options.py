@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-__all__ = ["AppOption", "DatabaseOption", "JsonOption", "ObjectivesOption"]
+from daytwo.cli._errors import CliError
+
+if TYPE_CHECKING:
+    from daytwo.slo import Objective
+
+__all__ = ["AppOption", "DatabaseOption", "JsonOption", "ObjectivesOption", "gather_objectives"]
 
 DatabaseOption = Annotated[
     str | None,
@@ -43,3 +48,21 @@ ObjectivesOption = Annotated[
         help="YAML file with objectives (repeatable); added to those registered on --app.",
     ),
 ]
+
+
+def gather_objectives(app: Any, files: list[Path] | None) -> list[Objective]:
+    """The objectives registered on ``app`` (None: no app) and those of ``--objectives``
+    files; a name defined twice is refused."""
+    from daytwo import slo
+
+    objectives = [] if app is None else slo.objectives_for(app)
+    for file in files or []:
+        objectives += slo.load_objectives(file)
+    names = [o.name for o in objectives]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CliError(
+            f"objective {repeated[0]!r} is defined more than once (app and/or files); "
+            "give each objective its own name"
+        )
+    return objectives

@@ -19,7 +19,13 @@ from rich.text import Text
 import daytwo
 from daytwo.cli._apps import client_app, database_option, load_app
 from daytwo.cli._errors import CliError
-from daytwo.cli._options import AppOption, DatabaseOption, JsonOption, ObjectivesOption
+from daytwo.cli._options import (
+    AppOption,
+    DatabaseOption,
+    JsonOption,
+    ObjectivesOption,
+    gather_objectives,
+)
 from daytwo.cli._output import duration, new_table, print_json, short_time, stdout_console
 
 if TYPE_CHECKING:
@@ -39,21 +45,9 @@ LimitOption = Annotated[int, typer.Option("--limit", min=1, help="At most this m
 def _setup(
     ctx: typer.Context, app_spec: str | None, files: list[Path] | None, database: str | None
 ) -> tuple[daytwo.App, list[Objective]]:
-    from daytwo import slo
-
     url = database_option(ctx, database)
     app = load_app(app_spec, url) if app_spec else client_app(url)
-    objectives = slo.objectives_for(app)
-    for file in files or []:
-        objectives += slo.load_objectives(file)
-    names = [o.name for o in objectives]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise CliError(
-            f"objective {repeated[0]!r} is defined more than once (app and/or files); "
-            "give each objective its own name"
-        )
-    return app, objectives
+    return app, gather_objectives(app, files)
 
 
 def _require(objectives: list[Objective]) -> None:
@@ -291,18 +285,7 @@ slo_commands.add_typer(import_commands)
 
 def _definitions(app_spec: str | None, files: list[Path] | None) -> list[Objective]:
     """Objectives of --app and --objectives, without opening the database."""
-    from daytwo import slo
-
-    objectives = slo.objectives_for(load_app(app_spec, None)) if app_spec else []
-    for file in files or []:
-        objectives += slo.load_objectives(file)
-    names = [o.name for o in objectives]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise CliError(
-            f"objective {repeated[0]!r} is defined more than once (app and/or files); "
-            "give each objective its own name"
-        )
+    objectives = gather_objectives(load_app(app_spec, None) if app_spec else None, files)
     _require(objectives)
     return objectives
 

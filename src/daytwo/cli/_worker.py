@@ -11,7 +11,7 @@ import typer
 
 from daytwo.cli._apps import database_option, load_app
 from daytwo.cli._errors import CliError
-from daytwo.cli._options import DatabaseOption, ObjectivesOption
+from daytwo.cli._options import DatabaseOption, ObjectivesOption, gather_objectives
 from daytwo.cli._output import stderr_console
 
 __all__ = ["worker"]
@@ -94,11 +94,14 @@ def worker(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    services = _slo_services(app, objectives_files, slo_interval)
+    objectives = _objectives(app, objectives_files, metrics_port is not None)
+    services = _slo_services(app, objectives, slo_interval)
+    evaluating = f"; SLO evaluation every {slo_interval:g} s" if services else ""
     if metrics_port is not None:
         from daytwo.cli._metrics import metrics_service
 
-        services.append(metrics_service(app, objectives_files, metrics_port, "0.0.0.0"))
+        services.append(metrics_service(app, objectives or [], metrics_port, "0.0.0.0"))
+        evaluating += f"; /metrics on port {metrics_port}"
     runner = app.worker(
         concurrency=concurrency,
         lease_seconds=lease_seconds,
@@ -108,13 +111,6 @@ def worker(
         services=services,
     )
     notes = stderr_console()
-    evaluating = (
-        f"; SLO evaluation every {slo_interval:g} s"
-        if any(s.name == "slo-evaluator" for s in services)
-        else ""
-    )
-    if metrics_port is not None:
-        evaluating += f"; /metrics on port {metrics_port}"
     notes.print(
         f"worker {runner.id}: {', '.join(workflows)} on {app.database_url} "
         f"(queues {', '.join(runner.queues)}, concurrency {concurrency}{evaluating}); "
@@ -123,26 +119,25 @@ def worker(
     try:
         runner.run()
     finally:
-        for service in services:
-            close = getattr(service, "close", None)
-            if close is not None:
-                close()
         app.close()
 
 
-def _slo_services(app: Any, files: list[Path] | None, interval: float) -> list[Any]:
-    """The SLO evaluator service, when the app registered objectives or files name some.
+def _objectives(app: Any, files: list[Path] | None, metrics: bool) -> list[Any] | None:
+    """The objectives of the app and of ``files``; None when nothing needs ``daytwo.slo``.
 
-    An app that never imported ``daytwo.slo`` has no objectives, so Pydantic is not loaded.
+    An app that never imported ``daytwo.slo`` has no objectives, so without files or a
+    metrics port Pydantic is not loaded.
     """
-    if not files and "daytwo.slo" not in sys.modules:
+    if not files and not metrics and "daytwo.slo" not in sys.modules:
+        return None
+    return gather_objectives(app, files)
+
+
+def _slo_services(app: Any, objectives: list[Any] | None, interval: float) -> list[Any]:
+    """The SLO evaluator service, when there are objectives."""
+    if not objectives:
         return []
     from daytwo import slo
 
-    objectives = slo.objectives_for(app)
-    for file in files or []:
-        objectives += slo.load_objectives(file)
-    if not objectives:
-        return []
     evaluator = slo.Evaluator.for_app(app, objectives, sinks=[slo.LogSink()])
     return [slo.EvaluatorService(evaluator, interval=interval)]

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
     from daytwo.app import App
+    from daytwo.slo._evaluator import Evaluator
 
 __all__ = ["MetricsService", "StoreCollector", "serve_metrics"]
 
@@ -96,6 +97,10 @@ class StoreCollector(Collector):
         self._settled_until = -math.inf
         self._settled: _Totals = {}
         self._thresholds: dict[str, tuple[float, dict[str, float]]] = {}
+        # One evaluator for every scrape: it caches the sums of settled hours, so a scrape
+        # does not sum the longest window again (and records the definitions only once).
+        self._evaluator: Evaluator | None = None
+        self._evaluator_lock = threading.Lock()
 
     @classmethod
     def for_app(cls, app: App, objectives: Sequence[Objective] | None = None) -> StoreCollector:
@@ -335,10 +340,12 @@ class StoreCollector(Collector):
         from daytwo.slo._evaluator import Evaluator
 
         try:
-            evaluator = Evaluator(
-                self.store, self.clock, self.objectives, dependencies=self.dependencies
-            )
-            return evaluator.status()
+            with self._evaluator_lock:  # scrapes may come in concurrently
+                if self._evaluator is None:
+                    self._evaluator = Evaluator(
+                        self.store, self.clock, self.objectives, dependencies=self.dependencies
+                    )
+                return self._evaluator.status()
         except Exception:  # a scrape still reports the rest
             log.exception("measuring the objectives for /metrics failed")
             return []

@@ -47,7 +47,9 @@ class BackgroundService(Protocol):
 
     The worker calls :meth:`run_once` on a thread of its own every ``interval`` seconds of
     real time until it stops; an exception is logged and the next round runs as usual.
-    Services that must run once per cluster coordinate through the store themselves.
+    Services that must run once per cluster coordinate through the store themselves. A
+    service with a ``close()`` method (e.g. one serving HTTP) is closed when the worker
+    stops.
     """
 
     name: str
@@ -176,6 +178,10 @@ class Worker:
         claim_thread.join()
         for thread in self._service_threads:
             thread.join()
+        for service in self.services:
+            close = getattr(service, "close", None)
+            if close is not None:
+                close()
         grace = self.shutdown_grace if grace is None else grace
         with self._lock:
             pending = [future for _, future in self._inflight.values()]
