@@ -309,10 +309,6 @@ class WorkerProcesses:
             child.stdin.write("go\n")
             child.stdin.flush()
 
-    def pids(self) -> list[int]:
-        """Process ids of the workers."""
-        return [child.pid for child in self.children]
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,

@@ -12,6 +12,7 @@ import importlib.util
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from workloads.crash_app import LOG_ENV, charge_fails_first, ship_rejects
 
 import daytwo
+from daytwo.store import TERMINAL_STATUSES
 from daytwo.store._schema import workers
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -436,3 +438,15 @@ def check_sagas_after_kills(
 def status_counts(app: daytwo.App, workflow: str | None = None) -> Mapping[str, int]:
     """Instances per status."""
     return app.store.count_by_status(workflow)
+
+
+def finished_count(app: daytwo.App) -> int:
+    """Instances that ended, whatever their end status."""
+    return sum(n for status, n in status_counts(app).items() if status in TERMINAL_STATUSES)
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening on it (free to bind, or to find closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _shop import register_shop
 
 import daytwo
 
@@ -166,3 +167,9 @@ def fake_app(db_url: str, clock: daytwo.FakeClock) -> Iterator[daytwo.App]:
     application = daytwo.App(db_url, clock=clock)
     yield application
     application.close()
+
+
+@pytest.fixture
+def shop(fake_app: daytwo.App) -> daytwo.App:
+    """The fake-clock app with the order shop of the SLO tests registered (``_shop.py``)."""
+    return register_shop(fake_app)

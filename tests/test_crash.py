@@ -21,7 +21,7 @@ from _harness import (
     WorkerProcess,
     check_sagas_after_kills,
     count_lines,
-    count_rows,
+    finished_count,
     saga_id,
     wait_until,
     worker_pool,
@@ -49,10 +49,6 @@ KILL_DELAY = (0.0, 1.0)
 #: The saga's durable timer: longer than any kill delay, so that the wave of instances
 #: started before a restart cannot have finished when the kill comes.
 TIMER_SECONDS = KILL_DELAY[1] + 0.5
-
-_TERMINAL = (
-    "('SUCCEEDED', 'FAILED', 'COMPENSATED', 'COMPENSATION_FAILED', 'CANCELLED', 'INCOMPATIBLE')"
-)
 
 
 def _spawn(pool: WorkerPool) -> WorkerProcess:
@@ -83,9 +79,6 @@ def _run_crash_scenario(
     # phase: fresh instances, retries, durable timers, compensations.
     wave = -(-instances // kills)
 
-    def finished() -> int:
-        return count_rows(app, f"SELECT count(*) FROM instances WHERE status IN {_TERMINAL}")
-
     rng = random.Random(seed)
     killed: list[int] = []
     unfinished_at_kill: list[int] = []
@@ -108,11 +101,11 @@ def _run_crash_scenario(
                 assert worker.alive(), f"the worker exited on its own\n{pool.outputs()}"
                 worker.kill()
                 killed.append(worker.pid)
-                unfinished_at_kill.append(min(instances, (kill + 1) * wave) - finished())
+                unfinished_at_kill.append(min(instances, (kill + 1) * wave) - finished_count(app))
 
             survivor = _spawn(pool)
             wait_until(
-                lambda: finished() == instances or not survivor.alive(),
+                lambda: finished_count(app) == instances or not survivor.alive(),
                 timeout=120,
                 interval=0.1,
                 what="all instances to finish after the last restart",

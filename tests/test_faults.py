@@ -21,6 +21,7 @@ from _harness import (
     WorkerProcess,
     check_sagas_after_kills,
     count_rows,
+    finished_count,
     read_side_effects,
     run_to_completion,
     saga_id,
@@ -33,16 +34,8 @@ from workloads.crash_app import STEP_SECONDS_ENV, TIMER_SECONDS_ENV, build_app
 
 import daytwo
 
-_TERMINAL = (
-    "('SUCCEEDED', 'FAILED', 'COMPENSATED', 'COMPENSATION_FAILED', 'CANCELLED', 'INCOMPATIBLE')"
-)
-
 #: Seed of the kill schedule (``$DAYTWO_CRASH_SEED`` explores other schedules).
 SEED = int(os.environ.get("DAYTWO_CRASH_SEED", "20260301"))
-
-
-def _finished(app: daytwo.App) -> int:
-    return count_rows(app, f"SELECT count(*) FROM instances WHERE status IN {_TERMINAL}")
 
 
 # -- a cluster of workers SIGKILLed at random ----------------------------------------------
@@ -88,7 +81,9 @@ def _run_cluster_under_kills(
             for kill in range(kills):
                 threshold = instances * (kill + 1) // (kills + 1)
                 wait_until(
-                    lambda t=threshold: _finished(app) >= t or not all(w.alive() for w in cluster),
+                    lambda t=threshold: (
+                        finished_count(app) >= t or not all(w.alive() for w in cluster)
+                    ),
                     timeout=120,
                     interval=0.05,
                     what=f"{threshold} instances to finish",
@@ -98,9 +93,9 @@ def _run_cluster_under_kills(
                 victim = cluster.pop(rng.randrange(len(cluster)))
                 victim.kill()
                 killed.append(victim.pid)
-                unfinished_at_kill.append(instances - _finished(app))
+                unfinished_at_kill.append(instances - finished_count(app))
                 cluster.append(spawn(pool))
-            run_to_completion(pool, cluster, lambda: _finished(app) == instances, timeout=180)
+            run_to_completion(pool, cluster, lambda: finished_count(app) == instances, timeout=180)
         elapsed = time.monotonic() - began
         checking = time.monotonic()
         report = check_sagas_after_kills(
@@ -350,7 +345,7 @@ def test_flow_control_limits_hold_across_worker_processes(tmp_path: Path, db_url
                 )
                 for _ in range(FLOW_WORKERS)
             ]
-            run_to_completion(pool, cluster, lambda: _finished(app) == len(ids), timeout=120)
+            run_to_completion(pool, cluster, lambda: finished_count(app) == len(ids), timeout=120)
 
         for instance_id in ids:
             instance = app.get(instance_id)

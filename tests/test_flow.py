@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from _harness import wait_until
 from typer.testing import CliRunner, Result
 
 import daytwo
@@ -252,18 +253,18 @@ def test_a_worker_follows_settings_changed_by_another_process_at_once(
     _order_app(app, order)
     operator = daytwo.App(db_url)  # what `daytwo pause` in another process does
 
-    def until(condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 30
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert condition()
-
     with app.worker(concurrency=1) as worker:
         assert worker._listener is not None
-        until(lambda: worker._listener is not None and worker._listener.connected)
+        wait_until(
+            lambda: worker._listener is not None and worker._listener.connected,
+            timeout=30, interval=0.02, what="the listener to connect",
+        )  # fmt: skip
         assert app.flow.settings().paused_starts == frozenset()
         operator.flow.pause("job", reason="vendor outage", by="bob")
-        until(lambda: "job" in app.flow.settings().paused_starts)
+        wait_until(
+            lambda: "job" in app.flow.settings().paused_starts,
+            timeout=30, interval=0.02, what="the worker to see the pause",
+        )  # fmt: skip
         app.start("job", "held", id="held")
         worker.drain()
         assert order == []

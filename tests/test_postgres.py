@@ -7,7 +7,6 @@ Everything else runs on PostgreSQL through the ``db_url`` fixture like on SQLite
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _harness import check_saga_instances, count_rows, saga_id, wait_until, worker_pool
+from _harness import (
+    check_saga_instances,
+    finished_count,
+    free_port,
+    saga_id,
+    wait_until,
+    worker_pool,
+)
 from conftest import ROOT, SYSTEM_TMP, _admin, _database_url
 from typer.testing import CliRunner
 from workloads.crash_app import STEP_SECONDS_ENV, TIMER_SECONDS_ENV, build_app
@@ -27,8 +33,6 @@ from workloads.crash_app import STEP_SECONDS_ENV, TIMER_SECONDS_ENV, build_app
 import daytwo
 from daytwo.cli._main import app as cli
 from daytwo.store._migrate import HEAD_REVISION, current_revision
-
-_TERMINAL = "('SUCCEEDED', 'COMPENSATED', 'FAILED', 'COMPENSATION_FAILED')"
 
 
 @pytest.fixture
@@ -66,7 +70,7 @@ def test_missing_database_names_the_fix(server: str) -> None:
 
 
 def test_unreachable_server_names_the_fix(server: str) -> None:
-    url = _with(server, port=_closed_port())
+    url = _with(server, port=free_port())
     with pytest.raises(daytwo.StoreUnavailable, match="check that the server is running"):
         daytwo.App(url).list()
 
@@ -176,15 +180,16 @@ def test_workers_recover_by_themselves_when_the_server_restarts(tmp_path: Path) 
             app.start("saga", n, id=saga_id(n))
         env = {STEP_SECONDS_ENV: "0.02", TIMER_SECONDS_ENV: "0.2"}
 
-        def finished() -> int:
-            return count_rows(app, f"SELECT count(*) FROM instances WHERE status IN {_TERMINAL}")
-
         with worker_pool(database, log_path, tmp_path) as pool:
             workers = [pool.spawn(concurrency=8, lease_seconds=3.0, env=env) for _ in range(2)]
             for threshold in (40, 120):
-                wait_until(lambda t=threshold: finished() >= t, timeout=120, what=f"{threshold}")
+                wait_until(
+                    lambda t=threshold: finished_count(app) >= t, timeout=120, what=f"{threshold}"
+                )
                 subprocess.run([script, "restart", str(directory)], check=True)
-            wait_until(lambda: finished() == len(numbers), timeout=180, interval=0.2, what="all")
+            wait_until(
+                lambda: finished_count(app) == len(numbers), timeout=180, interval=0.2, what="all"
+            )
             assert all(w.alive() for w in workers), pool.outputs()
             for worker in workers:
                 assert worker.terminate(timeout=30) == 0, pool.outputs()
@@ -197,13 +202,6 @@ def test_workers_recover_by_themselves_when_the_server_restarts(tmp_path: Path) 
     finally:
         subprocess.run([script, "stop", str(directory)], check=False)
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def _closed_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.backends("postgresql")

@@ -11,18 +11,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
 import pytest
-from _shop import register_shop
+from _shop import quietly
 
 import daytwo
 from daytwo import slo
 
 HOUR = 3600.0
-
-
-def quietly(app: daytwo.App, workflow: str, value: Any, **options: Any) -> None:
-    """Run inline; an instance that fails or keeps waiting is fine here."""
-    with contextlib.suppress(daytwo.WorkflowFailed, TimeoutError):
-        app.run(workflow, value, **options)
 
 
 def sleepers(app: daytwo.App, clock: daytwo.FakeClock, seconds: list[float]) -> None:
@@ -35,11 +29,6 @@ def sleepers(app: daytwo.App, clock: daytwo.FakeClock, seconds: list[float]) -> 
                 time.sleep(0.002)
             clock.advance(duration)
             handle.result(timeout=10)
-
-
-@pytest.fixture
-def shop(fake_app: daytwo.App) -> daytwo.App:
-    return register_shop(fake_app)
 
 
 def objective(sli: Any, target: float | None = 0.9, **options: Any) -> slo.Objective:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -17,8 +15,9 @@ from typing import Any
 
 import pytest
 import yaml
-from _harness import wait_until
-from _shop import register_shop
+from _harness import free_port, wait_until
+from _shop import quietly
+from conftest import ROOT
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
@@ -28,21 +27,9 @@ from daytwo.cli._main import app as cli
 from daytwo.slo._metrics import MetricsService, StoreCollector, serve_metrics
 from daytwo.slo._promrules import ALERT_BURN, prometheus_rules, prometheus_rules_yaml
 
-ROOT = Path(__file__).resolve().parent.parent
 HOUR = 3600.0
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def quietly(app: daytwo.App, workflow: str, value: Any, **options: Any) -> None:
-    """Run inline; an instance that fails or keeps waiting is fine here."""
-    with contextlib.suppress(daytwo.WorkflowFailed, TimeoutError):
-        app.run(workflow, value, **options)
-
-
-@pytest.fixture
-def shop(fake_app: daytwo.App) -> daytwo.App:
-    return register_shop(fake_app)
 
 
 OBJECTIVES = [
@@ -198,12 +185,6 @@ def test_metrics_serve_command(shop: daytwo.App, db_url: str, tmp_path: Path) ->
     assert process.returncode == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _scrape_or_none(port: int) -> Samples | None:
     try:
         return scrape(port)
@@ -221,7 +202,7 @@ def test_worker_serves_metrics(tmp_path: Path, db_url: str) -> None:
     finally:
         app.close()
         sys.modules.pop("cli_app", None)
-    port = _free_port()
+    port = free_port()
     tests_dir = str(Path(__file__).resolve().parent)
     env = {**os.environ, "PYTHONPATH": tests_dir, "DAYTWO_DATABASE": db_url}
     env.pop("DAYTWO_APP", None)

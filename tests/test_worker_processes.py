@@ -15,6 +15,7 @@ from _harness import (
     check_saga_instances,
     count_lines,
     count_rows,
+    finished_count,
     read_side_effects,
     run_to_completion,
     saga_id,
@@ -31,12 +32,6 @@ from daytwo.store._writes import RUN_COLUMNS, InstanceWrite
 SHARED_INSTANCES = 300
 #: Worker processes sharing the work.
 WORKERS = 3
-
-_ACTIVE = "('RUNNABLE', 'RUNNING', 'WAITING')"
-
-
-def _finished(app: daytwo.App) -> int:
-    return count_rows(app, f"SELECT count(*) FROM instances WHERE status NOT IN {_ACTIVE}")
 
 
 def _running_leased_by(app: daytwo.App, process: WorkerProcess) -> int:
@@ -78,7 +73,7 @@ def test_three_worker_processes_share_the_work_and_run_each_step_once(
             for n in range(SHARED_INSTANCES):
                 app.start("saga", n, id=saga_id(n))
             run_to_completion(
-                pool, workers, lambda: _finished(app) == SHARED_INSTANCES, timeout=120
+                pool, workers, lambda: finished_count(app) == SHARED_INSTANCES, timeout=120
             )
         report = check_saga_instances(app, range(SHARED_INSTANCES), log_path, killed_pids=())
         assert report.duplicates == 0
@@ -154,7 +149,7 @@ def test_sigterm_lets_running_instances_finish_and_leaves_no_lease_behind(
 
             second = pool.spawn(concurrency=4, lease_seconds=5.0)
             wait_until(
-                lambda: _finished(app) == len(ids) or not second.alive(),
+                lambda: finished_count(app) == len(ids) or not second.alive(),
                 timeout=60,
                 what="the second worker to finish everything",
             )
@@ -202,7 +197,7 @@ def test_sigterm_with_short_grace_releases_leases_for_another_worker(
 
             second = pool.spawn(concurrency=concurrency, lease_seconds=30.0)
             wait_until(
-                lambda: _finished(app) == len(ids) or not second.alive(),
+                lambda: finished_count(app) == len(ids) or not second.alive(),
                 timeout=60,
                 what="the second worker to finish everything",
             )
@@ -302,7 +297,7 @@ def test_leases_stay_renewed_while_a_stopping_worker_finishes(tmp_path: Path, db
             second = pool.spawn(concurrency=1, lease_seconds=1.5)
             assert first.popen.wait(timeout=30) == 0, pool.outputs()
             wait_until(
-                lambda: _finished(app) == 1 or not second.alive(),
+                lambda: finished_count(app) == 1 or not second.alive(),
                 timeout=30,
                 what="the instance to finish",
             )
@@ -359,7 +354,7 @@ def test_signals_racing_suspension_are_never_lost(tmp_path: Path, db_url: str) -
                     time.sleep(0.002)
             try:
                 wait_until(
-                    lambda: _finished(app) == RACING_SIGNALS or not worker.alive(),
+                    lambda: finished_count(app) == RACING_SIGNALS or not worker.alive(),
                     timeout=60,
                     interval=0.1,
                     what="all signalled instances to finish",
