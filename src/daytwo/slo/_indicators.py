@@ -20,15 +20,47 @@ from daytwo.slo._definitions import (
     Objective,
     RetryRate,
     StuckRatio,
+    Success,
 )
 from daytwo.slo._results import Measure
 from daytwo.slo._stuck import count_stuck, state_thresholds
 from daytwo.store import ACTIVE_STATUSES, Store
 from daytwo.store._schema import instances, slo_evaluations
 
-__all__ = ["Indicators", "check_dependencies"]
+__all__ = ["Indicators", "check_dependencies", "event_measure"]
 
 _ACTIVE = sorted(ACTIVE_STATUSES)
+
+
+def event_measure(
+    sli: CycleTime | Success | RetryRate | CompensationRate,
+    counts: Mapping[str, int],
+    dependencies: Mapping[str, str],
+    *,
+    late: int = 0,
+) -> Measure:
+    """The measure of an event SLI over ``counts`` (events per bucket series, see
+    ``store/_aggregates.py``); ``late`` active instances past a cycle-time target are bad."""
+    ended = sum(n for series, n in counts.items() if series.startswith("end:"))
+    if isinstance(sli, CycleTime):
+        limit = sli.within.total_seconds()
+        good = sum(
+            n
+            for series, n in counts.items()
+            if series.startswith("end:") and float(series.rsplit(":", 1)[1]) <= limit
+        )
+        bad = ended - good + late
+        return Measure(good, bad, good + bad)
+    if isinstance(sli, RetryRate | CompensationRate):
+        prefix = "retry:" if isinstance(sli, RetryRate) else "comp:"
+        bad = sum(
+            n
+            for series, n in counts.items()
+            if series.startswith(prefix) and sli.covers(series[len(prefix) :], dependencies)
+        )
+        return Measure(ended - bad, bad, ended)
+    good = sum(n for series, n in counts.items() if series.startswith("end:SUCCEEDED:"))
+    return Measure(good, ended - good, ended)
 
 
 class Indicators:
@@ -72,32 +104,15 @@ class Indicators:
         buckets = self._counts(objective)
         if isinstance(sli, CycleTime):
             late = self._active_late(objective, sli.within.total_seconds(), starts)
-        result = {}
-        for name, start in starts.items():
-            counts = buckets.window(start)
-            ended = sum(n for series, n in counts.items() if series.startswith("end:"))
-            if isinstance(sli, CycleTime):
-                limit = sli.within.total_seconds()
-                good = sum(
-                    n
-                    for series, n in counts.items()
-                    if series.startswith("end:") and float(series.rsplit(":", 1)[1]) <= limit
-                )
-                bad = ended - good + late[name]
-                result[name] = Measure(good, bad, good + bad)
-            elif isinstance(sli, RetryRate | CompensationRate):
-                prefix = "retry:" if isinstance(sli, RetryRate) else "comp:"
-                bad = sum(
-                    n
-                    for series, n in counts.items()
-                    if series.startswith(prefix)
-                    and sli.covers(series[len(prefix) :], self.dependencies)
-                )
-                result[name] = Measure(ended - bad, bad, ended)
-            else:
-                good = sum(n for s, n in counts.items() if s.startswith("end:SUCCEEDED:"))
-                result[name] = Measure(good, ended - good, ended)
-        return result
+        return {
+            name: event_measure(
+                sli,
+                buckets.window(start),
+                self.dependencies,
+                late=late[name] if isinstance(sli, CycleTime) else 0,
+            )
+            for name, start in starts.items()
+        }
 
     def _active_late(
         self, objective: Objective, within: float, starts: Mapping[str, float]

@@ -39,12 +39,11 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from daytwo.engine._clock import Clock
 from daytwo.slo._definitions import (
     CYCLE_TIME_BOUNDS,
-    CompensationRate,
     CycleTime,
     Objective,
-    RetryRate,
     StuckRatio,
 )
+from daytwo.slo._indicators import event_measure
 from daytwo.slo._stuck import _stuck_condition, state_thresholds
 from daytwo.store import ACTIVE_STATUSES, Store
 from daytwo.store._schema import instances, slo_buckets
@@ -353,27 +352,12 @@ class StoreCollector(Collector):
     def _cumulative(self, objective: Objective, now: float, totals: _Totals) -> tuple[int, int]:
         """(valid, bad) events of an event objective since the first bucket."""
         sli = objective.sli
-        valid = bad = 0
+        assert not isinstance(sli, StuckRatio)
+        counts: dict[str, int] = defaultdict(int)
         for (workflow, version, series), count in totals.items():
-            if workflow != objective.workflow or (
-                objective.version is not None and version != objective.version
-            ):
-                continue
-            kind, _, rest = series.partition(":")
-            if kind == "end":
-                status, _, bound = rest.rpartition(":")
-                valid += count
-                if isinstance(sli, CycleTime):
-                    if bound == "inf" or float(bound) > sli.within.total_seconds():
-                        bad += count
-                elif not isinstance(sli, RetryRate | CompensationRate) and status != "SUCCEEDED":
-                    bad += count
-            elif (kind == "retry" and isinstance(sli, RetryRate)) or (
-                kind == "comp" and isinstance(sli, CompensationRate)
-            ):
-                assert isinstance(sli, RetryRate | CompensationRate)
-                if sli.covers(rest, self.dependencies):
-                    bad += count
+            if workflow == objective.workflow and objective.version in (None, version):
+                counts[series] += count
+        late = 0
         if isinstance(sli, CycleTime):
             # Active instances past their target are bad at once; when one ends it moves to
             # the late bins above, so the counter never goes down.
@@ -386,9 +370,8 @@ class StoreCollector(Collector):
                 query = query.where(instances.c.version == objective.version)
             with self.store.read() as conn:
                 late = int(conn.execute(query).scalar_one())
-            valid += late
-            bad += late
-        return valid, bad
+        measure = event_measure(sli, counts, self.dependencies, late=late)
+        return int(measure.valid), int(measure.bad)
 
 
 def serve_metrics(
