@@ -44,7 +44,7 @@ from daytwo.slo._definitions import (
     StuckRatio,
 )
 from daytwo.slo._indicators import event_measure
-from daytwo.slo._stuck import _stuck_condition, state_thresholds
+from daytwo.slo._stuck import _stuck_condition, state_thresholds, stuck_configs
 from daytwo.store import ACTIVE_STATUSES, Store
 from daytwo.store._schema import instances, slo_buckets
 
@@ -249,10 +249,7 @@ class StoreCollector(Collector):
             "task, or leased by a dead worker (see daytwo slo stuck).",
             labels=["workflow", "version", "state"],
         )
-        configs: dict[str, StuckRatio] = {name: StuckRatio() for name in self.workflows}
-        for objective in self.objectives:
-            if isinstance(objective.sli, StuckRatio):
-                configs[objective.workflow] = objective.sli
+        configs = stuck_configs(self.workflows, self.objectives)
         rows: list[Any] = []
         with self.store.read() as conn:
             for workflow in sorted(set(configs) | with_active):

@@ -43,7 +43,7 @@ from daytwo.slo._definitions import (
     StuckRatio,
     format_duration,
 )
-from daytwo.slo._promrules import dump_yaml
+from daytwo.slo._promrules import dump_yaml, selector, slo_series
 from daytwo.slo._yaml import DefinitionError
 
 __all__ = ["API_VERSION", "export_openslo", "load_openslo", "openslo_yaml", "parse_openslo"]
@@ -80,7 +80,7 @@ def _query(metric: str, objective: Objective) -> dict[str, Any]:
     return {
         "metricSource": {
             "type": "Prometheus",
-            "spec": {"query": f'{metric}{{slo="{objective.name}"}}'},
+            "spec": {"query": metric + selector(objective.name)},
         }
     }
 
@@ -104,11 +104,7 @@ def export_openslo(objectives: Sequence[Objective]) -> list[dict[str, Any]]:
 
 def _export_one(objective: Objective) -> list[dict[str, Any]]:
     gauge = isinstance(objective.sli, StuckRatio)
-    bad, total = (
-        ("daytwo_slo_sample_bad_events", "daytwo_slo_sample_events")
-        if gauge
-        else ("daytwo_slo_bad_events_total", "daytwo_slo_events_total")
-    )
+    bad, total = slo_series(objective)
     indicator = json.dumps(
         objective.sli.model_dump(mode="json"), sort_keys=True, separators=(",", ":")
     )

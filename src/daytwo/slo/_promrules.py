@@ -50,9 +50,18 @@ def _number(value: float) -> str:
     return f"{value:.12g}"
 
 
-def _selector(name: str) -> str:
-    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{{slo="{escaped}"}}'
+def selector(name: str) -> str:
+    """The label selector of an objective's series (names need no escaping: they are
+    letters, digits, ``_``, ``.``, ``:`` and ``-``)."""
+    return f'{{slo="{name}"}}'
+
+
+def slo_series(objective: Objective) -> tuple[str, str]:
+    """The (bad, valid) series /metrics reports for ``objective``: samples of a gauge for a
+    stuck ratio, counters for the event indicators."""
+    if isinstance(objective.sli, StuckRatio):
+        return "daytwo_slo_sample_bad_events", "daytwo_slo_sample_events"
+    return "daytwo_slo_bad_events_total", "daytwo_slo_events_total"
 
 
 def prometheus_rules(objectives: Sequence[Objective]) -> dict[str, Any]:
@@ -69,16 +78,15 @@ def prometheus_rules(objectives: Sequence[Objective]) -> dict[str, Any]:
 
 
 def _objective_rules(objective: Objective) -> list[dict[str, Any]]:
-    select = _selector(objective.name)
+    select = selector(objective.name)
     budget = _number(objective.budget)
     policy = objective.alerting
     own = {"slo": objective.name}  # static, so that promtool sees no duplicate rules
+    bad, valid = slo_series(objective)
     if isinstance(objective.sli, StuckRatio):
         # A gauge sampled at each scrape: sum the samples, as the engine sums its own.
-        bad, valid = "daytwo_slo_sample_bad_events", "daytwo_slo_sample_events"
         over, count_over = "sum_over_time", "sum_over_time"
     else:
-        bad, valid = "daytwo_slo_bad_events_total", "daytwo_slo_events_total"
         over, count_over = "rate", "increase"
     ratio = f"max by (slo) ({over}({{bad}}[{{w}}]))\n/ max by (slo) ({over}({{valid}}[{{w}}]))"
     count = f"max by (slo) ({count_over}({{valid}}[{{w}}]))"

@@ -17,13 +17,14 @@ import itertools
 import json
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from daytwo.slo._definitions import StuckRatio, format_duration
+from daytwo.slo._definitions import Objective, StuckRatio, format_duration
 from daytwo.store import ACTIVE_STATUSES, Store
 from daytwo.store._schema import human_tasks, instances, step_attempts, transitions, workers
 
@@ -33,6 +34,7 @@ __all__ = [
     "count_stuck",
     "find_stuck",
     "state_thresholds",
+    "stuck_configs",
     "stuck_report",
 ]
 
@@ -258,6 +260,18 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+def stuck_configs(
+    workflows: Iterable[str], objectives: Iterable[Objective]
+) -> dict[str, StuckRatio]:
+    """What counts as stuck per workflow: its stuck-ratio objective's settings, else the
+    defaults of :class:`StuckRatio`."""
+    configs: dict[str, StuckRatio] = {name: StuckRatio() for name in workflows}
+    for objective in objectives:
+        if isinstance(objective.sli, StuckRatio):
+            configs[objective.workflow] = objective.sli
+    return configs
+
+
 def stuck_report(
     store: Store,
     now: float,
@@ -283,13 +297,9 @@ def stuck_report(
                     .distinct()
                 ).scalars()
             )
-    configs: dict[str, StuckRatio] = {name: StuckRatio() for name in workflows}
-    for objective in objectives:
-        if isinstance(objective.sli, StuckRatio):
-            configs[objective.workflow] = objective.sli
     thresholds = {
         name: state_thresholds(store, name, sli)
-        for name, sli in configs.items()
+        for name, sli in stuck_configs(workflows, objectives).items()
         if workflow is None or name == workflow
     }
     return find_stuck(store, now, thresholds, workflow=workflow, limit=limit)
