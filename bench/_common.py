@@ -49,6 +49,7 @@ __all__ = [
     "progress",
     "raw_bracket",
     "rounded",
+    "run_rounds",
     "run_variant",
     "target",
     "timed_runs",
@@ -71,6 +72,20 @@ def progress(message: str) -> None:
     """Report progress on stderr, prefixed with the running script's name."""
     name = Path(sys.argv[0]).stem or "bench"
     print(f"[{name} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_rounds(run_round: Callable[[int], Result], count: int) -> tuple[list[Result], Result]:
+    """Sequential rounds (``run_round(index)``, each a :func:`timed_runs` result) and the
+    median round by steps/s."""
+    rounds = []
+    for index in range(count):
+        result = run_round(index)
+        progress(
+            f"sequential round {index + 1}: {result['workflows_per_s']:.0f} workflows/s, "
+            f"{result['steps_per_s']:.0f} steps/s, p50 {result['p50_ms']:.2f} ms"
+        )
+        rounds.append(result)
+    return rounds, sorted(rounds, key=lambda r: r["steps_per_s"])[len(rounds) // 2]
 
 
 def rounded(value: Any) -> Any:

@@ -45,6 +45,7 @@ __all__ = [
     "postgres_settings",
     "raw_postgres_commit_rate",
     "raw_sqlite_commit_rate",
+    "read_postgres_settings",
 ]
 
 Result = dict[str, Any]
@@ -249,7 +250,7 @@ def _read_sqlite_settings(engine: Any) -> tuple[str, str]:
     return journal_mode, synchronous
 
 
-def _read_postgres_settings(engine: Any) -> dict[str, str]:
+def read_postgres_settings(engine: Any) -> dict[str, str]:
     """:func:`postgres_settings` on a connection of the SQLAlchemy ``engine``."""
     connection = engine.raw_connection()
     try:
@@ -337,7 +338,7 @@ def _run_dbos_child(
                     "sqlite_settings": "dbos-stock" if stock else "forced-wal-full",
                 }
             else:
-                settings = {"database": "postgresql", **_read_postgres_settings(engine)}
+                settings = {"database": "postgresql", **read_postgres_settings(engine)}
         except Exception as exc:
             settings = {"settings_error": f"{type(exc).__name__}: {exc}"}
 

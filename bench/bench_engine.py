@@ -54,6 +54,7 @@ from _common import (  # noqa: E402
     processes_throughput,
     progress,
     raw_bracket,
+    run_rounds,
     run_variant,
     target,
     timed_runs,
@@ -185,20 +186,15 @@ def sequential(workdir: Path, sizes: Sizes) -> Result:
     n = sizes.sequential_n
 
     def measure() -> Result:
-        rounds = []
-        for index in range(sizes.sequential_rounds):
-            result = sequential_round(workdir, index, n, sizes.sequential_warmup)
-            progress(
-                f"sequential round {index + 1}: {result['workflows_per_s']:.0f} workflows/s, "
-                f"{result['steps_per_s']:.0f} steps/s, p50 {result['p50_ms']:.2f} ms"
-            )
-            rounds.append(result)
-        return {"rounds": rounds}
+        rounds, median = run_rounds(
+            lambda index: sequential_round(workdir, index, n, sizes.sequential_warmup),
+            sizes.sequential_rounds,
+        )
+        return {"rounds": rounds, "median": median}
 
     progress(f"sequential: {sizes.sequential_rounds} rounds of {n} workflows")
     bracket = sqlite_bracket(workdir, sizes.raw_seconds, measure)
-    rounds = bracket["measured"]["rounds"]
-    median = sorted(rounds, key=lambda r: r["steps_per_s"])[len(rounds) // 2]
+    rounds, median = bracket["measured"]["rounds"], bracket["measured"]["median"]
     progress(f"sequential: DBOS peer, {n} workflows")
     dbos = baselines.dbos_sequential(n, str(workdir / "dbos-sequential"))
     raw = bracket["raw"]["mean_commits_per_s"]

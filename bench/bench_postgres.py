@@ -72,6 +72,7 @@ from _common import (  # noqa: E402
     processes_throughput,
     progress,
     raw_bracket,
+    run_rounds,
     run_variant,
     target,
     timed_runs,
@@ -219,13 +220,7 @@ def opened_app(url: str) -> Iterator[daytwo.App]:
 def durability(cluster: Cluster) -> Result:
     """The server's commit-durability settings, read back on a daytwo connection."""
     with opened_app(cluster.database("durability")) as app:
-        connection = app.store.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            settings = baselines.postgres_settings(cursor)
-            connection.rollback()
-        finally:
-            connection.close()
+        settings = baselines.read_postgres_settings(app.store.engine)
     return {
         **settings,
         "source": "SHOW on a connection of daytwo's engine (app.store.engine)",
@@ -247,23 +242,18 @@ def sequential(cluster: Cluster, sizes: Sizes) -> Result:
     """``app.run`` one after another, between two raw commit-rate measurements."""
     n = sizes.sequential_n
 
+    def one_round(index: int) -> Result:
+        with opened_app(cluster.database(f"sequential_{index}")) as app:
+            return timed_runs(app, n, sizes.sequential_warmup)
+
     def measure() -> Result:
-        rounds = []
-        for index in range(sizes.sequential_rounds):
-            with opened_app(cluster.database(f"sequential_{index}")) as app:
-                result = timed_runs(app, n, sizes.sequential_warmup)
-            progress(
-                f"sequential round {index + 1}: {result['workflows_per_s']:.0f} workflows/s, "
-                f"{result['steps_per_s']:.0f} steps/s, p50 {result['p50_ms']:.2f} ms"
-            )
-            rounds.append(result)
-        return {"rounds": rounds}
+        rounds, median = run_rounds(one_round, sizes.sequential_rounds)
+        return {"rounds": rounds, "median": median}
 
     progress(f"sequential: {sizes.sequential_rounds} round(s) of {n} workflows")
     seconds = sizes.raw_seconds
     bracket = raw_bracket(functools.partial(raw_rate, cluster, seconds), measure, seconds)
-    rounds = bracket["measured"]["rounds"]
-    median = sorted(rounds, key=lambda r: r["steps_per_s"])[len(rounds) // 2]
+    rounds, median = bracket["measured"]["rounds"], bracket["measured"]["median"]
     ratio = median["steps_per_s"] / bracket["raw"]["mean_commits_per_s"]
     check = target("steps_per_s / raw_commits_per_s", ratio, 0.5)
     return {
