@@ -22,6 +22,7 @@ from _harness import (
     check_sagas_after_kills,
     count_lines,
     finished_count,
+    run_to_completion,
     saga_id,
     wait_until,
     worker_pool,
@@ -103,15 +104,13 @@ def _run_crash_scenario(
                 killed.append(worker.pid)
                 unfinished_at_kill.append(min(instances, (kill + 1) * wave) - finished_count(app))
 
-            survivor = _spawn(pool)
-            wait_until(
-                lambda: finished_count(app) == instances or not survivor.alive(),
+            run_to_completion(
+                pool,
+                [_spawn(pool)],
+                lambda: finished_count(app) == instances,
                 timeout=120,
-                interval=0.1,
                 what="all instances to finish after the last restart",
             )
-            assert survivor.alive(), f"the last worker exited on its own\n{pool.outputs()}"
-            assert survivor.terminate(timeout=30) == 0, pool.outputs()
         elapsed = time.monotonic() - began
 
         # Every kill hit a worker that had work to do (otherwise it would prove nothing).

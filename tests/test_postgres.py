@@ -22,6 +22,7 @@ from _harness import (
     check_saga_instances,
     finished_count,
     free_port,
+    run_to_completion,
     saga_id,
     wait_until,
     worker_pool,
@@ -187,12 +188,8 @@ def test_workers_recover_by_themselves_when_the_server_restarts(tmp_path: Path) 
                     lambda t=threshold: finished_count(app) >= t, timeout=120, what=f"{threshold}"
                 )
                 subprocess.run([script, "restart", str(directory)], check=True)
-            wait_until(
-                lambda: finished_count(app) == len(numbers), timeout=180, interval=0.2, what="all"
-            )
-            assert all(w.alive() for w in workers), pool.outputs()
-            for worker in workers:
-                assert worker.terminate(timeout=30) == 0, pool.outputs()
+            everything = len(numbers)
+            run_to_completion(pool, workers, lambda: finished_count(app) == everything, timeout=180)
         # A step whose result was being committed when the server went away runs again
         # (with the same idempotency key): the same allowance as for a killed worker.
         pids = [w.pid for w in workers]
