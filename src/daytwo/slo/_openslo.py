@@ -36,7 +36,6 @@ from typing import Any, NoReturn
 import yaml
 from pydantic import ValidationError
 
-from daytwo._errors import InvalidInput
 from daytwo.slo._definitions import (
     BurnRateRule,
     Objective,
@@ -44,7 +43,7 @@ from daytwo.slo._definitions import (
     format_duration,
 )
 from daytwo.slo._promrules import dump_yaml, selector, slo_series
-from daytwo.slo._yaml import DefinitionError
+from daytwo.slo._yaml import DefinitionError, build_located, dotted, invalid_yaml, read_definitions
 
 __all__ = ["API_VERSION", "export_openslo", "load_openslo", "openslo_yaml", "parse_openslo"]
 
@@ -231,7 +230,7 @@ class _Doc:
 
     def fail(self, path: _Path, message: str) -> NoReturn:
         where = f"document {self.index + 1}" + (f" ({self.kind} {self.name})" if self.kind else "")
-        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+        field = dotted(path)
         raise DefinitionError(
             self.file, self.line(path), f"{where}: {field}" if field else where, message
         )
@@ -273,17 +272,10 @@ class _Doc:
 
 def load_openslo(path: str | Path) -> list[Objective]:
     """Read and validate the objectives of an OpenSLO YAML file."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read OpenSLO file {str(file)!r}: {exc.strerror}") from None
-    return parse_openslo(text, str(file))
+    return parse_openslo(*read_definitions(path, "OpenSLO"))
 
 
 def _documents(text: str, file: str) -> list[_Doc]:
-    from daytwo.slo._yaml import _build
-
     docs: list[_Doc] = []
     try:
         loader = yaml.SafeLoader(text)
@@ -293,7 +285,7 @@ def _documents(text: str, file: str) -> list[_Doc]:
                 if node is None:
                     break
                 lines: dict[_Path, int] = {}
-                data = _build(loader, node, (), lines)
+                data = build_located(loader, node, (), lines)
                 if isinstance(data, list):  # a list of documents in one YAML document
                     for i, item in enumerate(data):
                         sub = {p[1:]: n for p, n in lines.items() if p and p[0] == i}
@@ -303,10 +295,7 @@ def _documents(text: str, file: str) -> list[_Doc]:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise DefinitionError(
-            file, mark.line + 1 if mark else 1, "", f"not valid YAML: {exc.problem}"
-        ) from None
+        raise invalid_yaml(file, exc) from None
     return docs
 
 

@@ -36,14 +36,26 @@ class _File(BaseModel):
     objectives: list[Objective]
 
 
-def load_objectives(path: str | Path) -> list[Objective]:
-    """Read and validate the objectives of a YAML file (``objectives: [...]``)."""
+def read_definitions(path: str | Path, what: str) -> tuple[str, str]:
+    """The text of a definitions file and its name for errors; an unreadable file is
+    refused with the reason (``what``: the kind of file, for the message)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8"), str(file)
     except OSError as exc:
-        raise InvalidInput(f"cannot read objectives file {str(file)!r}: {exc.strerror}") from None
-    return parse_objectives(text, str(file))
+        raise InvalidInput(f"cannot read {what} file {str(file)!r}: {exc.strerror}") from None
+
+
+def invalid_yaml(file: str, exc: yaml.MarkedYAMLError) -> DefinitionError:
+    """The error for text that is not YAML, at the line the parser stopped."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else 1
+    return DefinitionError(file, line, "", f"not valid YAML: {exc.problem}")
+
+
+def load_objectives(path: str | Path) -> list[Objective]:
+    """Read and validate the objectives of a YAML file (``objectives: [...]``)."""
+    return parse_objectives(*read_definitions(path, "objectives"))
 
 
 def parse_objectives(text: str, file: str = "<string>") -> list[Objective]:
@@ -53,13 +65,11 @@ def parse_objectives(text: str, file: str = "<string>") -> list[Objective]:
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
-            data = _build(loader, node, (), lines) if node is not None else None
+            data = build_located(loader, node, (), lines) if node is not None else None
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise DefinitionError(file, line, "", f"not valid YAML: {exc.problem}") from None
+        raise invalid_yaml(file, exc) from None
     if isinstance(data, list):
         data = {"objectives": data}
     if not isinstance(data, dict):
@@ -74,7 +84,7 @@ def parse_objectives(text: str, file: str = "<string>") -> list[Objective]:
         if error["type"] == "missing" and isinstance(last, str):
             field = (*path, last)  # a missing field has no line of its own: its parent's
         message = str(error["msg"]).removeprefix("Value error, ")
-        raise DefinitionError(file, lines.get(path, 1), _dotted(field), message) from None
+        raise DefinitionError(file, lines.get(path, 1), dotted(field), message) from None
     seen: dict[str, int] = {}
     for index, objective in enumerate(objectives):
         if objective.name in seen:
@@ -87,17 +97,20 @@ def parse_objectives(text: str, file: str = "<string>") -> list[Objective]:
     return objectives
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: _Path, lines: dict[_Path, int]) -> Any:
+def build_located(
+    loader: yaml.SafeLoader, node: yaml.Node, path: _Path, lines: dict[_Path, int]
+) -> Any:
+    """The data of ``node``, recording in ``lines`` the line each field path starts on."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _build(loader, value_node, (*path, key), lines)
+            result[key] = build_located(loader, value_node, (*path, key), lines)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, i), lines) for i, item in enumerate(node.value)]
+        return [build_located(loader, item, (*path, i), lines) for i, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
 
 
@@ -110,7 +123,8 @@ def _real_path(loc: Sequence[str | int], lines: dict[_Path, int]) -> _Path:
     return path
 
 
-def _dotted(path: _Path) -> str:
+def dotted(path: _Path) -> str:
+    """A field path as a user writes it: ``objectives[0].sli.within``."""
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
