@@ -46,11 +46,10 @@ def test_demo_runs_on_a_fresh_database_and_summarizes(tmp_path: Path) -> None:
 
 
 def test_demo_json_summary(db_url: str) -> None:
-    url = db_url
-    result = CliRunner().invoke(cli, ["demo", "--json", "--database", url, "--orders", "14"])
+    result = CliRunner().invoke(cli, ["demo", "--json", "--database", db_url, "--orders", "14"])
     assert result.exit_code == 0, (result.stdout, result.stderr)
     summary = json.loads(result.stdout)
-    assert summary["database"] == url and summary["instances"] == 14
+    assert summary["database"] == db_url and summary["instances"] == 14
     assert len(summary["instance_ids"]) == 14
     # one large order is rejected by the manager, order 12 cannot be shipped
     assert summary["by_status"] == {"SUCCEEDED": 12, "COMPENSATED": 2}
@@ -62,7 +61,7 @@ def test_demo_json_summary(db_url: str) -> None:
     assert {a["dedup_key"] for a in summary["alerts"]} >= {"slo/order-success/page"}
     states = {entry["state"] for entry in summary["time_in_state"]}
     assert {"reserve_inventory", "manager-approval", "charge_card", "carrier-pickup"} <= states
-    rejected = daytwo.App(url).get(
+    rejected = daytwo.App(db_url).get(
         next(i for i in summary["instance_ids"] if i.startswith("A-1008"))
     )
     assert rejected.status == "COMPENSATED" and "manager rejected" in rejected.error["message"]  # type: ignore[index]
@@ -80,14 +79,13 @@ def test_example_app_runs_the_order_workflow(db_url: str, monkeypatch: pytest.Mo
     monkeypatch.chdir(REPO)
     # A fresh import per backend: the module's app binds to the database of its first use.
     monkeypatch.delitem(sys.modules, "examples.orders", raising=False)
-    url = db_url
     started = CliRunner().invoke(
         cli,
         ["start", "order", '{"id": "A-1", "total": 20, "country": "France"}',
-         "--app", "examples.orders:app", "--id", "o1", "--database", url],
+         "--app", "examples.orders:app", "--id", "o1", "--database", db_url],
     )  # fmt: skip
     assert started.exit_code == 0, started.stderr
-    app = create_app(url)
+    app = create_app(db_url)
     with app.worker(concurrency=1, poll_interval=0.05):
         assert app.result("o1", timeout=30) == {
             "reservation": "res-A-1",

@@ -191,13 +191,12 @@ def test_a_worker_sigstopped_past_its_lease_is_fenced_off_when_it_resumes(
     result; both executions used the same idempotency key; the resumed worker goes on and
     shuts down cleanly.
     """
-    database = db_url
     log_path = tmp_path / "side-effects.log"
-    app = build_app(database, str(log_path))
+    app = build_app(db_url, str(log_path))
     instance_id = "stalled"
     try:
         app.start("slow", {"steps": 1, "seconds": STALLED_STEP_SECONDS}, id=instance_id)
-        with worker_pool(database, log_path, tmp_path) as pool:
+        with worker_pool(db_url, log_path, tmp_path) as pool:
             stalled = pool.spawn(concurrency=1, lease_seconds=STALLED_LEASE_SECONDS)
 
             def in_step_of_stalled() -> bool:
@@ -323,9 +322,8 @@ def test_flow_control_limits_hold_across_worker_processes(tmp_path: Path, db_url
     fraction of a second); both concurrency limits were reached (so they were binding, not
     idle); every instance succeeded and each step ran exactly once.
     """
-    database = db_url
     log_path = tmp_path / "side-effects.log"
-    app = flow_app.build_app(database, str(log_path))
+    app = flow_app.build_app(db_url, str(log_path))
     app.flow.set_queue(flow_app.BULK_QUEUE, concurrency=BULK_CONCURRENCY)
     app.flow.set_queue(flow_app.RATED_QUEUE, rate_limit=RATE_LIMIT, rate_period=RATE_PERIOD)
     app.flow.set_dependency_limit(flow_app.DEPENDENCY, DEPENDENCY_CONCURRENCY)
@@ -334,7 +332,7 @@ def test_flow_control_limits_hold_across_worker_processes(tmp_path: Path, db_url
     try:
         for instance_id in ids:
             app.start(instance_id.split("-")[0], int(instance_id.split("-")[1]), id=instance_id)
-        with worker_pool(database, log_path, tmp_path) as pool:
+        with worker_pool(db_url, log_path, tmp_path) as pool:
             cluster = [
                 pool.spawn(
                     app_spec="workloads.flow_app:app",

@@ -55,12 +55,11 @@ def test_three_worker_processes_share_the_work_and_run_each_step_once(
     external log shows each step attempt executed exactly once (no kills, so no
     re-execution is acceptable), and more than one process did the work.
     """
-    database = db_url
     log_path = tmp_path / "side-effects.log"
-    app = build_app(database, str(log_path))
+    app = build_app(db_url, str(log_path))
     app.store  # migrate before the workers start  # noqa: B018
     try:
-        with worker_pool(database, log_path, tmp_path) as pool:
+        with worker_pool(db_url, log_path, tmp_path) as pool:
             workers = [
                 pool.spawn(concurrency=4, lease_seconds=5.0, env={STEP_SECONDS_ENV: "0.04"})
                 for _ in range(WORKERS)
@@ -128,13 +127,12 @@ def test_sigterm_lets_running_instances_finish_and_leaves_no_lease_behind(
     leased to it; a second worker then finishes the rest, and no step ran twice (nothing
     in flight was abandoned).
     """
-    database = db_url
     log_path = tmp_path / "side-effects.log"
-    app = build_app(database, str(log_path))
+    app = build_app(db_url, str(log_path))
     steps, grace = 3, 10.0
     try:
         ids = _slow_instances(app, 10, steps=steps, seconds=0.5)
-        with worker_pool(database, log_path, tmp_path) as pool:
+        with worker_pool(db_url, log_path, tmp_path) as pool:
             first = pool.spawn(concurrency=4, lease_seconds=5.0, shutdown_grace=grace)
             wait_until(
                 lambda: count_lines(log_path) >= 1 or not first.alive(),
@@ -172,13 +170,12 @@ def test_sigterm_with_short_grace_releases_leases_for_another_worker(
     RUNNING row keeps its lease), and that another worker completes them; only the step
     attempts that were in flight at shutdown may run again, under the same key.
     """
-    database = db_url
     log_path = tmp_path / "side-effects.log"
-    app = build_app(database, str(log_path))
+    app = build_app(db_url, str(log_path))
     steps, concurrency = 4, 4
     try:
         ids = _slow_instances(app, 6, steps=steps, seconds=0.8)
-        with worker_pool(database, log_path, tmp_path) as pool:
+        with worker_pool(db_url, log_path, tmp_path) as pool:
             first = pool.spawn(concurrency=concurrency, lease_seconds=30.0, shutdown_grace=0.2)
             wait_until(
                 lambda: count_lines(log_path) >= 1 or not first.alive(),
@@ -280,12 +277,11 @@ def test_leases_stay_renewed_while_a_stopping_worker_finishes(tmp_path: Path, db
     runs: the first worker legitimately finishes the step within its grace period, so the
     second must not claim the instance meanwhile and execute the same step again.
     """
-    database = db_url
     log_path = tmp_path / "side-effects.log"
-    app = build_app(database, str(log_path))
+    app = build_app(db_url, str(log_path))
     try:
         [instance_id] = _slow_instances(app, 1, steps=1, seconds=4.0)
-        with worker_pool(database, log_path, tmp_path) as pool:
+        with worker_pool(db_url, log_path, tmp_path) as pool:
             first = pool.spawn(concurrency=1, lease_seconds=1.5, shutdown_grace=10.0)
             wait_until(
                 lambda: app.get(instance_id).status == "RUNNING" or not first.alive(),
@@ -323,16 +319,15 @@ def test_signals_racing_suspension_are_never_lost(tmp_path: Path, db_url: str) -
     instance completes with its signal's payload and none is left WAITING (a lost wake-up
     would wait forever: a signal wait has no timer to fall back on).
     """
-    database = db_url
     log_path = tmp_path / "side-effects.log"
-    app = build_app(database, str(log_path))
+    app = build_app(db_url, str(log_path))
     ids = [f"sig-{n:04d}" for n in range(RACING_SIGNALS)]
     sent: set[str] = set()
     sent_while_running = 0
     try:
         for n, instance_id in enumerate(ids):
             app.start("signalled", n, id=instance_id)
-        with worker_pool(database, log_path, tmp_path) as pool:
+        with worker_pool(db_url, log_path, tmp_path) as pool:
             worker = pool.spawn(concurrency=8, lease_seconds=5.0)
             deadline = time.monotonic() + 120
             while len(sent) < RACING_SIGNALS:
