@@ -10,25 +10,20 @@ instead. ``--backend sqlite`` (or ``postgresql``) runs one backend only; a test 
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
+from _postgres import admin, database_url, new_database, private_cluster
 from _shop import register_shop
 
 import daytwo
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("sqlite", "postgresql")
-#: Read at import: some tests point ``tempfile`` at their private directory.
-SYSTEM_TMP = tempfile.gettempdir()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,53 +57,20 @@ def postgres_server() -> Iterator[str]:
     if existing:
         yield existing
         return
-    # Not under pytest's private temporary directory: as root, the server runs as the
-    # postgres user, which must be able to reach its data directory.
-    directory = Path(tempfile.mkdtemp(prefix="daytwo-test-postgres-", dir=SYSTEM_TMP))
-    directory.chmod(0o755)
-    script = str(ROOT / "scripts" / "postgres")
-    started = subprocess.run(
-        [script, "start", str(directory), "--fast"], capture_output=True, text=True, check=False
-    )
-    if started.returncode != 0:
-        pytest.exit(f"could not start PostgreSQL for the tests: {started.stderr}", returncode=3)
-    guard = _stop_when_gone(script, directory)
-    try:
-        yield started.stdout.strip()
-    finally:
-        subprocess.run([script, "stop", str(directory)], check=False)
-        shutil.rmtree(directory, ignore_errors=True)
-        assert guard.stdin is not None
-        guard.stdin.close()
-        guard.wait(timeout=60)
-
-
-def _stop_when_gone(script: str, directory: Path) -> subprocess.Popen[bytes]:
-    """A process of its own session that stops the server once this one is gone.
-
-    It waits for the end of a pipe that only this process holds, which comes however this
-    process ends: SIGTERM or even SIGKILL, which run no teardown, leave no server behind.
-    """
-    code = (
-        "import shutil, subprocess, sys; sys.stdin.buffer.read(); "
-        "subprocess.run([sys.argv[1], 'stop', sys.argv[2]], check=False); "
-        "shutil.rmtree(sys.argv[2], ignore_errors=True)"
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", code, script, str(directory)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with contextlib.ExitStack() as stack:
+        try:
+            server, _directory = stack.enter_context(private_cluster("daytwo-test-postgres-"))
+        except RuntimeError as exc:
+            pytest.exit(f"could not start PostgreSQL for the tests: {exc}", returncode=3)
+        yield server
 
 
 @pytest.fixture(scope="session")
 def postgres_template(postgres_server: str) -> str:
     """A database migrated once, copied for each test (much faster than migrating each)."""
     name = f"daytwo_template_{uuid.uuid4().hex[:8]}"
-    _admin(postgres_server, f"CREATE DATABASE {name}")
-    daytwo.App(_database_url(postgres_server, name)).close()
+    admin(postgres_server, f"CREATE DATABASE {name}")
+    daytwo.App(database_url(postgres_server, name)).close()
     return name
 
 
@@ -126,25 +88,8 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
         return
     server: str = request.getfixturevalue("postgres_server")
     template: str = request.getfixturevalue("postgres_template")
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    _admin(server, f"CREATE DATABASE {name} TEMPLATE {template}")
-    yield _database_url(server, name)
-    _admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def _database_url(server: str, name: str) -> str:
-    return sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-
-
-def _admin(server: str, sql: str) -> None:
-    engine = sa.create_engine(
-        sa.make_url(server).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(sql)
-    finally:
-        engine.dispose()
+    with new_database(server, "test", template) as url:
+        yield url
 
 
 @pytest.fixture

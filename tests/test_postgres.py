@@ -6,13 +6,10 @@ Everything else runs on PostgreSQL through the ``db_url`` fixture like on SQLite
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +24,7 @@ from _harness import (
     wait_until,
     worker_pool,
 )
-from conftest import ROOT, SYSTEM_TMP, _admin, _database_url
+from _postgres import SCRIPT, admin, database_url, new_database, private_cluster
 from typer.testing import CliRunner
 from workloads.crash_app import STEP_SECONDS_ENV, TIMER_SECONDS_ENV, build_app
 
@@ -48,10 +45,8 @@ def server(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def empty_database(server: str) -> Iterator[str]:
     """A new database with no tables at all."""
-    name = f"empty_{uuid.uuid4().hex[:12]}"
-    _admin(server, f"CREATE DATABASE {name}")
-    yield _database_url(server, name)
-    _admin(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with new_database(server, "empty") as url:
+        yield url
 
 
 def _with(server: str, **parts: object) -> str:
@@ -81,9 +76,9 @@ def test_the_right_password_works(server: str, empty_database: str) -> None:
     # PostgreSQL 15 lets only the database owner create tables in the public schema.
     with pytest.raises(daytwo.StoreUnavailable, match=r"permission denied.*GRANT CREATE"):
         daytwo.App(url.render_as_string(hide_password=False)).list()
-    _admin(server, f"ALTER DATABASE {url.database} OWNER TO daytwo_password")
-    _admin(
-        _database_url(server, str(url.database)),
+    admin(server, f"ALTER DATABASE {url.database} OWNER TO daytwo_password")
+    admin(
+        database_url(server, str(url.database)),
         "ALTER SCHEMA public OWNER TO daytwo_password",
     )
     app = daytwo.App(url.render_as_string(hide_password=False))
@@ -165,15 +160,9 @@ def test_concurrent_claims_never_hand_out_one_instance_twice(db_url: str) -> Non
 def test_workers_recover_by_themselves_when_the_server_restarts(tmp_path: Path) -> None:
     """A private server is restarted twice in the middle of a run; every instance completes
     exactly as designed and no step output is recorded twice."""
-    directory = Path(tempfile.mkdtemp(prefix="daytwo-restart-", dir=SYSTEM_TMP))
-    directory.chmod(0o755)
-    script = str(ROOT / "scripts" / "postgres")
-    server = subprocess.run(
-        [script, "start", str(directory), "--fast"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
-        _admin(server, "CREATE DATABASE restart")
-        database = _database_url(server, "restart")
+    with private_cluster("daytwo-restart-") as (server, directory):
+        admin(server, "CREATE DATABASE restart")
+        database = database_url(server, "restart")
         log_path = tmp_path / "side-effects.log"
         app = build_app(database, str(log_path))
         numbers = range(200)
@@ -187,7 +176,7 @@ def test_workers_recover_by_themselves_when_the_server_restarts(tmp_path: Path) 
                 wait_until(
                     lambda t=threshold: finished_count(app) >= t, timeout=120, what=f"{threshold}"
                 )
-                subprocess.run([script, "restart", str(directory)], check=True)
+                subprocess.run([SCRIPT, "restart", str(directory)], check=True)
             everything = len(numbers)
             run_to_completion(pool, workers, lambda: finished_count(app) == everything, timeout=180)
         # A step whose result was being committed when the server went away runs again
@@ -196,9 +185,6 @@ def test_workers_recover_by_themselves_when_the_server_restarts(tmp_path: Path) 
         report = check_saga_instances(app, numbers, log_path, killed_pids=pids)
         assert report.succeeded + report.compensated == len(numbers)
         app.close()
-    finally:
-        subprocess.run([script, "stop", str(directory)], check=False)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.mark.backends("postgresql")
