@@ -114,10 +114,12 @@ def test_start_prints_the_id_and_is_idempotent(invoke: Invoke, user_app: daytwo.
     first = ok(invoke("start", "greet", '{"name": "Ada"}', "--app", APP, "--id", "g1"))
     assert first.stdout == "g1\n"
     assert "started instance g1" in first.stderr
-    again = ok(invoke("start", "greet", '{"name": "Bob"}', "--app", APP, "--id", "g1"))
+    again = ok(invoke("start", "greet", '{"name": "Ada"}', "--app", APP, "--id", "g1"))
     assert again.stdout == "g1\n" and "already exists" in again.stderr
+    conflict = invoke("start", "greet", '{"name": "Bob"}', "--app", APP, "--id", "g1")
+    assert_error(conflict, 6, "'g1' already exists with a different input", "new id")
     as_json = json.loads(
-        ok(invoke("start", "greet", "{}", "--app", APP, "--id", "g1", "--json")).stdout
+        ok(invoke("start", "greet", '{"name":"Ada"}', "--app", APP, "--id", "g1", "--json")).stdout
     )
     assert as_json["id"] == "g1" and as_json["created"] is False
     assert as_json["input"] == {"name": "Ada"}

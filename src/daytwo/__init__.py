@@ -2,6 +2,7 @@
 
 from daytwo._errors import (
     DaytwoError,
+    InstanceConflict,
     InstanceNotFound,
     InvalidInput,
     NotRunnable,
@@ -44,6 +45,7 @@ __all__ = [
     "HumanTask",
     "HumanTasks",
     "Instance",
+    "InstanceConflict",
     "InstanceHandle",
     "InstanceNotFound",
     "InvalidInput",

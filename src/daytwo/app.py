@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from daytwo._errors import (
+    InstanceConflict,
     InstanceNotFound,
     InvalidInput,
     NotRunnable,
@@ -21,6 +22,7 @@ from daytwo._errors import (
 )
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, Transition
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
+from daytwo.engine._context import current_run
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
 from daytwo.engine._durable import RunResult, Runtime
 from daytwo.engine._retry import DEFAULT_RETRY, Retry
@@ -216,6 +218,8 @@ class App:
     ) -> dict[str, Any]:
         if instance_id is not None:
             check_name("instance id", instance_id)
+        text = self.serializer.dumps(input, f"the input of workflow {definition.name!r}")
+        definition.signature.check(input, text, type(self.serializer) is JsonSerializer)
         now = self.clock.now()
         return {
             "id": instance_id or new_instance_id(),
@@ -224,7 +228,7 @@ class App:
             "status": "RUNNABLE",
             "state": "queued",
             "state_entered_at": now,
-            "input": self.serializer.dumps(input, f"the input of workflow {definition.name!r}"),
+            "input": text,
             "output": None,
             "error": None,
             "cancel_reason": None,
@@ -258,9 +262,11 @@ class App:
         """Durably start an instance for a worker to run; returns at once.
 
         Idempotent on ``id``: starting an id that exists returns a handle to the existing
-        instance and never runs it twice. ``queue`` and ``priority`` default to the
-        workflow's.
+        instance and never runs it twice; a start under that id with another workflow,
+        version or input raises :class:`InstanceConflict`. ``queue`` and ``priority``
+        default to the workflow's.
         """
+        _outside_workflow("app.start()", "start a new instance")
         definition = self._definition(workflow, version)
         if queue is not None:
             check_name("queue", queue)
@@ -276,7 +282,38 @@ class App:
         created, existing = self.store.insert_instance(row)
         if created:
             self._notify()
+        else:
+            self._check_same_start(existing, row, version)
         return InstanceHandle(self, existing["id"], created=created)
+
+    def _check_same_start(
+        self, existing: Mapping[Any, Any], row: Mapping[str, Any], version: str | None
+    ) -> None:
+        """Refuse a start whose id names an instance started otherwise (see :meth:`start`).
+
+        The version counts only when the caller named one: a start repeated after a deploy
+        of a newer version (same id, same input) still means the same instance.
+        """
+        if existing["workflow"] != row["workflow"]:
+            difference = f"workflow {existing['workflow']!r}, not {row['workflow']!r}"
+        elif version is not None and existing["version"] != version:
+            difference = f"version {existing['version']!r}, not {version!r}"
+        elif not self._same_value(existing["input"], row["input"]):
+            difference = "a different input"
+        else:
+            return
+        raise InstanceConflict(existing["id"], difference)
+
+    def _same_value(self, stored: str, given: str) -> bool:
+        if stored == given:
+            return True
+        try:  # the same JSON value written with its keys in another order
+            return bool(
+                json.dumps(json.loads(stored), sort_keys=True)
+                == json.dumps(json.loads(given), sort_keys=True)
+            )
+        except ValueError:  # another serializer's text: compare what it gives back
+            return bool(self.serializer.loads(stored) == self.serializer.loads(given))
 
     def run(
         self,
@@ -291,8 +328,10 @@ class App:
 
         Waits (timers, retries) are slept through with the app's clock; waits for signals
         or human tasks are polled until someone sends them. The instance is durable like
-        any other: if this process dies, a worker finishes it.
+        any other: if this process dies, a worker finishes it. An existing ``id`` is
+        treated as in :meth:`start`.
         """
+        _outside_workflow("app.run()", "start a new instance")
         definition = self._definition(workflow, version)
         row = self._new_row(
             definition, input, id, queue=definition.queue, priority=definition.priority
@@ -309,7 +348,11 @@ class App:
         # The row is inserted at the run's first durable point; if the id exists already,
         # that insert does nothing and we wait for (or help) the existing instance below.
         first = self._execute_inline(row, writer, insert=True)
-        if first.kind == "finished":
+        if first.kind == "lost":  # the id exists: the same start, or a conflict
+            existing = self.store.get_instance(instance_id)
+            assert existing is not None
+            self._check_same_start(existing, row, version)
+        elif first.kind == "finished":
             self._notify_finished()
             return self._result_of(instance_id, first.status, first.output, first.error)
         pairs = [(definition.name, definition.version)]
@@ -402,6 +445,7 @@ class App:
         self, instance_id: str, name: str, payload: Any = None, *, sent_by: str | None = None
     ) -> None:
         """Deliver a signal; the instance gets it when it waits for ``name`` (or at once)."""
+        _outside_workflow("app.signal()", "send the signal again")
         check_name("signal", name)
         text = self.serializer.dumps(payload, f"the payload of signal {name!r}")
         before = self.store.send_signal(
@@ -418,6 +462,7 @@ class App:
 
     def cancel(self, instance_id: str, reason: str = "cancelled by operator") -> None:
         """Cancel an active instance: it stops at its next durable point and compensates."""
+        _outside_workflow("app.cancel()", "cancel again")
         before = self.store.request_cancel(instance_id, reason, self.clock.now())
         if before is None:
             raise InstanceNotFound(instance_id)
@@ -591,6 +636,23 @@ class HumanTasks:
             raise NotRunnable(
                 f"human task {task_id!r} is {task.status}; only open tasks can be reassigned"
             )
+
+
+def _outside_workflow(action: str, effect: str) -> None:
+    """Refuse a client call made by workflow code (outside a step).
+
+    Workflow code runs again from the top on every replay, so a start or a signal there
+    would happen once per replay (two starts after one sleep). Inside a step (whose outcome
+    is recorded once) it is allowed: that is where side effects belong.
+    """
+    run = current_run()
+    if run is not None:
+        raise InvalidInput(
+            f"{action} was called by the code of workflow {run.definition.name!r} (instance "
+            f"{run.instance_id!r}), which runs again on every replay and would {effect} each "
+            "time; call it from a step instead, with a deterministic id such as "
+            'f"{ctx.instance_id}-child"'
+        )
 
 
 def _check_priority(priority: object) -> None:

@@ -31,12 +31,14 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3
     DATABASE = 4
     NOT_ALLOWED = 5
+    CONFLICT = 6
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 the operation failed (e.g. the instance ended badly); "
     "2 bad usage or input; 3 instance or task not found; 4 database unreachable; "
-    "5 not allowed in the instance's or task's current state."
+    "5 not allowed in the instance's or task's current state; 6 the id names an instance "
+    "started with another workflow, version or input."
 )
 
 
@@ -59,6 +61,8 @@ def exit_code_for(error: BaseException) -> ExitCode | None:
             return ExitCode.DATABASE
         case daytwo.NotRunnable():
             return ExitCode.NOT_ALLOWED
+        case daytwo.InstanceConflict():
+            return ExitCode.CONFLICT
         case daytwo.InvalidInput() | daytwo.WorkflowNotFound() | daytwo.SerializationError():
             return ExitCode.BAD_INPUT
         case daytwo.DaytwoError():

@@ -106,7 +106,7 @@ class Run(DurableRun):
         token = _run_var.set(self)
         try:
             input_value = self.runtime.serde.loads(self.input_text)
-            result = self.definition.fn(Context(self), input_value)
+            result = self.definition.call(Context(self), input_value)
         except Divergence as divergence:
             return self._incompatible(divergence.reason)
         except CancelRequested as cancel:
