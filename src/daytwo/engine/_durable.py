@@ -170,10 +170,11 @@ class DurableRun:
     def _check_pending_wait(self, seq: int, kind: str, name: str) -> None:
         """The instance waits at ``seq``; the code must still be doing that same operation."""
         wait_kind, wait_name = self.values["wait_kind"], self.values["wait_name"]
-        expected = "step" if wait_kind in ("retry", "paused", "throttled") else wait_kind
+        expected = "step" if wait_kind in ("retry", "paused", "throttled", "attempt") else wait_kind
         if (expected, wait_name) != (kind, name):
             waiting = {
                 "retry": f"a retry of step {wait_name!r}",
+                "attempt": f"step {wait_name!r} (an attempt was running)",
                 "paused": f"paused step {wait_name!r}",
                 "throttled": f"a slot for step {wait_name!r}",
                 "timer": f"timer {wait_name!r}",
@@ -311,15 +312,37 @@ class DurableRun:
             elif self.values["error"] is None:
                 raise CancelRequested(outcome.cancel_reason)
 
-    def _begin(self, state: str) -> None:
+    def _begin_attempt(self, state: str, name: str, seq: int, attempt: int) -> None:
+        """Attempt ``attempt`` of the step (or compensation) at ``seq`` is about to start.
+
+        The attempt in flight is written with the durable point (``wait_kind`` "attempt"), so
+        that a run taking the instance over after a crash knows it was lost (see
+        ``Run._next_attempt``).
+        """
+        values = self.values
+        marker = ("attempt", name, seq, attempt)
+        changed = (
+            values["wait_kind"],
+            values["wait_name"],
+            values["wait_seq"],
+            values["attempt"],
+        ) != marker
+        values.update(wait_kind="attempt", wait_name=name, wait_seq=seq, attempt=attempt)
+        self._begin(state, marker_changed=changed)
+
+    def _begin(self, state: str, *, marker_changed: bool = False) -> None:
         """A side effect is about to start: make everything before it durable."""
         self._set_state(state, "RUNNING")
         if self._has_buffered() or self._insert_row is not None:
             self._flush()
-        elif self._transitions and self.writer.batches:
-            # Only the state label changed: no need to wait for the disk, the label rides
-            # along with the next group commit.
+        elif self.writer.batches and (self._transitions or marker_changed):
+            # Only the state label or the attempt changed: no need to wait for the disk,
+            # they ride along with the next group commit.
             self._flush(wait=False)
+        elif marker_changed:
+            # An inline run resuming a retry or a pause: the new attempt is recorded before
+            # it starts (one commit, on these rare paths only).
+            self._flush()
 
     def _suspend(self, kind: str, name: str, seq: int, until: float | None, state: str) -> NoReturn:
         self.values.update(
