@@ -255,7 +255,7 @@ class Run(DurableRun):
         """How many of the attempts before ``attempt`` at ``seq`` were lost with a worker."""
         if attempt == 1:
             return 0
-        rows: list[Mapping[str, Any]] = [row for row in self._attempts if row["seq"] == seq]
+        rows: list[Mapping[Any, Any]] = [row for row in self._attempts if row["seq"] == seq]
         buffered = {row["attempt"] for row in rows}
         stored = self._store(self.runtime.store.load_attempts, self.instance_id)
         rows += [row for row in stored if row["seq"] == seq and row["attempt"] not in buffered]
