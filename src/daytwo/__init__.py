@@ -15,7 +15,7 @@ from daytwo._errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
-from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, Transition
+from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
     Clock,
@@ -62,6 +62,7 @@ __all__ = [
     "StoreUnavailable",
     "SystemClock",
     "TaskNotFound",
+    "TaskStatus",
     "Transition",
     "WaitTimeout",
     "Worker",

@@ -20,7 +20,7 @@ from daytwo._errors import (
     TaskNotFound,
     WorkflowFailed,
 )
-from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, Transition
+from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
 from daytwo.engine._context import current_run
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
@@ -461,7 +461,14 @@ class App:
         self._notify()
 
     def cancel(self, instance_id: str, reason: str = "cancelled by operator") -> None:
-        """Cancel an active instance: it stops at its next durable point and compensates."""
+        """Cancel an active instance: it stops at its next durable point and compensates.
+
+        A cancel is a request that the instance honours at its next durable point, its end
+        included: an instance whose last step is running when the cancel arrives does not
+        succeed, it compensates and ends CANCELLED. It is refused (:class:`NotRunnable`)
+        when the instance has ended, or is already compensating after a failure (it then
+        ends COMPENSATED or COMPENSATION_FAILED by itself).
+        """
         _outside_workflow("app.cancel()", "cancel again")
         before = self.store.request_cancel(instance_id, reason, self.clock.now())
         if before is None:
@@ -469,6 +476,13 @@ class App:
         if before["status"] in TERMINAL_STATUSES:
             raise NotRunnable(
                 f"instance {instance_id!r} already ended {before['status']}; nothing to cancel"
+            )
+        if before["error"] is not None:
+            failure = json.loads(before["error"])
+            raise NotRunnable(
+                f"instance {instance_id!r} is already compensating after a failure "
+                f"({failure.get('type')}: {failure.get('message')}); it ends COMPENSATED or "
+                "COMPENSATION_FAILED by itself"
             )
         self._notify()
 
@@ -605,8 +619,11 @@ class HumanTasks:
         self, *, status: str | None = "open", assignee: str | None = None, limit: int = 100
     ) -> builtins.list[HumanTask]:
         """Tasks, oldest first (open ones by default; ``status=None`` for all)."""
-        if status is not None and status not in ("open", "completed"):
-            raise InvalidInput(f"unknown task status {status!r}; use 'open' or 'completed'")
+        if status is not None and status not in set(TaskStatus):
+            raise InvalidInput(
+                f"unknown task status {status!r}; use one of "
+                + ", ".join(repr(str(s)) for s in TaskStatus)
+            )
         rows = self._app.store.list_tasks(status=status, assignee=assignee, limit=limit)
         return [HumanTask.from_row(row) for row in rows]
 
@@ -618,21 +635,38 @@ class HumanTasks:
         return HumanTask.from_row(row)
 
     def complete(self, task_id: str, result: Any = None, *, by: str | None = None) -> None:
-        """Complete an open task with ``result``; its instance resumes with it."""
-        task = self.get(task_id)
-        if task.status != "open":
+        """Complete an open task with ``result``; its instance resumes with it.
+
+        Exactly one of several simultaneous completions wins; the others raise
+        :class:`NotRunnable` ("already completed").
+        """
+        _outside_workflow("app.tasks.complete()", "complete the task again")
+        text = self._app.serializer.dumps(result, f"the result of human task {task_id!r}")
+        before, completed = self._app.store.complete_task(
+            task_id, text, now=self._app.clock.now(), by=by
+        )
+        if before is None:
+            raise TaskNotFound(task_id)
+        if not completed:
+            task = self.get(task_id)
+            if task.status == TaskStatus.OPEN:  # left open by an older daytwo
+                raise NotRunnable(
+                    f"human task {task_id!r} belongs to instance {task.instance_id!r}, which "
+                    "has ended; it can no longer be completed"
+                )
             raise NotRunnable(
                 f"human task {task_id!r} is already {task.status}"
                 + (f" (by {task.completed_by})" if task.completed_by else "")
+                + (f": {task.closed_reason}" if task.closed_reason else "")
             )
-        self._app.signal(task.instance_id, task.name, result, sent_by=by)
+        self._app._notify()
 
     def reassign(self, task_id: str, assignee: str, *, by: str | None = None) -> None:
         """Give an open task to someone else."""
         task = self.get(task_id)
         if not assignee:
             raise InvalidInput("the new assignee must not be empty")
-        if task.status != "open" or not self._app.store.reassign_task(task_id, assignee):
+        if task.status != TaskStatus.OPEN or not self._app.store.reassign_task(task_id, assignee):
             raise NotRunnable(
                 f"human task {task_id!r} is {task.status}; only open tasks can be reassigned"
             )

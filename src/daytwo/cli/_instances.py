@@ -131,7 +131,7 @@ def status(
         ("waiting for", instance.waiting_for),
         ("attempt", str(instance.attempt) if instance.attempt else None),
         ("leased by", instance.lease_owner),
-        ("cancel reason", instance.cancel_reason),
+        ("cancel", _cancel_text(instance)),
         ("created", timestamp(instance.created_at)),
         ("updated", timestamp(instance.updated_at)),
         ("finished", timestamp(instance.finished_at) or None),
@@ -293,6 +293,12 @@ def _transitions_table(transitions: list[daytwo.Transition], *, active: bool) ->
     return table
 
 
+def _cancel_text(instance: daytwo.Instance) -> str | None:
+    if instance.cancel_reason is None:
+        return None
+    return f"{instance.cancel_reason} ({instance.cancel_outcome})"
+
+
 def _error_text(error: dict[str, Any] | None) -> str:
     if not error:
         return ""
@@ -333,6 +339,7 @@ def cancel(
     """Cancel an active instance: it stops at its next durable point and compensates."""
     client_app(database_option(ctx, database)).cancel(instance_id, reason)
     stdout_console().print(
-        f"cancellation of {instance_id} requested; it stops at its next durable point and "
-        "compensates its completed steps"
+        f"cancellation of {instance_id} requested; it stops at its next durable point (at "
+        "the latest instead of ending) and compensates its completed steps; see "
+        f"`daytwo status {instance_id}`"
     )

@@ -112,7 +112,7 @@ class Run(DurableRun):
             input_value = self.runtime.serde.loads(self.input_text)
             result = self.definition.call(Context(self), input_value)
         except Divergence as divergence:
-            return self._incompatible(divergence.reason)
+            return self._cancelled_if(self._incompatible(divergence.reason))
         except CancelRequested as cancel:
             return self._fail({"type": "Cancelled", "message": cancel.reason})
         except (Suspended, LeaseLost):
@@ -120,10 +120,12 @@ class Run(DurableRun):
         except Exception as exc:
             if self.position < self._recorded_len:
                 recorded = self.history[self.position]
-                return self._incompatible(
-                    f"at position {self.position} the history records {recorded['kind']} "
-                    f"{recorded['name']!r} but the workflow now raised "
-                    f"{type(exc).__name__}: {exc}"
+                return self._cancelled_if(
+                    self._incompatible(
+                        f"at position {self.position} the history records {recorded['kind']} "
+                        f"{recorded['name']!r} but the workflow now raised "
+                        f"{type(exc).__name__}: {exc}"
+                    )
                 )
             return self._fail(error_record(exc))
         finally:
@@ -132,16 +134,20 @@ class Run(DurableRun):
             return RunResult("suspended", "WAITING", self.values["run_at"])
         if self.position < len(self.history):
             recorded = self.history[self.position]
-            return self._incompatible(
-                f"the workflow now returns after {self.position} operation(s) but the history "
-                f"records {len(self.history)}; position {self.position} is {recorded['kind']} "
-                f"{recorded['name']!r}"
+            return self._cancelled_if(
+                self._incompatible(
+                    f"the workflow now returns after {self.position} operation(s) but the "
+                    f"history records {len(self.history)}; position {self.position} is "
+                    f"{recorded['kind']} {recorded['name']!r}"
+                )
             )
         if self.values["wait_kind"] is not None:
-            return self._incompatible(
-                f"the workflow now returns after {self.position} operation(s) but the instance "
-                f"is waiting at position {self.values['wait_seq']} for "
-                f"{self.values['wait_kind']} {self.values['wait_name']!r}"
+            return self._cancelled_if(
+                self._incompatible(
+                    f"the workflow now returns after {self.position} operation(s) but the "
+                    f"instance is waiting at position {self.values['wait_seq']} for "
+                    f"{self.values['wait_kind']} {self.values['wait_name']!r}"
+                )
             )
         try:
             output = self.runtime.serde.dumps(
@@ -149,8 +155,14 @@ class Run(DurableRun):
             )
         except SerializationError as exc:
             return self._fail(error_record(exc))
-        self._finish("SUCCEEDED", output=output)
-        return self._finished()
+        return self._cancelled_if(self._end("SUCCEEDED", output=output))
+
+    def _cancelled_if(self, ended: RunResult | None) -> RunResult:
+        """``ended``, or, when a pending cancel kept the instance from ending, the saga."""
+        if ended is not None:
+            return ended
+        assert self.cancel_reason is not None
+        return self._fail({"type": "Cancelled", "message": self.cancel_reason})
 
     def _suspended_but_swallowed(self) -> bool:
         # User code caught BaseException around a wait. The wait is recorded and the lease
@@ -369,7 +381,7 @@ class Run(DurableRun):
                 raise WaitTimeout(f"signal {name!r} did not arrive within the timeout")
             return serde.loads(recorded["result"])
         seq = self.position - 1
-        signal = self._store(self.runtime.store.pending_signal, self.instance_id, name)
+        signal = self._pending_signal(name)
         if signal is not None:
             self._record(
                 seq, "signal", name, "completed", result=signal["payload"],
@@ -401,7 +413,7 @@ class Run(DurableRun):
         seq = self.position - 1
         pending = self._pending(seq, "task")
         now = self._now()
-        signal = self._store(self.runtime.store.pending_signal, self.instance_id, name)
+        signal = self._pending_signal(name)
         task = None
         if not pending:
             task = {
@@ -436,6 +448,11 @@ class Run(DurableRun):
             self._new_tasks.append(task)
         self._suspend("task", name, seq, None, name)
 
+    def _pending_signal(self, name: str) -> Mapping[Any, Any] | None:
+        """The oldest signal of ``name`` that no wait has taken, this run's included."""
+        taken = [signal_id for signal_id, _ in self._consumed]
+        return self._store(self.runtime.store.pending_signal, self.instance_id, name, taken)
+
     def record_value(self, kind: str, produce: Callable[[Clock], Any]) -> Any:
         """Record a non-deterministic value (time, uuid, random) at the next position."""
         recorded = self._replay(kind, kind)
@@ -448,14 +465,29 @@ class Run(DurableRun):
     # -- failure and compensation ---------------------------------------------------------
 
     def _fail(self, error: dict[str, Any]) -> RunResult:
-        """The instance failed for good: enter compensation."""
+        """The instance failed for good (or was cancelled): enter compensation."""
         self.values.update(error=json.dumps(error), **CLEAR_WAIT)
         self.values["status"] = "RUNNING"
+        if error["type"] == "Cancelled":
+            self._record_cancel("completed", error["message"])
         if not self._compensations_due():
             return self._end_failed(compensated=False)
         self._set_state("compensating", "RUNNING")
         self._flush(terminal=True)
+        if self.cancel_seen is not None and error["type"] != "Cancelled":
+            # Accepted while this run was already failing: the failure's saga goes on.
+            self._record_cancel("superseded", self.cancel_seen, failed=error)
         return self._compensate()
+
+    def _record_cancel(
+        self, outcome: str, reason: str, *, failed: dict[str, Any] | None = None
+    ) -> None:
+        """A history row for a cancel: it took effect ("completed"), or it arrived while the
+        instance was already failing ("superseded": the failure's compensation went on)."""
+        detail: dict[str, Any] = {"reason": reason}
+        if failed is not None:
+            detail["failure"] = f"{failed.get('type')}: {failed.get('message')}"
+        self._record(len(self.history), "cancel", "cancel", outcome, detail=detail)
 
     def _compensations_due(self) -> list[dict[str, Any]]:
         done = {

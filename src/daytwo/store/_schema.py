@@ -181,6 +181,8 @@ human_tasks = Table(
     Column("created_at", Double, nullable=False),
     Column("completed_at", Double),
     Column("completed_by", String(255)),
+    #: Set when the task was closed because its instance ended while it was open.
+    Column("closed_reason", Text),
     UniqueConstraint("instance_id", "seq", name="uq_human_tasks_instance_seq"),
     Index("ix_human_tasks_status", "status", "assignee"),
 )
