@@ -155,7 +155,7 @@ def test_upgrading_closes_tasks_an_older_daytwo_left_open(db_url: str) -> None:
             .where(instances.c.id == "old")
             .values(status="CANCELLED", finished_at=123.0)
         )
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0004'"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0005'"))
         conn.execute(sa.text("ALTER TABLE human_tasks DROP COLUMN closed_reason"))
     app.close()
     upgraded = App(db_url)

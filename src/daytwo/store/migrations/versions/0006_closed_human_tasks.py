@@ -1,7 +1,7 @@
 """human tasks of ended instances are closed, with the reason
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 
 A task left open when its instance ended (cancelled, failed, compensated, incompatible)
 could never be completed and stayed in every assignee's inbox. Such tasks are now closed in
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
