@@ -32,6 +32,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -380,7 +381,9 @@ class Objective(_Model):
     def budget(self) -> float:
         """The error budget as a ratio: ``1 - objective``, or the rate limit."""
         if self.objective is not None:
-            return 1.0 - self.objective
+            # In decimal: 1 - 0.999 in binary floats is 0.0010000000000000009, which would
+            # show in /metrics and the rules; the objective as written gives 0.001.
+            return float(Decimal(1) - Decimal(repr(self.objective)))
         assert isinstance(self.sli, RetryRate | CompensationRate)
         return self.sli.max_per_instance
 
