@@ -50,7 +50,11 @@ class PrometheusServer:
         self.url = f"http://127.0.0.1:{self.port}"
         (directory / "rules.yaml").write_text(rules)
         config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "global": {
+                "scrape_interval": "1s",
+                "scrape_timeout": "1s",
+                "evaluation_interval": "1s",
+            },
             "rule_files": ["rules.yaml"],
             "scrape_configs": [
                 {"job_name": "daytwo", "static_configs": [{"targets": targets}]},

@@ -17,8 +17,9 @@ Indicators (``sli.kind``):
 * ``stuck_ratio`` — an active instance is bad if it has been in its current state longer
   than that state's threshold (explicit, else ``factor`` x the state's historical median
   time-in-state, at least ``floor``, once ``min_samples`` are known).
-* ``retry_rate`` / ``compensation_rate`` — retries (compensations) per ended instance, of
-  the whole workflow or one step or one dependency, must stay under ``max_per_instance``.
+* ``retry_rate`` / ``compensation_rate`` — retries (compensations), counted when they
+  happen, per instance alive in the window (ended in it or active now), of the whole
+  workflow or one step or one dependency, must stay under ``max_per_instance``.
 
 For ratio indicators the error budget is ``1 - objective``; for the two rate indicators it
 is ``max_per_instance`` (the "error ratio" is then retries per instance). Burn rate is
@@ -202,13 +203,13 @@ class _Rate(_Model):
 
 
 class RetryRate(_Rate):
-    """Retries per ended instance (of the workflow, one step or one dependency)."""
+    """Retries per instance alive in the window (of the workflow, a step or a dependency)."""
 
     kind: Literal["retry_rate"] = "retry_rate"
 
 
 class CompensationRate(_Rate):
-    """Compensations run per ended instance (of the workflow, one step or one dependency)."""
+    """Compensations run per instance alive in the window (workflow, step or dependency)."""
 
     kind: Literal["compensation_rate"] = "compensation_rate"
 
