@@ -237,7 +237,8 @@ def _objective_rules(objective: Objective) -> list[dict[str, Any]]:
                 ),
                 "description": (
                     "Every daytwo metrics server (daytwo metrics serve, workers with "
-                    "--metrics-port) is down, not scraped, or does not load this objective."
+                    "--metrics-port) is down, not scraped, does not load this objective, or "
+                    "fails to measure it (see its log)."
                 ),
                 **runbook,
             },
