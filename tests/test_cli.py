@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -274,6 +275,23 @@ def test_tasks_list_reassign_complete(invoke: Invoke, user_app: daytwo.App) -> N
     assert_error(invoke("tasks", "reassign", task["id"], "carol"), 5, "only open tasks")
 
 
+def test_actions_without_by_record_the_user_running_the_command(
+    invoke: Invoke, user_app: daytwo.App
+) -> None:
+    user = getpass.getuser()
+    user_app.start("approval", 10, id="a1")
+    user_app.start("wait-signal", None, id="w1")
+    with user_app.worker(concurrency=1, poll_interval=0.05) as worker:
+        worker.drain()
+        [task] = user_app.tasks.list()
+        ok(invoke("tasks", "complete", task.id, "true"))
+        ok(invoke("signal", "w1", "go"))
+        assert user_app.result("a1", timeout=20) is True
+    assert user_app.tasks.get(task.id).completed_by == user
+    ok(invoke("pause", "greet"))
+    assert [p["paused_by"] for p in json.loads(ok(invoke("pauses", "--json")).stdout)] == [user]
+
+
 # -- refused input --------------------------------------------------------------------------
 
 BAD_INPUT = [
@@ -300,7 +318,11 @@ BAD_INPUT = [
     (["start", "greet", "{}", "--app", "cli_app"], 2, ["is not MODULE:APP"]),
     (["start", "greet", "{}", "--app", "no_such_module:app"], 2, ["cannot import module"]),
     (["start", "greet", "{}", "--app", "cli_app:missing"], 2, ["no attribute 'missing'", "app"]),
-    (["start", "greet", "{}", "--app", "cli_app:not_an_app"], 2, ["int, not a daytwo.App"]),
+    (
+        ["start", "greet", "{}", "--app", "cli_app:not_an_app"],
+        2,
+        ["is an object of type int, not a daytwo.App"],
+    ),
     (["worker", "cli_app:missing"], 2, ["no attribute 'missing'"]),
     (["worker"], 2, ["MODULE:APP"]),
     (["list", "--status", "DONE"], 2, ["unknown status 'DONE'", "SUCCEEDED"]),
@@ -374,7 +396,9 @@ def test_a_file_that_is_not_a_database_exits_4(invoke: Invoke, tmp_path: Path) -
 @pytest.mark.parametrize("command", [["list"], ["start", "greet", "{}", "--app", APP]])
 def test_bad_database_url_is_bad_usage_exit_2(url: str, fragment: str, command: list[str]) -> None:
     result = CliRunner().invoke(cli, [*command, "--database", url], env={})
-    assert_error(result, 2, fragment, "write postgresql://" if "postgresql" in url else "sqlite:///")
+    assert_error(
+        result, 2, fragment, "write postgresql://" if "postgresql" in url else "sqlite:///"
+    )
 
 
 def test_usage_errors_exit_2(invoke: Invoke) -> None:

@@ -231,10 +231,11 @@ def list_instances(
 
 
 #: ``daytwo list``: on a narrow terminal the creation time goes first, then the time in
-#: state; what an instance waits for is the last to go.
+#: state; what an instance waits for is the last to go (a long workflow name puts its
+#: version on a second line).
 LIST_COLUMNS = (
     Column("ID"),
-    Column("WORKFLOW"),
+    Column("WORKFLOW", wrap=True, min_width=1),
     Column("STATUS"),
     Column("STATE", wrap=True),
     Column("IN STATE", drop=2),

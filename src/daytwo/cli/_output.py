@@ -131,7 +131,7 @@ class Column:
     header: str
     wrap: bool = False
     drop: int = 0
-    #: The narrowest a wrapping column may become.
+    #: The narrowest a wrapping column may become (never narrower than its longest word).
     min_width: int = 12
 
 
@@ -148,17 +148,23 @@ def _cell_width(cell: str | Text) -> int:
 
 
 def _needed_width(columns: Sequence[Column], rows: Sequence[Row]) -> int:
-    """The narrowest the table can be without cutting a column (or squeezing a wrapping
-    column below its ``min_width``)."""
+    """The narrowest the table can be without cutting a column: a column that never wraps
+    needs its widest cell, a wrapping one its ``min_width`` but at least its longest word."""
     total = COLUMN_GAP * (len(columns) - 1)
     for column in columns:
-        natural = max(
-            [cell_len(column.header), *(_cell_width(row.get(column.header, "")) for row in rows)]
-        )
-        total += (
-            min(natural, max(column.min_width, cell_len(column.header))) if column.wrap else natural
-        )
+        cells = [column.header, *(row.get(column.header, "") for row in rows)]
+        natural = max(_cell_width(cell) for cell in cells)
+        if column.wrap:
+            longest_word = max(_longest_word(cell) for cell in cells)
+            total += max(longest_word, min(natural, column.min_width))
+        else:
+            total += natural
     return total
+
+
+def _longest_word(cell: str | Text) -> int:
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return max((cell_len(word) for word in text.split()), default=0)
 
 
 def fit_table(

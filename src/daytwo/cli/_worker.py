@@ -112,6 +112,7 @@ def worker(
     if not workflows:
         raise CliError(f"{app_spec} has no workflows; declare them with @app.workflow()")
     configure_logging()
+    app.store  # noqa: B018 -- open it now: a database problem ends the command before it starts
     objectives = _objectives(app, objectives_files, metrics_port is not None)
     services = _slo_services(app, objectives, slo_interval)
     evaluating = f"; SLO evaluation every {slo_interval:g} s" if services else ""
