@@ -1,4 +1,4 @@
-"""Commands on instances: start, status, list, history, signal, cancel."""
+"""Commands on instances: start, status, list, signal, cancel (history in _history.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 import daytwo
 from daytwo.cli._apps import client_app, explicit_database, load_app
@@ -27,7 +26,6 @@ from daytwo.cli._output import (
     Row,
     abbreviate,
     duration,
-    fit_table,
     print_json,
     print_table,
     short_time,
@@ -38,7 +36,7 @@ from daytwo.cli._output import (
 )
 from daytwo.store._database import display_url
 
-__all__ = ["cancel", "history", "list_instances", "signal", "start", "status"]
+__all__ = ["InstanceId", "cancel", "error_text", "list_instances", "signal", "start", "status"]
 
 InstanceId = Annotated[str, typer.Argument(metavar="ID", help="The instance id.")]
 
@@ -168,7 +166,7 @@ def status(
         ("queue", f"{instance.queue} (priority {instance.priority})"),
         ("input", abbreviate(instance.input, 2000)),
         ("output", abbreviate(instance.output, 2000) or None),
-        ("error", _error_text(instance.error) or None),
+        ("error", error_text(instance.error) or None),
     ]
     for label, value in rows:
         if value is not None:
@@ -252,133 +250,14 @@ def waiting_for(instance: daytwo.Instance) -> str | None:
     return text
 
 
-def history(
-    ctx: typer.Context,
-    instance_id: InstanceId,
-    app_spec: AppOption = None,
-    json_output: JsonOption = False,
-    database: DatabaseOption = None,
-) -> None:
-    """Show what an instance did: its history, failed attempts and state transitions."""
-    app = client_app(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
-    instance = app.get(instance_id)
-    events = app.history(instance_id)
-    attempts = app.attempts(instance_id)
-    transitions = app.transitions(instance_id)
-    if json_output:
-        print_json(
-            {
-                "instance": instance.to_dict(),
-                "history": [event.to_dict() for event in events],
-                "attempts": [attempt.to_dict() for attempt in attempts],
-                "transitions": [transition.to_dict() for transition in transitions],
-            }
-        )
-        return
-    console = stdout_console()
-    console.print(
-        Text(instance.id, style="bold"),
-        f" {instance.workflow} {instance.version} ",
-        status_text(instance.status),
-        f"  state {instance.state}",
-    )
-    width = console.width
-    console.print(_history_table(events, width))
-    if attempts:
-        console.print(_attempts_table(attempts, width))
-    console.print(_transitions_table(transitions, width, active=instance.finished_at is None))
-
-
-HISTORY_COLUMNS = (
-    Column("#"),
-    Column("KIND", drop=2),
-    Column("NAME"),
-    Column("OUTCOME"),
-    Column("TRY", drop=3),
-    Column("AT"),
-    Column("TOOK", drop=1),
-    Column("RESULT / ERROR", wrap=True),
-)
-
-
-def _history_table(events: list[daytwo.HistoryEvent], width: int) -> Table:
-    rows: list[Row] = []
-    for event in events:
-        took = (event.finished_at - event.started_at).total_seconds()
-        outcome = event.outcome
-        style = "red" if outcome in ("failed", "timed_out") else ""
-        rows.append(
-            {
-                "#": str(event.seq),
-                "KIND": event.kind,
-                "NAME": event.name,
-                "OUTCOME": Text(outcome, style=style),
-                "TRY": str(event.attempt),
-                "AT": short_time(event.started_at),
-                "TOOK": duration(took),
-                "RESULT / ERROR": _error_text(event.error)
-                if event.error
-                else abbreviate(event.result, 50),
-            }
-        )
-    caption = None if events else "nothing recorded yet"
-    return fit_table(HISTORY_COLUMNS, rows, width=width, title="History", caption=caption)
-
-
-ATTEMPT_COLUMNS = (
-    Column("#", drop=1),
-    Column("STEP"),
-    Column("ATTEMPT"),
-    Column("FAILED AT"),
-    Column("ERROR", wrap=True),
-    Column("RETRY AT"),
-)
-
-
-def _attempts_table(attempts: list[daytwo.Attempt], width: int) -> Table:
-    rows: list[Row] = [
-        {
-            "#": str(attempt.seq),
-            "STEP": attempt.name,
-            "ATTEMPT": str(attempt.attempt),
-            "FAILED AT": short_time(attempt.finished_at),
-            "ERROR": _error_text(attempt.error),
-            "RETRY AT": short_time(attempt.retry_at) or "no retry",
-        }
-        for attempt in attempts
-    ]
-    return fit_table(ATTEMPT_COLUMNS, rows, width=width, title="Failed attempts")
-
-
-TRANSITION_COLUMNS = (Column("AT"), Column("STATE"), Column("STATUS"), Column("TIME IN STATE"))
-
-
-def _transitions_table(transitions: list[daytwo.Transition], width: int, *, active: bool) -> Table:
-    now = datetime.now(UTC)
-    rows: list[Row] = []
-    for index, transition in enumerate(transitions):
-        if index + 1 < len(transitions):
-            spent = duration((transitions[index + 1].at - transition.at).total_seconds())
-        else:
-            spent = f"{duration((now - transition.at).total_seconds())} so far" if active else ""
-        rows.append(
-            {
-                "AT": short_time(transition.at),
-                "STATE": transition.to_state,
-                "STATUS": status_text(transition.status),
-                "TIME IN STATE": spent,
-            }
-        )
-    return fit_table(TRANSITION_COLUMNS, rows, width=width, title="State transitions")
-
-
-def _error_text(error: dict[str, Any] | None) -> str:
+def error_text(error: dict[str, Any] | None) -> str:
+    """An error record in one line: ``Type: message`` (and a failed compensation's)."""
     if not error:
         return ""
     text = f"{error.get('type', 'Error')}: {error.get('message', '')}"
     compensation = error.get("compensation_error")
     if isinstance(compensation, dict):
-        text += f" (then compensation failed: {_error_text(compensation)})"
+        text += f" (then compensation failed: {error_text(compensation)})"
     return text
 
 

@@ -11,7 +11,8 @@ import daytwo
 from daytwo.cli._demo import demo
 from daytwo.cli._errors import EXIT_CODES_HELP, Command, ErrorReportingGroup, Group
 from daytwo.cli._flow import dependencies, pause, pauses, queues, resume
-from daytwo.cli._instances import cancel, history, list_instances, signal, start, status
+from daytwo.cli._history import history
+from daytwo.cli._instances import cancel, list_instances, signal, start, status
 from daytwo.cli._metrics import metrics_commands
 from daytwo.cli._options import DatabaseOption
 from daytwo.cli._slo import slo_commands
