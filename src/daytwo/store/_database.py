@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -31,6 +31,9 @@ from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.pool import NullPool
 
 from daytwo._errors import InvalidInput, StoreUnavailable
+
+if TYPE_CHECKING:  # imported when a database is opened: Alembic is not needed before
+    from daytwo.store._migrate import SchemaState
 
 __all__ = [
     "DATABASE_ENV",
@@ -306,7 +309,9 @@ def _check_existing_sqlite(url: str, path: Path, *, create: bool) -> None:
         _refuse(state, revision, tables, url, create=create)
 
 
-def _refuse(state: Any, revision: str | None, tables: set[str], url: str, *, create: bool) -> None:
+def _refuse(
+    state: SchemaState, revision: str | None, tables: set[str], url: str, *, create: bool
+) -> None:
     """Raise the error for a database in ``state`` that this App may not use (if any)."""
     from daytwo import __version__
     from daytwo.store._migrate import HEAD_REVISION, SchemaState
