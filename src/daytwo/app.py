@@ -6,10 +6,13 @@ import builtins
 import json
 import logging
 import secrets
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from daytwo._errors import (
@@ -28,7 +31,7 @@ from daytwo.engine._durable import RunResult, Runtime
 from daytwo.engine._retry import DEFAULT_RETRY, Retry
 from daytwo.engine._runner import execute
 from daytwo.engine._serde import JsonSerializer, Serializer
-from daytwo.store._database import open_engine, resolve_url
+from daytwo.store._database import absolute_url, display_url, open_engine, resolve_url
 from daytwo.store._flow import FlowControl
 from daytwo.store._group_commit import DirectWriter
 from daytwo.store._store import TERMINAL_STATUSES, Store
@@ -61,8 +64,15 @@ class App:
     """A daytwo application: its workflows, its steps and its database.
 
     The database is opened on first use, so importing a module that creates an ``App``
-    does not touch the disk. ``database`` defaults to ``$DAYTWO_DATABASE`` or
-    ``sqlite:///daytwo.db``.
+    does not touch the disk. Which database: ``$DAYTWO_DATABASE`` if set, else
+    ``database``, else ``sqlite:///daytwo.db`` (the command line's ``--database`` beats
+    them all). A relative SQLite path in ``database`` is relative to the file of the module
+    that creates the App, so every process importing it uses the same file;
+    :attr:`database_url` is absolute.
+
+    ``create``: whether this App may create daytwo's tables in an empty database (it may
+    always upgrade an older daytwo database); ``False`` for a client that must find an
+    existing one.
     """
 
     def __init__(
@@ -71,8 +81,11 @@ class App:
         *,
         clock: Clock | None = None,
         serializer: Serializer | None = None,
+        create: bool = True,
     ) -> None:
-        self.database_url = resolve_url(database)
+        self._database_url = resolve_url(database, relative_to=_creating_module_directory())
+        #: Whether opening the database may create daytwo's tables in an empty one.
+        self.create = create
         self.clock: Clock = clock or SystemClock()
         self.serializer: Serializer = serializer or JsonSerializer()
         self.registry = Registry()
@@ -92,12 +105,31 @@ class App:
     # -- set-up ---------------------------------------------------------------------------
 
     @property
+    def database_url(self) -> str:
+        """The absolute URL of the app's database (show it with ``display_url``)."""
+        return self._database_url
+
+    @database_url.setter
+    def database_url(self, url: str) -> None:
+        # Set at run time (by the command line's --database, a test): a relative SQLite
+        # path is relative to the current directory.
+        absolute = absolute_url(url, Path.cwd())
+        if self._store is not None and absolute != self._database_url:
+            raise InvalidInput(
+                f"this App has opened {display_url(self._database_url)} already; set "
+                "database_url before the App is first used, or create another App"
+            )
+        self._database_url = absolute
+
+    @property
     def store(self) -> Store:
         """The store, opened (and migrated) on first use."""
         if self._store is None:
             with self._store_lock:
                 if self._store is None:
-                    self._store = Store(open_engine(self.database_url))
+                    engine = open_engine(self._database_url, create=self.create)
+                    log.debug("database %s", display_url(self._database_url))
+                    self._store = Store(engine)
         return self._store
 
     @property
@@ -687,6 +719,23 @@ def _outside_workflow(action: str, effect: str) -> None:
             "time; call it from a step instead, with a deterministic id such as "
             'f"{ctx.instance_id}-child"'
         )
+
+
+def _creating_module_directory() -> Path | None:
+    """The directory of the file of the module that is creating an App (None: no file).
+
+    The first frame outside daytwo's own package: for ``create_app(url)`` in
+    ``daytwo.demo`` that is its caller. None for the REPL, ``python -c`` and notebooks,
+    whose relative paths stay relative to the current directory.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module != "daytwo" and not module.startswith("daytwo."):
+            file = frame.f_globals.get("__file__")
+            return Path(file).resolve().parent if isinstance(file, str) else None
+        frame = frame.f_back
+    return None
 
 
 def _check_priority(priority: object) -> None:

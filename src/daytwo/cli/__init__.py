@@ -2,7 +2,7 @@
 
 
 def main() -> None:
-    """Entry point of the ``daytwo`` command."""
+    """Entry point of the ``daytwo`` command (and of ``python -m daytwo``)."""
     from daytwo.cli._main import app
 
-    app()
+    app(prog_name="daytwo")
