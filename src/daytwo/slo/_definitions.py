@@ -337,7 +337,7 @@ class AlertPolicy(_Model):
         return hash((self.rules, self.min_events, self.no_data, self.runbook))
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
 
 
 class Objective(_Model):
@@ -363,8 +363,9 @@ class Objective(_Model):
     def _check(self) -> Self:
         if not _NAME.match(self.name):
             raise ValueError(
-                f"name {self.name!r} must be 1-128 letters, digits, '_', '.', ':' or '-', "
-                "starting with a letter or digit"
+                f"name {self.name!r} must be 1-128 ASCII letters (a-z, A-Z), digits, '_', "
+                "'.', ':' or '-', starting with a letter or digit (objective names become "
+                "Prometheus rule groups and OpenSLO names, which take ASCII only)"
             )
         if self.sli.kind in RATIO_KINDS and self.objective is None:
             raise ValueError(f"a {self.sli.kind} objective needs objective: (e.g. 0.99)")
