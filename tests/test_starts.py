@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
 
 import daytwo
 from daytwo import App
+from daytwo.store._schema import instances
 
 
 class Order(TypedDict):
@@ -132,6 +136,22 @@ def test_a_lone_surrogate_is_refused_with_its_path_and_listing_keeps_working(app
     listed = [instance.to_dict() for instance in app.list()]
     json.dumps(listed, ensure_ascii=False).encode("utf-8")  # prints without UnicodeEncodeError
     assert app.get("fine").input == {"name": "café 😀"}
+
+
+def test_an_old_row_with_a_lone_surrogate_is_shown_escaped(app: App, tmp_path: Path) -> None:
+    _workflows(app)
+    app.start("loose", {"name": "cafe"}, id="old")
+    with app.store.write() as conn:  # what a daytwo that accepted it stored
+        conn.execute(
+            instances.update().where(instances.c.id == "old").values(input='{"name":"caf\\ud800"}')
+        )
+    command = [sys.executable, "-m", "daytwo", "--database", app.database_url]
+    for args in (["status", "old"], ["list", "--json"], ["list"]):
+        shown = subprocess.run(
+            [*command, *args], capture_output=True, timeout=60, cwd=tmp_path
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        assert args == ["list"] or b"caf\\ud800" in shown.stdout, shown.stdout
 
 
 # -- item 13: names -------------------------------------------------------------------------
