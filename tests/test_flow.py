@@ -178,7 +178,10 @@ def test_rate_limit_starts_at_most_n_per_period(fake_app: App, clock: FakeClock)
         clock.advance(61)
         worker.drain()
     assert len(order) == 12
-    assert order == sorted(order), "FIFO within one priority"
+    # FIFO within one priority: each period starts the oldest (8 threads run a batch in
+    # any order, so the order inside a batch is not the claim's).
+    batches = [sorted(order[:5]), sorted(order[5:10]), sorted(order[10:])]
+    assert batches == [[f"j{n:02d}" for n in range(a, b)] for a, b in ((0, 5), (5, 10), (10, 12))]
 
 
 def test_paused_starts_hold_new_instances_until_resumed(fake_app: App) -> None:
