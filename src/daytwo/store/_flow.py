@@ -257,6 +257,50 @@ class FlowControl:
         self.invalidate()
         return int(released)
 
+    def wake_if_resumed(self, instance_id: str, workflow: str, step: str) -> bool:
+        """Make an instance that just suspended at a paused step runnable if the pause is gone.
+
+        Called after the suspension committed: a resume that committed between the run's
+        look at the pauses and its suspension found nothing to wake, and nothing else
+        would wake the instance. Returns whether it was woken. On PostgreSQL the pause row
+        is share-locked first, so a resume in flight either waits for this check or is
+        waited for by it (a plain read could miss both ways under READ COMMITTED).
+        """
+        still_paused = (
+            sa.select(pauses.c.workflow)
+            .where(pauses.c.workflow == workflow, pauses.c.step == step)
+            .limit(1)
+        )
+        if self.store.dialect == "postgresql":
+            with self.store.write() as conn:
+                if conn.execute(still_paused.with_for_update(read=True)).first() is not None:
+                    return False
+                return self._wake_paused(conn, instance_id, step)
+        # SQLite serializes write transactions: a resume is wholly before this read (which
+        # then sees the pause gone) or wholly after it (and then wakes the instance itself).
+        with self.store.read() as conn:
+            if conn.execute(still_paused).first() is not None:
+                return False
+        with self.store.write() as conn:
+            return self._wake_paused(conn, instance_id, step)
+
+    def _wake_paused(self, conn: sa.Connection, instance_id: str, step: str) -> bool:
+        now = self._now()
+        woken = conn.execute(
+            instances.update()
+            .where(
+                instances.c.id == instance_id,
+                instances.c.status == "WAITING",
+                instances.c.wait_kind == "paused",
+                instances.c.wait_name == step,
+            )
+            .values(status="RUNNABLE", run_at=now, updated_at=now)
+            .returning(instances.c.queue)
+        ).first()
+        if woken is not None:
+            self.store.notify_workers(conn, woken.queue)
+        return woken is not None
+
     def list_pauses(self) -> list[dict[str, Any]]:
         """Every pause in force, with how many instances it holds."""
         with self.store.read() as conn:
