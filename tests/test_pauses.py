@@ -18,13 +18,16 @@ import daytwo
 from daytwo import App, Context
 from daytwo.store import _flow
 from daytwo.store._flow import FlowControl, FlowSettings
+from daytwo.worker import Worker
 
 
 @pytest.fixture
 def stale_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers trust their settings snapshot for an hour."""
+    """Workers trust their settings snapshot for an hour, and PostgreSQL's change
+    notifications come too late to help (as while the listener reconnects)."""
     monkeypatch.setattr(_flow, "SETTINGS_TTL", 3600.0)
     monkeypatch.setattr(_flow, "FOLLOWED_TTL", 3600.0)
+    monkeypatch.setattr(Worker, "_settings_changed", Worker.wake)
 
 
 @pytest.fixture
@@ -119,3 +122,26 @@ def test_a_pause_still_in_force_keeps_holding(app: App, operator: App) -> None:
         assert _held(app, "held") and charged == []
     with pytest.raises(daytwo.InvalidInput, match="not paused"):
         operator.flow.resume("order", "reserve")
+
+
+@pytest.mark.usefixtures("stale_snapshots")
+def test_a_pause_of_new_starts_holds_from_the_moment_it_commits(app: App, operator: App) -> None:
+    """Item 3: an instance started one second after `daytwo pause WORKFLOW` still ran.
+
+    The worker's snapshot predates the pause; the claim itself must see it.
+    """
+    charged: list[int] = []
+    _order_app(app, charged)
+    app.start("order", 0, id="before")
+    with app.worker(concurrency=2, poll_interval=0.02) as worker:
+        assert app.result("before", timeout=30) == 0
+        assert app.flow.settings().paused_starts == frozenset()  # the snapshot to come
+        operator.flow.pause("order", reason="fraud spike", by="ops")
+        app.start("order", 1, id="after")
+        worker.drain()
+        assert app.get("after").status == "RUNNABLE" and charged == [0]
+        [pause] = operator.flow.list_pauses()
+        assert pause["held"] == 1
+        operator.flow.resume("order")
+        assert app.result("after", timeout=30) == 1
+    assert charged == [0, 1]
