@@ -240,7 +240,7 @@ class Run(DurableRun):
 
     def _give_slot(self, step: Step[Any, Any]) -> None:
         assert step.dependency is not None
-        self._store(self.runtime.flow.release_slot, step.dependency, self.instance_id)
+        self._store(self.runtime.flow.release_slot, step.dependency, self.instance_id, self.token)
 
     def _attempt_failed(
         self,

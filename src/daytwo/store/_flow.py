@@ -374,6 +374,10 @@ class FlowControl:
             ).first()
             if held is not None and held[0] == token:
                 return True
+            if not self._holds_lease(conn, instance_id, token):
+                # A stale run: its slot would replace the one of the run that took over.
+                # Refused like a full dependency; the run's next write finds the lease lost.
+                return False
             in_flight = conn.execute(
                 sa.select(sa.func.count())
                 .select_from(dependency_slots.join(instances, _slot_is_live(now)))
@@ -391,17 +395,32 @@ class FlowControl:
             )
             return True
 
-    def release_slot(self, dependency: str, instance_id: str) -> None:
-        """Give the slot back (the call ended, whatever its outcome)."""
+    def release_slot(self, dependency: str, instance_id: str, token: int) -> None:
+        """Give back the slot taken under lease ``token`` (the call ended, whatever its
+        outcome).
+
+        Fenced like every write of a run: a stale run (its lease expired and another
+        worker took the instance over) must not free the slot the new run holds, or one
+        more call than the limit would be admitted.
+        """
         with self.store.write() as conn:
             conn.execute(
                 dependency_slots.delete().where(
                     dependency_slots.c.dependency == dependency,
                     dependency_slots.c.instance_id == instance_id,
+                    dependency_slots.c.lease_token == token,
                 )
             )
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _holds_lease(self, conn: sa.Connection, instance_id: str, token: int) -> bool:
+        current = conn.execute(
+            sa.select(instances.c.lease_token).where(
+                instances.c.id == instance_id, instances.c.status == "RUNNING"
+            )
+        ).scalar()
+        return current == token
 
     def _upsert(
         self, table: sa.Table, row: dict[str, Any], keys: list[str], update: dict[str, Any]
