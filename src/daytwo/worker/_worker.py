@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import psutil
@@ -26,8 +26,9 @@ from daytwo.engine._clock import FakeClock
 from daytwo.engine._durable import RunResult
 from daytwo.engine._runner import execute
 from daytwo.store._claims import QueueLimits
-from daytwo.store._group_commit import DirectWriter, GroupCommitter
+from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
 from daytwo.store._schema import instances, workers
+from daytwo.worker._threads import RunThreads
 from daytwo.worker._wakeups import RECONNECT_BACKOFF, WakeListener
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ log = logging.getLogger("daytwo.worker")
 
 #: Seconds between fallback polls while LISTEN/NOTIFY wake-ups are being received.
 LISTENING_POLL_INTERVAL = 2.0
+#: The leases of runs that outlive the shutdown grace are given back claimable this many
+#: seconds later: by then this process has exited (``daytwo worker``), so another worker
+#: never runs a step while it still runs here.
+RELEASE_MARGIN = 1.0
 
 
 @runtime_checkable
@@ -98,10 +103,12 @@ class Worker:
         self.id = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._group_commit = group_commit
         self._writer: GroupCommitter | DirectWriter | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._run_threads: RunThreads[RunResult | None] | None = None
         # instance id -> (lease token of our claim, its run)
         self._inflight: dict[str, tuple[int, Future[RunResult | None]]] = {}
         self._inflight_by_queue: Counter[str] = Counter()
+        # Runs still going when the grace ended: their leases were given back.
+        self._abandoned: set[str] = set()
         self._next_queue = 0
         self._empty_passes = 0
         self._listener: WakeListener | None = None
@@ -135,7 +142,7 @@ class Worker:
         )
         self._release_dead_workers()
         self._writer = GroupCommitter(store) if self._group_commit else DirectWriter(store)
-        self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="daytwo-run")
+        self._run_threads = RunThreads(self.concurrency, name="daytwo-run")
         self.app.add_listener(self.wake)
         if store.dialect == "postgresql":
             listener = WakeListener(
@@ -169,7 +176,14 @@ class Worker:
         self.stop()
 
     def stop(self, grace: float | None = None) -> None:
-        """Stop claiming, let running instances finish for ``grace`` seconds, release the rest."""
+        """Stop claiming, let running instances finish for ``grace`` seconds, release the rest.
+
+        A run still going when the grace ends is abandoned: its lease is given back (the
+        instance is claimable :data:`RELEASE_MARGIN` seconds later) and its late writes are
+        refused and dropped. Its thread is a daemon thread, so ``daytwo worker`` exits at
+        once instead of waiting for the step; in a process that goes on after ``stop()``
+        the step function runs on until it returns, and its result is discarded.
+        """
         if self._stopped.is_set():
             return
         self._stopping.set()
@@ -187,23 +201,32 @@ class Worker:
             pending = [future for _, future in self._inflight.values()]
         if pending:
             wait(pending, timeout=grace)
-        with self._lock:
-            leftover = list(self._inflight)
-        if leftover:
-            released = self.app.store.release_leases(self.id, leftover, self.app.clock.now())
-            log.warning(
-                "worker %s released %d instance(s) still running at shutdown", self.id, released
-            )
-        self._heartbeat_stop.set()
-        heartbeat_thread.join()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-        if isinstance(self._writer, GroupCommitter):
-            self._writer.close()
         self.app.remove_listener(self.wake)
         if self._listener is not None:
             self.app.flow.follow(None)
             self._listener.stop()
+        # From here on a run's write is refused (WriterClosed), so nothing it does after
+        # the grace can be committed, and releasing its lease cannot race its last write.
+        if self._writer is not None:
+            self._writer.close()
+        with self._lock:
+            leftover = list(self._inflight)
+            self._abandoned.update(leftover)
+        if leftover:
+            now = self.app.clock.now()
+            released = self.app.store.release_leases(
+                self.id, leftover, now, claimable_at=now + RELEASE_MARGIN
+            )
+            log.warning(
+                "worker %s: %d instance(s) still running after the %g s shutdown grace (%s); "
+                "gave back %d lease(s): another worker resumes them from their last durable "
+                "point, and what their runs here do from now on is dropped",
+                self.id, len(leftover), grace, ", ".join(sorted(leftover)), released,
+            )  # fmt: skip
+        self._heartbeat_stop.set()
+        heartbeat_thread.join()
+        if self._run_threads is not None:
+            self._run_threads.shutdown()
         self.app.store.worker_heartbeat(self.id, self.app.clock.now(), stopped=True)
         self._stopped.set()
         log.info("worker %s stopped", self.id)
@@ -376,9 +399,9 @@ class Worker:
         return list(self.app.store.claim(self.id, pairs, **options))
 
     def _submit(self, row: Any) -> None:
-        assert self._executor is not None
+        assert self._run_threads is not None
         with self._lock:
-            future = self._executor.submit(self._run_one, row)
+            future = self._run_threads.submit(lambda: self._run_one(row))
             self._inflight[row["id"]] = (row["lease_token"], future)
             self._inflight_by_queue[row["queue"]] += 1
 
@@ -386,7 +409,15 @@ class Worker:
         assert self._writer is not None
         try:
             return execute(self.app.runtime, self._writer, row)
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, WriterClosed) or row["id"] in self._abandoned:
+                # It outlived the shutdown grace; its lease was given back already.
+                log.info(
+                    "worker %s: the run of %s abandoned at shutdown ended; nothing of it "
+                    "after the grace was recorded",
+                    self.id, row["id"],
+                )  # fmt: skip
+                return None
             # An engine or database error, not a workflow failure (those are recorded).
             # Give the lease back so the instance is retried soon; if even that fails,
             # the lease simply expires.
