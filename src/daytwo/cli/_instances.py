@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 import daytwo
+from daytwo._serving import unserved_warnings_shown_elsewhere
 from daytwo.cli._apps import client_app, database_option, load_app
 from daytwo.cli._errors import CliError, ExitCode
 from daytwo.cli._input import parse_json
@@ -72,9 +73,10 @@ def start(
     """
     value = parse_json(input_json, "INPUT_JSON")
     app = load_app(app_spec, database_option(ctx, database))
-    handle = app.start(
-        workflow, value, id=instance_id, version=version, queue=queue, priority=priority
-    )
+    with unserved_warnings_shown_elsewhere():  # the note below says it
+        handle = app.start(
+            workflow, value, id=instance_id, version=version, queue=queue, priority=priority
+        )
     instance = handle.status()
     notes = stderr_console()
     if handle.created:
@@ -82,6 +84,8 @@ def start(
             f"started instance {instance.id} of {instance.workflow} {instance.version} "
             f"in {app.database_url}"
         )
+        if instance.held_by is not None:
+            notes.print(f"note: {instance.held_by}; it is stored and runs once that changes")
     else:
         notes.print(
             f"instance {instance.id} already exists ({instance.status}); it was not started again"

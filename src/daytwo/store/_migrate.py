@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 __all__ = ["HEAD_REVISION", "alembic_config", "current_revision", "upgrade_to_head"]
 
 #: The newest migration; a test checks that it is Alembic's head.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 #: The PostgreSQL advisory lock key that serializes migrations ("daytwo" in ASCII).
 MIGRATION_LOCK_KEY = 0x646179747776

@@ -28,6 +28,7 @@ from daytwo.engine._runner import execute
 from daytwo.store._claims import QueueLimits
 from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
 from daytwo.store._schema import instances, workers
+from daytwo.worker._serving import registration, warn_about_unserved_work
 from daytwo.worker._threads import RunThreads
 from daytwo.worker._wakeups import RECONNECT_BACKOFF, WakeListener
 
@@ -129,18 +130,14 @@ class Worker:
     def start(self) -> Worker:
         """Start claiming and running in background threads; returns at once."""
         store = self.app.store
-        now = self.app.clock.now()
-        store.register_worker(
-            {
-                "id": self.id,
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "concurrency": self.concurrency,
-                "started_at": now,
-                "heartbeat_at": now,
-            }
-        )
+        serving = registration(
+            self.app, self.id, queues=self.queues, concurrency=self.concurrency,
+            lease_seconds=self.lease_seconds,
+        )  # fmt: skip
+        store.register_worker(serving.to_row())
+        self.app._worker_started(self.id)
         self._release_dead_workers()
+        warn_about_unserved_work(self.app, serving)
         self._writer = GroupCommitter(store) if self._group_commit else DirectWriter(store)
         self._run_threads = RunThreads(self.concurrency, name="daytwo-run")
         self.app.add_listener(self.wake)
@@ -228,6 +225,7 @@ class Worker:
         if self._run_threads is not None:
             self._run_threads.shutdown()
         self.app.store.worker_heartbeat(self.id, self.app.clock.now(), stopped=True)
+        self.app._worker_stopped(self.id)
         self._stopped.set()
         log.info("worker %s stopped", self.id)
 
