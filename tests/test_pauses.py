@@ -32,8 +32,9 @@ def stale_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def operator(db_url: str) -> Iterator[App]:
-    """What `daytwo pause` / `daytwo resume` in another process use."""
+    """What `daytwo pause --app` / `daytwo resume` in another process use."""
     other = App(db_url)
+    _order_app(other, [])  # its names are known, as with --app
     yield other
     other.close()
 

@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from daytwo.engine._definitions import Registry
+from daytwo.store._names import Catalog
 from daytwo.store._store import ACTIVE_STATUSES, Store
 from daytwo.store._workers import Coverage, coverage
 
-__all__ = ["Serving", "unserved_warnings_shown_elsewhere"]
+__all__ = ["Serving", "catalog", "unserved_warnings_shown_elsewhere"]
 
 log = logging.getLogger("daytwo.app")
 
@@ -124,3 +126,22 @@ def unserved_warnings_shown_elsewhere() -> Iterator[None]:
         yield
     finally:
         log.removeFilter(keep)
+
+
+def catalog(registry: Registry) -> Catalog:
+    """The names an app's own code has, for checking flow-control commands.
+
+    Steps are not tied to workflows in the registry: each workflow may call any of them.
+    """
+    steps = frozenset(registry.steps)
+    return Catalog(
+        steps={name: steps for name in registry.workflows},
+        queues=frozenset(
+            definition.queue
+            for versions in registry.workflows.values()
+            for definition in versions.values()
+        ),
+        dependencies=frozenset(
+            step.dependency for step in registry.steps.values() if step.dependency is not None
+        ),
+    )

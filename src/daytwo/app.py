@@ -20,7 +20,7 @@ from daytwo._errors import (
     WorkflowFailed,
 )
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, Transition
-from daytwo._serving import Serving
+from daytwo._serving import Serving, catalog
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
 from daytwo.engine._durable import RunResult, Runtime
@@ -114,7 +114,7 @@ class App:
     def flow(self) -> FlowControl:
         """Flow control: queue limits, pauses and dependency limits (shared by all workers)."""
         if self._flow is None:
-            self._flow = FlowControl(self.store, self.clock.now)
+            self._flow = FlowControl(self.store, self.clock.now, lambda: catalog(self.registry))
         return self._flow
 
     def close(self) -> None:

@@ -2,7 +2,8 @@
 
 ``daytwo queues list | set``, ``daytwo pause | resume | pauses`` and
 ``daytwo dependencies list | set``. Settings live in the database, so every worker follows
-a change within a second.
+a change within a second. Names that nothing has (a typo) are refused with the known ones
+unless ``--force`` (the check is ``FlowControl``'s, the same as in Python).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Annotated
 
 import typer
 
-from daytwo.cli._apps import client_app, database_option
-from daytwo.cli._options import DatabaseOption, JsonOption
+import daytwo
+from daytwo.cli._apps import client_app, database_option, load_app
+from daytwo.cli._options import AppOption, DatabaseOption, JsonOption
 from daytwo.cli._output import duration, new_table, print_json, stdout_console
 
 __all__ = ["dependencies", "pause", "pauses", "queues", "resume"]
@@ -35,6 +37,20 @@ StepOption = Annotated[
     typer.Option("--step", help="Pause just this step: instances reaching it wait there."),
 ]
 Unlimited = "no limit"
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Accept a name that no worker registration, instance, setting or --app knows "
+        "(e.g. before the workers that have it start).",
+    ),
+]
+
+
+def _settings_app(ctx: typer.Context, app_spec: str | None, database: str | None) -> daytwo.App:
+    """The app to change settings with: --app's (whose names count as known), or a client."""
+    url = database_option(ctx, database)
+    return load_app(app_spec, url) if app_spec else client_app(url)
 
 
 def _limit(value: int | float | None) -> str:
@@ -94,16 +110,19 @@ def set_queue(
         float | None,
         typer.Option("--per", min=0.001, metavar="SECONDS", help="The rate limit's period."),
     ] = None,
+    force: ForceOption = False,
+    app_spec: AppOption = None,
     database: DatabaseOption = None,
 ) -> None:
     """Set a queue's limits (an option left out means no such limit)."""
-    app = client_app(database_option(ctx, database))
+    app = _settings_app(ctx, app_spec, database)
     settings = app.flow.set_queue(
         name,
         concurrency=concurrency,
         worker_concurrency=worker_concurrency,
         rate_limit=rate,
         rate_period=per,
+        force=force,
     )
     stdout_console().print(
         f"queue {name}: concurrency {_limit(settings.concurrency)}, per worker "
@@ -118,11 +137,17 @@ def pause(
     step: StepOption = None,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (shown to others).")] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who (default: your user).")] = None,
+    force: ForceOption = False,
+    app_spec: AppOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Stop starting new instances of WORKFLOW (running ones go on), or pause one --step."""
-    app = client_app(database_option(ctx, database))
-    app.flow.pause(workflow, step, reason=reason, by=by or getpass.getuser())
+    """Stop starting new instances of WORKFLOW (running ones go on), or pause one --step.
+
+    New starts stop at once (claims read the pauses); a paused step holds instances that
+    reach it within a second (workers' settings snapshot).
+    """
+    app = _settings_app(ctx, app_spec, database)
+    app.flow.pause(workflow, step, reason=reason, by=by or getpass.getuser(), force=force)
     what = f"step {step} of {workflow}" if step else f"new starts of {workflow}"
     stdout_console().print(
         f"paused {what}; undo with `daytwo resume {workflow}`" + (f" --step {step}" if step else "")
@@ -191,13 +216,15 @@ def set_dependency(
         typer.Option("--concurrency", min=1, help="At most this many calls at once, cluster-wide."),
     ] = None,
     unlimited: Annotated[bool, typer.Option("--unlimited", help="Remove the limit.")] = False,
+    force: ForceOption = False,
+    app_spec: AppOption = None,
     database: DatabaseOption = None,
 ) -> None:
     """Limit concurrent calls to DEPENDENCY across all workers (or remove the limit)."""
     if (concurrency is None) == (not unlimited):
         raise typer.BadParameter("give either --concurrency N or --unlimited")
-    app = client_app(database_option(ctx, database))
-    app.flow.set_dependency_limit(name, None if unlimited else concurrency)
+    app = _settings_app(ctx, app_spec, database)
+    app.flow.set_dependency_limit(name, None if unlimited else concurrency, force=force)
     stdout_console().print(
         f"dependency {name}: " + ("no limit" if unlimited else f"at most {concurrency} at once")
     )
