@@ -19,16 +19,16 @@ from collections.abc import Sequence
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import psutil
-import sqlalchemy as sa
-
 from daytwo.engine._clock import FakeClock
 from daytwo.engine._durable import RunResult
 from daytwo.engine._runner import execute
 from daytwo.store._claims import QueueLimits
 from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
-from daytwo.store._schema import instances, workers
-from daytwo.worker._serving import registration, warn_about_unserved_work
+from daytwo.worker._registration import (
+    registration,
+    release_dead_workers,
+    warn_about_unserved_work,
+)
 from daytwo.worker._threads import RunThreads
 from daytwo.worker._wakeups import RECONNECT_BACKOFF, WakeListener
 
@@ -453,42 +453,4 @@ class Worker:
                 log.exception("worker %s: heartbeat failed", self.id)
 
     def _release_dead_workers(self) -> None:
-        """Free at once the leases of workers on this host whose process is gone.
-
-        Elsewhere leases simply expire; on this host we can see that the process died.
-        """
-        store = self.app.store
-        host = socket.gethostname()
-        with store.read() as conn:
-            rows = list(
-                conn.execute(
-                    sa.select(workers.c.id, workers.c.pid, workers.c.started_at).where(
-                        workers.c.host == host,
-                        workers.c.stopped_at.is_(None),
-                        workers.c.id != self.id,
-                    )
-                ).mappings()
-            )
-        dead = [row["id"] for row in rows if not _alive(row["pid"], row["started_at"])]
-        if not dead:
-            return
-        now = self.app.clock.now()
-        with store.write() as conn:
-            conn.execute(
-                instances.update()
-                .where(instances.c.lease_owner.in_(dead), instances.c.status == "RUNNING")
-                .values(run_at=now)
-            )
-            conn.execute(workers.update().where(workers.c.id.in_(dead)).values(stopped_at=now))
-        log.info("worker %s: released leases of dead worker(s) %s", self.id, ", ".join(dead))
-
-
-def _alive(pid: int, started_at: float) -> bool:
-    try:
-        process = psutil.Process(pid)
-        return (
-            bool(process.create_time() <= started_at + 1.0)
-            and process.status() != psutil.STATUS_ZOMBIE
-        )
-    except psutil.Error:
-        return False
+        release_dead_workers(self.app, self.id)

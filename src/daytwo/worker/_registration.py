@@ -1,4 +1,5 @@
-"""A starting worker's registration, and its warnings about work nobody will run.
+"""A worker's registration: what it serves, its warnings about work nobody will run, and
+the release of the leases of dead workers on its host.
 
 A worker serves the queues it was given and the workflow versions registered in its code.
 Two ways to end up with instances that wait forever are common enough to warn about at
@@ -16,6 +17,10 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
+import psutil
+import sqlalchemy as sa
+
+from daytwo.store._schema import instances, workers
 from daytwo.store._workers import (
     Coverage,
     ServedWorkflow,
@@ -27,7 +32,7 @@ from daytwo.store._workers import (
 if TYPE_CHECKING:
     from daytwo.app import App
 
-__all__ = ["registration", "warn_about_unserved_work"]
+__all__ = ["registration", "release_dead_workers", "warn_about_unserved_work"]
 
 log = logging.getLogger("daytwo.worker")
 
@@ -95,3 +100,45 @@ def _fix(worker: WorkerRegistration, workflow: str, version: str, queue: str) ->
             "the old code) until its instances end, or run a worker with that code"
         )
     return "".join(f"; {fix}" for fix in fixes)
+
+
+def release_dead_workers(app: App, worker_id: str) -> None:
+    """Free at once the leases of workers on this host whose process is gone.
+
+    Elsewhere leases simply expire; on this host we can see that the process died.
+    """
+    store = app.store
+    host = socket.gethostname()
+    with store.read() as conn:
+        rows = list(
+            conn.execute(
+                sa.select(workers.c.id, workers.c.pid, workers.c.started_at).where(
+                    workers.c.host == host,
+                    workers.c.stopped_at.is_(None),
+                    workers.c.id != worker_id,
+                )
+            ).mappings()
+        )
+    dead = [row["id"] for row in rows if not _alive(row["pid"], row["started_at"])]
+    if not dead:
+        return
+    now = app.clock.now()
+    with store.write() as conn:
+        conn.execute(
+            instances.update()
+            .where(instances.c.lease_owner.in_(dead), instances.c.status == "RUNNING")
+            .values(run_at=now)
+        )
+        conn.execute(workers.update().where(workers.c.id.in_(dead)).values(stopped_at=now))
+    log.info("worker %s: released leases of dead worker(s) %s", worker_id, ", ".join(dead))
+
+
+def _alive(pid: int, started_at: float) -> bool:
+    try:
+        process = psutil.Process(pid)
+        return (
+            bool(process.create_time() <= started_at + 1.0)
+            and process.status() != psutil.STATUS_ZOMBIE
+        )
+    except psutil.Error:
+        return False
