@@ -7,11 +7,16 @@ errors about the late writes of the run it abandoned.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from _harness import read_side_effects, wait_until, worker_ids_of, worker_pool
 from workloads.crash_app import build_app
+
+import daytwo
 
 #: Far longer than the grace and than the test's waits for the first worker to exit.
 STEP_SECONDS = 6.0
@@ -57,3 +62,38 @@ def test_sigterm_past_the_grace_exits_at_once_and_quietly(tmp_path: Path, db_url
         print(f"\nthe first worker exited {waited:.2f} s after SIGTERM")
     finally:
         app.close()
+
+
+def test_a_run_abandoned_by_stop_is_dropped_quietly_in_process(
+    app: daytwo.App, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In a process that goes on after ``stop()``, the abandoned step ends later: its
+    result is dropped without an error, and the instance waits for another worker."""
+    release = threading.Event()
+    ended = threading.Event()
+
+    @app.step
+    def long_call(n: int) -> int:
+        release.wait(30)
+        ended.set()
+        return n
+
+    @app.workflow(name="long")
+    def long(ctx: daytwo.Context, n: int) -> int:
+        return long_call(n)
+
+    app.start("long", 1, id="long-1")
+    worker = app.worker(concurrency=1, poll_interval=0.02, shutdown_grace=0.1)
+    with caplog.at_level(logging.INFO, logger="daytwo"):
+        worker.start()
+        wait_until(lambda: app.get("long-1").state == "long_call", timeout=30)
+        worker.stop()
+        release.set()
+        wait_until(ended.is_set, timeout=30)
+        wait_until(lambda: any("abandoned" in r.getMessage() for r in caplog.records), timeout=30)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    instance = app.get("long-1")
+    assert (instance.status, instance.lease_owner) == ("RUNNABLE", None)
+    assert app.history("long-1") == []
+    with app.worker(concurrency=1, poll_interval=0.02):  # claimable a second after the release
+        assert app.result("long-1", timeout=30) == 1
