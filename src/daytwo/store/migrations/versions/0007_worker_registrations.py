@@ -1,7 +1,7 @@
 """worker registrations: the queues, workflow versions and steps each worker serves
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 
 A worker records at start what it serves and how long its lease lasts, so that an
 instance no live worker can run says so (``Instance.waiting_for``, ``daytwo slo stuck``)
@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
