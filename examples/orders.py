@@ -1,6 +1,7 @@
 """An order-fulfilment app to try the command line with (the demo's workflow).
 
-From the repository root::
+From the repository root (from anywhere else: ``--app path/to/examples/orders.py:app``, or
+``--app daytwo.demo.example:app``, the same app inside the installed package)::
 
     daytwo worker examples.orders:app &
     daytwo start order '{"id": "A-42", "total": 1500, "country": "France"}' \\
@@ -10,7 +11,8 @@ From the repository root::
     daytwo status order-42
     daytwo history order-42
 
-The database is ``$DAYTWO_DATABASE`` or ``sqlite:///daytwo.db`` (``--database`` wins).
+The database is ``--database``, else ``$DAYTWO_DATABASE``, else ``sqlite:///daytwo.db`` in
+the current directory (the app gives no URL of its own).
 """
 
 from daytwo.demo import create_app

@@ -259,30 +259,38 @@ class SagaReport:
     succeeded: int
     compensated: int
     executions: int
-    #: Executions beyond the first of the same ``(instance, seq, attempt)``.
+    #: Executions repeated because a kill interrupted them: of attempts recorded as lost
+    #: with their worker, and beyond the first of the same ``(instance, seq, attempt)``.
     duplicates: int
-    #: ``(instance, seq, attempt)`` -> pids, for every re-executed attempt.
+    #: ``(instance, seq, attempt)`` -> pids, for every interrupted execution.
     duplicated: dict[tuple[str, int, int], list[int]]
     #: Re-executions per step label (``reserve``, ``refund``, ...).
     duplicated_labels: Counter[str]
 
 
-def expected_saga_shape(n: int) -> list[tuple[str, str, str, int]]:
-    """The history an instance of the saga must end with: (kind, name, outcome, attempt)."""
-    charge_attempt = 2 if charge_fails_first(n) else 1
+#: The error type of an attempt recorded as lost with its worker.
+WORKER_LOST = "WorkerLost"
+
+
+def expected_saga_shape(n: int) -> list[tuple[str, str, str]]:
+    """The history an instance of the saga must end with: (kind, name, outcome).
+
+    Each row's attempt number is one more than the failed or lost attempts recorded at its
+    position (checked separately, since kills add lost attempts anywhere).
+    """
     head = [
-        ("step", "reserve", "completed", 1),
-        ("step", "charge", "completed", charge_attempt),
-        ("timer", "cooling-off", "completed", 1),
+        ("step", "reserve", "completed"),
+        ("step", "charge", "completed"),
+        ("timer", "cooling-off", "completed"),
     ]
     if ship_rejects(n):
         return [
             *head,
-            ("step", "ship", "failed", 1),
-            ("compensation", "charge", "completed", 1),
-            ("compensation", "reserve", "completed", 1),
+            ("step", "ship", "failed"),
+            ("compensation", "charge", "completed"),
+            ("compensation", "reserve", "completed"),
         ]
-    return [*head, ("step", "ship", "completed", 1), ("step", "notify", "completed", 1)]
+    return [*head, ("step", "ship", "completed"), ("step", "notify", "completed")]
 
 
 def saga_id(n: int) -> str:
@@ -323,6 +331,7 @@ def check_saga_instances(
     assert leased == 0, "finished instances must not hold a lease"
 
     explained: set[tuple[str, int, int]] = set()
+    lost_executions: dict[tuple[str, int, int], list[SideEffect]] = {}
     succeeded = compensated = 0
     for n in numbers:
         instance_id = saga_id(n)
@@ -334,8 +343,14 @@ def check_saga_instances(
 
         events = app.history(instance_id)
         assert [e.seq for e in events] == list(range(len(events))), instance_id
-        shape = [(e.kind, e.name, e.outcome, e.attempt) for e in events]
+        shape = [(e.kind, e.name, e.outcome) for e in events]
         assert shape == expected_saga_shape(n), (instance_id, shape)
+        attempts = app.attempts(instance_id)
+        before: Counter[int] = Counter(a.seq for a in attempts)
+        for event in events:  # a failed row's own attempt is among the failed attempts
+            made = before[event.seq] + (event.outcome != "failed")
+            if event.kind != "timer":
+                assert event.attempt == made, (instance_id, event, attempts)
 
         # Each step or compensation in the history was executed for real, under its
         # stable key, and the recorded result is what its last execution returned.
@@ -358,14 +373,23 @@ def check_saga_instances(
             explained.add((instance_id, event.seq, event.attempt))
             if event.kind == "step" and event.outcome == "completed":
                 assert event.result == runs[-1].result, (position, event.result, runs)
-        attempts = app.attempts(instance_id)
-        expected_attempts = [(1, 1)] if charge_fails_first(n) else []
-        if ship_rejects(n):
-            expected_attempts.append((3, 1))
-        assert [(a.seq, a.attempt) for a in attempts] == expected_attempts, instance_id
-        for failed in attempts:
-            explained.add((instance_id, failed.seq, failed.attempt))
-            assert by_execution.get((instance_id, failed.seq, failed.attempt)), failed
+        # Business failures: charge's first attempt (unless that attempt was lost with its
+        # worker: charge fails only as attempt 1) and ship's rejection. Every other recorded
+        # attempt was lost with a killed worker, which ran it (or died before it started).
+        failed = [(a.seq, a.attempt) for a in attempts if a.error["type"] != WORKER_LOST]
+        lost = [(a.seq, a.attempt) for a in attempts if a.error["type"] == WORKER_LOST]
+        expected_failed = [(1, 1)] if charge_fails_first(n) and (1, 1) not in lost else []
+        if ship_rejects(n):  # the rejection ends ship at whichever attempt got that far
+            expected_failed.append((3, events[3].attempt))
+        assert failed == expected_failed, (instance_id, attempts)
+        for seq, attempt in failed:
+            explained.add((instance_id, seq, attempt))
+            assert by_execution.get((instance_id, seq, attempt)), (instance_id, seq, attempt)
+        for seq, attempt in lost:
+            explained.add((instance_id, seq, attempt))
+            runs = by_execution.get((instance_id, seq, attempt), [])
+            assert {run.pid for run in runs} <= set(killed_pids), (instance_id, seq, runs)
+            lost_executions[(instance_id, seq, attempt)] = runs
 
         # The output is made of the recorded results.
         results = {e.name: e.result for e in events if e.kind == "step"}
@@ -397,12 +421,16 @@ def check_saga_instances(
     duplicated: dict[tuple[str, int, int], list[int]] = {}
     duplicated_labels: Counter[str] = Counter()
     for key, runs in by_execution.items():
-        if key[0] not in instance_ids or len(runs) == 1:
+        if key[0] not in instance_ids:
+            continue
+        # A lost attempt's executions were all interrupted; of any other attempt, every
+        # execution but the last (the one whose outcome was recorded).
+        interrupted = runs if key in lost_executions else runs[:-1]
+        if not interrupted:
             continue
         duplicated[key] = [run.pid for run in runs]
-        duplicated_labels[runs[0].label] += len(runs) - 1
-        interrupted = [run.pid for run in runs[:-1]]
-        assert set(interrupted) <= killed, (
+        duplicated_labels[runs[0].label] += len(interrupted)
+        assert {run.pid for run in interrupted} <= killed, (
             f"{key} was executed again although the process that executed it first "
             f"was not killed: pids {duplicated[key]}, killed {sorted(killed)}"
         )
@@ -411,7 +439,7 @@ def check_saga_instances(
         succeeded=succeeded,
         compensated=compensated,
         executions=sum(len(runs) for key, runs in by_execution.items() if key[0] in instance_ids),
-        duplicates=sum(len(pids) - 1 for pids in duplicated.values()),
+        duplicates=sum(duplicated_labels.values()),
         duplicated=duplicated,
         duplicated_labels=duplicated_labels,
     )

@@ -37,7 +37,7 @@ def wait_signal(ctx: daytwo.Context, _: Any) -> Any:
 
 
 @app.workflow(name="approval")
-def approval(ctx: daytwo.Context, amount: int) -> Any:
+def approval(ctx: daytwo.Context, amount: Any) -> Any:
     """Waits for alice to decide."""
     return ctx.human_task("approve", assignee="alice", payload={"amount": amount})
 

@@ -25,6 +25,11 @@ import daytwo
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("sqlite", "postgresql")
 
+# $DAYTWO_DATABASE beats the URL an App is given in code, so a developer's shell setting
+# would point every test at that database: the tests never see it (subprocesses neither,
+# unless a test passes one).
+os.environ.pop("DAYTWO_DATABASE", None)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -70,7 +75,9 @@ def postgres_template(postgres_server: str) -> str:
     """A database migrated once, copied for each test (much faster than migrating each)."""
     name = f"daytwo_template_{uuid.uuid4().hex[:8]}"
     admin(postgres_server, f"CREATE DATABASE {name}")
-    daytwo.App(database_url(postgres_server, name)).close()
+    template = daytwo.App(database_url(postgres_server, name))
+    template.list(limit=1)  # opening the database creates daytwo's tables
+    template.close()
     return name
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,8 +105,23 @@ def test_help_lists_commands_and_exit_codes(invoke: Invoke) -> None:
     output = ok(invoke("--help")).stdout
     for command in ("start", "status", "list", "history", "signal", "cancel", "tasks", "worker"):
         assert command in output
-    assert "Exit codes" in output and "3 instance or task not found" in output
+    words = " ".join(output.replace("│", " ").split())
+    assert "Exit codes" in words and "3 instance or task not found" in words
+    for code in range(8):
+        assert f"; {code} " in words or f": {code} " in words, code
     assert daytwo.__version__ in ok(invoke("--version")).stdout
+
+
+def test_options_show_no_type_placeholders_in_help() -> None:
+    """Flags show no ``<bool>``; options with a value name it (``N``, ``SECONDS``)."""
+    commands = [[], ["start"], ["list"], ["worker"], ["tasks", "list"], ["tasks", "complete"]]
+    commands += [["metrics", "serve"], ["slo", "alerts"], ["slo", "stuck"], ["queues", "set"]]
+    commands += [["demo"], ["pause"], ["signal"], ["dependencies", "set"]]
+    for command in commands:
+        output = ok(CliRunner().invoke(cli, [*command, "--help"], env={"COLUMNS": "200"})).stdout
+        for line in output.splitlines():
+            if "--" in line:  # an option's line (Typer shows arguments with their type)
+                assert not re.search(r"<(bool|str|int|float|list)", line), (command, line)
 
 
 # -- start ----------------------------------------------------------------------------------
@@ -114,10 +131,12 @@ def test_start_prints_the_id_and_is_idempotent(invoke: Invoke, user_app: daytwo.
     first = ok(invoke("start", "greet", '{"name": "Ada"}', "--app", APP, "--id", "g1"))
     assert first.stdout == "g1\n"
     assert "started instance g1" in first.stderr
-    again = ok(invoke("start", "greet", '{"name": "Bob"}', "--app", APP, "--id", "g1"))
+    again = ok(invoke("start", "greet", '{"name": "Ada"}', "--app", APP, "--id", "g1"))
     assert again.stdout == "g1\n" and "already exists" in again.stderr
+    conflict = invoke("start", "greet", '{"name": "Bob"}', "--app", APP, "--id", "g1")
+    assert_error(conflict, 6, "'g1' already exists with a different input", "new id")
     as_json = json.loads(
-        ok(invoke("start", "greet", "{}", "--app", APP, "--id", "g1", "--json")).stdout
+        ok(invoke("start", "greet", '{"name":"Ada"}', "--app", APP, "--id", "g1", "--json")).stdout
     )
     assert as_json["id"] == "g1" and as_json["created"] is False
     assert as_json["input"] == {"name": "Ada"}
@@ -142,11 +161,11 @@ def test_start_wait_prints_the_output_or_fails(invoke: Invoke, user_app: daytwo.
     assert failed.stderr.splitlines()[-1].startswith("error: instance 'd1' ended FAILED")
 
 
-def test_start_wait_times_out_with_exit_code_1(invoke: Invoke, user_app: daytwo.App) -> None:
+def test_start_wait_times_out_with_its_own_exit_code(invoke: Invoke, user_app: daytwo.App) -> None:
     result = invoke(
         "start", "wait-signal", "--app", APP, "--id", "w1", "--wait", "--timeout", "0.1"
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 7  # a failure is 1
     assert result.stderr.splitlines()[-1].startswith("error: instance 'w1' is still RUNNABLE")
     assert user_app.get("w1").status == "RUNNABLE"
 
@@ -258,6 +277,23 @@ def test_tasks_list_reassign_complete(invoke: Invoke, user_app: daytwo.App) -> N
     assert_error(invoke("tasks", "reassign", task["id"], "carol"), 5, "only open tasks")
 
 
+def test_actions_without_by_record_the_user_running_the_command(
+    invoke: Invoke, user_app: daytwo.App
+) -> None:
+    user = getpass.getuser()
+    user_app.start("approval", 10, id="a1")
+    user_app.start("wait-signal", None, id="w1")
+    with user_app.worker(concurrency=1, poll_interval=0.05) as worker:
+        worker.drain()
+        [task] = user_app.tasks.list()
+        ok(invoke("tasks", "complete", task.id, "true"))
+        ok(invoke("signal", "w1", "go"))
+        assert user_app.result("a1", timeout=20) is True
+    assert user_app.tasks.get(task.id).completed_by == user
+    ok(invoke("pause", "greet"))
+    assert [p["paused_by"] for p in json.loads(ok(invoke("pauses", "--json")).stdout)] == [user]
+
+
 # -- refused input --------------------------------------------------------------------------
 
 BAD_INPUT = [
@@ -284,7 +320,11 @@ BAD_INPUT = [
     (["start", "greet", "{}", "--app", "cli_app"], 2, ["is not MODULE:APP"]),
     (["start", "greet", "{}", "--app", "no_such_module:app"], 2, ["cannot import module"]),
     (["start", "greet", "{}", "--app", "cli_app:missing"], 2, ["no attribute 'missing'", "app"]),
-    (["start", "greet", "{}", "--app", "cli_app:not_an_app"], 2, ["int, not a daytwo.App"]),
+    (
+        ["start", "greet", "{}", "--app", "cli_app:not_an_app"],
+        2,
+        ["is an object of type int, not a daytwo.App"],
+    ),
     (["worker", "cli_app:missing"], 2, ["no attribute 'missing'"]),
     (["worker"], 2, ["MODULE:APP"]),
     (["list", "--status", "DONE"], 2, ["unknown status 'DONE'", "SUCCEEDED"]),
@@ -308,14 +348,35 @@ def test_bad_input_is_one_line_with_an_exit_code_and_changes_nothing(
 
 
 @pytest.mark.parametrize(
-    "args",
-    [["list"], ["status", "x"], ["tasks", "list"], ["start", "greet", "{}", "--app", APP]],
-    ids=["list", "status", "tasks", "start"],
+    ("args", "code"),
+    [
+        (["list"], 4),
+        (["tasks", "list"], 4),
+        (["start", "greet", "{}", "--app", APP], 4),
+        # looking up an id where there is no database at all: not found (README)
+        (["status", "x"], 3),
+        (["history", "x"], 3),
+        (["signal", "x", "go"], 3),
+        (["cancel", "x"], 3),
+        (["tasks", "complete", "t1"], 3),
+    ],
+    ids=["list", "tasks", "start", "status", "history", "signal", "cancel", "complete"],
 )
-def test_unreachable_database_exits_4(invoke: Invoke, tmp_path: Path, args: list[str]) -> None:
+def test_missing_database_is_named_with_its_exit_code(
+    invoke: Invoke, tmp_path: Path, args: list[str], code: int
+) -> None:
     missing = tmp_path / "missing" / "daytwo.db"
-    assert_error(invoke(*args, "--database", f"sqlite:///{missing}"), 4, str(missing.parent))
+    assert_error(invoke(*args, "--database", f"sqlite:///{missing}"), code, str(missing.parent))
     assert not missing.parent.exists()
+
+
+def test_status_of_an_unknown_id_without_a_database_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a folder without daytwo.db
+    result = CliRunner().invoke(cli, ["status", "nope"], env={})
+    assert_error(result, 3, "no instance with id 'nope'", f"no daytwo database at '{tmp_path}")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_file_that_is_not_a_database_exits_4(invoke: Invoke, tmp_path: Path) -> None:
@@ -325,8 +386,21 @@ def test_a_file_that_is_not_a_database_exits_4(invoke: Invoke, tmp_path: Path) -
     assert junk.read_text() == "not a database\n" * 100
 
 
-def test_unsupported_database_url_exits_4(invoke: Invoke) -> None:
-    assert_error(invoke("list", "--database", "mysql://db/x"), 4, "unsupported database backend")
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("mysql://db/x", "unsupported database backend 'mysql'"),
+        ("notaurl", "malformed database URL 'notaurl'"),
+        ("sqlite://", "needs a SQLite file"),
+        ("postgresql+asyncpg://u@localhost/db", "unsupported PostgreSQL driver"),
+    ],
+)
+@pytest.mark.parametrize("command", [["list"], ["start", "greet", "{}", "--app", APP]])
+def test_bad_database_url_is_bad_usage_exit_2(url: str, fragment: str, command: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--database", url], env={})
+    assert_error(
+        result, 2, fragment, "write postgresql://" if "postgresql" in url else "sqlite:///"
+    )
 
 
 def test_usage_errors_exit_2(invoke: Invoke) -> None:
@@ -400,7 +474,22 @@ def test_worker_process_runs_instances_and_exits_0_on_sigterm(db_url: str) -> No
 
 def test_installed_script_reports_errors_without_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "DAYTWO_DATABASE": f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}"}
-    result = run_daytwo("status", "x", env=env)
+    result = run_daytwo("list", env=env)
     assert result.returncode == 4
-    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("error: no daytwo database at ")
+    assert len(result.stderr.splitlines()) == 1
     assert result.stdout == ""
+
+
+def test_python_dash_m_daytwo_runs_the_command(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DAYTWO_DATABASE"}
+    result = subprocess.run(
+        [sys.executable, "-m", "daytwo", "status", "nope"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("error: no instance with id 'nope': no daytwo database at")
+    help_text = subprocess.run(
+        [sys.executable, "-m", "daytwo", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert help_text.returncode == 0 and "Usage: daytwo" in help_text.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -93,3 +94,37 @@ def test_example_app_runs_the_order_workflow(db_url: str, monkeypatch: pytest.Mo
             "tracking": "TRK-A-1",
         }
     app.close()
+
+
+def test_the_commands_the_demo_prints_work_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pasted into a shell without the virtualenv activated, elsewhere than the repository."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # .venv/bin not on it
+    result = CliRunner().invoke(cli, ["demo", "--orders", "14"])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    commands = result.stdout.split("Inspect what happened:\n", 1)[1].splitlines()
+    commands = [line.strip() for line in commands if line.strip()]
+    assert len(commands) == 4 and any(" history " in c for c in commands), commands
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for command in commands:
+        run = subprocess.run(
+            ["/bin/sh", "-c", command], cwd=elsewhere, capture_output=True, text=True,
+            timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "120"},
+        )  # fmt: skip
+        assert run.returncode == 0, (command, run.stdout, run.stderr)
+        assert run.stdout.strip(), command
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_the_demo_names_daytwo_plainly_when_it_is_on_the_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from daytwo.cli._demo import daytwo_command
+
+    script = Path(sys.executable).with_name("daytwo")
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    assert daytwo_command() == "daytwo"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert daytwo_command() == str(script)

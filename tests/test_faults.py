@@ -237,9 +237,14 @@ def test_a_worker_sigstopped_past_its_lease_is_fenced_off_when_it_resumes(
 
         effects = read_side_effects(log_path)
         assert [e.pid for e in effects] == [taker.pid, stalled.pid], effects
-        assert {(e.instance_id, e.seq, e.idempotency_key, e.attempt) for e in effects} == {
-            (instance_id, 0, f"{instance_id}:0", 1)
-        }
+        # The taker found the stalled worker's attempt 1 in flight: recorded as lost, and
+        # the step ran again as attempt 2, under the same key.
+        assert [(e.instance_id, e.seq, e.idempotency_key, e.attempt) for e in effects] == [
+            (instance_id, 0, f"{instance_id}:0", 2),
+            (instance_id, 0, f"{instance_id}:0", 1),
+        ]
+        [lost] = app.attempts(instance_id)
+        assert (lost.seq, lost.attempt, lost.error["type"]) == (0, 1, "WorkerLost")
         instance = app.get(instance_id)
         events = app.history(instance_id)
         assert [(e.seq, e.kind, e.name, e.outcome) for e in events] == [

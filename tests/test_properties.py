@@ -104,20 +104,21 @@ def test_crash_at_any_commit_is_invisible(
         return outcomes
 
     store.apply = crashing_apply  # type: ignore[method-assign]
-    handle = first.start("program", [list(op) for op in program], id=iid)
+    steps = [list(op) for op in program]
+    handle = first.start("program", steps, id=iid)
     for position, (kind, _arg) in enumerate(program):
         if kind == "signal":
             first.signal(iid, f"s{position}", f"payload-s{position}")
     crashed = False
     try:
-        result = first.run("program", id=iid)
+        result = first.run("program", steps, id=iid)
     except _Crash:
         crashed = True
     first.close()
     if crashed:
         clock.advance(INLINE_LEASE_SECONDS + 1)
         second = _build(db_url, clock, executions)
-        result = second.run("program", id=iid)
+        result = second.run("program", steps, id=iid)
         history = second.history(iid)
         second.close()
     else:

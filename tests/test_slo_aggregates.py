@@ -132,17 +132,71 @@ def test_upgrade_counts_the_past_into_buckets(tmp_path: Path) -> None:
     app = daytwo.App(f"sqlite:///{path}")
     with app.store.read() as conn:
         rows = {
-            (r.resolution, r.bucket_start, r.series): r.events
+            (r.resolution, r.bucket_start, r.series): (r.events, r.cycle_seconds, r.last_at)
             for r in conn.execute(sa.select(slo_buckets))
         }
     app.close()
+    # Counts (migration 0003), then the cycle-time sums and latest event times (0005).
     assert rows == {
-        (60, t0, "end:SUCCEEDED:60"): 1,
-        (3600, t0, "end:SUCCEEDED:60"): 1,
-        (60, t0 + 3960, "end:COMPENSATED:1200"): 1,
-        (3600, t0 + 3600, "end:COMPENSATED:1200"): 1,
-        (60, t0 + 3060, "retry:charge"): 1,
-        (3600, t0, "retry:charge"): 1,
-        (60, t0 + 3900, "comp:charge"): 1,
-        (3600, t0 + 3600, "comp:charge"): 1,
+        (60, t0, "end:SUCCEEDED:60"): (1, 50, t0 + 50),
+        (3600, t0, "end:SUCCEEDED:60"): (1, 50, t0 + 50),
+        (60, t0 + 3960, "end:COMPENSATED:1200"): (1, 1000, t0 + 4000),
+        (3600, t0 + 3600, "end:COMPENSATED:1200"): (1, 1000, t0 + 4000),
+        (60, t0 + 3060, "retry:charge"): (1, 0, t0 + 3100),
+        (3600, t0, "retry:charge"): (1, 0, t0 + 3100),
+        (60, t0 + 3900, "comp:charge"): (1, 0, t0 + 3900),
+        (3600, t0 + 3600, "comp:charge"): (1, 0, t0 + 3900),
     }
+
+
+def test_upgrade_sums_the_cycle_times_of_existing_buckets(tmp_path: Path) -> None:
+    """A database at 0004 whose buckets were written without sums gets them from the rows."""
+    path = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    config = alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+    engine.dispose()
+    t0 = 1_767_225_600.0
+    with sqlite3.connect(path) as conn:
+        for n, took in enumerate((6.0, 7.5, 40.0)):  # two in one bucket, one in the next bin
+            conn.execute(
+                "INSERT INTO instances (id, workflow, version, status, state, "
+                "state_entered_at, input, created_at, updated_at, finished_at) VALUES "
+                "(?, 'order', '1', 'SUCCEEDED', 'succeeded', ?, '1', ?, ?, ?)",
+                (f"i{n}", t0 + 10 + n, t0 + 10 + n - took, t0 + 10 + n, t0 + 10 + n),
+            )
+        # What the hot path of daytwo before 0005 had written for them.
+        conn.executemany(
+            "INSERT INTO slo_buckets VALUES ('order', ?, ?, '1', ?, ?)",
+            [(r, t0, "end:SUCCEEDED:10", 2) for r in (60, 3600)]
+            + [(r, t0, "end:SUCCEEDED:60", 1) for r in (60, 3600)],
+        )
+    app = daytwo.App(f"sqlite:///{path}", clock=daytwo.FakeClock(t0 + 20))
+
+    @app.workflow(name="order", version="1")
+    def order(ctx: daytwo.Context, seconds: float) -> str:
+        ctx.sleep(seconds, name="ship")
+        return "ok"
+
+    def rows() -> dict[tuple[int, str], tuple[int, float, float]]:
+        with app.store.read() as conn:
+            return {
+                (r.resolution, r.series): (r.events, r.cycle_seconds, r.last_at)
+                for r in conn.execute(sa.select(slo_buckets))
+            }
+
+    try:
+        assert rows() == {
+            (60, "end:SUCCEEDED:10"): (2, 13.5, t0 + 11),
+            (3600, "end:SUCCEEDED:10"): (2, 13.5, t0 + 11),
+            (60, "end:SUCCEEDED:60"): (1, 40.0, t0 + 12),
+            (3600, "end:SUCCEEDED:60"): (1, 40.0, t0 + 12),
+        }
+        # A new end adds to the sum (and moves last_at) in the upsert that counts it.
+        app.run("order", 8.0)
+        assert rows()[60, "end:SUCCEEDED:10"] == (3, 21.5, t0 + 28)
+        assert rows()[3600, "end:SUCCEEDED:10"] == (3, 21.5, t0 + 28)
+    finally:
+        app.close()

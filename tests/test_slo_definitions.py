@@ -120,6 +120,13 @@ def test_rate_and_ratio_objectives_are_checked() -> None:
         slo.RetryRate(max_per_instance=1, step="a", dependency="b")
 
 
+def test_objective_names_say_which_letters_they_take() -> None:
+    for bad in ("bestellung-über", "a b", "x\n"):
+        with pytest.raises(ValueError, match=r"ASCII letters \(a-z, A-Z\)"):
+            slo.Objective(name=bad, workflow="w", objective=0.9, sli=slo.Success())
+    assert slo.Objective(name="order.fast-1", workflow="w", objective=0.9, sli=slo.Success())
+
+
 def test_digest_changes_with_the_definition() -> None:
     one = slo.Objective(name="s", workflow="w", objective=0.99, sli=slo.Success())
     assert one.digest() == slo.Objective.model_validate(one.spec()).digest()

@@ -293,3 +293,33 @@ def test_a_step_in_retry_backoff_names_its_attempt_and_last_error(
     assert item.reason == (
         "step 'call_bank' retrying for the 1st time; last error ConnectionError: bank API timed out"
     )
+
+
+def test_the_last_event_of_each_indicator_decides_no_data(
+    shop: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    quiet = slo.AlertPolicy(no_data="2h")
+    ended_at = clock.now()
+    quietly(shop, "order", {})  # ends at once
+    clock.advance(60)
+    waiting_since = clock.now()
+    quietly(shop, "order", {"signal": "go"}, timeout=0.01)  # stays active
+    clock.advance(3 * HOUR)
+    objectives = [
+        objective(slo.Success(), alerting=quiet),
+        objective(slo.CycleTime(within="1h"), alerting=quiet),
+        objective(slo.RetryRate(max_per_instance=0.5), None, alerting=quiet),
+        objective(slo.StuckRatio(), alerting=quiet),
+    ]
+    statuses = {s.kind: s for s in slo.Evaluator.for_app(shop, objectives).evaluate()}
+    # Success: only ends count; the one end is 3 h old.
+    assert statuses["success"].last_event_at == ended_at
+    assert statuses["success"].no_data
+    # Cycle time: the waiting instance turned bad when its 1 h target passed, 2 h ago.
+    assert statuses["cycle_time"].last_event_at == waiting_since + HOUR
+    assert not statuses["cycle_time"].no_data
+    # Rates and the stuck ratio: an active instance is a valid event now.
+    for kind in ("retry_rate", "stuck_ratio"):
+        assert statuses[kind].last_event_at == clock.now(), kind
+        assert not statuses[kind].no_data, kind
+    assert [a.dedup_key for a in statuses["success"].alerts] == ["slo/o-success/no-data"]

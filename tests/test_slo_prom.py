@@ -1,31 +1,26 @@
-"""Prometheus: /metrics scraped over loopback; generated rules checked and tested by promtool."""
+"""Prometheus /metrics scraped over loopback: the store's values, the engine's measurements."""
 
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import signal
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+import sqlalchemy as sa
 from _harness import free_port, wait_until
 from _shop import quietly
-from conftest import ROOT
 from prometheus_client.parser import text_string_to_metric_families
-from typer.testing import CliRunner
 
 import daytwo
 from daytwo import slo
-from daytwo.cli._main import app as cli
 from daytwo.slo._metrics import MetricsService, StoreCollector, serve_metrics
-from daytwo.slo._promrules import ALERT_BURN, prometheus_rules, prometheus_rules_yaml
+from daytwo.store._schema import instances
 
 HOUR = 3600.0
 
@@ -60,6 +55,17 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[name, frozenset(labels.items())]
 
 
+def cycle_times(app: daytwo.App, workflow: str) -> float:
+    """The sum of created -> finished of the ended instances, recounted from the rows."""
+    with app.store.read() as conn:
+        total = conn.execute(
+            sa.select(sa.func.sum(instances.c.finished_at - instances.c.created_at)).where(
+                instances.c.workflow == workflow, instances.c.finished_at.is_not(None)
+            )
+        ).scalar_one()
+    return float(total or 0.0)
+
+
 @pytest.fixture
 def served(shop: daytwo.App) -> Iterator[int]:
     server, _thread = serve_metrics(StoreCollector.for_app(shop, OBJECTIVES), 0, "127.0.0.1")
@@ -87,6 +93,10 @@ def test_metrics_endpoint_reports_the_store(
     assert value(samples, "daytwo_instance_cycle_time_seconds_count", **who) == 5
     assert value(samples, "daytwo_instance_cycle_time_seconds_bucket", **who, le="+Inf") == 5
     assert value(samples, "daytwo_instance_cycle_time_seconds_bucket", **who, le="5.0") == 5
+    # ... and its exact sum, from the same aggregates: _sum / _count is the mean cycle time.
+    assert value(samples, "daytwo_instance_cycle_time_seconds_sum", **who) == pytest.approx(
+        cycle_times(shop, "order"), abs=1e-6
+    )
     assert value(samples, "daytwo_instances", **who, status="WAITING", state="go") == 1
     # Per SLO: the counters since the beginning equal the engine's counts over a window that
     # holds the whole history; budget and burn rates are the engine's.
@@ -94,14 +104,22 @@ def test_metrics_endpoint_reports_the_store(
     for name in ("order-success", "order-fast", "order-retries"):
         status = statuses[name]
         sli = {"slo": name, "workflow": "order", "sli": status.kind}
-        assert value(samples, "daytwo_slo_events_total", **sli) == status.valid
+        # Rates: the window's valid events are the ended instances plus those active now.
+        rate = name == "order-retries"
+        active = value(samples, "daytwo_slo_active_instances", **sli) if rate else 0
+        assert value(samples, "daytwo_slo_events_total", **sli) + active == status.valid
         assert value(samples, "daytwo_slo_bad_events_total", **sli) == status.bad
-        remaining = value(samples, "daytwo_slo_error_budget_remaining", **sli)
+        remaining = value(samples, "daytwo_slo_error_budget_remaining_ratio", **sli)
         assert remaining == pytest.approx(status.budget_remaining)
         assert value(samples, "daytwo_slo_burn_rate", **sli, window="1h") == pytest.approx(
             status.burn["1h"]
         )
-        assert value(samples, "daytwo_slo_error_budget", **sli) == pytest.approx(status.budget)
+        assert value(samples, "daytwo_slo_error_budget_ratio", **sli) == status.budget
+        last = value(samples, "daytwo_slo_last_event_timestamp_seconds", **sli)
+        assert last == status.last_event_at
+    retries = {"slo": "order-retries", "workflow": "order", "sli": "retry_rate"}
+    assert value(samples, "daytwo_slo_active_instances", **retries) == 1  # the waiting one
+    assert statuses["order-retries"].valid == 6
     assert value(
         samples, "daytwo_slo_bad_events_total",
         slo="order-success", workflow="order", sli="success",
@@ -147,8 +165,23 @@ def test_counters_only_grow_and_every_process_agrees(
         again = scrape(other.server.server_port)
     finally:
         other.close()
-    counters = {k: v for k, v in after.items() if k[0].endswith(("_total", "_bucket", "_count"))}
+    counters = {
+        k: v for k, v in after.items() if k[0].endswith(("_total", "_bucket", "_count", "_sum"))
+    }
     assert counters == {k: v for k, v in again.items() if k in counters}
+    assert any(name.endswith("_sum") for name, _labels in counters)
+
+
+def test_exposition_writes_numbers_without_float_noise(shop: daytwo.App, served: int) -> None:
+    quietly(shop, "order", {"reject": True})
+    with urllib.request.urlopen(f"http://127.0.0.1:{served}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    # 1 - 0.9 is 0.09999999999999998 in binary floats; the budget is 0.1 as written.
+    sli = 'sli="success",slo="order-success",workflow="order"'
+    assert f"daytwo_slo_error_budget_ratio{{{sli}}} 0.1\n" in text
+    assert f"daytwo_slo_objective_ratio{{{sli}}} 0.9\n" in text
+    noisy = re.findall(r"\d\.\d*(?:0{9,}|9{9,})\d+", text)
+    assert noisy == [], noisy
 
 
 def test_a_worker_closes_its_metrics_service_when_it_stops(shop: daytwo.App) -> None:
@@ -157,7 +190,7 @@ def test_a_worker_closes_its_metrics_service_when_it_stops(shop: daytwo.App) -> 
         wait_until(lambda: service.server is not None, timeout=10, what="/metrics to start")
         assert service.server is not None
         port = service.server.server_port
-        assert any(name == "daytwo_slo_error_budget" for name, _ in scrape(port))
+        assert any(name == "daytwo_slo_error_budget_ratio" for name, _ in scrape(port))
     assert service.server is None
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
@@ -230,146 +263,3 @@ def test_worker_serves_metrics(tmp_path: Path, db_url: str) -> None:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
     assert process.returncode == 0
-
-
-# -- rules -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def promtool() -> str:
-    """promtool, installed by scripts/promtool (the distribution's prometheus package)."""
-    found = shutil.which("promtool")
-    if found:
-        return found
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "promtool")], capture_output=True, text=True, timeout=600
-    )
-    if result.returncode != 0 or not result.stdout.strip():
-        pytest.fail(
-            "promtool is needed to check the generated Prometheus rules and could not be "
-            f"installed by scripts/promtool:\n{result.stderr}"
-        )
-    return result.stdout.strip().splitlines()[-1]
-
-
-def run_promtool(promtool: str, *args: str, cwd: Path) -> str:
-    result = subprocess.run([promtool, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def test_generated_rules_pass_promtool_check(promtool: str, tmp_path: Path) -> None:
-    objectives = [
-        *OBJECTIVES,
-        slo.Objective(
-            name="pay.monthly", workflow="pay", version="v2", sli=slo.Success(), objective=0.999,
-            window="month",
-            alerting=slo.AlertPolicy(no_data="2h", runbook="https://runbooks/pay",
-                                     labels={"team": "payments"}, min_events=0),
-        ),
-    ]  # fmt: skip
-    (tmp_path / "rules.yaml").write_text(prometheus_rules_yaml(objectives))
-    out = run_promtool(promtool, "check", "rules", "rules.yaml", cwd=tmp_path)
-    assert "SUCCESS" in out
-
-
-def _alert(rules: dict[str, Any], name: str, severity: str) -> dict[str, Any]:
-    group = next(g for g in rules["groups"] if g["name"] == f"daytwo-slo-{name}")
-    rule = next(r for r in group["rules"] if r.get("alert") and r["labels"]["severity"] == severity)
-    labels = {"slo": name, **rule["labels"]}
-    return {"exp_labels": labels, "exp_annotations": rule["annotations"]}
-
-
-def test_promtool_unit_tests_page_on_burst_not_on_slow_burn(promtool: str, tmp_path: Path) -> None:
-    # 99.9% over 30 days: the workbook's numbers (page 14.4x / 6x, ticket 3x / 1x).
-    objectives = [
-        slo.Objective(name=name, workflow="order", sli=slo.Success(), objective=0.999,
-                      window="30d")
-        for name in ("burst", "slow")
-    ]  # fmt: skip
-    rules = prometheus_rules(objectives)
-    (tmp_path / "rules.yaml").write_text(prometheus_rules_yaml(objectives))
-
-    def series(metric: str, slo_name: str, values: str, instance: str = "a") -> dict[str, str]:
-        labels = f'slo="{slo_name}",workflow="order",sli="success",instance="{instance}"'
-        return {"series": f"{metric}{{{labels}}}", "values": values}
-
-    total, bad = "daytwo_slo_events_total", "daytwo_slo_bad_events_total"
-    page_burst, ticket_burst = _alert(rules, "burst", "page"), _alert(rules, "burst", "ticket")
-    ticket_slow = _alert(rules, "slow", "ticket")
-    tests = {
-        "rule_files": ["rules.yaml"],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                # 100 instances a minute; a total outage from minute 61 to 70. Two processes
-                # serve the same values (instances a and b): no double counting.
-                "interval": "1m",
-                "input_series": [
-                    series(total, "burst", "0+100x180"),
-                    series(bad, "burst", "0x60 100+100x9 1000x110"),
-                    series(total, "burst", "0+100x180", "b"),
-                    series(bad, "burst", "0x60 100+100x9 1000x110", "b"),
-                ],
-                "alert_rule_test": [
-                    {"eval_time": "60m", "alertname": ALERT_BURN, "exp_alerts": []},
-                    # The page fires within minutes of the outage (1h & 5m above 14.4x).
-                    {"eval_time": "63m", "alertname": ALERT_BURN,
-                     "exp_alerts": [page_burst, ticket_burst]},
-                    # 35 min after the outage: 5m and 30m windows are clean, no page; the
-                    # 2h window still burns above 3x, so the ticket stays.
-                    {"eval_time": "105m", "alertname": ALERT_BURN, "exp_alerts": [ticket_burst]},
-                ],
-            },
-            {
-                # A steady error rate of 2x the budget (0.2% of 100 a minute) for 10 hours.
-                "interval": "1m",
-                "input_series": [
-                    series(total, "slow", "0+100x600"),
-                    series(bad, "slow", "0+0.2x600"),
-                ],
-                "alert_rule_test": [
-                    {"eval_time": t, "alertname": ALERT_BURN, "exp_alerts": [ticket_slow]}
-                    for t in ("30m", "3h", "6h", "10h")
-                ],
-            },
-        ],
-    }  # fmt: skip
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests, sort_keys=False))
-    out = run_promtool(promtool, "test", "rules", "tests.yaml", cwd=tmp_path)
-    assert "SUCCESS" in out
-
-
-def test_export_prometheus_rules_command(tmp_path: Path, promtool: str) -> None:
-    path = tmp_path / "slos.yaml"
-    path.write_text(
-        "objectives:\n"
-        "  - name: checkout\n    workflow: order\n    sli: {kind: success}\n"
-        "    objective: 0.999\n    window: 30d\n"
-    )
-    result = CliRunner().invoke(
-        cli, ["slo", "export", "prometheus-rules", "--objectives", str(path)]
-    )
-    assert result.exit_code == 0, result.stderr
-    rules = yaml.safe_load(result.stdout)
-    alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
-    assert {a["labels"]["severity"] for a in alerts} == {"page", "ticket"}
-    page = next(a for a in alerts if a["labels"]["severity"] == "page")
-    assert "> 14.4" in page["expr"] and "> 6\n" in page["expr"]
-    (tmp_path / "rules.yaml").write_text(result.stdout)
-    run_promtool(promtool, "check", "rules", "rules.yaml", cwd=tmp_path)
-    empty = CliRunner().invoke(cli, ["slo", "export", "prometheus-rules"])
-    assert empty.exit_code != 0 and "no objectives" in empty.stderr
-
-
-def test_thresholds_scale_with_the_window() -> None:
-    objective = slo.Objective(
-        name="weekly", workflow="order", sli=slo.Success(), objective=0.99, window="7d"
-    )
-    rules = prometheus_rules([objective])["groups"][0]["rules"]
-    page = next(r for r in rules if r.get("alert") and r["labels"]["severity"] == "page")
-    # 2% of 7 days in 1 h: 3.36; 5% of 7 days in 6 h: 1.4 — as BurnRateRule.threshold.
-    expected = [rule.threshold(objective.window) for rule in slo.WORKBOOK_RULES[:2]]
-    assert expected == pytest.approx([3.36, 1.4])
-    assert "> 3.36\n" in page["expr"] and "> 1.4\n" in page["expr"]
-    assert timedelta(hours=1) == slo.WORKBOOK_RULES[0].long_window

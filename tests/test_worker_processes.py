@@ -94,13 +94,25 @@ def _slow_instances(app: daytwo.App, count: int, *, steps: int, seconds: float) 
 def _check_slow_instances(
     app: daytwo.App, ids: list[str], log_path: Path, *, steps: int
 ) -> dict[tuple[str, int], list[int]]:
-    """Every slow instance succeeded once; returns the pids that executed each position."""
+    """Every slow instance succeeded once; returns the pids that executed each position.
+
+    An execution interrupted by a shutdown is recorded as a lost attempt, so the execution
+    that finished the position carries the next attempt number (same idempotency key).
+    """
     effects = read_side_effects(log_path)
     pids: dict[tuple[str, int], list[int]] = {}
+    attempts: dict[tuple[str, int], list[int]] = {}
     for effect in effects:
         assert effect.idempotency_key == f"{effect.instance_id}:{effect.seq}", effect
-        assert effect.attempt == 1, effect
         pids.setdefault((effect.instance_id, effect.seq), []).append(effect.pid)
+        attempts.setdefault((effect.instance_id, effect.seq), []).append(effect.attempt)
+    for instance_id in ids:
+        lost = [(a.seq, a.attempt) for a in app.attempts(instance_id)]
+        assert all(a.error["type"] == "WorkerLost" for a in app.attempts(instance_id))
+        for seq in range(steps):
+            made = attempts.get((instance_id, seq), [])
+            assert made == list(range(1, len(made) + 1)), (instance_id, seq, made)
+            assert [(seq, a) for a in made[:-1]] == [x for x in lost if x[0] == seq]
     # The recorded result of a position is the one of its last execution.
     last_results = {(effect.instance_id, effect.seq): effect.result for effect in effects}
     for instance_id in ids:

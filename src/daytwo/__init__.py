@@ -2,6 +2,7 @@
 
 from daytwo._errors import (
     DaytwoError,
+    InstanceConflict,
     InstanceNotFound,
     InvalidInput,
     NotRunnable,
@@ -14,7 +15,7 @@ from daytwo._errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
-from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, Transition
+from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
     Clock,
@@ -44,6 +45,7 @@ __all__ = [
     "HumanTask",
     "HumanTasks",
     "Instance",
+    "InstanceConflict",
     "InstanceHandle",
     "InstanceNotFound",
     "InvalidInput",
@@ -60,6 +62,7 @@ __all__ = [
     "StoreUnavailable",
     "SystemClock",
     "TaskNotFound",
+    "TaskStatus",
     "Transition",
     "WaitTimeout",
     "Worker",

@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "DaytwoError",
+    "InstanceConflict",
     "InstanceNotFound",
     "InvalidInput",
     "NotRunnable",
@@ -43,6 +44,23 @@ class InstanceNotFound(DaytwoError, LookupError):
             "(or App.list()) to find the right id"
         )
         self.instance_id = instance_id
+
+
+class InstanceConflict(DaytwoError):
+    """A start reused an instance id with a different workflow, version or input.
+
+    An id names one request, like an idempotency key: repeating the same start returns the
+    existing instance, a different one under the same id is refused (Stripe refuses a reused
+    idempotency key with other parameters; Temporal raises "already started").
+    """
+
+    def __init__(self, instance_id: str, difference: str) -> None:
+        super().__init__(
+            f"instance {instance_id!r} already exists with {difference}; an id names one "
+            "start: repeat it unchanged to get the existing instance, or use a new id"
+        )
+        self.instance_id = instance_id
+        self.difference = difference
 
 
 class TaskNotFound(DaytwoError, LookupError):

@@ -6,9 +6,20 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["Attempt", "HistoryEvent", "HumanTask", "Instance", "Transition"]
+__all__ = ["Attempt", "HistoryEvent", "HumanTask", "Instance", "TaskStatus", "Transition"]
+
+
+class TaskStatus(StrEnum):
+    """Where a human task is: waiting for someone, done, or closed with its instance."""
+
+    OPEN = "open"
+    COMPLETED = "completed"
+    #: The instance ended (cancelled, failed, compensated, incompatible) while the task was
+    #: open; ``closed_reason`` says how. It can no longer be completed.
+    CLOSED = "closed"
 
 
 def _time(value: float | None) -> datetime | None:
@@ -103,9 +114,30 @@ class Instance:
         }.get(self.wait_kind or "", self.wait_kind or "")
         return waiting if self.held_by is None else f"{waiting}; due, but {self.held_by}"
 
+    @property
+    def cancel_outcome(self) -> str | None:
+        """What became of a cancel request, in words (None: no cancel was requested)."""
+        if self.cancel_reason is None:
+            return None
+        if self.status == "CANCELLED":
+            return "took effect: the instance compensated and ended CANCELLED"
+        if self.error is not None and self.error.get("type") == "Cancelled":
+            if self.finished_at is None:
+                return "took effect: the instance is compensating"
+            return f"took effect, but a compensation failed: the instance ended {self.status}"
+        if self.finished_at is None:
+            return "requested: takes effect at the instance's next durable point"
+        return (
+            f"superseded: the instance was already failing when it arrived, and ended {self.status}"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {**_plain(self), "waiting_for": self.waiting_for}
+        return {
+            **_plain(self),
+            "waiting_for": self.waiting_for,
+            "cancel_outcome": self.cancel_outcome,
+        }
 
 
 @dataclass(frozen=True)
@@ -208,12 +240,14 @@ class HumanTask:
     name: str
     assignee: str | None
     payload: Any
-    status: str
+    status: TaskStatus
     result: Any
     due_at: datetime | None
     created_at: datetime
     completed_at: datetime | None
     completed_by: str | None
+    #: Why a closed task was closed (its instance's end).
+    closed_reason: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> HumanTask:
@@ -224,12 +258,13 @@ class HumanTask:
             name=row["name"],
             assignee=row["assignee"],
             payload=_json(row["payload"]),
-            status=row["status"],
+            status=TaskStatus(row["status"]),
             result=_json(row["result"]),
             due_at=_time(row["due_at"]),
             created_at=_time(row["created_at"]),  # type: ignore[arg-type]
             completed_at=_time(row["completed_at"]),
             completed_by=row["completed_by"],
+            closed_reason=row["closed_reason"],
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,28 +6,33 @@ import builtins
 import json
 import logging
 import secrets
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from daytwo._errors import (
+    InstanceConflict,
     InstanceNotFound,
     InvalidInput,
     NotRunnable,
     TaskNotFound,
     WorkflowFailed,
 )
-from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, Transition
+from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._serving import Serving, catalog
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
+from daytwo.engine._context import current_run
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
 from daytwo.engine._durable import RunResult, Runtime
 from daytwo.engine._retry import DEFAULT_RETRY, Retry
 from daytwo.engine._runner import execute
 from daytwo.engine._serde import JsonSerializer, Serializer
-from daytwo.store._database import open_engine, resolve_url
+from daytwo.store._database import absolute_url, display_url, open_engine, resolve_url
 from daytwo.store._flow import FlowControl
 from daytwo.store._group_commit import DirectWriter
 from daytwo.store._store import TERMINAL_STATUSES, Store
@@ -60,8 +65,15 @@ class App:
     """A daytwo application: its workflows, its steps and its database.
 
     The database is opened on first use, so importing a module that creates an ``App``
-    does not touch the disk. ``database`` defaults to ``$DAYTWO_DATABASE`` or
-    ``sqlite:///daytwo.db``.
+    does not touch the disk. Which database: ``$DAYTWO_DATABASE`` if set, else
+    ``database``, else ``sqlite:///daytwo.db`` (the command line's ``--database`` beats
+    them all). A relative SQLite path in ``database`` is relative to the file of the module
+    that creates the App, so every process importing it uses the same file;
+    :attr:`database_url` is absolute.
+
+    ``create``: whether this App may create daytwo's tables in an empty database (it may
+    always upgrade an older daytwo database); ``False`` for a client that must find an
+    existing one.
     """
 
     def __init__(
@@ -70,8 +82,11 @@ class App:
         *,
         clock: Clock | None = None,
         serializer: Serializer | None = None,
+        create: bool = True,
     ) -> None:
-        self.database_url = resolve_url(database)
+        self._database_url = resolve_url(database, relative_to=_creating_module_directory())
+        #: Whether opening the database may create daytwo's tables in an empty one.
+        self.create = create
         self.clock: Clock = clock or SystemClock()
         self.serializer: Serializer = serializer or JsonSerializer()
         self.registry = Registry()
@@ -93,12 +108,31 @@ class App:
     # -- set-up ---------------------------------------------------------------------------
 
     @property
+    def database_url(self) -> str:
+        """The absolute URL of the app's database (show it with ``display_url``)."""
+        return self._database_url
+
+    @database_url.setter
+    def database_url(self, url: str) -> None:
+        # Set at run time (by the command line's --database, a test): a relative SQLite
+        # path is relative to the current directory.
+        absolute = absolute_url(url, Path.cwd())
+        if self._store is not None and absolute != self._database_url:
+            raise InvalidInput(
+                f"this App has opened {display_url(self._database_url)} already; set "
+                "database_url before the App is first used, or create another App"
+            )
+        self._database_url = absolute
+
+    @property
     def store(self) -> Store:
         """The store, opened (and migrated) on first use."""
         if self._store is None:
             with self._store_lock:
                 if self._store is None:
-                    self._store = Store(open_engine(self.database_url))
+                    engine = open_engine(self._database_url, create=self.create)
+                    log.debug("database %s", display_url(self._database_url))
+                    self._store = Store(engine)
         return self._store
 
     @property
@@ -219,6 +253,8 @@ class App:
     ) -> dict[str, Any]:
         if instance_id is not None:
             check_name("instance id", instance_id)
+        text = self.serializer.dumps(input, f"the input of workflow {definition.name!r}")
+        definition.signature.check(input, text, type(self.serializer) is JsonSerializer)
         now = self.clock.now()
         return {
             "id": instance_id or new_instance_id(),
@@ -227,7 +263,7 @@ class App:
             "status": "RUNNABLE",
             "state": "queued",
             "state_entered_at": now,
-            "input": self.serializer.dumps(input, f"the input of workflow {definition.name!r}"),
+            "input": text,
             "output": None,
             "error": None,
             "cancel_reason": None,
@@ -261,9 +297,11 @@ class App:
         """Durably start an instance for a worker to run; returns at once.
 
         Idempotent on ``id``: starting an id that exists returns a handle to the existing
-        instance and never runs it twice. ``queue`` and ``priority`` default to the
-        workflow's.
+        instance and never runs it twice; a start under that id with another workflow,
+        version or input raises :class:`InstanceConflict`. ``queue`` and ``priority``
+        default to the workflow's.
         """
+        _outside_workflow("app.start()", "start a new instance")
         definition = self._definition(workflow, version)
         if queue is not None:
             check_name("queue", queue)
@@ -280,7 +318,38 @@ class App:
         if created:
             self._notify()
             self._serving.warn_if_unserved(row)  # stored all the same: durable first
+        else:
+            self._check_same_start(existing, row, version)
         return InstanceHandle(self, existing["id"], created=created)
+
+    def _check_same_start(
+        self, existing: Mapping[Any, Any], row: Mapping[str, Any], version: str | None
+    ) -> None:
+        """Refuse a start whose id names an instance started otherwise (see :meth:`start`).
+
+        The version counts only when the caller named one: a start repeated after a deploy
+        of a newer version (same id, same input) still means the same instance.
+        """
+        if existing["workflow"] != row["workflow"]:
+            difference = f"workflow {existing['workflow']!r}, not {row['workflow']!r}"
+        elif version is not None and existing["version"] != version:
+            difference = f"version {existing['version']!r}, not {version!r}"
+        elif not self._same_value(existing["input"], row["input"]):
+            difference = "a different input"
+        else:
+            return
+        raise InstanceConflict(existing["id"], difference)
+
+    def _same_value(self, stored: str, given: str) -> bool:
+        if stored == given:
+            return True
+        try:  # the same JSON value written with its keys in another order
+            return bool(
+                json.dumps(json.loads(stored), sort_keys=True)
+                == json.dumps(json.loads(given), sort_keys=True)
+            )
+        except ValueError:  # another serializer's text: compare what it gives back
+            return bool(self.serializer.loads(stored) == self.serializer.loads(given))
 
     def run(
         self,
@@ -295,8 +364,10 @@ class App:
 
         Waits (timers, retries) are slept through with the app's clock; waits for signals
         or human tasks are polled until someone sends them. The instance is durable like
-        any other: if this process dies, a worker finishes it.
+        any other: if this process dies, a worker finishes it. An existing ``id`` is
+        treated as in :meth:`start`.
         """
+        _outside_workflow("app.run()", "start a new instance")
         definition = self._definition(workflow, version)
         row = self._new_row(
             definition, input, id, queue=definition.queue, priority=definition.priority
@@ -313,7 +384,11 @@ class App:
         # The row is inserted at the run's first durable point; if the id exists already,
         # that insert does nothing and we wait for (or help) the existing instance below.
         first = self._execute_inline(row, writer, insert=True)
-        if first.kind == "finished":
+        if first.kind == "lost":  # the id exists: the same start, or a conflict
+            existing = self.store.get_instance(instance_id)
+            assert existing is not None
+            self._check_same_start(existing, row, version)
+        elif first.kind == "finished":
             self._notify_finished()
             return self._result_of(instance_id, first.status, first.output, first.error)
         pairs = [(definition.name, definition.version)]
@@ -406,6 +481,7 @@ class App:
         self, instance_id: str, name: str, payload: Any = None, *, sent_by: str | None = None
     ) -> None:
         """Deliver a signal; the instance gets it when it waits for ``name`` (or at once)."""
+        _outside_workflow("app.signal()", "send the signal again")
         check_name("signal", name)
         text = self.serializer.dumps(payload, f"the payload of signal {name!r}")
         before = self.store.send_signal(
@@ -421,13 +497,28 @@ class App:
         self._notify()
 
     def cancel(self, instance_id: str, reason: str = "cancelled by operator") -> None:
-        """Cancel an active instance: it stops at its next durable point and compensates."""
+        """Cancel an active instance: it stops at its next durable point and compensates.
+
+        A cancel is a request that the instance honours at its next durable point, its end
+        included: an instance whose last step is running when the cancel arrives does not
+        succeed, it compensates and ends CANCELLED. It is refused (:class:`NotRunnable`)
+        when the instance has ended, or is already compensating after a failure (it then
+        ends COMPENSATED or COMPENSATION_FAILED by itself).
+        """
+        _outside_workflow("app.cancel()", "cancel again")
         before = self.store.request_cancel(instance_id, reason, self.clock.now())
         if before is None:
             raise InstanceNotFound(instance_id)
         if before["status"] in TERMINAL_STATUSES:
             raise NotRunnable(
                 f"instance {instance_id!r} already ended {before['status']}; nothing to cancel"
+            )
+        if before["error"] is not None:
+            failure = json.loads(before["error"])
+            raise NotRunnable(
+                f"instance {instance_id!r} is already compensating after a failure "
+                f"({failure.get('type')}: {failure.get('message')}); it ends COMPENSATED or "
+                "COMPENSATION_FAILED by itself"
             )
         self._notify()
 
@@ -576,8 +667,11 @@ class HumanTasks:
         self, *, status: str | None = "open", assignee: str | None = None, limit: int = 100
     ) -> builtins.list[HumanTask]:
         """Tasks, oldest first (open ones by default; ``status=None`` for all)."""
-        if status is not None and status not in ("open", "completed"):
-            raise InvalidInput(f"unknown task status {status!r}; use 'open' or 'completed'")
+        if status is not None and status not in set(TaskStatus):
+            raise InvalidInput(
+                f"unknown task status {status!r}; use one of "
+                + ", ".join(repr(str(s)) for s in TaskStatus)
+            )
         rows = self._app.store.list_tasks(status=status, assignee=assignee, limit=limit)
         return [HumanTask.from_row(row) for row in rows]
 
@@ -589,24 +683,75 @@ class HumanTasks:
         return HumanTask.from_row(row)
 
     def complete(self, task_id: str, result: Any = None, *, by: str | None = None) -> None:
-        """Complete an open task with ``result``; its instance resumes with it."""
-        task = self.get(task_id)
-        if task.status != "open":
+        """Complete an open task with ``result``; its instance resumes with it.
+
+        Exactly one of several simultaneous completions wins; the others raise
+        :class:`NotRunnable` ("already completed").
+        """
+        _outside_workflow("app.tasks.complete()", "complete the task again")
+        text = self._app.serializer.dumps(result, f"the result of human task {task_id!r}")
+        before, completed = self._app.store.complete_task(
+            task_id, text, now=self._app.clock.now(), by=by
+        )
+        if before is None:
+            raise TaskNotFound(task_id)
+        if not completed:
+            task = self.get(task_id)
+            if task.status == TaskStatus.OPEN:  # left open by an older daytwo
+                raise NotRunnable(
+                    f"human task {task_id!r} belongs to instance {task.instance_id!r}, which "
+                    "has ended; it can no longer be completed"
+                )
             raise NotRunnable(
                 f"human task {task_id!r} is already {task.status}"
                 + (f" (by {task.completed_by})" if task.completed_by else "")
+                + (f": {task.closed_reason}" if task.closed_reason else "")
             )
-        self._app.signal(task.instance_id, task.name, result, sent_by=by)
+        self._app._notify()
 
     def reassign(self, task_id: str, assignee: str, *, by: str | None = None) -> None:
         """Give an open task to someone else."""
         task = self.get(task_id)
         if not assignee:
             raise InvalidInput("the new assignee must not be empty")
-        if task.status != "open" or not self._app.store.reassign_task(task_id, assignee):
+        if task.status != TaskStatus.OPEN or not self._app.store.reassign_task(task_id, assignee):
             raise NotRunnable(
                 f"human task {task_id!r} is {task.status}; only open tasks can be reassigned"
             )
+
+
+def _outside_workflow(action: str, effect: str) -> None:
+    """Refuse a client call made by workflow code (outside a step).
+
+    Workflow code runs again from the top on every replay, so a start or a signal there
+    would happen once per replay (two starts after one sleep). Inside a step (whose outcome
+    is recorded once) it is allowed: that is where side effects belong.
+    """
+    run = current_run()
+    if run is not None:
+        raise InvalidInput(
+            f"{action} was called by the code of workflow {run.definition.name!r} (instance "
+            f"{run.instance_id!r}), which runs again on every replay and would {effect} each "
+            "time; call it from a step instead, with a deterministic id such as "
+            'f"{ctx.instance_id}-child"'
+        )
+
+
+def _creating_module_directory() -> Path | None:
+    """The directory of the file of the module that is creating an App (None: no file).
+
+    The first frame outside daytwo's own package: for ``create_app(url)`` in
+    ``daytwo.demo`` that is its caller. None for the REPL, ``python -c`` and notebooks,
+    whose relative paths stay relative to the current directory.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module != "daytwo" and not module.startswith("daytwo."):
+            file = frame.f_globals.get("__file__")
+            return Path(file).resolve().parent if isinstance(file, str) else None
+        frame = frame.f_back
+    return None
 
 
 def _check_priority(priority: object) -> None:

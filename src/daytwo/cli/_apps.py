@@ -1,4 +1,13 @@
-"""Getting the App a command works on: a plain client, or the user's app from MODULE:APP."""
+"""Getting the App a command works on, and so its database.
+
+One rule for which database (README "Which database"): ``--database`` (on the command or
+before it), else ``$DAYTWO_DATABASE``, else the URL the App named by ``--app`` /
+``$DAYTWO_APP`` was given in code, else ``sqlite:///daytwo.db``. The App applies the middle
+two itself (``daytwo.App``), so the command line only has to put ``--database`` on top.
+
+Commands meant to create a database (``worker``, ``start``, ``demo``) may create daytwo's
+tables; every other command opens an existing daytwo database and changes nothing else.
+"""
 
 from __future__ import annotations
 
@@ -6,77 +15,85 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 import daytwo
 from daytwo.cli._errors import CliError, ExitCode
+from daytwo.store._database import DATABASE_ENV, NoDatabase, absolute_url
 
-__all__ = ["DATABASE_ENV", "client_app", "database_option", "load_app"]
-
-DATABASE_ENV = "DAYTWO_DATABASE"
+__all__ = ["DATABASE_ENV", "client_app", "explicit_database", "load_app"]
 
 
-def database_option(ctx: typer.Context, given: str | None, *, use_env: bool = True) -> str | None:
-    """The database URL the user asked for: the command's ``--database``, else the global
-    one (``daytwo --database URL COMMAND``), else ``$DAYTWO_DATABASE``, else None."""
+def explicit_database(ctx: typer.Context, given: str | None) -> str | None:
+    """The URL given on the command line: the command's ``--database``, else the global one
+    (``daytwo --database URL COMMAND``), else None (``$DAYTWO_DATABASE`` and the app's own
+    URL are applied by the App)."""
     if given:
         return given
     options = ctx.find_root().obj
     if isinstance(options, dict) and options.get("database"):
         return str(options["database"])
-    return (os.environ.get(DATABASE_ENV) or None) if use_env else None
+    return None
 
 
-def client_app(url: str | None) -> daytwo.App:
-    """An App with no workflows, for commands that only read or signal instances.
+def client_app(
+    ctx: typer.Context,
+    database: str | None,
+    app_spec: str | None = None,
+    *,
+    lookup: str | None = None,
+) -> daytwo.App:
+    """The App of a command that reads or acts on an existing daytwo database.
 
-    Refuses a SQLite file that does not exist instead of creating an empty database: a
-    misspelt path would otherwise show "no instances" rather than the mistake.
+    With ``app_spec`` (``--app`` or ``$DAYTWO_APP``) the user's App, for its database URL
+    (and its workflows); else a plain client. The database is opened here: a missing or
+    empty one is refused instead of created, so a misspelt path shows the mistake rather
+    than "no instances". ``lookup`` names what the command looks up ("instance 'x'"): with
+    no database at all, that is "not found" (exit 3).
     """
-    app = daytwo.App(url)
-    _require_existing_sqlite_file(app.database_url)
+    url = explicit_database(ctx, database)
+    if app_spec:
+        app = load_app(app_spec, url, create=False)
+    else:
+        app = daytwo.App(create=False)
+        if url:
+            app.database_url = url
+    try:
+        app.store  # noqa: B018 -- opening it now reports a missing database here
+    except NoDatabase as exc:
+        if lookup is None:
+            raise
+        raise CliError(f"no {lookup}: {exc}", ExitCode.NOT_FOUND) from None
     return app
 
 
-def _require_existing_sqlite_file(url: str) -> None:
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return  # the engine explains malformed URLs when it opens the store
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
-    path = Path(parsed.database).expanduser()
-    if not path.exists():
-        raise CliError(
-            f"no database at {str(path)!r} ({url}); check --database / ${DATABASE_ENV}, "
-            "or start an instance first to create it",
-            ExitCode.DATABASE,
-        )
+def load_app(spec: str | None, database: str | None, *, create: bool = True) -> daytwo.App:
+    """Import ``MODULE:APP`` or ``path/to/file.py:APP`` (modules from the current directory
+    too, like ``python -m``).
 
-
-def load_app(spec: str | None, database: str | None) -> daytwo.App:
-    """Import ``MODULE:APP`` (from the current directory too, like ``python -m``).
-
-    A ``database`` given on the command line (or by ``$DAYTWO_DATABASE``) replaces the
-    URL the app was created with.
+    ``database`` (the command line's ``--database``) replaces the URL the app chose;
+    ``create=False`` for commands that must not create daytwo's tables.
     """
     if not spec:
         raise CliError(
             "this command needs your workflow code: pass --app MODULE:APP "
-            "(or set $DAYTWO_APP), e.g. --app examples.orders:app"
+            "(or set $DAYTWO_APP), e.g. --app orders:app or --app path/to/orders.py:app"
         )
-    module_name, sep, attribute = spec.partition(":")
+    module_name, sep, attribute = spec.rpartition(":")
     if not sep or not module_name or not attribute:
         raise CliError(
-            f"{spec!r} is not MODULE:APP; name the module and the App object in it, "
-            "e.g. examples.orders:app"
+            f"{spec!r} is not MODULE:APP; name the module (or its .py file) and the App "
+            "object in it, e.g. orders:app or path/to/orders.py:app"
         )
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    module = _import(module_name)
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        module = _import_file(Path(module_name))
+        module_name = module.__name__
+    else:
+        if "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        module = _import(module_name)
     if not hasattr(module, attribute):
         apps = sorted(n for n, v in vars(module).items() if isinstance(v, daytwo.App))
         hint = f"; daytwo Apps in it: {', '.join(apps)}" if apps else ""
@@ -84,27 +101,50 @@ def load_app(spec: str | None, database: str | None) -> daytwo.App:
     app = getattr(module, attribute)
     if not isinstance(app, daytwo.App):
         raise CliError(
-            f"{spec} is a {type(app).__name__}, not a daytwo.App; point --app at the object "
-            "created with daytwo.App(...)"
+            f"{spec} is an object of type {type(app).__name__}, not a daytwo.App; point "
+            "--app at the object created with daytwo.App(...)"
         )
-    if database and database != app.database_url:
-        if getattr(app, "_store", None) is not None:
+    opened = getattr(app, "_store", None) is not None
+    if database:
+        if opened and absolute_url(database, Path.cwd()) != app.database_url:
             raise CliError(
-                f"{spec} opened its database ({app.database_url}) while being imported, so "
-                f"--database {database} cannot replace it; do not use the app at import time"
+                f"{spec} opened its database while being imported, so --database cannot "
+                "replace it; do not use the app at import time"
             )
-        app.database_url = database
+        if not opened:
+            app.database_url = database
+    if not opened:
+        app.create = app.create and create  # a command may forbid creating, not allow it
     return app
 
 
-def _import(module_name: str) -> object:
+def _import_file(path: Path) -> ModuleType:
+    """Import the module in the file ``path``, with its directory on ``sys.path`` so that
+    it imports its neighbours as it would when run from there."""
+    file = path.expanduser().resolve()
+    if not file.is_file():
+        raise CliError(f"no file {str(file)!r}; give the path of the module that holds the App")
+    directory = str(file.parent)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    module = _import(file.stem)
+    loaded = getattr(module, "__file__", None)
+    if loaded is None or Path(loaded).resolve() != file:
+        raise CliError(
+            f"module {file.stem!r} is already imported from {loaded!r}, not {str(file)!r}; "
+            "rename the file or use --app MODULE:APP"
+        )
+    return module
+
+
+def _import(module_name: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == module_name or module_name.startswith(f"{exc.name}."):
             raise CliError(
                 f"cannot import module {module_name!r}: {exc}; run daytwo from the directory "
-                "that contains it, or install it"
+                "that contains it, give its file (--app path/to/orders.py:app), or install it"
             ) from None
         raise CliError(f"importing {module_name!r} failed: {exc}") from None
     except daytwo.DaytwoError as exc:

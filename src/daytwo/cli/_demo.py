@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -14,15 +17,28 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 import daytwo
-from daytwo.cli._apps import database_option
+from daytwo.cli._apps import explicit_database
 from daytwo.cli._errors import CliError, ExitCode
 from daytwo.cli._options import DatabaseOption, JsonOption
-from daytwo.cli._output import duration, new_table, print_json, status_text, stdout_console
+from daytwo.cli._output import (
+    Column,
+    Row,
+    duration,
+    print_json,
+    print_table,
+    status_text,
+    stdout_console,
+)
 from daytwo.cli._slo import print_statuses
 from daytwo.demo import DemoPlan, Services, Summary, create_app, plan_orders, run_orders, summarize
 from daytwo.demo import Progress as DemoProgress
+from daytwo.store._database import display_url
 
-__all__ = ["demo"]
+__all__ = ["DEMO_APP", "daytwo_command", "demo"]
+
+#: The demo's app for ``--app``: a module of the installed package, so it imports from
+#: any directory.
+DEMO_APP = "daytwo.demo.example:app"
 
 STATUS_ORDER = ("RUNNABLE", "RUNNING", "WAITING", "SUCCEEDED", "COMPENSATED")
 
@@ -30,11 +46,17 @@ STATUS_ORDER = ("RUNNABLE", "RUNNING", "WAITING", "SUCCEEDED", "COMPENSATED")
 def demo(
     ctx: typer.Context,
     orders: Annotated[
-        int, typer.Option("--orders", min=1, max=200, help="How many orders to run.")
+        int,
+        typer.Option("--orders", min=1, max=200, metavar="N", help="How many orders to run."),
     ] = 20,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated failures.")] = 7,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="N", help="Seed of the simulated failures.")
+    ] = 7,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, help="Instances the worker runs at once.")
+        int,
+        typer.Option(
+            "--concurrency", min=1, metavar="N", help="Instances the worker runs at once."
+        ),
     ] = 8,
     json_output: JsonOption = False,
     database: DatabaseOption = None,
@@ -48,21 +70,23 @@ def demo(
 
     Uses a fresh SQLite file in a temporary directory unless --database is given
     ($DAYTWO_DATABASE is ignored, so the demo never writes into your database by
-    accident); inspect it afterwards with `daytwo list --database URL`.
+    accident); inspect it afterwards with the commands it prints at the end.
     """
-    url = database_option(ctx, database, use_env=False) or _fresh_database()
-    app = create_app(url, services=Services(seed=seed))
+    app = create_app(services=Services(seed=seed))
+    # Set, not passed to create_app: a URL given in code yields to $DAYTWO_DATABASE.
+    app.database_url = explicit_database(ctx, database) or _fresh_database()
     try:
-        _demo(app, url, plan_orders(orders, seed), concurrency, json_output)
+        _demo(app, plan_orders(orders, seed), concurrency, json_output)
     finally:
         app.close()
 
 
-def _demo(app: daytwo.App, url: str, plan: DemoPlan, concurrency: int, json_output: bool) -> None:
+def _demo(app: daytwo.App, plan: DemoPlan, concurrency: int, json_output: bool) -> None:
     console = stdout_console()
+    shown = display_url(app.database_url)
     if not json_output:
         console.print(Text("daytwo demo", style="bold"), f": {len(plan.orders)} orders", sep="")
-        console.print(f"database: {url}", soft_wrap=True)
+        console.print(f"database: {shown}", soft_wrap=True)
     started = time.monotonic()
     try:
         if json_output:
@@ -81,7 +105,7 @@ def _demo(app: daytwo.App, url: str, plan: DemoPlan, concurrency: int, json_outp
     if json_output:
         print_json(
             {
-                "database": url,
+                "database": shown,
                 **summary.to_dict(),
                 "instance_ids": ids,
                 "slos": [s.to_json() for s in statuses],
@@ -92,28 +116,66 @@ def _demo(app: daytwo.App, url: str, plan: DemoPlan, concurrency: int, json_outp
     _print_summary(console, summary, elapsed)
     compensated = [instance for instance in map(app.get, ids) if instance.status == "COMPENSATED"]
     if compensated:
-        table = new_table("Compensated orders", "INSTANCE", "WHY", keep=("INSTANCE",))
-        for instance in compensated:
-            error = instance.error or {}
-            table.add_row(instance.id, f"{error.get('type')}: {error.get('message')}")
-        console.print(table)
+        rows = [
+            {
+                "INSTANCE": instance.id,
+                "WHY": f"{(instance.error or {}).get('type')}: "
+                f"{(instance.error or {}).get('message')}",
+            }
+            for instance in compensated
+        ]
+        print_table(
+            (Column("INSTANCE"), Column("WHY", wrap=True)),
+            rows,
+            title="Compensated orders",
+            console=console,
+        )
     console.print(Text("\nService level objectives", style="bold"))
     print_statuses(statuses, evaluator.objectives)
     if alerts:
-        table = new_table("Alerts raised", "SEVERITY", "KEY", "SUMMARY", keep=("SEVERITY", "KEY"))
-        for alert in alerts:
-            table.add_row(
-                Text(alert.severity, style="bold red" if alert.severity == "page" else "yellow"),
-                alert.dedup_key,
-                alert.summary,
-            )
-        console.print(table)
+        alert_rows: list[Row] = [
+            {
+                "SEVERITY": Text(
+                    alert.severity, style="bold red" if alert.severity == "page" else "yellow"
+                ),
+                "KEY": alert.dedup_key,
+                "SUMMARY": alert.summary,
+            }
+            for alert in alerts
+        ]
+        columns = (Column("SEVERITY"), Column("KEY"), Column("SUMMARY", wrap=True, min_width=30))
+        print_table(columns, alert_rows, title="Alerts raised", console=console)
+    _print_next_steps(console, app.database_url, compensated[0].id if compensated else None)
+
+
+def _print_next_steps(console: Console, url: str, compensated: str | None) -> None:
+    """Commands to inspect the run that work as printed, from any directory: the daytwo
+    executable by its path (unless it is the one on $PATH), the database's absolute URL
+    and an app that imports from anywhere."""
+    daytwo = daytwo_command()
+    database = f"--database {shlex.quote(display_url(url))}"
     console.print("\nInspect what happened:")
-    console.print(f"  daytwo list --database {url}", soft_wrap=True)
+    commands = [f"{daytwo} list {database}"]
     if compensated:
-        console.print(f"  daytwo history {compensated[0].id} --database {url}", soft_wrap=True)
-    console.print(f"  daytwo slo status --app examples.orders:app --database {url}", soft_wrap=True)
-    console.print(f"  daytwo slo alerts --database {url}", soft_wrap=True)
+        commands.append(f"{daytwo} history {shlex.quote(compensated)} {database}")
+    commands.append(f"{daytwo} slo status --app {DEMO_APP} {database}")
+    commands.append(f"{daytwo} slo alerts {database}")
+    for command in commands:
+        console.print(f"  {command}", soft_wrap=True)
+    if display_url(url) != url:
+        console.print("  (put the database password in place of ***)")
+
+
+def daytwo_command() -> str:
+    """How to run this daytwo from a shell: ``daytwo`` if that is the one on ``$PATH``,
+    else the path of its script, else ``python -m daytwo`` with this interpreter."""
+    script = Path(sys.executable).with_name("daytwo")
+    if script.is_file():
+        on_path = shutil.which("daytwo")
+        if on_path is not None and Path(on_path).resolve() == script.resolve():
+            return "daytwo"
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m daytwo"
 
 
 def _fresh_database() -> str:
@@ -158,10 +220,15 @@ def _print_summary(console: Console, summary: Summary, elapsed: float) -> None:
         f" ({summary.instances} orders in {duration(elapsed)})",
         sep="",
     )
-    statuses = new_table("Instances by status", "STATUS", "COUNT")
-    for status, count in summary.by_status.items():
-        statuses.add_row(status_text(status), str(count))
-    console.print(statuses)
+    print_table(
+        (Column("STATUS"), Column("COUNT")),
+        [
+            {"STATUS": status_text(status), "COUNT": str(count)}
+            for status, count in summary.by_status.items()
+        ],
+        title="Instances by status",
+        console=console,
+    )
 
     console.print(
         f"Retries: {summary.retries} ({summary.failed_attempts} failed attempts"
@@ -173,15 +240,20 @@ def _print_summary(console: Console, summary: Summary, elapsed: float) -> None:
         + _breakdown(summary.compensations_by_step, " (")
         + (")" if summary.compensations else "")
     )
-    states = new_table("Time in state", "STATE", "VISITS", "TOTAL", "AVERAGE")
-    for entry in summary.time_in_state:
-        states.add_row(
-            entry.state,
-            str(entry.visits),
-            duration(entry.total_seconds),
-            duration(entry.average_seconds),
-        )
-    console.print(states)
+    print_table(
+        (Column("STATE"), Column("VISITS"), Column("TOTAL"), Column("AVERAGE")),
+        [
+            {
+                "STATE": entry.state,
+                "VISITS": str(entry.visits),
+                "TOTAL": duration(entry.total_seconds),
+                "AVERAGE": duration(entry.average_seconds),
+            }
+            for entry in summary.time_in_state
+        ],
+        title="Time in state",
+        console=console,
+    )
 
 
 def _breakdown(counts: dict[str, int], lead: str) -> str:

@@ -8,15 +8,18 @@ from typing import Any
 
 import sqlalchemy.exc
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 import daytwo
+from daytwo.store._database import InvalidDatabaseUrl
 
 __all__ = [
     "EXIT_CODES_HELP",
     "CliError",
+    "Command",
     "ErrorReportingGroup",
     "ExitCode",
+    "Group",
     "exit_code_for",
     "report",
 ]
@@ -31,12 +34,19 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3
     DATABASE = 4
     NOT_ALLOWED = 5
+    #: The id names an instance started with another workflow, version or input.
+    CONFLICT = 6
+    #: ``daytwo start --wait`` gave up waiting; the instance goes on.
+    TIMEOUT = 7
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 the operation failed (e.g. the instance ended badly); "
-    "2 bad usage or input; 3 instance or task not found; 4 database unreachable; "
-    "5 not allowed in the instance's or task's current state."
+    "2 bad usage or input (a malformed or unsupported --database URL too); 3 instance or "
+    "task not found (also when there is no database at all); 4 no usable database "
+    "(unreachable, missing, not daytwo's, or made by a newer daytwo); 5 not allowed in the "
+    "instance's or task's current state; 6 the id is taken by a different request; "
+    "7 --wait timed out (the instance goes on)."
 )
 
 
@@ -53,12 +63,16 @@ def exit_code_for(error: BaseException) -> ExitCode | None:
     match error:
         case CliError():
             return error.code
+        case InvalidDatabaseUrl():
+            return ExitCode.BAD_INPUT
         case daytwo.InstanceNotFound() | daytwo.TaskNotFound():
             return ExitCode.NOT_FOUND
         case daytwo.StoreUnavailable() | sqlalchemy.exc.DatabaseError():
             return ExitCode.DATABASE
         case daytwo.NotRunnable():
             return ExitCode.NOT_ALLOWED
+        case daytwo.InstanceConflict():
+            return ExitCode.CONFLICT
         case daytwo.InvalidInput() | daytwo.WorkflowNotFound() | daytwo.SerializationError():
             return ExitCode.BAD_INPUT
         case daytwo.DaytwoError():
@@ -80,7 +94,31 @@ def report(error: BaseException, code: ExitCode) -> typer.Exit:
     return typer.Exit(int(code))
 
 
-class ErrorReportingGroup(TyperGroup):
+def _flag_help_option(option: Any) -> Any:
+    # Recent Typer versions show a flag without a metavar as "--help <bool>"; a flag takes
+    # no value, so it shows none.
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+class Command(TyperCommand):
+    """A daytwo command (its --help shows no value placeholder)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """The --help option, shown as the flag it is."""
+        return _flag_help_option(super().get_help_option(ctx))
+
+
+class Group(TyperGroup):
+    """A daytwo command group (its --help shows no value placeholder)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """The --help option, shown as the flag it is."""
+        return _flag_help_option(super().get_help_option(ctx))
+
+
+class ErrorReportingGroup(Group):
     """The root command group: turns expected errors of any subcommand into exit codes."""
 
     def invoke(self, ctx: Any) -> Any:

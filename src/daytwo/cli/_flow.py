@@ -8,15 +8,13 @@ unless ``--force`` (the check is ``FlowControl``'s, the same as in Python).
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated
 
 import typer
 
-import daytwo
-from daytwo.cli._apps import client_app, database_option, load_app
-from daytwo.cli._options import AppOption, DatabaseOption, JsonOption
-from daytwo.cli._output import duration, new_table, print_json, stdout_console
+from daytwo.cli._apps import client_app
+from daytwo.cli._options import FLAG, AppOption, ByOption, DatabaseOption, JsonOption, operator
+from daytwo.cli._output import Column, duration, print_json, print_table, stdout_console
 
 __all__ = ["dependencies", "pause", "pauses", "queues", "resume"]
 
@@ -34,61 +32,65 @@ dependencies = typer.Typer(
 Workflow = Annotated[str, typer.Argument(metavar="WORKFLOW", help="The workflow's name.")]
 StepOption = Annotated[
     str | None,
-    typer.Option("--step", help="Pause just this step: instances reaching it wait there."),
+    typer.Option(
+        "--step", metavar="STEP", help="Pause just this step: instances reaching it wait there."
+    ),
 ]
 Unlimited = "no limit"
 ForceOption = Annotated[
     bool,
     typer.Option(
         "--force",
+        metavar=FLAG,
         help="Accept a name that no worker registration, instance, setting or --app knows "
         "(e.g. before the workers that have it start).",
     ),
 ]
 
 
-def _settings_app(ctx: typer.Context, app_spec: str | None, database: str | None) -> daytwo.App:
-    """The app to change settings with: --app's (whose names count as known), or a client."""
-    url = database_option(ctx, database)
-    return load_app(app_spec, url) if app_spec else client_app(url)
-
-
 def _limit(value: int | float | None) -> str:
     return Unlimited if value is None else f"{value:g}"
 
 
+QUEUE_COLUMNS = (
+    Column("QUEUE"),
+    Column("RUNNABLE"),
+    Column("RUNNING"),
+    Column("OLDEST WAIT"),
+    Column("CONCURRENCY"),
+    Column("PER WORKER", drop=1),
+    Column("RATE", wrap=True, min_width=8),
+)
+
+
 @queues.command("list")
 def list_queues(
-    ctx: typer.Context, json_output: JsonOption = False, database: DatabaseOption = None
+    ctx: typer.Context,
+    app_spec: AppOption = None,
+    json_output: JsonOption = False,
+    database: DatabaseOption = None,
 ) -> None:
     """Every queue with work or limits: runnable backlog, running, oldest wait, limits."""
-    app = client_app(database_option(ctx, database))
+    app = client_app(ctx, database, app_spec)
     rows = app.flow.queue_status()
     if json_output:
         print_json(rows)
         return
-    table = new_table(
-        None,
-        *("QUEUE", "RUNNABLE", "RUNNING", "OLDEST WAIT", "CONCURRENCY", "PER WORKER", "RATE"),
-        keep=("QUEUE", "RUNNABLE", "RUNNING"),
-    )
-    for row in rows:
-        rate = (
-            f"{row['rate_limit']} per {duration(row['rate_period'])}"
+    cells = [
+        {
+            "QUEUE": row["name"],
+            "RUNNABLE": str(row["runnable"]),
+            "RUNNING": str(row["running"]),
+            "OLDEST WAIT": duration(row["oldest_runnable_seconds"]),
+            "CONCURRENCY": _limit(row["concurrency"]),
+            "PER WORKER": _limit(row["worker_concurrency"]),
+            "RATE": f"{row['rate_limit']} per {duration(row['rate_period'])}"
             if row["rate_limit"] is not None
-            else Unlimited
-        )
-        table.add_row(
-            row["name"],
-            str(row["runnable"]),
-            str(row["running"]),
-            duration(row["oldest_runnable_seconds"]),
-            _limit(row["concurrency"]),
-            _limit(row["worker_concurrency"]),
-            rate,
-        )
-    table.caption = f"{len(rows)} queue(s)"
-    stdout_console().print(table)
+            else Unlimited,
+        }
+        for row in rows
+    ]
+    print_table(QUEUE_COLUMNS, cells, caption=f"{len(rows)} queue(s)")
 
 
 @queues.command("set")
@@ -97,14 +99,25 @@ def set_queue(
     name: Annotated[str, typer.Argument(metavar="QUEUE", help="The queue's name.")],
     concurrency: Annotated[
         int | None,
-        typer.Option("--concurrency", min=1, help="At most this many running, cluster-wide."),
+        typer.Option(
+            "--concurrency",
+            min=1,
+            metavar="N",
+            help="At most this many running, cluster-wide.",
+        ),
     ] = None,
     worker_concurrency: Annotated[
         int | None,
-        typer.Option("--worker-concurrency", min=1, help="At most this many per worker process."),
+        typer.Option(
+            "--worker-concurrency",
+            min=1,
+            metavar="N",
+            help="At most this many per worker process.",
+        ),
     ] = None,
     rate: Annotated[
-        int | None, typer.Option("--rate", min=1, help="At most this many starts per --per.")
+        int | None,
+        typer.Option("--rate", min=1, metavar="N", help="At most this many starts per --per."),
     ] = None,
     per: Annotated[
         float | None,
@@ -115,7 +128,7 @@ def set_queue(
     database: DatabaseOption = None,
 ) -> None:
     """Set a queue's limits (an option left out means no such limit)."""
-    app = _settings_app(ctx, app_spec, database)
+    app = client_app(ctx, database, app_spec)
     settings = app.flow.set_queue(
         name,
         concurrency=concurrency,
@@ -135,8 +148,10 @@ def pause(
     ctx: typer.Context,
     workflow: Workflow,
     step: StepOption = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why (shown to others).")] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who (default: your user).")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", metavar="TEXT", help="Why (shown to others).")
+    ] = None,
+    by: ByOption = None,
     force: ForceOption = False,
     app_spec: AppOption = None,
     database: DatabaseOption = None,
@@ -146,8 +161,8 @@ def pause(
     New starts stop at once (claims read the pauses); a paused step holds instances that
     reach it within a second (workers' settings snapshot).
     """
-    app = _settings_app(ctx, app_spec, database)
-    app.flow.pause(workflow, step, reason=reason, by=by or getpass.getuser(), force=force)
+    app = client_app(ctx, database, app_spec)
+    app.flow.pause(workflow, step, reason=reason, by=operator(by), force=force)
     what = f"step {step} of {workflow}" if step else f"new starts of {workflow}"
     stdout_console().print(
         f"paused {what}; undo with `daytwo resume {workflow}`" + (f" --step {step}" if step else "")
@@ -155,10 +170,14 @@ def pause(
 
 
 def resume(
-    ctx: typer.Context, workflow: Workflow, step: StepOption = None, database: DatabaseOption = None
+    ctx: typer.Context,
+    workflow: Workflow,
+    step: StepOption = None,
+    app_spec: AppOption = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Lift a pause; instances held at a paused step continue."""
-    app = client_app(database_option(ctx, database))
+    app = client_app(ctx, database, app_spec)
     released = app.flow.resume(workflow, step)
     what = f"step {step} of {workflow}" if step else f"new starts of {workflow}"
     stdout_console().print(
@@ -166,43 +185,66 @@ def resume(
     )
 
 
+PAUSE_COLUMNS = (
+    Column("WORKFLOW"),
+    Column("STEP"),
+    Column("HELD"),
+    Column("REASON", wrap=True),
+    Column("BY", drop=1),
+)
+
+
 def pauses(
-    ctx: typer.Context, json_output: JsonOption = False, database: DatabaseOption = None
+    ctx: typer.Context,
+    app_spec: AppOption = None,
+    json_output: JsonOption = False,
+    database: DatabaseOption = None,
 ) -> None:
     """Pauses in force and how many instances each one holds."""
-    app = client_app(database_option(ctx, database))
+    app = client_app(ctx, database, app_spec)
     rows = app.flow.list_pauses()
     if json_output:
         print_json(rows)
         return
-    table = new_table(None, "WORKFLOW", "STEP", "HELD", "REASON", "BY", keep=("WORKFLOW", "HELD"))
-    for row in rows:
-        table.add_row(
-            row["workflow"],
-            row["step"] or "(new starts)",
-            str(row["held"]),
-            row["reason"] or "",
-            row["paused_by"] or "",
-        )
-    table.caption = f"{len(rows)} pause(s)"
-    stdout_console().print(table)
+    cells = [
+        {
+            "WORKFLOW": row["workflow"],
+            "STEP": row["step"] or "(new starts)",
+            "HELD": str(row["held"]),
+            "REASON": row["reason"] or "",
+            "BY": row["paused_by"] or "",
+        }
+        for row in rows
+    ]
+    print_table(PAUSE_COLUMNS, cells, caption=f"{len(rows)} pause(s)")
+
+
+DEPENDENCY_COLUMNS = (Column("DEPENDENCY"), Column("CONCURRENCY"), Column("IN FLIGHT"))
 
 
 @dependencies.command("list")
 def list_dependencies(
-    ctx: typer.Context, json_output: JsonOption = False, database: DatabaseOption = None
+    ctx: typer.Context,
+    app_spec: AppOption = None,
+    json_output: JsonOption = False,
+    database: DatabaseOption = None,
 ) -> None:
     """Limited dependencies: limit and calls in flight now."""
-    app = client_app(database_option(ctx, database))
+    app = client_app(ctx, database, app_spec)
     rows = app.flow.dependency_status()
     if json_output:
         print_json(rows)
         return
-    table = new_table(None, "DEPENDENCY", "CONCURRENCY", "IN FLIGHT", keep=("DEPENDENCY",))
-    for row in rows:
-        table.add_row(row["name"], str(row["concurrency"]), str(row["in_flight"]))
-    table.caption = f"{len(rows)} limited dependenc{'y' if len(rows) == 1 else 'ies'}"
-    stdout_console().print(table)
+    cells = [
+        {
+            "DEPENDENCY": row["name"],
+            "CONCURRENCY": str(row["concurrency"]),
+            "IN FLIGHT": str(row["in_flight"]),
+        }
+        for row in rows
+    ]
+    caption = f"{len(rows)} limited dependenc{'y' if len(rows) == 1 else 'ies'}"
+    print_table(DEPENDENCY_COLUMNS, cells, caption=caption)
 
 
 @dependencies.command("set")
@@ -213,9 +255,16 @@ def set_dependency(
     ],
     concurrency: Annotated[
         int | None,
-        typer.Option("--concurrency", min=1, help="At most this many calls at once, cluster-wide."),
+        typer.Option(
+            "--concurrency",
+            min=1,
+            metavar="N",
+            help="At most this many calls at once, cluster-wide.",
+        ),
     ] = None,
-    unlimited: Annotated[bool, typer.Option("--unlimited", help="Remove the limit.")] = False,
+    unlimited: Annotated[
+        bool, typer.Option("--unlimited", metavar=FLAG, help="Remove the limit.")
+    ] = False,
     force: ForceOption = False,
     app_spec: AppOption = None,
     database: DatabaseOption = None,
@@ -223,7 +272,7 @@ def set_dependency(
     """Limit concurrent calls to DEPENDENCY across all workers (or remove the limit)."""
     if (concurrency is None) == (not unlimited):
         raise typer.BadParameter("give either --concurrency N or --unlimited")
-    app = _settings_app(ctx, app_spec, database)
+    app = client_app(ctx, database, app_spec)
     app.flow.set_dependency_limit(name, None if unlimited else concurrency, force=force)
     stdout_console().print(
         f"dependency {name}: " + ("no limit" if unlimited else f"at most {concurrency} at once")

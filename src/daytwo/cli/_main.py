@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand
 
 import daytwo
 from daytwo.cli._demo import demo
-from daytwo.cli._errors import EXIT_CODES_HELP, ErrorReportingGroup
+from daytwo.cli._errors import EXIT_CODES_HELP, Command, ErrorReportingGroup, Group
 from daytwo.cli._flow import dependencies, pause, pauses, queues, resume
-from daytwo.cli._instances import cancel, history, list_instances, signal, start, status
+from daytwo.cli._history import history
+from daytwo.cli._instances import cancel, list_instances, signal, start, status
 from daytwo.cli._metrics import metrics_commands
 from daytwo.cli._options import DatabaseOption
 from daytwo.cli._slo import slo_commands
@@ -45,7 +47,11 @@ def root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+            "--version",
+            metavar="",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the version and exit.",
         ),
     ] = False,
 ) -> None:
@@ -69,3 +75,17 @@ app.command("resume")(resume)
 app.command("pauses")(pauses)
 app.add_typer(dependencies)
 app.command("demo")(demo)
+
+
+def _use_daytwo_classes(typer_app: typer.Typer) -> None:
+    """Every command and group of ``typer_app`` is built as a daytwo Command or Group."""
+    for command in typer_app.registered_commands:
+        if command.cls in (None, TyperCommand):
+            command.cls = Command
+    for group in typer_app.registered_groups:
+        group.cls = Group
+        if group.typer_instance is not None:
+            _use_daytwo_classes(group.typer_instance)
+
+
+_use_daytwo_classes(app)

@@ -14,12 +14,17 @@ from typing import Annotated, Any
 
 import typer
 
-from daytwo.cli._apps import client_app, database_option, load_app
+from daytwo.cli._apps import client_app
 from daytwo.cli._errors import CliError
 from daytwo.cli._options import AppOption, DatabaseOption, ObjectivesOption, gather_objectives
 from daytwo.cli._output import stderr_console
+from daytwo.store._database import display_url
 
-__all__ = ["metrics_commands", "metrics_service"]
+__all__ = ["LOOPBACK", "HostOption", "metrics_commands", "metrics_service"]
+
+#: Where /metrics listens unless told otherwise: this machine only. The metrics name
+#: workflows, steps and error budgets; exposing them to the network is a decision.
+LOOPBACK = "127.0.0.1"
 
 metrics_commands = typer.Typer(
     name="metrics",
@@ -28,10 +33,19 @@ metrics_commands = typer.Typer(
 )
 
 PortOption = Annotated[
-    int, typer.Option("--port", min=0, max=65535, help="TCP port of /metrics (0: any free).")
+    int,
+    typer.Option(
+        "--port", min=0, max=65535, metavar="PORT", help="TCP port of /metrics (0: any free)."
+    ),
 ]
-AddressOption = Annotated[
-    str, typer.Option("--address", metavar="ADDR", help="Address to listen on.")
+HostOption = Annotated[
+    str,
+    typer.Option(
+        "--host",
+        "--address",
+        metavar="HOST",
+        help="Address to listen on (default: loopback only; 0.0.0.0 for every interface).",
+    ),
 ]
 
 
@@ -41,16 +55,16 @@ def serve(
     app_spec: AppOption = None,
     objectives_files: ObjectivesOption = None,
     port: PortOption = 9464,
-    address: AddressOption = "0.0.0.0",
+    address: HostOption = LOOPBACK,
     database: DatabaseOption = None,
 ) -> None:
-    """Serve http://ADDR:PORT/metrics until Ctrl-C or SIGTERM.
+    """Serve http://HOST:PORT/metrics until Ctrl-C or SIGTERM.
 
     Every process serving /metrics reports the same cluster-wide values (they come from the
-    database), so Prometheus needs to scrape only one of them.
+    database), so Prometheus needs to scrape only one of them. Listens on loopback unless
+    --host says otherwise.
     """
-    url = database_option(ctx, database)
-    app = load_app(app_spec, url) if app_spec else client_app(url)
+    app = client_app(ctx, database, app_spec)
     objectives = gather_objectives(app, objectives_files)
     service = metrics_service(app, objectives, port, address)
     try:
@@ -62,7 +76,8 @@ def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     stderr_console().print(
-        f"serving http://{address}:{service.server.server_port}/metrics for {app.database_url} "
+        f"serving http://{address}:{service.server.server_port}/metrics for "
+        f"{display_url(app.database_url)} "
         f"({len(objectives)} objective(s)); stop with Ctrl-C or SIGTERM"
     )
     sys.stderr.flush()

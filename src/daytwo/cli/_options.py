@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,7 +13,20 @@ from daytwo.cli._errors import CliError
 if TYPE_CHECKING:
     from daytwo.slo import Objective
 
-__all__ = ["AppOption", "DatabaseOption", "JsonOption", "ObjectivesOption", "gather_objectives"]
+__all__ = [
+    "FLAG",
+    "AppOption",
+    "ByOption",
+    "DatabaseOption",
+    "JsonOption",
+    "LimitOption",
+    "ObjectivesOption",
+    "gather_objectives",
+    "operator",
+]
+
+#: The metavar of an on/off option: nothing (Typer would show ``<bool>``).
+FLAG = ""
 
 DatabaseOption = Annotated[
     str | None,
@@ -20,7 +34,9 @@ DatabaseOption = Annotated[
         "--database",
         metavar="URL",
         show_default=False,
-        help="Database URL (env: DAYTWO_DATABASE; default: sqlite:///daytwo.db).",
+        help="Database URL; beats $DAYTWO_DATABASE, which beats the URL of the --app's App "
+        "(default: sqlite:///daytwo.db). A relative SQLite path is relative to the current "
+        "directory.",
     ),
 ]
 
@@ -31,13 +47,34 @@ AppOption = Annotated[
         envvar="DAYTWO_APP",
         metavar="MODULE:APP",
         show_default=False,
-        help="Your workflow code: the module and its daytwo.App, e.g. examples.orders:app.",
+        help="Your workflow code: a module (or path/to/file.py) and its daytwo.App, e.g. "
+        "orders:app; its App's database URL is used unless --database or $DAYTWO_DATABASE "
+        "says otherwise.",
     ),
 ]
 
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")
+    bool,
+    typer.Option("--json", metavar=FLAG, help="Print JSON (for scripts) instead of a table."),
 ]
+
+LimitOption = Annotated[int, typer.Option("--limit", min=1, metavar="N", help="At most this many.")]
+
+ByOption = Annotated[
+    str | None,
+    typer.Option("--by", metavar="WHO", help="Who does it (recorded; default: your user name)."),
+]
+
+
+def operator(by: str | None) -> str | None:
+    """Who is acting: ``--by``, else the user running the command (``$USER``), else None."""
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no $USER and a uid without a passwd entry (containers)
+        return None
+
 
 ObjectivesOption = Annotated[
     list[Path] | None,

@@ -1,21 +1,37 @@
-"""How the command line shows things: JSON for scripts, Rich tables for people."""
+"""How the command line shows things: JSON for scripts, Rich tables for people.
+
+Times are shown in one way everywhere: UTC, marked ``Z`` (``2026-05-01 14:03:07Z``; in a
+table ``14:03:07Z`` for today, else ``2026-05-01 14:03Z``); JSON carries ISO 8601 UTC.
+
+Tables fit the terminal (80 columns included) without cutting what matters: every column
+is either never cut (ids, names, statuses, times, numbers) or free text that wraps, and on
+a narrow terminal optional columns are left out, in a fixed order, until the rest fits
+(``--json`` always has everything).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 __all__ = [
+    "Column",
+    "Row",
     "abbreviate",
     "duration",
-    "new_table",
+    "fit_table",
     "print_json",
+    "print_table",
     "short_time",
     "status_text",
     "stderr_console",
@@ -64,18 +80,18 @@ def status_text(status: str) -> Text:
 
 
 def timestamp(value: datetime | None) -> str:
-    """A time in the local time zone, to the second ("" for none)."""
-    return "" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    """A time in UTC to the second, ``2026-05-01 14:03:07Z`` ("" for none)."""
+    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def short_time(value: datetime | None) -> str:
-    """A time for a table cell: ``HH:MM:SS`` today, else ``YYYY-MM-DD HH:MM``."""
+    """A time for a table cell, in UTC: ``14:03:07Z`` today, else ``2026-05-01 14:03Z``."""
     if value is None:
         return ""
-    local = value.astimezone()
-    if local.date() == datetime.now().astimezone().date():
-        return local.strftime("%H:%M:%S")
-    return local.strftime("%Y-%m-%d %H:%M")
+    utc = value.astimezone(UTC)
+    if utc.date() == datetime.now(UTC).date():
+        return utc.strftime("%H:%M:%SZ")
+    return utc.strftime("%Y-%m-%d %H:%MZ")
 
 
 def duration(seconds: float | None) -> str:
@@ -104,9 +120,99 @@ def abbreviate(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def new_table(title: str | None, *columns: str, keep: tuple[str, ...] = ()) -> Table:
-    """A table in the house style; columns named in ``keep`` are never wrapped or cut."""
-    table = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
+@dataclass(frozen=True)
+class Column:
+    """A table column: never cut (the default), or free text that wraps (``wrap``).
+
+    ``drop``: 0 for a column that is always shown; otherwise the column is left out when
+    the terminal is too narrow for the table, those with 1 first, then 2, and so on.
+    """
+
+    header: str
+    wrap: bool = False
+    drop: int = 0
+    #: The narrowest a wrapping column may become (never narrower than its longest word).
+    min_width: int = 12
+
+
+#: Between two columns: one space of padding and one of the (blank) column separator.
+COLUMN_GAP = 2
+
+#: One table row: its cells by column header.
+Row = Mapping[str, str | Text]
+
+
+def _cell_width(cell: str | Text) -> int:
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return max((cell_len(line) for line in text.splitlines()), default=0)
+
+
+def _needed_width(columns: Sequence[Column], rows: Sequence[Row]) -> int:
+    """The narrowest the table can be without cutting a column: a column that never wraps
+    needs its widest cell, a wrapping one its ``min_width`` but at least its longest word."""
+    total = COLUMN_GAP * (len(columns) - 1)
     for column in columns:
-        table.add_column(column, no_wrap=column in keep)
+        cells = [column.header, *(row.get(column.header, "") for row in rows)]
+        natural = max(_cell_width(cell) for cell in cells)
+        if column.wrap:
+            longest_word = max(_longest_word(cell) for cell in cells)
+            total += max(longest_word, min(natural, column.min_width))
+        else:
+            total += natural
+    return total
+
+
+def _longest_word(cell: str | Text) -> int:
+    text = cell.plain if isinstance(cell, Text) else str(cell)
+    return max((cell_len(word) for word in text.split()), default=0)
+
+
+def fit_table(
+    columns: Sequence[Column],
+    rows: Sequence[Row],
+    *,
+    width: int,
+    title: str | None = None,
+    caption: str | None = None,
+) -> Table:
+    """A table of ``rows`` (cells by column header) in the house style, fitted to ``width``
+    by leaving out optional columns (see :class:`Column`)."""
+    shown = list(columns)
+    while _needed_width(shown, rows) > width and any(c.drop for c in shown):
+        first = min(c.drop for c in shown if c.drop)
+        shown.remove(next(c for c in shown if c.drop == first))
+    table = Table(
+        title=title,
+        caption=caption,
+        title_justify="left",
+        caption_justify="left",
+        title_style="bold",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        # A table narrower than its title would wrap the title.
+        min_width=cell_len(title) if title else None,
+    )
+    for column in shown:
+        if column.wrap:
+            table.add_column(column.header, overflow="fold", min_width=None)
+        else:
+            table.add_column(column.header, no_wrap=True)
+    for row in rows:
+        table.add_row(*(row.get(column.header, "") for column in shown))
     return table
+
+
+def print_table(
+    columns: Sequence[Column],
+    rows: Sequence[Row],
+    *,
+    title: str | None = None,
+    caption: str | None = None,
+    console: Console | None = None,
+) -> None:
+    """Print :func:`fit_table` on ``console`` (default: stdout), fitted to its width."""
+    out = console or stdout_console()
+    out.print(fit_table(columns, rows, width=out.width, title=title, caption=caption))

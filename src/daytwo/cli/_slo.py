@@ -17,16 +17,25 @@ import typer
 from rich.text import Text
 
 import daytwo
-from daytwo.cli._apps import client_app, database_option, load_app
+from daytwo.cli._apps import client_app, load_app
 from daytwo.cli._errors import CliError
 from daytwo.cli._options import (
+    FLAG,
     AppOption,
     DatabaseOption,
     JsonOption,
+    LimitOption,
     ObjectivesOption,
     gather_objectives,
 )
-from daytwo.cli._output import duration, new_table, print_json, short_time, stdout_console
+from daytwo.cli._output import (
+    Column,
+    Row,
+    duration,
+    print_json,
+    print_table,
+    short_time,
+)
 
 if TYPE_CHECKING:
     from daytwo.slo import Objective, SloStatus
@@ -39,14 +48,11 @@ slo_commands = typer.Typer(
     no_args_is_help=True,
 )
 
-LimitOption = Annotated[int, typer.Option("--limit", min=1, help="At most this many.")]
-
 
 def _setup(
     ctx: typer.Context, app_spec: str | None, files: list[Path] | None, database: str | None
 ) -> tuple[daytwo.App, list[Objective]]:
-    url = database_option(ctx, database)
-    app = load_app(app_spec, url) if app_spec else client_app(url)
+    app = client_app(ctx, database, app_spec)
     return app, gather_objectives(app, files)
 
 
@@ -67,6 +73,22 @@ def _burn(value: float | None) -> Text:
         return Text("-", style="dim")
     style = "bold red" if value >= 6 else ("yellow" if value > 1 else "")
     return Text(f"{value:.1f}x", style=style)
+
+
+#: ``daytwo slo status``: on a narrow terminal the window goes first, then the workflow,
+#: then the longer burn rates (1h, the one that pages first, stays).
+STATUS_COLUMNS = (
+    Column("SLO"),
+    Column("WORKFLOW", drop=3),
+    Column("SLI"),
+    Column("OBJECTIVE", wrap=True, min_width=10),
+    Column("WINDOW", drop=1),
+    Column("BUDGET LEFT"),
+    Column("BURN 1h"),
+    Column("BURN 6h", drop=4),
+    Column("BURN 3d", drop=2),
+    Column("ALERT", wrap=True, min_width=7),
+)
 
 
 def _target(status: SloStatus, objective: Objective) -> str:
@@ -90,19 +112,11 @@ def _report(statuses: list[SloStatus], objectives: list[Objective], json_output:
 def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> None:
     """The SLO table of ``daytwo slo status`` (and of the demo).
 
-    On a narrow terminal the workflow and window columns are left out and the three burn
-    rates share one column, rather than squeezing columns to nothing; ``--json`` has
-    everything.
+    On a narrow terminal optional columns are left out (see :data:`STATUS_COLUMNS`) rather
+    than squeezing columns to nothing; ``--json`` has everything.
     """
     by_name = {o.name: o for o in objectives}
-    console = stdout_console()
-    columns = ["SLO", "WORKFLOW", "SLI", "OBJECTIVE", "WINDOW", "BUDGET LEFT"]
-    columns += ["BURN 1h", "BURN 6h", "BURN 3d", "ALERT"]
-    keep: tuple[str, ...] = ("SLO", "SLI", "BUDGET LEFT", "ALERT")
-    if console.width < WIDE_TABLE:
-        columns = ["SLO", "SLI", "OBJECTIVE", "BUDGET LEFT", "BURN 1h/6h/3d", "ALERT"]
-        keep = ("SLO", "SLI")
-    table = new_table(None, *columns, keep=keep)
+    rows: list[Row] = []
     for status in statuses:
         if status.sli is None:
             sli = Text("no data", style="dim")
@@ -116,26 +130,21 @@ def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> No
         )
         state = status.alert_state
         tone = "bold red" if "page" in state else ("yellow" if state != "ok" else "green")
-        cells: dict[str, str | Text] = {
-            "SLO": status.name,
-            "WORKFLOW": status.workflow + (f"@{status.version}" if status.version else ""),
-            "SLI": sli,
-            "OBJECTIVE": _target(status, by_name[status.name]),
-            "WINDOW": status.window,
-            "BUDGET LEFT": left,
-            "BURN 1h": _burn(status.burn.get("1h")),
-            "BURN 6h": _burn(status.burn.get("6h")),
-            "BURN 3d": _burn(status.burn.get("3d")),
-            "BURN 1h/6h/3d": Text("\n").join(_burn(status.burn.get(w)) for w in ("1h", "6h", "3d")),
-            "ALERT": Text(state, style=tone),
-        }
-        table.add_row(*(cells[column] for column in columns))
-    table.caption = f"{len(statuses)} objective(s)"
-    console.print(table)
-
-
-#: Terminal width from which ``daytwo slo status`` shows every column.
-WIDE_TABLE = 140
+        rows.append(
+            {
+                "SLO": status.name,
+                "WORKFLOW": status.workflow + (f"@{status.version}" if status.version else ""),
+                "SLI": sli,
+                "OBJECTIVE": _target(status, by_name[status.name]),
+                "WINDOW": status.window,
+                "BUDGET LEFT": left,
+                "BURN 1h": _burn(status.burn.get("1h")),
+                "BURN 6h": _burn(status.burn.get("6h")),
+                "BURN 3d": _burn(status.burn.get("3d")),
+                "ALERT": Text(state, style=tone),
+            }
+        )
+    print_table(STATUS_COLUMNS, rows, caption=f"{len(statuses)} objective(s)")
 
 
 @slo_commands.command("status")
@@ -183,42 +192,58 @@ def evaluate(
 def alerts(
     ctx: typer.Context,
     all_alerts: Annotated[
-        bool, typer.Option("--all", help="Resolved alerts too, not only firing ones.")
+        bool,
+        typer.Option("--all", metavar=FLAG, help="Resolved alerts too, not only firing ones."),
     ] = False,
     objective: Annotated[
-        str | None, typer.Option("--objective", help="Only this objective's alerts.")
+        str | None,
+        typer.Option("--objective", metavar="SLO", help="Only this objective's alerts."),
     ] = None,
     limit: LimitOption = 100,
+    app_spec: AppOption = None,
     json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Alerts raised by SLO evaluation, newest first (firing ones unless --all)."""
     from daytwo import slo
 
-    app = client_app(database_option(ctx, database))
+    app = client_app(ctx, database, app_spec)
     found = slo.list_alerts(
         app.store, status=None if all_alerts else "firing", objective=objective, limit=limit
     )
     if json_output:
         print_json([a.to_json() for a in found])
         return
-    table = new_table(
-        None,
-        *("SEVERITY", "STATUS", "KEY", "FIRED", "RESOLVED", "SUMMARY", "RUNBOOK"),
-        keep=("SEVERITY", "STATUS", "KEY"),
-    )
-    for alert in found:
-        table.add_row(
-            Text(alert.severity, style="bold red" if alert.severity == "page" else "yellow"),
-            Text(alert.status, style="red" if alert.status == "firing" else "green"),
-            alert.dedup_key,
-            short_time(_time(alert.fired_at)),
-            short_time(_time(alert.resolved_at)),
-            alert.summary,
-            alert.runbook or "",
-        )
-    table.caption = f"{len(found)} alert(s)"
-    stdout_console().print(table)
+    rows: list[Row] = [
+        {
+            "SEVERITY": Text(
+                alert.severity, style="bold red" if alert.severity == "page" else "yellow"
+            ),
+            "STATUS": Text(alert.status, style="red" if alert.status == "firing" else "green"),
+            "KEY": alert.dedup_key,
+            "FIRED": short_time(_time(alert.fired_at)),
+            "RESOLVED": short_time(_time(alert.resolved_at)),
+            "SUMMARY": alert.summary,
+            "RUNBOOK": alert.runbook or "",
+        }
+        for alert in found
+    ]
+    columns = ALERT_COLUMNS if all_alerts else [c for c in ALERT_COLUMNS if c.header != "RESOLVED"]
+    print_table(columns, rows, caption=f"{len(found)} alert(s)")
+
+
+#: ``daytwo slo alerts``: the summary is what a person reads, so it keeps room to wrap
+#: (words, not letters, per line); the runbook goes first on a narrow terminal, then the
+#: status (``--all`` only), then the key.
+ALERT_COLUMNS = (
+    Column("SEVERITY"),
+    Column("STATUS", drop=3),
+    Column("KEY", drop=4),
+    Column("FIRED"),
+    Column("RESOLVED", drop=2),
+    Column("SUMMARY", wrap=True, min_width=30),
+    Column("RUNBOOK", wrap=True, drop=1),
+)
 
 
 @slo_commands.command("stuck")
@@ -227,7 +252,8 @@ def stuck(
     app_spec: AppOption = None,
     objectives_files: ObjectivesOption = None,
     workflow: Annotated[
-        str | None, typer.Option("--workflow", help="Only this workflow's instances.")
+        str | None,
+        typer.Option("--workflow", metavar="WORKFLOW", help="Only this workflow's instances."),
     ] = None,
     limit: LimitOption = 100,
     json_output: JsonOption = False,
@@ -244,23 +270,30 @@ def stuck(
     if json_output:
         print_json([s.to_json() for s in found])
         return
-    table = new_table(
-        None,
-        *("INSTANCE", "WORKFLOW", "VERSION", "STATE", "IN STATE", "THRESHOLD", "REASON"),
-        keep=("INSTANCE", "IN STATE"),
-    )
-    for item in found:
-        table.add_row(
-            item.instance_id,
-            item.workflow,
-            item.version,
-            item.state,
-            duration(item.time_in_state),
-            duration(item.threshold) if item.threshold is not None else "-",
-            item.reason,
-        )
-    table.caption = f"{len(found)} stuck instance(s)"
-    stdout_console().print(table)
+    rows: list[Row] = [
+        {
+            "INSTANCE": item.instance_id,
+            "WORKFLOW": f"{item.workflow} {item.version}",
+            "STATE": item.state,
+            "IN STATE": duration(item.time_in_state),
+            "THRESHOLD": duration(item.threshold) if item.threshold is not None else "-",
+            "REASON": item.reason,
+        }
+        for item in found
+    ]
+    print_table(STUCK_COLUMNS, rows, caption=f"{len(found)} stuck instance(s)")
+
+
+#: ``daytwo slo stuck``: the workflow goes first on a narrow terminal, then the threshold
+#: (the reason says it too).
+STUCK_COLUMNS = (
+    Column("INSTANCE"),
+    Column("WORKFLOW", drop=1),
+    Column("STATE", wrap=True),
+    Column("IN STATE"),
+    Column("THRESHOLD", drop=2),
+    Column("REASON", wrap=True, min_width=20),
+)
 
 
 def _time(value: float | None) -> datetime | None:

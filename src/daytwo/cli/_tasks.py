@@ -8,13 +8,23 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from daytwo.cli._apps import client_app, database_option
+from daytwo.cli._apps import client_app
 from daytwo.cli._input import parse_json
-from daytwo.cli._options import DatabaseOption, JsonOption
+from daytwo.cli._options import (
+    FLAG,
+    AppOption,
+    ByOption,
+    DatabaseOption,
+    JsonOption,
+    LimitOption,
+    operator,
+)
 from daytwo.cli._output import (
+    Column,
+    Row,
     abbreviate,
-    new_table,
     print_json,
+    print_table,
     short_time,
     status_text,
     stdout_console,
@@ -31,48 +41,58 @@ tasks = typer.Typer(
 TaskId = Annotated[
     str, typer.Argument(metavar="TASK_ID", help="The task id (see `daytwo tasks list`).")
 ]
-By = Annotated[str | None, typer.Option("--by", help="Who does it (recorded).")]
+#: ``daytwo tasks list``: on a narrow terminal the payload goes first, then the instance.
+TASK_COLUMNS = (
+    Column("TASK ID"),
+    Column("NAME"),
+    Column("INSTANCE", drop=2),
+    Column("ASSIGNEE"),
+    Column("STATUS"),
+    Column("DUE", wrap=True, min_width=9),
+    Column("PAYLOAD", wrap=True, drop=1),
+)
 
 
 @tasks.command("list")
 def list_tasks(
     ctx: typer.Context,
     assignee: Annotated[
-        str | None, typer.Option("--assignee", help="Only tasks assigned to this person or role.")
+        str | None,
+        typer.Option(
+            "--assignee", metavar="WHO", help="Only tasks assigned to this person or role."
+        ),
     ] = None,
     all_tasks: Annotated[
-        bool, typer.Option("--all", help="Completed tasks too, not only open ones.")
+        bool, typer.Option("--all", metavar=FLAG, help="Completed tasks too, not only open ones.")
     ] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
+    limit: LimitOption = 100,
+    app_spec: AppOption = None,
     json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """List open human tasks, oldest first."""
-    app = client_app(database_option(ctx, database))
+    app = client_app(ctx, database, app_spec)
     found = app.tasks.list(status=None if all_tasks else "open", assignee=assignee, limit=limit)
     if json_output:
         print_json([task.to_dict() for task in found])
         return
-    table = new_table(
-        None,
-        *("TASK ID", "NAME", "INSTANCE", "ASSIGNEE", "STATUS", "DUE", "PAYLOAD"),
-        keep=("TASK ID", "STATUS", "DUE"),
-    )
     now = datetime.now(UTC)
+    rows: list[Row] = []
     for task in found:
         overdue = task.status == "open" and task.due_at is not None and task.due_at < now
         due = short_time(task.due_at)
-        table.add_row(
-            task.id,
-            task.name,
-            task.instance_id,
-            task.assignee or "",
-            status_text(task.status),
-            Text(f"{due} overdue", style="red") if overdue else due,
-            abbreviate(task.payload, 40),
+        rows.append(
+            {
+                "TASK ID": task.id,
+                "NAME": task.name,
+                "INSTANCE": task.instance_id,
+                "ASSIGNEE": task.assignee or "",
+                "STATUS": status_text(task.status),
+                "DUE": Text(f"{due} overdue", style="red") if overdue else due,
+                "PAYLOAD": abbreviate(task.payload, 40),
+            }
         )
-    table.caption = f"{len(found)} task(s)"
-    stdout_console().print(table)
+    print_table(TASK_COLUMNS, rows, caption=f"{len(found)} task(s)")
 
 
 @tasks.command("complete")
@@ -85,13 +105,14 @@ def complete(
             metavar="RESULT_JSON", help="""The decision as JSON, e.g. '{"approved": true}'."""
         ),
     ] = None,
-    by: By = None,
+    by: ByOption = None,
+    app_spec: AppOption = None,
     database: DatabaseOption = None,
 ) -> None:
     """Complete an open task; its instance resumes with RESULT_JSON."""
     result = parse_json(result_json, "RESULT_JSON")
-    app = client_app(database_option(ctx, database))
-    app.tasks.complete(task_id, result, by=by)
+    app = client_app(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
+    app.tasks.complete(task_id, result, by=operator(by))
     stdout_console().print(f"task {task_id} completed")
 
 
@@ -99,11 +120,14 @@ def complete(
 def reassign(
     ctx: typer.Context,
     task_id: TaskId,
-    assignee: Annotated[str, typer.Argument(help="The new assignee (a person or role:NAME).")],
-    by: By = None,
+    assignee: Annotated[
+        str, typer.Argument(metavar="WHO", help="The new assignee (a person or role:NAME).")
+    ],
+    by: ByOption = None,
+    app_spec: AppOption = None,
     database: DatabaseOption = None,
 ) -> None:
     """Give an open task to someone else."""
-    app = client_app(database_option(ctx, database))
-    app.tasks.reassign(task_id, assignee, by=by)
+    app = client_app(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
+    app.tasks.reassign(task_id, assignee, by=operator(by))
     stdout_console().print(f"task {task_id} reassigned to {assignee}")

@@ -24,7 +24,8 @@ PICKUP_WAIT = timedelta(seconds=0.3)
 def create_app(database: str | None = None, *, services: Services | None = None) -> daytwo.App:
     """An app with the ``order`` workflow (version 1.0), its steps and its SLOs.
 
-    ``database`` defaults to ``$DAYTWO_DATABASE`` or ``sqlite:///daytwo.db``; ``services``
+    ``database`` is the URL given in code (``$DAYTWO_DATABASE`` beats it; a relative SQLite
+    path is relative to the caller's file; default ``sqlite:///daytwo.db``); ``services``
     are the external systems it calls (seeded stand-ins by default).
     """
     app = daytwo.App(database)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid as _uuid
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,27 @@ class StepInfo:
     #: Identical on every attempt and after crash recovery; pass it to external APIs so
     #: they deduplicate a repeated call.
     idempotency_key: str
+    #: Set when the attempt ran past its step's ``timeout`` (steps without one: None).
+    cancel: threading.Event | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether this attempt was asked to stop because it ran past the step's timeout.
+
+        Python cannot interrupt a running function, so a step with a ``timeout`` that does
+        long work should check this between units of work and stop (return or raise). The
+        engine waits for the attempt to end before it retries or compensates, so a
+        timed-out attempt never overlaps its retry, and its side effect cannot complete
+        after its compensation ran.
+        """
+        return self.cancel is not None and self.cancel.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Raise :class:`daytwo.StepTimeout` if the attempt ran past its timeout."""
+        if self.cancelled:
+            from daytwo.engine._invocation import StepTimeout
+
+            raise StepTimeout(f"step {self.step!r} was cancelled: it ran past its timeout")
 
 
 def current_step() -> StepInfo:

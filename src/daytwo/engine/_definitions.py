@@ -10,21 +10,24 @@ from typing import Any, Generic, ParamSpec, TypeVar
 from daytwo._errors import InvalidInput, WorkflowNotFound
 from daytwo.engine._context import current_run
 from daytwo.engine._retry import Retry
+from daytwo.engine._signature import InputSignature
 
 __all__ = ["Registry", "Step", "WorkflowDefinition"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
+#: Letters and digits of any script (``bestellung-über``, ``注文``), '_', '-', '.', ':'.
+#: No spaces, slashes or quotes: names appear in shell commands, URLs and metric labels.
+_NAME = re.compile(r"^[^\W_][\w.:\-]{0,199}\Z")
 
 
 def check_name(kind: str, name: str) -> str:
     """Refuse names that would be awkward in a CLI, a URL or a metric label."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidInput(
-            f"invalid {kind} name {name!r}: use 1-200 characters from letters, digits, "
-            "'_', '-', '.', ':' starting with a letter or digit"
+            f"invalid {kind} name {name!r}: use 1-200 characters from letters (of any "
+            "script), digits, '_', '-', '.' and ':', starting with a letter or digit"
         )
     return name
 
@@ -97,6 +100,18 @@ class WorkflowDefinition:
     #: Where new instances wait for a worker, and their priority there (lower runs first).
     queue: str = "default"
     priority: int = 0
+    #: The input the function takes; read from ``fn`` when not given.
+    signature: InputSignature = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.signature is None:
+            object.__setattr__(self, "signature", InputSignature.of(self.name, self.fn))
+
+    def call(self, ctx: Any, input_value: Any) -> Any:
+        """Call the workflow function as it was declared: ``fn(ctx)`` or ``fn(ctx, input)``."""
+        if self.signature.takes_input:
+            return self.fn(ctx, input_value)
+        return self.fn(ctx)
 
 
 def version_key(version: str) -> tuple[Any, ...]:

@@ -123,6 +123,11 @@ class DurableRun:
         self._consumed: list[tuple[int, int]] = []
         self._new_tasks: list[dict[str, Any]] = []
         self._recorded_len = len(history)
+        # Waiting for a human task when this run began: its task is open, and is closed if
+        # the instance ends without the task's result (cancel, divergence).
+        self._open_task: bool = row["wait_kind"] == "task"
+        #: A cancel that arrived after this run began (see _flush), for the saga's records.
+        self.cancel_seen: str | None = None
         if insert:  # the row carries transition_count 1 for this initial transition
             self._transitions.append(
                 {
@@ -170,10 +175,11 @@ class DurableRun:
     def _check_pending_wait(self, seq: int, kind: str, name: str) -> None:
         """The instance waits at ``seq``; the code must still be doing that same operation."""
         wait_kind, wait_name = self.values["wait_kind"], self.values["wait_name"]
-        expected = "step" if wait_kind in ("retry", "paused", "throttled") else wait_kind
+        expected = "step" if wait_kind in ("retry", "paused", "throttled", "attempt") else wait_kind
         if (expected, wait_name) != (kind, name):
             waiting = {
                 "retry": f"a retry of step {wait_name!r}",
+                "attempt": f"step {wait_name!r} (an attempt was running)",
                 "paused": f"paused step {wait_name!r}",
                 "throttled": f"a slot for step {wait_name!r}",
                 "timer": f"timer {wait_name!r}",
@@ -268,6 +274,8 @@ class DurableRun:
         recheck: str | None = None,
         terminal: bool = False,
         full: bool = False,
+        close_tasks: str | None = None,
+        yields: bool = False,
     ) -> None:
         self.values["updated_at"] = self._now()
         write = InstanceWrite(
@@ -283,6 +291,8 @@ class DurableRun:
             recheck_signal=recheck,
             progress=not full,
             identity=self.identity,
+            close_tasks=close_tasks,
+            yields_to_cancel=yields,
         )
         if self._insert_row is not None:
             write.insert = {**self._insert_row, **self.values}
@@ -296,8 +306,14 @@ class DurableRun:
         if not outcome.applied:
             if write.insert is not None:
                 raise LeaseLost("exists")
+            if outcome.cancel_reason is not None:
+                raise _CancelPending(outcome.cancel_reason)
             raise LeaseLost(_rejected(write))
-        if outcome.cancel_reason and not terminal:
+        if outcome.cancel_reason:
+            self.cancel_seen = outcome.cancel_reason
+        if outcome.cancel_reason and not terminal and self.values["error"] is None:
+            # (Once the instance is compensating, a cancel changes nothing: reacting to it
+            # again at every durable point would undo the compensations' retry backoffs.)
             self.cancel_reason = outcome.cancel_reason
             if self.values["status"] == "WAITING":
                 # The cancel arrived while we were suspending: make sure a worker picks
@@ -308,18 +324,40 @@ class DurableRun:
                     outcome.cancel_reason,
                     self._now(),
                 )
-            elif self.values["error"] is None:
+            else:
                 raise CancelRequested(outcome.cancel_reason)
 
-    def _begin(self, state: str) -> None:
+    def _begin_attempt(self, state: str, name: str, seq: int, attempt: int) -> None:
+        """Attempt ``attempt`` of the step (or compensation) at ``seq`` is about to start.
+
+        The attempt in flight is written with the durable point (``wait_kind`` "attempt"), so
+        that a run taking the instance over after a crash knows it was lost (see
+        ``Run._next_attempt``).
+        """
+        values = self.values
+        marker = ("attempt", name, seq, attempt)
+        changed = (
+            values["wait_kind"],
+            values["wait_name"],
+            values["wait_seq"],
+            values["attempt"],
+        ) != marker
+        values.update(wait_kind="attempt", wait_name=name, wait_seq=seq, attempt=attempt)
+        self._begin(state, marker_changed=changed)
+
+    def _begin(self, state: str, *, marker_changed: bool = False) -> None:
         """A side effect is about to start: make everything before it durable."""
         self._set_state(state, "RUNNING")
         if self._has_buffered() or self._insert_row is not None:
             self._flush()
-        elif self._transitions and self.writer.batches:
-            # Only the state label changed: no need to wait for the disk, the label rides
-            # along with the next group commit.
+        elif self.writer.batches and (self._transitions or marker_changed):
+            # Only the state label or the attempt changed: no need to wait for the disk,
+            # they ride along with the next group commit.
             self._flush(wait=False)
+        elif marker_changed:
+            # An inline run resuming a retry or a pause: the new attempt is recorded before
+            # it starts (one commit, on these rare paths only).
+            self._flush()
 
     def _suspend(self, kind: str, name: str, seq: int, until: float | None, state: str) -> NoReturn:
         self.values.update(
@@ -335,7 +373,30 @@ class DurableRun:
         self._flush(recheck=name if kind in ("signal", "task") else None, full=True)
         raise Suspended()
 
-    def _finish(self, status: str, *, output: str | None = None) -> None:
+    def _end(self, status: str, *, output: str | None = None) -> RunResult | None:
+        """End the instance ``status`` on its own terms (success, incompatibility).
+
+        A cancel that is pending by then takes effect instead: the end is not written, the
+        run is put back as it was, and None tells the caller to compensate. So an accepted
+        cancel is never dropped because the instance reached its end first.
+        """
+        values = dict(self.values)
+        history, attempts = list(self._new_history), list(self._attempts)
+        transitions, consumed = list(self._transitions), list(self._consumed)
+        tasks, recorded_len = list(self._new_tasks), self._recorded_len
+        try:
+            self._finish(status, output=output, yields=True)
+        except _CancelPending as pending:
+            self.values.clear()
+            self.values.update(values)
+            self._new_history, self._attempts = history, attempts
+            self._transitions, self._consumed = transitions, consumed
+            self._new_tasks, self._recorded_len = tasks, recorded_len
+            self.cancel_reason = pending.reason
+            return None
+        return self._finished()
+
+    def _finish(self, status: str, *, output: str | None = None, yields: bool = False) -> None:
         now = self._now()
         self.values.update(
             status=status,
@@ -346,7 +407,8 @@ class DurableRun:
             **CLEAR_WAIT,
         )
         self._set_state(status.lower(), status)
-        self._flush(terminal=True, full=True)
+        close = f"the instance ended {status}" if self._open_task else None
+        self._flush(terminal=True, full=True, close_tasks=close, yields=yields)
 
     def _finished(self) -> RunResult:
         return RunResult(
@@ -356,8 +418,16 @@ class DurableRun:
             error=self.values["error"],
         )
 
-    def _incompatible(self, reason: str) -> RunResult:
+    def _incompatible(self, reason: str) -> RunResult | None:
+        """End INCOMPATIBLE, or None if a pending cancel takes effect instead (see _end)."""
         log.error("instance %s is INCOMPATIBLE: %s", self.instance_id, reason)
         self.values["error"] = json.dumps({"type": "Incompatible", "message": reason})
-        self._finish("INCOMPATIBLE")
-        return self._finished()
+        return self._end("INCOMPATIBLE")
+
+
+class _CancelPending(Exception):
+    """An end (see DurableRun._end) was not written because a cancel is pending."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

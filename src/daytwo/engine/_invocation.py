@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from contextvars import copy_context
@@ -11,6 +13,11 @@ from typing import Any
 from daytwo.engine._context import StepInfo, _run_var, _step_var
 
 __all__ = ["StepTimeout", "error_record", "invoke"]
+
+log = logging.getLogger("daytwo.runner")
+
+#: While a timed-out attempt keeps running, a warning is logged this often (seconds).
+OVERRUN_REPORT_SECONDS = 30.0
 
 
 class StepTimeout(TimeoutError):
@@ -46,8 +53,10 @@ def invoke(
 
     if timeout is None:
         return call()
-    # Python cannot interrupt a running function; the attempt is abandoned (and recorded
-    # as timed out) while its thread runs on detached, as Temporal abandons an activity.
+    # Python cannot interrupt a running function. A timed-out attempt is asked to stop
+    # (info.cancel, read through current_step().cancelled) and then waited for: if it ran on
+    # beside its retry, or past the saga's compensation, its side effect could complete
+    # after it was undone. The attempt counts as timed out whatever it returns late.
     outcome: dict[str, Any] = {}
     done = threading.Event()
 
@@ -62,7 +71,23 @@ def invoke(
     context = copy_context()
     threading.Thread(target=context.run, args=(target,), daemon=True, name="daytwo-step").start()
     if not done.wait(timeout):
+        _wait_for_overrun(info, timeout, done)
         raise StepTimeout(f"step {info.step!r} did not finish within {timeout} s")
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _wait_for_overrun(info: StepInfo, timeout: float, done: threading.Event) -> None:
+    """Cancel a timed-out attempt and wait until its function returns (see :func:`invoke`)."""
+    if info.cancel is not None:
+        info.cancel.set()
+    started = time.monotonic() - timeout
+    while not done.wait(OVERRUN_REPORT_SECONDS):
+        log.warning(
+            "instance %s: step %r attempt %d ran past its %g s timeout %.0f s ago and still "
+            "runs; its retry or compensation waits until it returns (check "
+            "current_step().cancelled in long steps)",
+            info.instance_id, info.step, info.attempt, timeout,
+            time.monotonic() - started - timeout,
+        )  # fmt: skip

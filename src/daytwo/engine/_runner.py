@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from daytwo._errors import (
     CancelRequested,
@@ -39,11 +40,14 @@ from daytwo.engine._context import Context, StepInfo, _run_var
 from daytwo.engine._definitions import Step
 from daytwo.engine._durable import CLEAR_WAIT, DurableRun, RunResult, Runtime, Writer
 from daytwo.engine._invocation import error_record, invoke
-from daytwo.engine._retry import Retry
+from daytwo.engine._retry import NO_RETRY, Retry
 
 __all__ = ["Run", "execute"]
 
 log = logging.getLogger("daytwo.runner")
+
+#: The error type of an attempt whose worker was lost while it ran (see Run._next_attempt).
+WORKER_LOST = "WorkerLost"
 
 #: About how long an instance waits before asking again for a slot of a limited dependency.
 DEPENDENCY_RETRY_SECONDS = 0.5
@@ -106,9 +110,9 @@ class Run(DurableRun):
         token = _run_var.set(self)
         try:
             input_value = self.runtime.serde.loads(self.input_text)
-            result = self.definition.fn(Context(self), input_value)
+            result = self.definition.call(Context(self), input_value)
         except Divergence as divergence:
-            return self._incompatible(divergence.reason)
+            return self._cancelled_if(self._incompatible(divergence.reason))
         except CancelRequested as cancel:
             return self._fail({"type": "Cancelled", "message": cancel.reason})
         except (Suspended, LeaseLost):
@@ -116,10 +120,12 @@ class Run(DurableRun):
         except Exception as exc:
             if self.position < self._recorded_len:
                 recorded = self.history[self.position]
-                return self._incompatible(
-                    f"at position {self.position} the history records {recorded['kind']} "
-                    f"{recorded['name']!r} but the workflow now raised "
-                    f"{type(exc).__name__}: {exc}"
+                return self._cancelled_if(
+                    self._incompatible(
+                        f"at position {self.position} the history records {recorded['kind']} "
+                        f"{recorded['name']!r} but the workflow now raised "
+                        f"{type(exc).__name__}: {exc}"
+                    )
                 )
             return self._fail(error_record(exc))
         finally:
@@ -128,16 +134,20 @@ class Run(DurableRun):
             return RunResult("suspended", "WAITING", self.values["run_at"])
         if self.position < len(self.history):
             recorded = self.history[self.position]
-            return self._incompatible(
-                f"the workflow now returns after {self.position} operation(s) but the history "
-                f"records {len(self.history)}; position {self.position} is {recorded['kind']} "
-                f"{recorded['name']!r}"
+            return self._cancelled_if(
+                self._incompatible(
+                    f"the workflow now returns after {self.position} operation(s) but the "
+                    f"history records {len(self.history)}; position {self.position} is "
+                    f"{recorded['kind']} {recorded['name']!r}"
+                )
             )
         if self.values["wait_kind"] is not None:
-            return self._incompatible(
-                f"the workflow now returns after {self.position} operation(s) but the instance "
-                f"is waiting at position {self.values['wait_seq']} for "
-                f"{self.values['wait_kind']} {self.values['wait_name']!r}"
+            return self._cancelled_if(
+                self._incompatible(
+                    f"the workflow now returns after {self.position} operation(s) but the "
+                    f"instance is waiting at position {self.values['wait_seq']} for "
+                    f"{self.values['wait_kind']} {self.values['wait_name']!r}"
+                )
             )
         try:
             output = self.runtime.serde.dumps(
@@ -145,8 +155,14 @@ class Run(DurableRun):
             )
         except SerializationError as exc:
             return self._fail(error_record(exc))
-        self._finish("SUCCEEDED", output=output)
-        return self._finished()
+        return self._cancelled_if(self._end("SUCCEEDED", output=output))
+
+    def _cancelled_if(self, ended: RunResult | None) -> RunResult:
+        """``ended``, or, when a pending cancel kept the instance from ending, the saga."""
+        if ended is not None:
+            return ended
+        assert self.cancel_reason is not None
+        return self._fail({"type": "Cancelled", "message": self.cancel_reason})
 
     def _suspended_but_swallowed(self) -> bool:
         # User code caught BaseException around a wait. The wait is recorded and the lease
@@ -173,33 +189,33 @@ class Run(DurableRun):
             raise StepFailed(step.name, error["type"], error["message"], recorded["attempt"])
         seq = self.position - 1
         args_text = serde.dumps([list(args), kwargs], step.describe_arguments)
-        # A step held by a pause or a dependency limit keeps the attempt count of its retry.
-        attempt = self.values["attempt"] + 1 if self.values["wait_seq"] == seq else 1
         key = f"{self.instance_id}:{seq}"
+        attempt = self._next_attempt(step.name, seq, key)
         slot = self._gate(step, seq)
-        self._begin(step.name)
+        self._begin_attempt(step.name, step.name, seq, attempt)
         if slot is not None:
             self._take_slot(step, seq, slot)
-        info = StepInfo(self.instance_id, self.definition.name, step.name, seq, attempt, key)
+        info = StepInfo(
+            self.instance_id, self.definition.name, step.name, seq, attempt, key,
+            threading.Event() if step.timeout is not None else None,
+        )  # fmt: skip
         started = self._now()
         try:
             value = invoke(step.fn, args, kwargs, info, step.timeout)
-            result_text = serde.dumps(value, step.describe_result)
         except _ControlFlow:
             raise
         except Exception as exc:
             if slot is not None:
                 self._give_slot(step)
-            self._attempt_failed(step.name, seq, attempt, key, started, exc, step.retry)
-            self._record(
-                seq, "step", step.name, "failed",
-                args=args_text, error=json.dumps(error_record(exc)), attempt=attempt,
-                idempotency_key=key, started_at=started,
-            )  # fmt: skip
-            self.values.update(CLEAR_WAIT)
-            raise StepFailed(step.name, type(exc).__name__, str(exc), attempt) from exc
+            self._step_failed(step.name, seq, attempt, key, started, args_text, exc, step.retry)
         if slot is not None:
             self._give_slot(step)
+        try:
+            result_text = serde.dumps(value, step.describe_result)
+        except SerializationError as exc:
+            # A result that cannot be stored is a bug in the step, not a transient failure:
+            # its side effect has run, and every retry would run it again for nothing.
+            self._step_failed(step.name, seq, attempt, key, started, args_text, exc, NO_RETRY)
         self._record(
             seq, "step", step.name, "completed",
             args=args_text, result=result_text, attempt=attempt, idempotency_key=key,
@@ -209,6 +225,75 @@ class Run(DurableRun):
         if self._plain_json and type(value) in _JSON_SCALARS:
             return value  # what parsing result_text would give back
         return serde.loads(result_text)
+
+    def _step_failed(
+        self,
+        name: str,
+        seq: int,
+        attempt: int,
+        key: str,
+        started: float,
+        args_text: str,
+        exc: Exception,
+        retry: Retry,
+    ) -> NoReturn:
+        """Record a failed attempt: suspend until its retry, or fail the step for good."""
+        self._attempt_failed(name, seq, attempt, key, started, exc, retry)
+        self._record(
+            seq, "step", name, "failed",
+            args=args_text, error=json.dumps(error_record(exc)), attempt=attempt,
+            idempotency_key=key, started_at=started,
+        )  # fmt: skip
+        self.values.update(CLEAR_WAIT)
+        raise StepFailed(name, type(exc).__name__, str(exc), attempt) from exc
+
+    def _next_attempt(self, name: str, seq: int, key: str) -> int:
+        """The number of the attempt about to run at ``seq``.
+
+        ``attempt`` in the instance row counts the attempts made so far at the position it
+        waits at: failed ones (a retry backoff), or one in flight (``wait_kind`` "attempt",
+        written before the side effect starts). Finding an attempt still in flight means
+        its worker was lost before the outcome was recorded: that attempt is recorded as
+        lost, so re-runs after crashes show in the history and the retry SLIs, and the step
+        runs again (same idempotency key) as the next attempt.
+        """
+        if self.values["wait_seq"] != seq:
+            return 1
+        if self.values["wait_kind"] == "attempt":
+            self._attempt_lost(name, seq, self.values["attempt"], key)
+        return int(self.values["attempt"]) + 1
+
+    def _lost_attempts(self, seq: int, attempt: int) -> int:
+        """How many of the attempts before ``attempt`` at ``seq`` were lost with a worker."""
+        if attempt == 1:
+            return 0
+        rows: list[Mapping[Any, Any]] = [row for row in self._attempts if row["seq"] == seq]
+        buffered = {row["attempt"] for row in rows}
+        stored = self._store(self.runtime.store.load_attempts, self.instance_id)
+        rows += [row for row in stored if row["seq"] == seq and row["attempt"] not in buffered]
+        return sum(json.loads(row["error"]).get("type") == WORKER_LOST for row in rows)
+
+    def _attempt_lost(self, name: str, seq: int, attempt: int, key: str) -> None:
+        now = self._now()
+        message = (
+            f"attempt {attempt} was lost with its worker (the worker died, stopped or lost "
+            "its lease before the outcome was recorded); the step runs again with the same "
+            "idempotency key, and the lost attempt does not count against its retries"
+        )
+        self._attempts.append(
+            {
+                "instance_id": self.instance_id,
+                "seq": seq,
+                "attempt": attempt,
+                "name": name,
+                "error": json.dumps({"type": WORKER_LOST, "message": message}),
+                "idempotency_key": key,
+                "started_at": self.values["state_entered_at"],
+                "finished_at": now,
+                "retry_at": now,
+            }
+        )
+        log.warning("instance %s: %s %s", self.instance_id, name, message)
 
     def _gate(self, step: Step[Any, Any], seq: int) -> int | None:
         """Hold the instance at a paused step; return the step's dependency limit, if any."""
@@ -236,6 +321,8 @@ class Run(DurableRun):
         if self._store(flow.acquire_slot, step.dependency, limit, self.instance_id, self.token):
             return
         retry_at = self._now() + DEPENDENCY_RETRY_SECONDS * (0.5 + random.random())
+        # The attempt did not start: the instance waits with the count of those made before.
+        self.values["attempt"] -= 1
         self._suspend("throttled", step.name, seq, retry_at, f"waiting for {step.dependency}")
 
     def _give_slot(self, step: Step[Any, Any]) -> None:
@@ -252,9 +339,14 @@ class Run(DurableRun):
         exc: Exception,
         retry: Retry,
     ) -> None:
-        """Record a failed attempt; suspend until the retry if the policy allows one."""
+        """Record a failed attempt; suspend until the retry if the policy allows one.
+
+        The policy counts failures: attempts lost with their worker do not use up retries
+        (a crash must not turn into a business failure) nor lengthen the backoff.
+        """
         now = self._now()
-        retry_at = now + retry.delay(attempt) if retry.retryable(exc, attempt) else None
+        failures = attempt - self._lost_attempts(seq, attempt)
+        retry_at = now + retry.delay(failures) if retry.retryable(exc, failures) else None
         self._attempts.append(
             {
                 "instance_id": self.instance_id,
@@ -298,7 +390,7 @@ class Run(DurableRun):
                 raise WaitTimeout(f"signal {name!r} did not arrive within the timeout")
             return serde.loads(recorded["result"])
         seq = self.position - 1
-        signal = self._store(self.runtime.store.pending_signal, self.instance_id, name)
+        signal = self._pending_signal(name)
         if signal is not None:
             self._record(
                 seq, "signal", name, "completed", result=signal["payload"],
@@ -330,7 +422,7 @@ class Run(DurableRun):
         seq = self.position - 1
         pending = self._pending(seq, "task")
         now = self._now()
-        signal = self._store(self.runtime.store.pending_signal, self.instance_id, name)
+        signal = self._pending_signal(name)
         task = None
         if not pending:
             task = {
@@ -365,6 +457,11 @@ class Run(DurableRun):
             self._new_tasks.append(task)
         self._suspend("task", name, seq, None, name)
 
+    def _pending_signal(self, name: str) -> Mapping[Any, Any] | None:
+        """The oldest signal of ``name`` that no wait has taken, this run's included."""
+        taken = [signal_id for signal_id, _ in self._consumed]
+        return self._store(self.runtime.store.pending_signal, self.instance_id, name, taken)
+
     def record_value(self, kind: str, produce: Callable[[Clock], Any]) -> Any:
         """Record a non-deterministic value (time, uuid, random) at the next position."""
         recorded = self._replay(kind, kind)
@@ -377,14 +474,29 @@ class Run(DurableRun):
     # -- failure and compensation ---------------------------------------------------------
 
     def _fail(self, error: dict[str, Any]) -> RunResult:
-        """The instance failed for good: enter compensation."""
+        """The instance failed for good (or was cancelled): enter compensation."""
         self.values.update(error=json.dumps(error), **CLEAR_WAIT)
         self.values["status"] = "RUNNING"
+        if error["type"] == "Cancelled":
+            self._record_cancel("completed", error["message"])
         if not self._compensations_due():
             return self._end_failed(compensated=False)
         self._set_state("compensating", "RUNNING")
         self._flush(terminal=True)
+        if self.cancel_seen is not None and error["type"] != "Cancelled":
+            # Accepted while this run was already failing: the failure's saga goes on.
+            self._record_cancel("superseded", self.cancel_seen, failed=error)
         return self._compensate()
+
+    def _record_cancel(
+        self, outcome: str, reason: str, *, failed: dict[str, Any] | None = None
+    ) -> None:
+        """A history row for a cancel: it took effect ("completed"), or it arrived while the
+        instance was already failing ("superseded": the failure's compensation went on)."""
+        detail: dict[str, Any] = {"reason": reason}
+        if failed is not None:
+            detail["failure"] = f"{failed.get('type')}: {failed.get('message')}"
+        self._record(len(self.history), "cancel", "cancel", outcome, detail=detail)
 
     def _compensations_due(self) -> list[dict[str, Any]]:
         done = {
@@ -408,19 +520,24 @@ class Run(DurableRun):
             step = self.runtime.registry.step(row["name"])
             assert step is not None and step.compensation is not None
             seq = len(self.history)
-            attempt = self.values["attempt"] + 1 if self._pending(seq, "retry") else 1
+            name = f"compensate:{row['name']}"
             key = f"{self.instance_id}:{row['seq']}:compensate"
-            self._begin(f"compensating:{row['name']}")
+            attempt = 1
+            if self._pending(seq, "retry") or self._pending(seq, "attempt"):
+                attempt = self._next_attempt(name, seq, key)
+            self._begin_attempt(f"compensating:{row['name']}", name, seq, attempt)
             args, kwargs = serde.loads(row["args"])
             result = serde.loads(row["result"])
-            info = StepInfo(self.instance_id, self.definition.name, row["name"], seq, attempt, key)
+            info = StepInfo(
+                self.instance_id, self.definition.name, row["name"], seq, attempt, key,
+                threading.Event() if step.timeout is not None else None,
+            )  # fmt: skip
             started = clock.now()
             try:
                 invoke(step.compensation, (*args, result), kwargs, info, step.timeout)
             except _ControlFlow:
                 raise
             except Exception as exc:
-                name = f"compensate:{row['name']}"
                 self._attempt_failed(name, seq, attempt, key, started, exc, step.compensation_retry)
                 self._record(
                     seq, "compensation", row["name"], "failed",

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from daytwo.store import Store
 from daytwo.store._schema import slo_buckets
 
-__all__ = ["HOUR_SPAN", "MINUTE_SPAN", "Buckets", "OlderCache", "load_buckets"]
+__all__ = ["HOUR_SPAN", "MINUTE_SPAN", "Buckets", "OlderCache", "last_end", "load_buckets"]
 
 #: How far back minute buckets are read (the longest short alert window is 6 h).
 MINUTE_SPAN = 7 * 3600.0
@@ -175,3 +175,34 @@ def load_buckets(
             if cache is not None:
                 cache[cache_key] = older[start]
     return Buckets(now, minutes, hours, older)
+
+
+def last_end(store: Store, workflow: str, version: str | None) -> float | None:
+    """When the latest instance of ``workflow`` (all versions if None) ended, or None.
+
+    The latest hour bucket holding an end (found walking the primary key backwards from
+    now, so it costs a few rows while instances end), then the latest ``last_at`` in it.
+    A row without ``last_at`` (0: loaded from outside the engine) counts as its start.
+    """
+    where = [
+        slo_buckets.c.workflow == workflow,
+        slo_buckets.c.resolution == _HOUR,
+        slo_buckets.c.series.like("end:%"),
+    ]
+    if version is not None:
+        where.append(slo_buckets.c.version == version)
+    latest_hour = (
+        sa.select(slo_buckets.c.bucket_start)
+        .where(*where)
+        .order_by(slo_buckets.c.bucket_start.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = sa.select(
+        sa.func.max(slo_buckets.c.last_at), sa.func.max(slo_buckets.c.bucket_start)
+    ).where(*where, slo_buckets.c.bucket_start == latest_hour)
+    with store.read() as conn:
+        last_at, hour = conn.execute(query).one()
+    if hour is None:
+        return None
+    return max(float(last_at), float(hour))

@@ -17,8 +17,9 @@ Indicators (``sli.kind``):
 * ``stuck_ratio`` — an active instance is bad if it has been in its current state longer
   than that state's threshold (explicit, else ``factor`` x the state's historical median
   time-in-state, at least ``floor``, once ``min_samples`` are known).
-* ``retry_rate`` / ``compensation_rate`` — retries (compensations) per ended instance, of
-  the whole workflow or one step or one dependency, must stay under ``max_per_instance``.
+* ``retry_rate`` / ``compensation_rate`` — retries (compensations), counted when they
+  happen, per instance alive in the window (ended in it or active now), of the whole
+  workflow or one step or one dependency, must stay under ``max_per_instance``.
 
 For ratio indicators the error budget is ``1 - objective``; for the two rate indicators it
 is ``max_per_instance`` (the "error ratio" is then retries per instance). Burn rate is
@@ -32,6 +33,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -201,13 +203,13 @@ class _Rate(_Model):
 
 
 class RetryRate(_Rate):
-    """Retries per ended instance (of the workflow, one step or one dependency)."""
+    """Retries per instance alive in the window (of the workflow, a step or a dependency)."""
 
     kind: Literal["retry_rate"] = "retry_rate"
 
 
 class CompensationRate(_Rate):
-    """Compensations run per ended instance (of the workflow, one step or one dependency)."""
+    """Compensations run per instance alive in the window (workflow, step or dependency)."""
 
     kind: Literal["compensation_rate"] = "compensation_rate"
 
@@ -335,7 +337,7 @@ class AlertPolicy(_Model):
         return hash((self.rules, self.min_events, self.no_data, self.runbook))
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
 
 
 class Objective(_Model):
@@ -361,8 +363,9 @@ class Objective(_Model):
     def _check(self) -> Self:
         if not _NAME.match(self.name):
             raise ValueError(
-                f"name {self.name!r} must be 1-128 letters, digits, '_', '.', ':' or '-', "
-                "starting with a letter or digit"
+                f"name {self.name!r} must be 1-128 ASCII letters (a-z, A-Z), digits, '_', "
+                "'.', ':' or '-', starting with a letter or digit (objective names become "
+                "Prometheus rule groups and OpenSLO names, which take ASCII only)"
             )
         if self.sli.kind in RATIO_KINDS and self.objective is None:
             raise ValueError(f"a {self.sli.kind} objective needs objective: (e.g. 0.99)")
@@ -380,7 +383,9 @@ class Objective(_Model):
     def budget(self) -> float:
         """The error budget as a ratio: ``1 - objective``, or the rate limit."""
         if self.objective is not None:
-            return 1.0 - self.objective
+            # In decimal: 1 - 0.999 in binary floats is 0.0010000000000000009, which would
+            # show in /metrics and the rules; the objective as written gives 0.001.
+            return float(Decimal(1) - Decimal(repr(self.objective)))
         assert isinstance(self.sli, RetryRate | CompensationRate)
         return self.sli.max_per_instance
 

@@ -7,8 +7,11 @@ window with a :class:`~daytwo.FakeClock`.
 
 Per objective: the SLO window (rolling: ``[now - length, now)``; calendar: from the start
 of the current UTC month or week, so the budget resets there), every alert rule's long and
-short window, 1h/6h/3d for display, and the no-data window. A rule fires when its long
-window holds at least ``min_events`` valid events and both windows burn above its threshold.
+short window, and 1h/6h/3d for display. A rule fires when its long window holds at least
+``min_events`` valid events and both windows burn above its threshold. No data: the SLI's
+last valid event (:meth:`Indicators.last_event`) is older than the policy's ``no_data``
+(or there never was one), the condition the generated Prometheus rule checks on the
+exported last-event timestamp.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ import sqlalchemy as sa
 from daytwo.engine._clock import Clock
 from daytwo.slo._alerts import Alert, AlertSink, DesiredAlert, deliver, reconcile_alerts
 from daytwo.slo._buckets import OlderCache
-from daytwo.slo._definitions import Objective, Window, format_duration
+from daytwo.slo._definitions import (
+    CompensationRate,
+    Objective,
+    RetryRate,
+    Window,
+    format_duration,
+)
 from daytwo.slo._indicators import Indicators, check_dependencies
 from daytwo.slo._results import Measure, RuleResult, SloStatus
 from daytwo.slo._versions import record_versions
@@ -165,10 +174,13 @@ class Evaluator:
         statuses, desired = [], []
         for objective in self.objectives:
             measures = indicators.measures(objective, plans[objective.name])
-            status = self._status(objective, versions[objective.name], now, plans, measures)
+            last = indicators.last_event(objective)
+            status = self._status(objective, versions[objective.name], now, plans, measures, last)
             if objective.name in indicators.samples:
                 stuck, active = indicators.samples[objective.name]
                 status = replace(status, sample=(float(active - stuck), float(active)))
+            if isinstance(objective.sli, RetryRate | CompensationRate):
+                status = replace(status, active_instances=indicators.active(objective))
             statuses.append(status)
             desired.extend(self._desired(objective, status))
         return statuses, desired, now
@@ -179,8 +191,6 @@ class Evaluator:
         lengths = [*DISPLAY_WINDOWS]
         for rule in objective.alerting.rules:
             lengths += [rule.long_window, rule.short_window]
-        if objective.alerting.no_data is not None:
-            lengths.append(objective.alerting.no_data)
         for length in lengths:
             starts[format_duration(length)] = now - length.total_seconds()
         return starts
@@ -192,6 +202,7 @@ class Evaluator:
         now: float,
         plans: Mapping[str, Mapping[str, float]],
         measures: Mapping[str, Measure],
+        last_event_at: float | None,
     ) -> SloStatus:
         budget = objective.budget
         whole = measures["slo"]
@@ -219,7 +230,8 @@ class Evaluator:
             )  # fmt: skip
         no_data = False
         if objective.alerting.no_data is not None:
-            no_data = measures[format_duration(objective.alerting.no_data)].valid == 0
+            quiet = objective.alerting.no_data.total_seconds()
+            no_data = last_event_at is None or now - last_event_at > quiet
         if whole.valid:
             sli = whole.good / whole.valid if objective.is_ratio else whole.bad / whole.valid
         else:
@@ -246,6 +258,7 @@ class Evaluator:
             rules=rules,
             no_data=no_data,
             runbook=objective.alerting.runbook,
+            last_event_at=last_event_at,
         )
 
     @staticmethod

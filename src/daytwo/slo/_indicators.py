@@ -2,8 +2,15 @@
 
 Event indicators read the bucket aggregates (``_buckets.py``); the cycle-time indicator adds
 the active instances whose target passed inside the window (bad at once, counted from the
-instances index); the stuck ratio is a gauge sampled at each evaluation, so its windows sum
-the samples stored by earlier evaluations plus the one taken now.
+instances index); the rate indicators count retries (compensations) when they happen, per
+instance alive in the window: ended in it, or active now (so a retry storm that ends nothing
+still has a denominator and burns the budget while it lasts); the stuck ratio is a gauge
+sampled at each evaluation, so its windows sum the samples stored by earlier evaluations
+plus the one taken now.
+
+Each objective also has a last event (:meth:`Indicators.last_event`): when its SLI last
+counted a valid event. The no-data alert compares it with ``now``, in the engine and in
+Prometheus (``daytwo_slo_last_event_timestamp_seconds``) alike.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 
 from daytwo._errors import InvalidInput
-from daytwo.slo._buckets import Buckets, OlderCache, load_buckets
+from daytwo.slo._buckets import Buckets, OlderCache, last_end, load_buckets
 from daytwo.slo._definitions import (
     CompensationRate,
     CycleTime,
@@ -38,9 +45,11 @@ def event_measure(
     dependencies: Mapping[str, str],
     *,
     late: int = 0,
+    active: int = 0,
 ) -> Measure:
     """The measure of an event SLI over ``counts`` (events per bucket series, see
-    ``store/_aggregates.py``); ``late`` active instances past a cycle-time target are bad."""
+    ``store/_aggregates.py``); ``late`` active instances past a cycle-time target are bad;
+    ``active`` instances (alive now) are valid events of the rate indicators."""
     ended = sum(n for series, n in counts.items() if series.startswith("end:"))
     if isinstance(sli, CycleTime):
         limit = sli.within.total_seconds()
@@ -58,7 +67,7 @@ def event_measure(
             for series, n in counts.items()
             if series.startswith(prefix) and sli.covers(series[len(prefix) :], dependencies)
         )
-        return Measure(ended - bad, bad, ended)
+        return Measure(ended + active - bad, bad, ended + active)
     good = sum(n for series, n in counts.items() if series.startswith("end:SUCCEEDED:"))
     return Measure(good, ended - good, ended)
 
@@ -84,6 +93,8 @@ class Indicators:
             key = (objective.workflow, objective.version)
             self._starts.setdefault(key, set()).update(starts.values())
         self._buckets: dict[tuple[str, str | None], Buckets] = {}
+        self._active: dict[tuple[str, str | None], int] = {}
+        self._last_end: dict[tuple[str, str | None], float | None] = {}
         #: (stuck, active) now per stuck objective, filled by :meth:`measures`.
         self.samples: dict[str, tuple[int, int]] = {}
 
@@ -104,15 +115,66 @@ class Indicators:
         buckets = self._counts(objective)
         if isinstance(sli, CycleTime):
             late = self._active_late(objective, sli.within.total_seconds(), starts)
+        # Alive now, so alive in every window that ends now.
+        active = self.active(objective) if isinstance(sli, RetryRate | CompensationRate) else 0
         return {
             name: event_measure(
                 sli,
                 buckets.window(start),
                 self.dependencies,
                 late=late[name] if isinstance(sli, CycleTime) else 0,
+                active=active,
             )
             for name, start in starts.items()
         }
+
+    def active(self, objective: Objective) -> int:
+        """Active instances of the objective's workflow (and version) now."""
+        key = (objective.workflow, objective.version)
+        if key not in self._active:
+            query = sa.select(sa.func.count()).where(
+                instances.c.workflow == objective.workflow, instances.c.status.in_(_ACTIVE)
+            )
+            if objective.version is not None:
+                query = query.where(instances.c.version == objective.version)
+            with self.store.read() as conn:
+                self._active[key] = int(conn.execute(query).scalar_one())
+        return self._active[key]
+
+    def last_event(self, objective: Objective) -> float | None:
+        """When the objective's SLI last counted a valid event (None: never).
+
+        Ends count for every indicator; the rate indicators and the stuck ratio also count
+        the instances active now (valid events of theirs at this very moment); the cycle
+        time counts an active instance when its target passes (it turns bad then).
+        """
+        key = (objective.workflow, objective.version)
+        if key not in self._last_end:
+            self._last_end[key] = last_end(self.store, objective.workflow, objective.version)
+        moments = [self._last_end[key]]
+        sli = objective.sli
+        if isinstance(sli, RetryRate | CompensationRate):
+            moments.append(self.now if self.active(objective) else None)
+        elif isinstance(sli, StuckRatio):
+            active = self.samples[objective.name][1] if objective.name in self.samples else 0
+            moments.append(self.now if active else None)
+        elif isinstance(sli, CycleTime):
+            moments.append(self._last_late(objective, sli.within.total_seconds()))
+        known = [min(moment, self.now) for moment in moments if moment is not None]
+        return max(known, default=None)
+
+    def _last_late(self, objective: Objective, within: float) -> float | None:
+        """When the target of the latest active instance past it passed."""
+        query = sa.select(sa.func.max(instances.c.created_at)).where(
+            instances.c.workflow == objective.workflow,
+            instances.c.status.in_(_ACTIVE),
+            instances.c.created_at < self.now - within,
+        )
+        if objective.version is not None:
+            query = query.where(instances.c.version == objective.version)
+        with self.store.read() as conn:
+            created = conn.execute(query).scalar_one()
+        return None if created is None else float(created) + within
 
     def _active_late(
         self, objective: Objective, within: float, starts: Mapping[str, float]

@@ -10,13 +10,15 @@ buckets of the last couple of hours whatever the length of the history.
 Metric families (all prefixed ``daytwo_``; see ``docs/architecture.md`` for the table):
 
 * ``instances_started_total``, ``instances_completed_total{outcome}``,
-  ``instance_cycle_time_seconds`` (histogram, bounds of :data:`CYCLE_TIME_BOUNDS`),
-  ``step_retries_total{step}``, ``compensations_total{step}`` — from the aggregates;
+  ``instance_cycle_time_seconds`` (histogram, bounds of :data:`CYCLE_TIME_BOUNDS`, with
+  ``_sum`` and ``_count``), ``step_retries_total{step}``, ``compensations_total{step}`` —
+  from the aggregates;
 * ``instances{status,state}``, ``instances_stuck{state}`` — active instances now;
-* per objective (``slo`` label): ``slo_events_total`` / ``slo_bad_events_total`` (event
-  indicators; ``rate()`` of the two gives the error ratio), ``slo_sample_events`` /
-  ``slo_sample_bad_events`` (the stuck ratio, a gauge), ``slo_objective``,
-  ``slo_error_budget``, ``slo_error_budget_remaining``, ``slo_burn_rate{window}``.
+* per objective (``slo`` label, ``_objective_metrics.py``): ``slo_events_total`` /
+  ``slo_bad_events_total``, ``slo_active_instances`` (rates), ``slo_sample_events`` /
+  ``slo_sample_bad_events`` (stuck ratio), ``slo_objective_ratio``,
+  ``slo_error_budget_ratio``, ``slo_error_budget_remaining_ratio``, ``slo_burn_rate{window}``,
+  ``slo_last_event_timestamp_seconds``.
 """
 
 from __future__ import annotations
@@ -32,18 +34,15 @@ import sqlalchemy as sa
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from daytwo.engine._clock import Clock
-from daytwo.slo._definitions import (
-    CYCLE_TIME_BOUNDS,
-    CycleTime,
-    Objective,
-    StuckRatio,
-)
-from daytwo.slo._indicators import event_measure
+from daytwo.slo._definitions import CYCLE_TIME_BOUNDS, Objective, StuckRatio
+from daytwo.slo._objective_metrics import Totals, objective_metrics
+from daytwo.slo._results import SloStatus
 from daytwo.slo._stuck import _stuck_condition, state_thresholds, stuck_configs
 from daytwo.store import ACTIVE_STATUSES, Store
 from daytwo.store._schema import instances, slo_buckets
@@ -67,8 +66,6 @@ _THRESHOLDS_TTL = 300.0
 _ACTIVE = sorted(ACTIVE_STATUSES)
 _BOUNDS = tuple(f"{bound:g}" for bound in CYCLE_TIME_BOUNDS)  # as in the series names
 _LE = tuple(repr(float(bound)) for bound in CYCLE_TIME_BOUNDS)  # "1.0", as Go and Python clients
-
-_Totals = dict[tuple[str, str, str], int]  # (workflow, version, series) -> events
 
 
 class StoreCollector(Collector):
@@ -95,7 +92,7 @@ class StoreCollector(Collector):
         self.dependencies = dict(dependencies or {})
         self._lock = threading.Lock()
         self._settled_until = -math.inf
-        self._settled: _Totals = {}
+        self._settled: Totals = {}
         self._thresholds: dict[str, tuple[float, dict[str, float]]] = {}
         # One evaluator for every scrape: it caches the sums of settled hours, so a scrape
         # does not sum the longest window again (and records the definitions only once).
@@ -136,38 +133,39 @@ class StoreCollector(Collector):
             ).all()  # fmt: skip
         yield from self._instance_metrics(totals, active)
         yield self._stuck_metric(now, {row[0] for row in active})
-        yield from self._slo_metrics(now, totals)
+        statuses = {status.name: status for status in self._statuses()}
+        yield from objective_metrics(
+            self.store, now, self.objectives, statuses, totals, self.dependencies
+        )
 
     # -- counters from the aggregates ----------------------------------------------------
 
-    def _totals(self, now: float) -> _Totals:
-        """Events per (workflow, version, series) since the first bucket."""
+    def _totals(self, now: float) -> Totals:
+        """(events, cycle seconds) per (workflow, version, series) since the first bucket."""
         settle = math.floor((now - _SETTLED) / _HOUR) * _HOUR
         with self._lock:
             if settle > self._settled_until:
-                for key, events in self._sum_hours(self._settled_until, settle).items():
-                    self._settled[key] = self._settled.get(key, 0) + events
+                _add_totals(self._settled, self._sum_hours(self._settled_until, settle))
                 self._settled_until = settle
             totals = dict(self._settled)
             since = self._settled_until
-        for key, events in self._sum_hours(since, math.inf).items():
-            totals[key] = totals.get(key, 0) + events
+        _add_totals(totals, self._sum_hours(since, math.inf))
         return totals
 
-    def _sum_hours(self, lo: float, hi: float) -> _Totals:
+    def _sum_hours(self, lo: float, hi: float) -> Totals:
         columns = (slo_buckets.c.workflow, slo_buckets.c.version, slo_buckets.c.series)
-        query = sa.select(*columns, sa.func.sum(slo_buckets.c.events)).where(
-            slo_buckets.c.resolution == _HOUR
-        )
+        query = sa.select(
+            *columns, sa.func.sum(slo_buckets.c.events), sa.func.sum(slo_buckets.c.cycle_seconds)
+        ).where(slo_buckets.c.resolution == _HOUR)
         if lo > -math.inf:
             query = query.where(slo_buckets.c.bucket_start >= lo)
         if hi < math.inf:
             query = query.where(slo_buckets.c.bucket_start < hi)
         with self.store.read() as conn:
             rows = conn.execute(query.group_by(*columns)).all()
-        return {(w, v, s): int(n) for w, v, s, n in rows}
+        return {(w, v, s): (int(n), float(seconds or 0.0)) for w, v, s, n, seconds in rows}
 
-    def _instance_metrics(self, totals: _Totals, active: Sequence[Any]) -> Iterator[Metric]:
+    def _instance_metrics(self, totals: Totals, active: Sequence[Any]) -> Iterator[Metric]:
         started = CounterMetricFamily(
             "daytwo_instances_started", "Instances started (ended plus active now).",
             labels=["workflow", "version"],
@@ -184,25 +182,24 @@ class StoreCollector(Collector):
             "daytwo_compensations", "Compensations run, by the step they undo.",
             labels=["workflow", "version", "step"],
         )  # fmt: skip
-        # Built by hand: HistogramMetricFamily drops _count without a _sum, and the
-        # aggregates keep histogram bins, not the sum of the cycle times.
-        cycle = Metric(
-            "daytwo_instance_cycle_time_seconds",
-            "Time from start to end of ended instances (buckets and _count; no _sum).",
-            "histogram",
-        )
+        cycle = HistogramMetricFamily(
+            "daytwo_instance_cycle_time_seconds", "Time from start to end of ended instances.",
+            labels=["workflow", "version"],
+        )  # fmt: skip
         gauge = GaugeMetricFamily(
             "daytwo_instances", "Active instances now, by status and state.",
             labels=["workflow", "version", "status", "state"],
         )  # fmt: skip
         ended: dict[tuple[str, str], int] = defaultdict(int)
+        cycle_seconds: dict[tuple[str, str], float] = defaultdict(float)
         outcomes: dict[tuple[str, str, str], int] = defaultdict(int)
         bins: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for (workflow, version, series), events in sorted(totals.items()):
+        for (workflow, version, series), (events, seconds) in sorted(totals.items()):
             kind, _, rest = series.partition(":")
             if kind == "end":
                 status, _, bound = rest.rpartition(":")
                 ended[workflow, version] += events
+                cycle_seconds[workflow, version] += seconds
                 outcomes[workflow, version, status.lower()] += events
                 bins[workflow, version][bound] += events
             elif kind == "retry":
@@ -218,19 +215,14 @@ class StoreCollector(Collector):
         for (workflow, version, outcome), events in sorted(outcomes.items()):
             completed.add_metric([workflow, version, outcome], events)
         for key, per_bin in sorted(bins.items()):
-            workflow, version = key
-            cumulative = 0
+            cumulative, buckets = 0, []
             for bound, le in zip(_BOUNDS, _LE, strict=True):
                 cumulative += per_bin.get(bound, 0)
-                cycle.add_sample(
-                    "daytwo_instance_cycle_time_seconds_bucket",
-                    {"workflow": workflow, "version": version, "le": le}, cumulative,
-                )  # fmt: skip
-            for suffix, le_labels in (("_bucket", {"le": "+Inf"}), ("_count", {})):
-                cycle.add_sample(
-                    "daytwo_instance_cycle_time_seconds" + suffix,
-                    {"workflow": workflow, "version": version, **le_labels}, ended[key],
-                )  # fmt: skip
+                buckets.append((le, float(cumulative)))
+            buckets.append(("+Inf", float(ended[key])))
+            # Rounded to the microsecond: partial sums cached at different hours add up in
+            # another order in another process, and the last bits would differ.
+            cycle.add_metric(list(key), buckets, round(cycle_seconds[key], 6))
         yield from (started, completed, cycle, retries, compensations, gauge)
 
     # -- stuck instances -----------------------------------------------------------------
@@ -274,66 +266,9 @@ class StoreCollector(Collector):
             metric.add_metric([workflow, version, state], count)
         return metric
 
-    # -- per objective -------------------------------------------------------------------
+    # -- per objective ---------------------------------------------------------------------
 
-    def _slo_metrics(self, now: float, totals: _Totals) -> Iterator[Metric]:
-        labels = ["slo", "workflow", "sli"]
-        events = CounterMetricFamily(
-            "daytwo_slo_events", "Valid events of an event-based objective (for rates: ended "
-            "instances).", labels=labels,
-        )  # fmt: skip
-        bad = CounterMetricFamily(
-            "daytwo_slo_bad_events", "Bad events of an event-based objective (for rates: "
-            "retries or compensations in scope).", labels=labels,
-        )  # fmt: skip
-        sample = GaugeMetricFamily(
-            "daytwo_slo_sample_events", "Active instances now, for a stuck-ratio objective.",
-            labels=labels,
-        )  # fmt: skip
-        sample_bad = GaugeMetricFamily(
-            "daytwo_slo_sample_bad_events", "Stuck instances now, for a stuck-ratio objective.",
-            labels=labels,
-        )  # fmt: skip
-        target = GaugeMetricFamily(
-            "daytwo_slo_objective", "The good share an objective promises (ratio indicators).",
-            labels=labels,
-        )  # fmt: skip
-        budget = GaugeMetricFamily(
-            "daytwo_slo_error_budget", "The error budget as a ratio: 1 - objective, or the "
-            "rate limit per instance.", labels=labels,
-        )  # fmt: skip
-        remaining = GaugeMetricFamily(
-            "daytwo_slo_error_budget_remaining", "Share of the SLO window's error budget left "
-            "(1 = untouched, below 0 = overspent).", labels=labels,
-        )  # fmt: skip
-        burn = GaugeMetricFamily(
-            "daytwo_slo_burn_rate", "Error ratio over the window / error budget (1 = on "
-            "budget).", labels=[*labels, "window"],
-        )  # fmt: skip
-        statuses = {s.name: s for s in self._statuses()}
-        for objective in self.objectives:
-            values = [objective.name, objective.workflow, objective.sli.kind]
-            budget.add_metric(values, objective.budget)
-            if objective.objective is not None:
-                target.add_metric(values, objective.objective)
-            status = statuses.get(objective.name)
-            if status is not None:
-                remaining.add_metric(values, status.budget_remaining)
-                for window, value in sorted(status.burn.items()):
-                    if value is not None:
-                        burn.add_metric([*values, window], value)
-            if isinstance(objective.sli, StuckRatio):
-                if status is not None and status.sample is not None:
-                    good, valid = status.sample
-                    sample.add_metric(values, valid)
-                    sample_bad.add_metric(values, valid - good)
-                continue
-            total, bad_events = self._cumulative(objective, now, totals)
-            events.add_metric(values, total)
-            bad.add_metric(values, bad_events)
-        yield from (events, bad, sample, sample_bad, target, budget, remaining, burn)
-
-    def _statuses(self) -> list[Any]:
+    def _statuses(self) -> list[SloStatus]:
         if not self.objectives:
             return []
         from daytwo.slo._evaluator import Evaluator
@@ -349,29 +284,11 @@ class StoreCollector(Collector):
             log.exception("measuring the objectives for /metrics failed")
             return []
 
-    def _cumulative(self, objective: Objective, now: float, totals: _Totals) -> tuple[int, int]:
-        """(valid, bad) events of an event objective since the first bucket."""
-        sli = objective.sli
-        assert not isinstance(sli, StuckRatio)
-        counts: dict[str, int] = defaultdict(int)
-        for (workflow, version, series), count in totals.items():
-            if workflow == objective.workflow and objective.version in (None, version):
-                counts[series] += count
-        late = 0
-        if isinstance(sli, CycleTime):
-            # Active instances past their target are bad at once; when one ends it moves to
-            # the late bins above, so the counter never goes down.
-            query = sa.select(sa.func.count()).where(
-                instances.c.workflow == objective.workflow,
-                instances.c.status.in_(_ACTIVE),
-                instances.c.created_at < now - sli.within.total_seconds(),
-            )
-            if objective.version is not None:
-                query = query.where(instances.c.version == objective.version)
-            with self.store.read() as conn:
-                late = int(conn.execute(query).scalar_one())
-        measure = event_measure(sli, counts, self.dependencies, late=late)
-        return int(measure.valid), int(measure.bad)
+
+def _add_totals(into: Totals, more: Totals) -> None:
+    for key, (events, seconds) in more.items():
+        before_events, before_seconds = into.get(key, (0, 0.0))
+        into[key] = (before_events + events, before_seconds + seconds)
 
 
 def serve_metrics(

@@ -1,25 +1,32 @@
 """Prometheus recording and alerting rules equivalent to the engine's own evaluation.
 
 Built on the ``/metrics`` series of ``_metrics.py``; one rule group per objective, whose
-rules Prometheus evaluates in order:
+rules Prometheus evaluates in order. Recording rules are named ``level:metric:operations``
+(the level is ``slo``: one series per objective), for every window ``<w>`` of the
+objective's alert rules:
 
-* ``daytwo_slo:error_ratio:rate<w>`` for every window of the objective's alert rules —
-  event indicators: ``rate`` of ``daytwo_slo_bad_events_total`` / ``rate`` of
-  ``daytwo_slo_events_total`` (the ratio of two rates is the ratio of the increases, as the
-  engine's buckets give it); the stuck ratio, a gauge: ``sum_over_time`` of stuck /
-  ``sum_over_time`` of active, the same sum of samples the engine keeps per evaluation;
-* ``daytwo_slo:burn_rate:rate<w>``: that ratio / the objective's error budget;
-* ``daytwo_slo:events:increase<w>``: valid events of each long window (the minimum-events
-  gate) and of the no-data window;
-* alert ``DaytwoSLOErrorBudgetBurn`` per severity: any rule whose long and short windows
-  both burn above its threshold (``BurnRateRule.threshold``: budget fraction x SLO window /
-  long window, so 14.4/6 and 3/1 at 30 days) with at least ``min_events`` valid events in
-  the long window — exactly when the engine fires; ``DaytwoSLONoData`` when set.
+* valid events: ``slo:daytwo_slo_events:increase<w>`` (event indicators: the increase of
+  ``daytwo_slo_events_total``, plus for the rate indicators the instances active now,
+  ``daytwo_slo_active_instances``, as the engine counts them) or
+  ``slo:daytwo_slo_sample_events:sum_over_time<w>`` (the stuck ratio, a gauge: the sum of
+  its samples, as the engine sums its own per evaluation);
+* the error ratio, bad over valid: ``slo:daytwo_slo_bad_events_per_events:ratio_increase<w>``
+  (``..._sample_bad_events_per_sample_events:ratio_sum_over_time<w>`` for the stuck ratio);
+* the burn rate, that ratio over the objective's error budget:
+  ``slo:daytwo_slo_burn_rate:ratio_increase<w>`` (``...:ratio_sum_over_time<w>``).
 
-Every process serving ``/metrics`` reports the same cluster-wide values, so the rules take
-``max by (slo)`` over scrape targets rather than a sum. Each recording rule carries its
-``slo`` as a static label too, which keeps ``promtool check rules``'s duplicate-rule lint
-quiet.
+Alerts: ``DaytwoSLOErrorBudgetBurn`` per severity, when any rule's long and short windows
+both burn above its threshold (``BurnRateRule.threshold``) with at least ``min_events``
+valid events in the long window — exactly when the engine fires; ``DaytwoSLONoData`` when
+the objective's last event (``daytwo_slo_last_event_timestamp_seconds``) is older than the
+policy's ``no_data``; ``DaytwoSLOMetricsAbsent`` when no scraped target exports the
+objective any more (then nothing else of it can fire). Annotations carry the current value.
+
+Every process serving ``/metrics`` reports the same cluster-wide values, so every series is
+aggregated with ``max without (instance)`` before use: scraping one worker or all of them
+gives the same numbers (a ``sum`` would count them once per process). Each recording rule
+carries its ``slo`` as a static label too, which keeps ``promtool check rules``'s
+duplicate-rule lint quiet.
 """
 
 from __future__ import annotations
@@ -30,13 +37,32 @@ from typing import Any
 
 import yaml
 
-from daytwo.slo._definitions import Objective, StuckRatio, format_duration
+from daytwo.slo._definitions import (
+    CompensationRate,
+    Objective,
+    RetryRate,
+    StuckRatio,
+    format_duration,
+)
 
-__all__ = ["ALERT_BURN", "ALERT_NO_DATA", "prometheus_rules", "prometheus_rules_yaml"]
+__all__ = [
+    "ABSENT_FOR",
+    "ALERT_ABSENT",
+    "ALERT_BURN",
+    "ALERT_NO_DATA",
+    "prometheus_rules",
+    "prometheus_rules_yaml",
+]
 
 #: Alert names (the ``severity`` label tells page from ticket, as in the engine's keys).
 ALERT_BURN = "DaytwoSLOErrorBudgetBurn"
 ALERT_NO_DATA = "DaytwoSLONoData"
+ALERT_ABSENT = "DaytwoSLOMetricsAbsent"
+#: How long an objective's metrics must be missing before the absent alert fires: one
+#: failed scrape or a restarting worker is not an outage of the monitoring.
+ABSENT_FOR = "5m"
+LAST_EVENT = "daytwo_slo_last_event_timestamp_seconds"
+ACTIVE = "daytwo_slo_active_instances"
 
 
 def _window(length: timedelta) -> str:
@@ -48,6 +74,12 @@ def _window(length: timedelta) -> str:
 
 def _number(value: float) -> str:
     return f"{value:.12g}"
+
+
+def across_targets(expression: str) -> str:
+    """``expression`` once per objective however many targets report it: they all report
+    the same cluster-wide values, so the largest is the value (and the freshest counter)."""
+    return f"max without (instance) ({expression})"
 
 
 def selector(name: str) -> str:
@@ -64,6 +96,29 @@ def slo_series(objective: Objective) -> tuple[str, str]:
     return "daytwo_slo_bad_events_total", "daytwo_slo_events_total"
 
 
+class _Names:
+    """The recording-rule names of one objective's windows."""
+
+    def __init__(self, objective: Objective) -> None:
+        gauge = isinstance(objective.sli, StuckRatio)
+        self.operation = "sum_over_time" if gauge else "increase"
+        self.metric = "daytwo_slo_sample_events" if gauge else "daytwo_slo_events"
+        self.ratio = (
+            "daytwo_slo_sample_bad_events_per_sample_events"
+            if gauge
+            else "daytwo_slo_bad_events_per_events"
+        )
+
+    def valid(self, w: str) -> str:
+        return f"slo:{self.metric}:{self.operation}{w}"
+
+    def error_ratio(self, w: str) -> str:
+        return f"slo:{self.ratio}:ratio_{self.operation}{w}"
+
+    def burn_rate(self, w: str) -> str:
+        return f"slo:daytwo_slo_burn_rate:ratio_{self.operation}{w}"
+
+
 def prometheus_rules(objectives: Sequence[Objective]) -> dict[str, Any]:
     """The rule file (``groups: [...]``) for ``objectives``, as plain data."""
     names = [o.name for o in objectives]
@@ -77,56 +132,43 @@ def prometheus_rules(objectives: Sequence[Objective]) -> dict[str, Any]:
     }
 
 
-def _objective_rules(objective: Objective) -> list[dict[str, Any]]:
+def _recording_rules(objective: Objective, names: _Names) -> list[dict[str, Any]]:
     select = selector(objective.name)
-    budget = _number(objective.budget)
-    policy = objective.alerting
-    own = {"slo": objective.name}  # static, so that promtool sees no duplicate rules
     bad, valid = slo_series(objective)
-    if isinstance(objective.sli, StuckRatio):
-        # A gauge sampled at each scrape: sum the samples, as the engine sums its own.
-        over, count_over = "sum_over_time", "sum_over_time"
-    else:
-        over, count_over = "rate", "increase"
-    ratio = f"max by (slo) ({over}({{bad}}[{{w}}]))\n/ max by (slo) ({over}({{valid}}[{{w}}]))"
-    count = f"max by (slo) ({count_over}({{valid}}[{{w}}]))"
     rules: list[dict[str, Any]] = []
+    policy = objective.alerting
     lengths = sorted({w for r in policy.rules for w in (r.long_window, r.short_window)})
     for length in lengths:
         w = _window(length)
-        rules.append(
-            {
-                "record": f"daytwo_slo:error_ratio:rate{w}",
-                "expr": ratio.format(bad=bad + select, valid=valid + select, w=w),
-                "labels": own,
-            }
+        events = across_targets(f"{names.operation}({valid}{select}[{w}])")
+        if isinstance(objective.sli, RetryRate | CompensationRate):
+            # Alive now, so alive in every window ending now: the engine counts them too.
+            events += f"\n+ {across_targets(ACTIVE + select)}"
+        ratio = (
+            across_targets(f"{names.operation}({bad}{select}[{w}])")
+            + f"\n/ {names.valid(w)}{select}"
         )
-        rules.append(
-            {
-                "record": f"daytwo_slo:burn_rate:rate{w}",
-                "expr": f"daytwo_slo:error_ratio:rate{w}{select} / {budget}",
-                "labels": own,
-            }
-        )
-    counted = {r.long_window for r in policy.rules if policy.min_events}
-    if policy.no_data is not None:
-        counted.add(policy.no_data)
-    for length in sorted(counted):
-        w = _window(length)
-        rules.append(
-            {
-                "record": f"daytwo_slo:events:increase{w}",
-                "expr": count.format(valid=valid + select, w=w),
-                "labels": own,
-            }
-        )
+        for record, expression in (
+            (names.valid(w), events),
+            (names.error_ratio(w), ratio),
+            (names.burn_rate(w), f"{names.error_ratio(w)}{select} / {_number(objective.budget)}"),
+        ):
+            rules.append({"record": record, "expr": expression, "labels": {"slo": objective.name}})
+    return rules
+
+
+def _objective_rules(objective: Objective) -> list[dict[str, Any]]:
+    select = selector(objective.name)
+    policy = objective.alerting
+    names = _Names(objective)
+    rules = _recording_rules(objective, names)
     labels = {
         "workflow": objective.workflow,
         "sli": objective.sli.kind,
         **({"version": objective.version} if objective.version else {}),
         **policy.labels,
     }
-    annotations = {"runbook_url": policy.runbook} if policy.runbook else {}
+    runbook = {"runbook_url": policy.runbook} if policy.runbook else {}
     kind = "stuck" if isinstance(objective.sli, StuckRatio) else objective.sli.kind
     for severity in ("page", "ticket"):
         chosen = [r for r in policy.rules if r.severity == severity]
@@ -137,53 +179,81 @@ def _objective_rules(objective: Objective) -> list[dict[str, Any]]:
             long, short = _window(rule.long_window), _window(rule.short_window)
             threshold = _number(rule.threshold(objective.window))
             term = (
-                f"daytwo_slo:burn_rate:rate{long}{select} > {threshold}\n"
-                f"and daytwo_slo:burn_rate:rate{short}{select} > {threshold}"
+                f"{names.burn_rate(long)}{select} > {threshold}\n"
+                f"and {names.burn_rate(short)}{select} > {threshold}"
             )
             if policy.min_events:
-                term += f"\nand daytwo_slo:events:increase{long}{select} >= {policy.min_events}"
+                term += f"\nand {names.valid(long)}{select} >= {policy.min_events}"
             terms.append(f"(\n{term}\n)")
+        windows = ", ".join(
+            f"{format_duration(r.long_window)}&{format_duration(r.short_window)}"
+            f" > {_number(r.threshold(objective.window))}x"
+            for r in chosen
+        )
+        gate = f", at least {policy.min_events} events" if policy.min_events else ""
         rules.append(
             {
                 "alert": ALERT_BURN,
                 "expr": "\nor\n".join(terms),
                 "labels": {**labels, "severity": severity},
                 "annotations": {
+                    # $value: the long-window burn rate of the first rule that fires.
                     "summary": (
                         f"{objective.name}: {objective.workflow} burns its {kind} error budget "
-                        f"too fast ({severity}; windows "
-                        + ", ".join(
-                            f"{format_duration(r.long_window)}&{format_duration(r.short_window)}"
-                            f" > {_number(r.threshold(objective.window))}x"
-                            for r in chosen
-                        )
-                        + ")"
+                        "at {{ $value | humanize }}x the sustainable rate"
                     ),
-                    **annotations,
+                    "description": f"{severity} when both windows burn above: {windows}{gate}",
+                    **runbook,
                 },
             }
         )
     if policy.no_data is not None:
         w = _window(policy.no_data)
+        seconds = _number(policy.no_data.total_seconds())
         rules.append(
             {
                 "alert": ALERT_NO_DATA,
-                "expr": f"daytwo_slo:events:increase{w}{select} == 0",
+                "expr": f"time() - {across_targets(LAST_EVENT + select)} > {seconds}",
                 "labels": {**labels, "severity": "ticket", "alert": "no-data"},
                 "annotations": {
                     "summary": (
-                        f"{objective.name}: no {objective.workflow} events for {w} although "
-                        "they are expected"
+                        f"{objective.name}: no {objective.workflow} events for "
+                        "{{ $value | humanizeDuration }} (expected at least every " + w + ")"
                     ),
-                    **annotations,
+                    **runbook,
                 },
             }
         )
+    rules.append(
+        {
+            "alert": ALERT_ABSENT,
+            "expr": f"absent({LAST_EVENT}{select})",
+            "for": ABSENT_FOR,
+            "labels": {**labels, "severity": "page", "alert": "absent"},
+            "annotations": {
+                "summary": (
+                    f"{objective.name}: no scraped target exports this objective's metrics, so "
+                    "none of its SLO alerts can fire"
+                ),
+                "description": (
+                    "Every daytwo metrics server (daytwo metrics serve, workers with "
+                    "--metrics-port) is down, not scraped, does not load this objective, or "
+                    "fails to measure it (see its log)."
+                ),
+                **runbook,
+            },
+        }
+    )
     return rules
 
 
 class _Dumper(yaml.SafeDumper):
-    """Writes multi-line strings (PromQL expressions) as literal blocks."""
+    """Writes multi-line strings (PromQL expressions) as literal blocks, and never anchors
+    (``&id001``/``*id001``) for values that happen to be shared: a reviewer of a generated
+    file expects every rule spelled out."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

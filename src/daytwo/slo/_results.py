@@ -12,7 +12,8 @@ __all__ = ["Measure", "RuleResult", "SloStatus"]
 
 @dataclass(frozen=True, slots=True)
 class Measure:
-    """Events of one window: ``bad`` of ``valid`` (for rates: retries of ended instances)."""
+    """Events of one window: ``bad`` of ``valid`` (for rates: retries or compensations of
+    the instances alive in the window)."""
 
     good: float
     bad: float
@@ -63,6 +64,9 @@ class SloStatus:
     ``budget_total`` is the number of bad events the window allows so far,
     ``budget_consumed`` the share of it spent (may exceed 1), ``budget_remaining`` 1 minus
     that. ``burn`` maps window names (``"1h"``) to burn rates (None: no events).
+    ``last_event_at`` is when the SLI last counted a valid event (None: never); ``no_data``
+    is true when that is longer ago than the policy's ``no_data``. ``active_instances``
+    (rate indicators) is how many of the valid events are instances active now.
     """
 
     name: str
@@ -89,6 +93,8 @@ class SloStatus:
     alerts: list[Alert] = field(default_factory=list)
     #: Gauge indicators (stuck ratio): (good, valid) sampled now; windows sum these samples.
     sample: tuple[float, float] | None = None
+    last_event_at: float | None = None
+    active_instances: int | None = None
 
     @property
     def alert_state(self) -> str:
@@ -121,6 +127,7 @@ class SloStatus:
             "burn": self.burn,
             "rules": [r.to_json() for r in self.rules],
             "no_data": self.no_data,
+            "last_event_at": self.last_event_at,
             "alert_state": self.alert_state,
             "runbook": self.runbook,
             "alerts": [a.to_json() for a in self.alerts],

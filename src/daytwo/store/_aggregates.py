@@ -11,6 +11,11 @@ Series: ``end:<STATUS>:<bound>`` (one per ended instance, by end status and cycl
 histogram bin: the smallest bound in :data:`CYCLE_TIME_BOUNDS` at or above
 created→finished, else ``inf``; one series for both keeps it to one upsert per resolution),
 ``retry:<step>`` (a failed step attempt), ``comp:<step>`` (a compensation run).
+
+Besides ``events``, the same upsert keeps two columns: ``cycle_seconds``, the sum of the
+cycle times an ``end:`` row counts (the histogram's exact ``_sum``; 0 in other rows), and
+``last_at``, the time of the row's latest event (an objective's last-event timestamp, for
+its no-data alert). Neither costs a statement: they ride on the increment that is there.
 """
 
 from __future__ import annotations
@@ -81,17 +86,33 @@ def merge_bucket_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         key = bucket_key(row)
         if key in merged:
-            merged[key] = {**merged[key], "events": merged[key]["events"] + row["events"]}
+            before = merged[key]
+            merged[key] = {
+                **before,
+                "events": before["events"] + row["events"],
+                "cycle_seconds": before["cycle_seconds"] + row["cycle_seconds"],
+                "last_at": max(before["last_at"], row["last_at"]),
+            }
         else:
             merged[key] = row
     return [merged[key] for key in sorted(merged)]
 
 
 def add_events_on_conflict(statement: _Upsert) -> _Upsert:
-    """``... ON CONFLICT (key) DO UPDATE SET events = events + excluded.events``."""
+    """``... ON CONFLICT (key) DO UPDATE SET events = events + excluded.events`` (and the
+    cycle-time sum likewise; ``last_at`` the later of the two)."""
+    excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=list(BUCKET_KEY),
-        set_={"events": slo_buckets.c.events + statement.excluded.events},
+        set_={
+            "events": slo_buckets.c.events + excluded.events,
+            "cycle_seconds": slo_buckets.c.cycle_seconds + excluded.cycle_seconds,
+            # CASE rather than max()/GREATEST(): one spelling for both dialects.
+            "last_at": sa.case(
+                (excluded.last_at > slo_buckets.c.last_at, excluded.last_at),
+                else_=slo_buckets.c.last_at,
+            ),
+        },
     )
 
 
@@ -105,7 +126,14 @@ def bucket_upsert(dialect_name: str) -> sa.Insert:
     return upsert
 
 
-def _add(rows: list[dict[str, Any]], workflow: str, version: str, at: float, series: str) -> None:
+def _add(
+    rows: list[dict[str, Any]],
+    workflow: str,
+    version: str,
+    at: float,
+    series: str,
+    cycle_seconds: float = 0.0,
+) -> None:
     for resolution in RESOLUTIONS:
         rows.append(
             {
@@ -115,6 +143,8 @@ def _add(rows: list[dict[str, Any]], workflow: str, version: str, at: float, ser
                 "version": version,
                 "series": series,
                 "events": 1,
+                "cycle_seconds": cycle_seconds,
+                "last_at": at,
             }
         )
 
@@ -141,11 +171,6 @@ def bucket_rows(
             _add(rows, workflow, version, event["finished_at"], f"comp:{event['name']}")
     finished_at = values["finished_at"]
     if finished_at is not None:
-        _add(
-            rows,
-            workflow,
-            version,
-            finished_at,
-            end_series(values["status"], finished_at - created_at),
-        )
+        took = finished_at - created_at
+        _add(rows, workflow, version, finished_at, end_series(values["status"], took), took)
     return rows

@@ -1,22 +1,58 @@
-"""Opening a database: URL checks, SQLite settings, and schema migration on first use."""
+"""Opening a database: which URL, URL checks, SQLite settings, and the schema on first use.
+
+Which database a process uses (one rule for the API and every command): ``--database``,
+else ``$DAYTWO_DATABASE``, else the URL given in code to ``App(url)``, else
+``sqlite:///daytwo.db``. A relative SQLite path written in code is relative to the file of
+the module that created the App, so every process that imports it finds the same file
+whatever its current directory; one given on the command line or in ``$DAYTWO_DATABASE``
+is relative to the current directory. The URL kept on the App is absolute.
+
+Only an App allowed to create a database (``create=True``: user code, workers, ``daytwo
+start``, the demo) creates daytwo's tables, and only in an empty database. Every App
+upgrades a daytwo database of an older schema in place; a database of another
+application, or one stamped by a newer daytwo, is refused in one line.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import sqlite3
 import threading
+import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError
+from sqlalchemy.pool import NullPool
 
-from daytwo._errors import StoreUnavailable
+from daytwo._errors import InvalidInput, StoreUnavailable
 
-__all__ = ["DEFAULT_URL", "open_engine", "resolve_url"]
+if TYPE_CHECKING:  # imported when a database is opened: Alembic is not needed before
+    from daytwo.store._migrate import SchemaState
+
+__all__ = [
+    "DATABASE_ENV",
+    "DEFAULT_URL",
+    "InvalidDatabaseUrl",
+    "NoDatabase",
+    "NotADaytwoDatabase",
+    "SchemaTooNew",
+    "absolute_url",
+    "display_url",
+    "open_engine",
+    "resolve_url",
+]
+
+log = logging.getLogger("daytwo.store")
 
 DEFAULT_URL = "sqlite:///daytwo.db"
+#: The environment variable naming the database (beats the URL given in code).
+DATABASE_ENV = "DAYTWO_DATABASE"
 #: How long a SQLite writer waits for another process's write lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -26,33 +62,101 @@ IDLE_IN_TRANSACTION_MS = 15_000
 _migrate_lock = threading.Lock()
 
 
-def resolve_url(url: str | None) -> str:
-    """The URL to use: the argument, else ``$DAYTWO_DATABASE``, else ``sqlite:///daytwo.db``."""
-    return url or os.environ.get("DAYTWO_DATABASE") or DEFAULT_URL
+class InvalidDatabaseUrl(StoreUnavailable, InvalidInput):
+    """The database URL is malformed or names a backend daytwo does not support.
+
+    A :class:`StoreUnavailable` (as before) and an :class:`InvalidInput`: it is bad usage,
+    not an unreachable database (the command line exits 2).
+    """
 
 
-def open_engine(url: str, *, migrate: bool = True) -> Engine:
-    """Create an engine for ``url`` and bring its schema to the current version.
+class NoDatabase(StoreUnavailable):
+    """There is no daytwo database at the URL, and this App may not create one."""
 
-    Raises :class:`StoreUnavailable` with the fix when the URL is malformed, the backend is
-    unsupported or the database cannot be opened.
+
+class NotADaytwoDatabase(StoreUnavailable):
+    """The database belongs to something else; daytwo neither reads nor changes it."""
+
+
+class SchemaTooNew(StoreUnavailable):
+    """The database was made by a newer daytwo than this one."""
+
+
+_EXAMPLES = "use sqlite:///path/to/file.db or postgresql://user:password@host/dbname"
+#: ``scheme://user:password@`` up to the last ``@`` (a password may contain ``@``).
+_CREDENTIALS = re.compile(r"^(?P<head>[^:/?#]+://[^:/?#@]*:)(?P<password>.*)@(?=[^@]*$)")
+_PASSWORD_PARAMETER = re.compile(r"(?i)([?&]password=)[^&]*")
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may be shown in messages and logs: any password replaced by ``***``.
+
+    Works on the text, so a URL that does not even parse is masked too.
+    """
+    shown = _CREDENTIALS.sub(r"\g<head>***@", url)
+    return _PASSWORD_PARAMETER.sub(r"\1***", shown)
+
+
+def absolute_url(url: str, base: Path) -> str:
+    """``url`` with a relative SQLite path made absolute against ``base`` (others as given).
+
+    A URL that does not parse is returned as it is: opening it explains the problem.
     """
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise StoreUnavailable(
-            f"malformed database URL {url!r}; use sqlite:///path/to/file.db "
-            "(or postgresql://user:password@host/dbname)"
-        ) from None
+    except (ArgumentError, ValueError):
+        return url
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if database.startswith("file:"):  # a URI filename: SQLite resolves it itself
+        return url
+    path = Path(database).expanduser()
+    if path.is_absolute() and str(path) == database:
+        return url
+    return parsed.set(database=os.path.normpath(base / path)).render_as_string(hide_password=False)
+
+
+def resolve_url(url: str | None = None, *, relative_to: Path | None = None) -> str:
+    """The absolute URL of the database to use when ``url`` is the one given in code.
+
+    ``$DAYTWO_DATABASE`` wins (relative to the current directory), then ``url`` (a relative
+    SQLite path in it is relative to ``relative_to``, default the current directory), then
+    ``sqlite:///daytwo.db`` in the current directory. The command line's ``--database``
+    beats all three (see :func:`absolute_url`).
+    """
+    from_env = os.environ.get(DATABASE_ENV)
+    if from_env:
+        return absolute_url(from_env, Path.cwd())
+    if url:
+        return absolute_url(url, relative_to or Path.cwd())
+    return absolute_url(DEFAULT_URL, Path.cwd())
+
+
+def open_engine(url: str, *, migrate: bool = True, create: bool = True) -> Engine:
+    """Create an engine for ``url`` and bring its schema to the current version.
+
+    ``create``: create daytwo's tables in an empty database; otherwise an empty (or, for
+    SQLite, missing) database raises :class:`NoDatabase`. ``migrate=False`` opens the
+    database as it is (for tests and tools). Raises :class:`InvalidDatabaseUrl` for a
+    malformed URL or an unsupported backend, :class:`NotADaytwoDatabase` for another
+    application's database, :class:`SchemaTooNew` for a newer daytwo's, and
+    :class:`StoreUnavailable` with the fix when the database cannot be opened.
+    """
+    shown = display_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise InvalidDatabaseUrl(f"malformed database URL {shown!r}; {_EXAMPLES}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        engine = _sqlite_engine(url, parsed.database)
+        engine = _sqlite_engine(url, parsed.database, create=create, check=migrate)
     elif backend in ("postgresql", "postgres"):
         engine = _postgres_engine(url, parsed)
     else:
-        raise StoreUnavailable(
-            f"unsupported database backend {backend!r} in {url!r}; use sqlite:///path/to/file.db "
-            "or postgresql://user:password@host/dbname"
+        raise InvalidDatabaseUrl(
+            f"unsupported database backend {backend!r} in {shown!r}; daytwo runs on SQLite "
+            f"and PostgreSQL: {_EXAMPLES}"
         )
     try:
         with engine.connect() as conn:
@@ -61,22 +165,36 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
         engine.dispose()
         raise StoreUnavailable(_open_failure(url, backend, exc)) from None
     if migrate:
-        _migrate(engine, url)
+        try:
+            _migrate(engine, url, create=create)
+        except BaseException:
+            engine.dispose()
+            raise
     return engine
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
+def _sqlite_engine(url: str, database: str | None, *, create: bool, check: bool) -> Engine:
     if not database or database == ":memory:":
-        raise StoreUnavailable(
-            f"daytwo needs a SQLite file, not an in-memory database ({url!r}): workers and "
-            "clients share it; use sqlite:///path/to/file.db"
+        raise InvalidDatabaseUrl(
+            f"daytwo needs a SQLite file, not an in-memory database ({display_url(url)!r}): "
+            "workers and clients share it; use sqlite:///path/to/file.db"
         )
-    directory = Path(database).expanduser().resolve().parent
+    path = Path(database).expanduser()
+    if check and not create and not path.exists():
+        raise NoDatabase(
+            f"no daytwo database at {str(path.resolve())!r}; start an instance or run a "
+            "worker to create it, or check --database / $DAYTWO_DATABASE"
+        )
+    directory = path.resolve().parent
     if not directory.is_dir():
         raise StoreUnavailable(
-            f"cannot open database {url!r}: directory {str(directory)!r} does not exist; "
-            "create it or choose another path"
+            f"cannot open database {display_url(url)!r}: directory {str(directory)!r} does "
+            "not exist; create it or choose another path"
         )
+    if check and path.exists():
+        # Look before daytwo's connection settings touch the file (WAL mode is stored in
+        # it): another application's database must be left exactly as it is.
+        _check_existing_sqlite(url, path, create=create)
     engine = sa.create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -114,14 +232,15 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
 def _postgres_engine(url: str, parsed: URL) -> Engine:
     driver = parsed.get_driver_name()
+    shown = display_url(url)
     if driver not in ("psycopg", "psycopg2", ""):
-        raise StoreUnavailable(
-            f"unsupported PostgreSQL driver {driver!r} in {url!r}; daytwo uses psycopg 3: "
+        raise InvalidDatabaseUrl(
+            f"unsupported PostgreSQL driver {driver!r} in {shown!r}; daytwo uses psycopg 3: "
             "write postgresql://user:password@host/dbname"
         )
     if not parsed.database:
-        raise StoreUnavailable(
-            f"no database name in {url!r}; write postgresql://user:password@host/dbname"
+        raise InvalidDatabaseUrl(
+            f"no database name in {shown!r}; write postgresql://user:password@host/dbname"
         )
     # Whatever driver the URL names, daytwo talks to PostgreSQL through psycopg 3.
     parsed = parsed.set(drivername="postgresql+psycopg")
@@ -152,19 +271,14 @@ def _reason(exc: DatabaseError) -> str:
     return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
 
 
-def _shown(url: str) -> str:
-    """The URL for an error message, password hidden."""
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def _open_failure(url: str, backend: str, exc: DatabaseError) -> str:
     reason = _reason(exc)
     if backend == "sqlite":
         return (
-            f"cannot open database {url!r}: {reason}; check that the path exists and is "
-            "writable, or pass another URL with --database / $DAYTWO_DATABASE"
+            f"cannot open database {display_url(url)!r}: {reason}; check that the path exists "
+            "and is writable, or pass another URL with --database / $DAYTWO_DATABASE"
         )
-    shown = _shown(url)
+    shown = display_url(url)
     if "password authentication failed" in reason or "no password supplied" in reason:
         fix = "check the user name and password in the URL"
     elif "does not exist" in reason and "database" in reason:
@@ -176,14 +290,76 @@ def _open_failure(url: str, backend: str, exc: DatabaseError) -> str:
     return f"cannot connect to PostgreSQL at {shown!r}: {reason}; {fix}"
 
 
-def _migrate(engine: Engine, url: str) -> None:
+def _check_existing_sqlite(url: str, path: Path, *, create: bool) -> None:
+    """Refuse an existing SQLite file that daytwo may not use, reading it read-only."""
+    from daytwo.store._migrate import SchemaState, schema_state
+
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    probe = sa.create_engine(
+        "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True), poolclass=NullPool
+    )
+    try:
+        with probe.connect() as conn:
+            state, revision, tables = schema_state(conn)
+    except DatabaseError as exc:
+        raise StoreUnavailable(_open_failure(url, "sqlite", exc)) from None
+    finally:
+        probe.dispose()
+    if state is not SchemaState.OLDER and state is not SchemaState.CURRENT:
+        _refuse(state, revision, tables, url, create=create)
+
+
+def _refuse(
+    state: SchemaState, revision: str | None, tables: set[str], url: str, *, create: bool
+) -> None:
+    """Raise the error for a database in ``state`` that this App may not use (if any)."""
+    from daytwo import __version__
+    from daytwo.store._migrate import HEAD_REVISION, SchemaState
+
+    where = _where(url)
+    if state is SchemaState.EMPTY and not create:
+        raise NoDatabase(
+            f"no daytwo database at {where} (the database is empty); start an instance or "
+            "run a worker to create it, or check --database / $DAYTWO_DATABASE"
+        )
+    if state is SchemaState.FOREIGN:
+        listed = ", ".join(sorted(tables)[:4]) + (", ..." if len(tables) > 4 else "")
+        stamp = f", and an alembic_version of {revision!r}" if revision else ""
+        raise NotADaytwoDatabase(
+            f"{where} is not a daytwo database (it has other tables: {listed}{stamp}); "
+            "daytwo leaves it alone: pass the URL of daytwo's database, or a new file or an "
+            "empty database for a new one"
+        )
+    if state is SchemaState.NEWER:
+        raise SchemaTooNew(
+            f"the database at {where} was made by a newer daytwo (schema revision "
+            f"{revision!r}; daytwo {__version__} knows revisions up to {HEAD_REVISION}); "
+            "upgrade daytwo (pip install --upgrade daytwo), or use another database"
+        )
+
+
+def _where(url: str) -> str:
+    """The database for a message: a SQLite file's path, else the URL (password hidden)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return repr(display_url(url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return repr(str(Path(parsed.database).expanduser().resolve()))
+    return repr(display_url(url))
+
+
+def _migrate(engine: Engine, url: str, *, create: bool) -> None:
     # No per-process memo of migrated URLs: a file deleted and created again under the
     # same name must be migrated again. Checking the revision costs one query per App.
     with _migrate_lock:
-        from daytwo.store._migrate import upgrade_to_head
+        from daytwo.store._migrate import SchemaRefused, upgrade_to_head
 
         try:
-            upgrade_to_head(engine)
+            done = upgrade_to_head(engine, create=create)
+        except SchemaRefused as refused:
+            _refuse(refused.state, refused.revision, refused.tables, url, create=create)
+            raise StoreUnavailable(f"cannot use the database at {_where(url)}") from None
         except DatabaseError as exc:
             reason = _reason(exc)
             fix = "check the database's state and the URL"
@@ -192,7 +368,11 @@ def _migrate(engine: Engine, url: str) -> None:
                     "connect as the database owner once to create the tables, or GRANT CREATE "
                     "ON SCHEMA public to this user"
                 )
-            shown = _shown(url)
+            shown = display_url(url)
             raise StoreUnavailable(
                 f"cannot create or upgrade daytwo's tables in {shown!r}: {reason}; {fix}"
             ) from None
+        if done is not None:
+            before, after = done
+            what = "created daytwo's tables" if before is None else f"upgraded from {before}"
+            log.info("%s (schema %s) in %s", what, after, _where(url))

@@ -181,6 +181,8 @@ human_tasks = Table(
     Column("created_at", Double, nullable=False),
     Column("completed_at", Double),
     Column("completed_by", String(255)),
+    #: Set when the task was closed because its instance ended while it was open.
+    Column("closed_reason", Text),
     UniqueConstraint("instance_id", "seq", name="uq_human_tasks_instance_seq"),
     Index("ix_human_tasks_status", "status", "assignee"),
 )
@@ -273,6 +275,9 @@ dependency_slots = Table(
 #: transaction as the state change they count (``_aggregates.py``), so evaluating a 28-day
 #: objective reads at most a few thousand rows however many instances ever ran. ``series``
 #: is ``end:<STATUS>:<cycle-time bound>``, ``retry:<step>`` or ``comp:<step>``.
+#: ``cycle_seconds`` sums the cycle times of the instances an ``end:`` row counts (0 for the
+#: other series: the histogram's ``_sum``); ``last_at`` is the time of the row's latest event
+#: (the objectives' last-event timestamp).
 slo_buckets = Table(
     "slo_buckets",
     metadata,
@@ -282,6 +287,8 @@ slo_buckets = Table(
     Column("version", String(64), nullable=False),
     Column("series", String(300), nullable=False),
     Column("events", Integer, nullable=False),
+    Column("cycle_seconds", Double, nullable=False, server_default="0"),
+    Column("last_at", Double, nullable=False, server_default="0"),
     PrimaryKeyConstraint(
         "workflow", "resolution", "bucket_start", "version", "series", name="pk_slo_buckets"
     ),

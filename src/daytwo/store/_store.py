@@ -334,23 +334,29 @@ class Store:
         """Apply many instances' writes (and claims) in one transaction: one commit."""
         return self._applier.apply(writes, claims)
 
-    def pending_signal(self, instance_id: str, name: str) -> RowMapping | None:
-        """The oldest unconsumed signal of that name for the instance."""
-        with self.read() as conn:
-            return (
-                conn.execute(
-                    sa.select(signals.c.id, signals.c.payload, signals.c.sent_by)
-                    .where(
-                        signals.c.instance_id == instance_id,
-                        signals.c.name == name,
-                        signals.c.consumed_seq.is_(None),
-                    )
-                    .order_by(signals.c.id)
-                    .limit(1)
-                )
-                .mappings()
-                .first()
+    def pending_signal(
+        self, instance_id: str, name: str, exclude: Sequence[int] = ()
+    ) -> RowMapping | None:
+        """The oldest unconsumed signal of that name for the instance.
+
+        ``exclude`` lists signals the asking run has consumed but not written yet: one
+        signal answers one wait, also when two waits of one name follow each other with no
+        durable point in between.
+        """
+        query = (
+            sa.select(signals.c.id, signals.c.payload, signals.c.sent_by)
+            .where(
+                signals.c.instance_id == instance_id,
+                signals.c.name == name,
+                signals.c.consumed_seq.is_(None),
             )
+            .order_by(signals.c.id)
+            .limit(1)
+        )
+        if exclude:
+            query = query.where(signals.c.id.not_in(list(exclude)))
+        with self.read() as conn:
+            return conn.execute(query).mappings().first()
 
     # -- signals, cancellation ------------------------------------------------------------
 
@@ -366,28 +372,7 @@ class Store:
             row = conn.execute(_locked_instance(instance_id)).mappings().first()
             if row is None or row["status"] in TERMINAL_STATUSES:
                 return row
-            conn.execute(
-                signals.insert(),
-                {
-                    "instance_id": instance_id,
-                    "name": name,
-                    "payload": payload,
-                    "sent_by": sent_by,
-                    "received_at": now,
-                },
-            )
-            woken = conn.execute(
-                instances.update()
-                .where(
-                    instances.c.id == instance_id,
-                    instances.c.status == "WAITING",
-                    instances.c.wait_kind.in_(["signal", "task"]),
-                    instances.c.wait_name == name,
-                )
-                .values(status="RUNNABLE", run_at=now, updated_at=now)
-            ).rowcount
-            if woken:
-                self.notify_workers(conn, row["queue"])
+            self._deliver(conn, row, name, payload, now=now, sent_by=sent_by)
             conn.execute(
                 human_tasks.update()
                 .where(
@@ -399,11 +384,78 @@ class Store:
             )
             return row
 
+    def complete_task(
+        self, task_id: str, payload: str, *, now: float, by: str | None
+    ) -> tuple[RowMapping | None, bool]:
+        """Complete an open task and deliver its result as the signal of its name.
+
+        Returns the task as it was and whether this call completed it. The task row is
+        updated only while it is still open, in the transaction that delivers the signal:
+        of two simultaneous completions exactly one wins, and the other leaves nothing
+        behind (no stray signal that a later wait of that name would take).
+        """
+        with self.write() as conn:
+            task = conn.execute(sa.select(human_tasks).where(human_tasks.c.id == task_id))
+            before = task.mappings().first()
+            if before is None or before["status"] != "open":
+                return before, False
+            # Lock the instance first, in the same order as signals and suspensions do.
+            row = conn.execute(_locked_instance(before["instance_id"])).mappings().one()
+            if row["status"] in TERMINAL_STATUSES:
+                return before, False
+            completed = conn.execute(
+                human_tasks.update()
+                .where(human_tasks.c.id == task_id, human_tasks.c.status == "open")
+                .values(status="completed", result=payload, completed_at=now, completed_by=by)
+            ).rowcount
+            if not completed:  # another completion won between our read and the lock
+                return before, False
+            self._deliver(conn, row, before["name"], payload, now=now, sent_by=by)
+            return before, True
+
+    def _deliver(
+        self,
+        conn: sa.Connection,
+        row: RowMapping,
+        name: str,
+        payload: str,
+        *,
+        now: float,
+        sent_by: str | None,
+    ) -> None:
+        """Record a signal and make the instance runnable if it waits for that name."""
+        conn.execute(
+            signals.insert(),
+            {
+                "instance_id": row["id"],
+                "name": name,
+                "payload": payload,
+                "sent_by": sent_by,
+                "received_at": now,
+            },
+        )
+        woken = conn.execute(
+            instances.update()
+            .where(
+                instances.c.id == row["id"],
+                instances.c.status == "WAITING",
+                instances.c.wait_kind.in_(["signal", "task"]),
+                instances.c.wait_name == name,
+            )
+            .values(status="RUNNABLE", run_at=now, updated_at=now)
+        ).rowcount
+        if woken:
+            self.notify_workers(conn, row["queue"])
+
     def request_cancel(self, instance_id: str, reason: str, now: float) -> RowMapping | None:
-        """Mark the instance for cancellation and make it claimable if it is not running."""
+        """Mark the instance for cancellation and make it claimable if it is not running.
+
+        Returns the row as it was; nothing changes when the instance ended or is already
+        compensating after a failure (its ``error`` is set).
+        """
         with self.write() as conn:
             row = conn.execute(_locked_instance(instance_id)).mappings().first()
-            if row is None or row["status"] in TERMINAL_STATUSES:
+            if row is None or row["status"] in TERMINAL_STATUSES or row["error"] is not None:
                 return row
             values: dict[str, Any] = {"cancel_reason": reason, "updated_at": now}
             if row["status"] != "RUNNING":

@@ -113,11 +113,22 @@ class InstanceWrite:
     recheck_signal: str | None = None
     #: (workflow, version, created_at): lets the write keep the SLO aggregates.
     identity: tuple[str, str, float] | None = None
+    #: Set on the write that ends an instance that may have an open human task: the reason
+    #: with which its open tasks are closed, in the same transaction.
+    close_tasks: str | None = None
+    #: The write ends the instance on its own terms (success, incompatibility): when a
+    #: cancel is pending it is not applied, and the outcome carries the cancel's reason.
+    yields_to_cancel: bool = False
 
     @property
     def has_side_rows(self) -> bool:
-        """Whether it consumes signals, creates tasks or re-checks for a wake-up."""
-        return bool(self.consumed_signals or self.new_tasks or self.recheck_signal is not None)
+        """Whether it consumes signals, creates or closes tasks or re-checks for a wake-up."""
+        return bool(
+            self.consumed_signals
+            or self.new_tasks
+            or self.recheck_signal is not None
+            or self.close_tasks is not None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +212,17 @@ class WriteApplier:
             .values(status="RUNNABLE", run_at=sa.bindparam("_now")),
             dialect,
         )
+        self._close_tasks = Prepared(
+            human_tasks.update()
+            .where(human_tasks.c.instance_id == ident, human_tasks.c.status == "open")
+            .values(
+                status="closed",
+                closed_reason=sa.bindparam("_reason"),
+                completed_at=sa.bindparam("_now"),
+            ),
+            dialect,
+        )
+        self._cancel_pending = Prepared(sa.select(instances.c.cancel_reason).where(fenced), dialect)
         self._claims: dict[Any, Prepared] = {}
         self._begin = "BEGIN IMMEDIATE" if dialect.name == "sqlite" else "BEGIN"
         self._one = (
@@ -404,6 +426,13 @@ class WriteApplier:
             params = statement.fenced(write.values, write.instance_id, write.lease_token)
             cursor.execute(statement.sql, params)
             cancel_reason = None
+            if cursor.rowcount != 1 and write.yields_to_cancel:
+                # Lease lost, or a cancel pending: then the instance does not end this way.
+                check = self._cancel_pending
+                cursor.execute(check.sql, check.params({"_id": write.instance_id,
+                                                        "_token": write.lease_token}))  # fmt: skip
+                row = cursor.fetchone()
+                return WriteOutcome(applied=False, cancel_reason=row[0] if row else None)
             if cursor.rowcount != 1:
                 statement = self._progress_returning if write.progress else self._full_returning
                 params = statement.fenced(write.values, write.instance_id, write.lease_token)
@@ -447,6 +476,13 @@ class WriteApplier:
         if write.new_tasks:
             rows = [{c.name: task.get(c.name) for c in human_tasks.c} for task in write.new_tasks]
             cursor.executemany(self._tasks.sql, self._tasks.many(rows))
+        if write.close_tasks is not None:
+            params = {
+                "_id": write.instance_id,
+                "_reason": write.close_tasks,
+                "_now": write.values["updated_at"],
+            }
+            cursor.execute(self._close_tasks.sql, self._close_tasks.params(params))
         woken = False
         if write.recheck_signal is not None:
             params = {
