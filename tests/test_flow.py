@@ -340,7 +340,9 @@ def test_flow_control_from_the_cli(db_url: str) -> None:
     assert run("resume", "job").exit_code == 0
     refused = run("resume", "job")
     assert refused.exit_code == 2 and "is not paused" in refused.stderr
-    assert run("dependencies", "set", "payments-api", "--concurrency", "5").exit_code == 0
+    # No step of the app calls payments-api (see test_flow_names.py): forced.
+    forced = run("dependencies", "set", "payments-api", "--concurrency", "5", "--force")
+    assert forced.exit_code == 0
     deps = json.loads(run("dependencies", "list", "--json").stdout)
     assert deps == [{"name": "payments-api", "concurrency": 5, "in_flight": 0}]
     assert run("dependencies", "set", "payments-api", "--unlimited").exit_code == 0

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 import daytwo
 from daytwo import App, TaskStatus
+from daytwo.store._migrate import alembic_config
 from daytwo.store._schema import human_tasks, instances, signals
 
 
@@ -148,16 +150,20 @@ def test_upgrading_closes_tasks_an_older_daytwo_left_open(db_url: str) -> None:
     with app.worker(concurrency=1, poll_interval=0.05) as worker:
         worker.drain()
     [task] = app.tasks.list()
-    # What an older daytwo left behind: the instance ended, its task still open.
-    with app.store.write() as conn:
+    app.close()
+    # Back to the schema before closed tasks, and what an older daytwo left behind there:
+    # the instance ended, its task still open.
+    engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    config = alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0005")
         conn.execute(
             instances.update()
             .where(instances.c.id == "old")
             .values(status="CANCELLED", finished_at=123.0)
         )
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0005'"))
-        conn.execute(sa.text("ALTER TABLE human_tasks DROP COLUMN closed_reason"))
-    app.close()
+    engine.dispose()
     upgraded = App(db_url)
     try:
         closed = upgraded.tasks.get(task.id)

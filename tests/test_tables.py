@@ -170,11 +170,16 @@ def test_slo_tables_fit_with_labelled_burn_rates_and_readable_alerts(
 
 
 def test_flow_tables_fit(invoke: Invoke, seeded: dict[str, Any]) -> None:
-    assert invoke("queues", "set", "default", "--concurrency", "4", "--rate", "100", "--per", "60")
+    queue = invoke("queues", "set", "default", "--concurrency", "4", "--rate", "100", "--per", "60")
+    assert queue.exit_code == 0, queue.stderr
     fits(invoke("queues", "list"), *("QUEUE", "RUNNABLE", "RUNNING", "default"))
-    assert invoke("pause", "wait-signal", "--step", "slow-step", "--reason", "a long reason why")
+    paused = invoke(
+        "pause", "wait-signal", "--step", "slow-step", "--reason", "a long reason why", "--force"
+    )
+    assert paused.exit_code == 0, paused.stderr
     fits(invoke("pauses"), *("WORKFLOW", "STEP", "HELD", "wait-signal", "slow-step"))
-    assert invoke("dependencies", "set", "payments-api", "--concurrency", "5").exit_code == 0
+    limited = invoke("dependencies", "set", "payments-api", "--concurrency", "5", "--force")
+    assert limited.exit_code == 0, limited.stderr
     fits(invoke("dependencies", "list"), *("DEPENDENCY", "CONCURRENCY", "payments-api"))
 
 

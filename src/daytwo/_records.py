@@ -62,10 +62,14 @@ class Instance:
     cancel_reason: str | None
     queue: str
     priority: int
+    #: Why a due instance (runnable, a fired timer, an expired lease) is not being run: no
+    #: live worker serves its queue or version, or a pause holds it. None otherwise, and
+    #: when the instance was not explained (see :attr:`waiting_for`).
+    held_by: str | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[Any, Any]) -> Instance:
-        """Build from an ``instances`` row."""
+    def from_row(cls, row: Mapping[Any, Any], *, held_by: str | None = None) -> Instance:
+        """Build from an ``instances`` row (``held_by``: see the attribute)."""
         return cls(
             id=row["id"],
             workflow=row["workflow"],
@@ -87,20 +91,28 @@ class Instance:
             cancel_reason=row["cancel_reason"],
             queue=row["queue"],
             priority=row["priority"],
+            held_by=held_by,
         )
 
     @property
     def waiting_for(self) -> str | None:
-        """What a waiting instance waits for, in words."""
+        """What the instance waits for, in words: the event or time of a waiting one, and
+        for a due one that nothing runs, why (no worker serves it, a pause)."""
+        if self.status == "RUNNING":
+            return None if self.held_by is None else f"its lease expired; {self.held_by}"
         if self.status != "WAITING":
-            return None
+            return self.held_by
         until = f" until {self.wake_at.isoformat()}" if self.wake_at else ""
-        return {
+        waiting = {
             "timer": f"timer{until}",
             "signal": f"signal {self.wait_name!r}{until}",
             "task": f"human task {self.wait_name!r}",
             "retry": f"retry of {self.wait_name!r} (attempt {self.attempt + 1}){until}",
+            "paused": f"paused step {self.wait_name!r} (daytwo resume {self.workflow} "
+            f"--step {self.wait_name})",
+            "throttled": f"a dependency slot for step {self.wait_name!r}{until}",
         }.get(self.wait_kind or "", self.wait_kind or "")
+        return waiting if self.held_by is None else f"{waiting}; due, but {self.held_by}"
 
     @property
     def cancel_outcome(self) -> str | None:

@@ -24,6 +24,7 @@ from daytwo._errors import (
     WorkflowFailed,
 )
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
+from daytwo._serving import Serving, catalog
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
 from daytwo.engine._context import current_run
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
@@ -101,6 +102,8 @@ class App:
         self._inline_keeper: threading.Thread | None = None
         # The lease owner of this App's inline runs; the lease token fences each run.
         self._inline_owner = f"inline-{uuid.uuid4().hex[:12]}"
+        # Who serves what: explains due instances nothing runs, warns at unserved starts.
+        self._serving = Serving(lambda: self.store, self.clock.now)
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -145,7 +148,7 @@ class App:
     def flow(self) -> FlowControl:
         """Flow control: queue limits, pauses and dependency limits (shared by all workers)."""
         if self._flow is None:
-            self._flow = FlowControl(self.store, self.clock.now)
+            self._flow = FlowControl(self.store, self.clock.now, lambda: catalog(self.registry))
         return self._flow
 
     def close(self) -> None:
@@ -314,6 +317,7 @@ class App:
         created, existing = self.store.insert_instance(row)
         if created:
             self._notify()
+            self._serving.warn_if_unserved(row)  # stored all the same: durable first
         else:
             self._check_same_start(existing, row, version)
         return InstanceHandle(self, existing["id"], created=created)
@@ -464,7 +468,7 @@ class App:
         row = self.store.get_instance(instance_id)
         if row is None:
             raise InstanceNotFound(instance_id)
-        return Instance.from_row(row)
+        return self._explained([row])[0]
 
     status = get
 
@@ -563,7 +567,12 @@ class App:
         rows = self.store.list_instances(
             workflow=workflow, statuses=statuses, state=state, limit=limit
         )
-        return [Instance.from_row(row) for row in rows]
+        return self._explained(rows)
+
+    def _explained(self, rows: Sequence[Mapping[Any, Any]]) -> builtins.list[Instance]:
+        """Instances that say why, when due, nothing runs them (``Instance.held_by``)."""
+        held = self._serving.held_by(list(rows), lambda: self.flow.settings().paused_starts)
+        return [Instance.from_row(row, held_by=h) for row, h in zip(rows, held, strict=True)]
 
     def history(self, instance_id: str) -> builtins.list[HistoryEvent]:
         """The instance's recorded operations in order."""
@@ -585,6 +594,13 @@ class App:
         from daytwo.worker._worker import Worker
 
         return Worker(self, **options)
+
+    def _worker_started(self, worker_id: str) -> None:
+        """A worker of this app registered (it counts as live whatever its heartbeat)."""
+        self._serving.worker_started(worker_id)
+
+    def _worker_stopped(self, worker_id: str) -> None:
+        self._serving.worker_stopped(worker_id)
 
     # -- in-process wake-ups --------------------------------------------------------------
 

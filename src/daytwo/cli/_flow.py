@@ -2,7 +2,8 @@
 
 ``daytwo queues list | set``, ``daytwo pause | resume | pauses`` and
 ``daytwo dependencies list | set``. Settings live in the database, so every worker follows
-a change within a second.
+a change within a second. Names that nothing has (a typo) are refused with the known ones
+unless ``--force`` (the check is ``FlowControl``'s, the same as in Python).
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ StepOption = Annotated[
     ),
 ]
 Unlimited = "no limit"
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        metavar=FLAG,
+        help="Accept a name that no worker registration, instance, setting or --app knows "
+        "(e.g. before the workers that have it start).",
+    ),
+]
 
 
 def _limit(value: int | float | None) -> str:
@@ -113,6 +123,7 @@ def set_queue(
         float | None,
         typer.Option("--per", min=0.001, metavar="SECONDS", help="The rate limit's period."),
     ] = None,
+    force: ForceOption = False,
     app_spec: AppOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -124,6 +135,7 @@ def set_queue(
         worker_concurrency=worker_concurrency,
         rate_limit=rate,
         rate_period=per,
+        force=force,
     )
     stdout_console().print(
         f"queue {name}: concurrency {_limit(settings.concurrency)}, per worker "
@@ -140,12 +152,17 @@ def pause(
         str | None, typer.Option("--reason", metavar="TEXT", help="Why (shown to others).")
     ] = None,
     by: ByOption = None,
+    force: ForceOption = False,
     app_spec: AppOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Stop starting new instances of WORKFLOW (running ones go on), or pause one --step."""
+    """Stop starting new instances of WORKFLOW (running ones go on), or pause one --step.
+
+    New starts stop at once (claims read the pauses); a paused step holds instances that
+    reach it within a second (workers' settings snapshot).
+    """
     app = client_app(ctx, database, app_spec)
-    app.flow.pause(workflow, step, reason=reason, by=operator(by))
+    app.flow.pause(workflow, step, reason=reason, by=operator(by), force=force)
     what = f"step {step} of {workflow}" if step else f"new starts of {workflow}"
     stdout_console().print(
         f"paused {what}; undo with `daytwo resume {workflow}`" + (f" --step {step}" if step else "")
@@ -248,6 +265,7 @@ def set_dependency(
     unlimited: Annotated[
         bool, typer.Option("--unlimited", metavar=FLAG, help="Remove the limit.")
     ] = False,
+    force: ForceOption = False,
     app_spec: AppOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -255,7 +273,7 @@ def set_dependency(
     if (concurrency is None) == (not unlimited):
         raise typer.BadParameter("give either --concurrency N or --unlimited")
     app = client_app(ctx, database, app_spec)
-    app.flow.set_dependency_limit(name, None if unlimited else concurrency)
+    app.flow.set_dependency_limit(name, None if unlimited else concurrency, force=force)
     stdout_console().print(
         f"dependency {name}: " + ("no limit" if unlimited else f"at most {concurrency} at once")
     )

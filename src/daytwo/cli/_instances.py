@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 import daytwo
+from daytwo._serving import unserved_warnings_shown_elsewhere
 from daytwo.cli._apps import client_app, explicit_database, load_app
 from daytwo.cli._errors import CliError, ExitCode
 from daytwo.cli._input import parse_json
@@ -98,9 +99,10 @@ def start(
     """
     value = parse_json(input_json, "INPUT_JSON")
     app = load_app(app_spec, explicit_database(ctx, database))
-    handle = app.start(
-        workflow, value, id=instance_id, version=version, queue=queue, priority=priority
-    )
+    with unserved_warnings_shown_elsewhere():  # the note below says it
+        handle = app.start(
+            workflow, value, id=instance_id, version=version, queue=queue, priority=priority
+        )
     instance = handle.status()
     notes = stderr_console()
     if handle.created:
@@ -108,6 +110,8 @@ def start(
             f"started instance {instance.id} of {instance.workflow} {instance.version} "
             f"in {display_url(app.database_url)}"
         )
+        if instance.held_by is not None:
+            notes.print(f"note: {instance.held_by}; it is stored and runs once that changes")
     else:
         notes.print(
             f"instance {instance.id} already exists ({instance.status}); it was not started again"

@@ -297,10 +297,19 @@ class Run(DurableRun):
 
     def _gate(self, step: Step[Any, Any], seq: int) -> int | None:
         """Hold the instance at a paused step; return the step's dependency limit, if any."""
-        settings = self._store(self.runtime.flow.settings)
+        flow = self.runtime.flow
+        settings = self._store(flow.settings)
+        if (self.definition.name, step.name) in settings.paused_steps:
+            # The snapshot may predate a resume, which wakes only instances already held:
+            # decide on the stored pauses, and look again once the suspension is durable.
+            settings = self._store(flow.settings, fresh=True)
         if (self.definition.name, step.name) in settings.paused_steps:
             # Visible in its own state until `daytwo resume` makes it runnable again.
-            self._suspend("paused", step.name, seq, None, f"paused:{step.name}")
+            try:
+                self._suspend("paused", step.name, seq, None, f"paused:{step.name}")
+            except Suspended:
+                self._store(flow.wake_if_resumed, self.instance_id, self.definition.name, step.name)
+                raise
         if step.dependency is None:
             return None
         return settings.dependency_limits.get(step.dependency)
@@ -318,7 +327,7 @@ class Run(DurableRun):
 
     def _give_slot(self, step: Step[Any, Any]) -> None:
         assert step.dependency is not None
-        self._store(self.runtime.flow.release_slot, step.dependency, self.instance_id)
+        self._store(self.runtime.flow.release_slot, step.dependency, self.instance_id, self.token)
 
     def _attempt_failed(
         self,

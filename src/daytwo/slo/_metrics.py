@@ -46,6 +46,7 @@ from daytwo.slo._results import SloStatus
 from daytwo.slo._stuck import _stuck_condition, state_thresholds, stuck_configs
 from daytwo.store import ACTIVE_STATUSES, Store
 from daytwo.store._schema import instances, slo_buckets
+from daytwo.store._workers import coverage
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -238,10 +239,12 @@ class StoreCollector(Collector):
         metric = GaugeMetricFamily(
             "daytwo_instances_stuck",
             "Active instances stuck now: in their state past its threshold, overdue human "
-            "task, or leased by a dead worker (see daytwo slo stuck).",
+            "task, leased by a dead worker, or due and served by no live worker (see daytwo "
+            "slo stuck).",
             labels=["workflow", "version", "state"],
         )
         configs = stuck_configs(self.workflows, self.objectives)
+        live = coverage(self.store, now)  # due instances no live worker serves are stuck
         rows: list[Any] = []
         with self.store.read() as conn:
             for workflow in sorted(set(configs) | with_active):
@@ -255,7 +258,7 @@ class StoreCollector(Collector):
                     .where(
                         instances.c.workflow == workflow,
                         instances.c.status.in_(_ACTIVE),
-                        _stuck_condition(thresholds, now),
+                        _stuck_condition(thresholds, now, (workflow, live)),
                     )
                     .group_by(instances.c.workflow, instances.c.version, instances.c.state)
                 ).all()  # fmt: skip

@@ -1,9 +1,11 @@
 """Stuck instances: per-state thresholds, the stuck count of a workflow, and the reasons.
 
 An active instance is stuck when it has been in its current state longer than that state's
-threshold, when it is leased by a worker whose lease expired (the worker died), or when it
-waits for a human task that is overdue. INCOMPATIBLE instances are listed too: they need a
-human, although they have ended.
+threshold, when it is leased by a worker whose lease expired (the worker died), when it
+waits for a human task that is overdue, or when it is due (runnable, a fired timer, an
+expired lease) and no live worker serves it — its queue, or its version in that queue
+(``store/_workers.py``): nothing will ever run it, however young it is. INCOMPATIBLE
+instances are listed too: they need a human, although they have ended.
 
 Thresholds: explicit per state (``StuckRatio.thresholds``), else ``factor`` x the state's
 median time-in-state over the transitions of the workflow's most recent successful
@@ -27,6 +29,7 @@ import sqlalchemy as sa
 from daytwo.slo._definitions import Objective, StuckRatio, format_duration
 from daytwo.store import ACTIVE_STATUSES, Store
 from daytwo.store._schema import human_tasks, instances, step_attempts, transitions, workers
+from daytwo.store._workers import Coverage, coverage
 
 __all__ = [
     "MEDIAN_SAMPLE",
@@ -107,7 +110,13 @@ def _overdue_task(now: float) -> sa.ColumnElement[bool]:
     )
 
 
-def _stuck_condition(thresholds: dict[str, float], now: float) -> sa.ColumnElement[bool]:
+def _stuck_condition(
+    thresholds: dict[str, float],
+    now: float,
+    served: tuple[str, Coverage] | None = None,
+) -> sa.ColumnElement[bool]:
+    """Stuck instances (of one workflow). With ``served`` (that workflow and the live
+    workers), due instances no live worker serves count too."""
     too_long: sa.ColumnElement[bool] = sa.false()
     if thresholds:
         cutoff = sa.case(
@@ -117,14 +126,19 @@ def _stuck_condition(thresholds: dict[str, float], now: float) -> sa.ColumnEleme
         )
         too_long = instances.c.state_entered_at < cutoff
     dead_lease = sa.and_(instances.c.status == "RUNNING", instances.c.run_at < now)
-    return sa.or_(too_long, dead_lease, _overdue_task(now))
+    unserved: sa.ColumnElement[bool] = sa.false()
+    if served is not None:
+        workflow, live = served
+        unserved = sa.and_(instances.c.run_at <= now, sa.not_(live.served_condition(workflow)))
+    return sa.or_(too_long, dead_lease, _overdue_task(now), unserved)
 
 
 def count_stuck(
     store: Store, workflow: str, version: str | None, thresholds: dict[str, float], now: float
 ) -> tuple[int, int]:
     """(stuck, active) instances of ``workflow`` now, counted in one pass in the database."""
-    stuck = sa.func.sum(sa.case((_stuck_condition(thresholds, now), 1), else_=0))
+    served = (workflow, coverage(store, now))
+    stuck = sa.func.sum(sa.case((_stuck_condition(thresholds, now, served), 1), else_=0))
     query = sa.select(sa.func.count(), stuck).where(
         instances.c.workflow == workflow, instances.c.status.in_(_ACTIVE)
     )
@@ -148,6 +162,7 @@ def find_stuck(
     ``thresholds`` maps workflow → state → seconds (see :func:`state_thresholds`).
     """
     names = [workflow] if workflow is not None else list(thresholds)
+    live = coverage(store, now)
     with store.read() as conn:
         if not names:  # nothing known about the app: find the workflows (a full scan)
             names = list(
@@ -160,7 +175,7 @@ def find_stuck(
         # One indexed query per workflow and kind, each in (workflow, status, ...) order.
         rows: list[Any] = []
         for name in names:
-            stuck_active = _stuck_condition(thresholds.get(name, {}), now)
+            stuck_active = _stuck_condition(thresholds.get(name, {}), now, (name, live))
             for statuses, condition in (
                 (_ACTIVE, stuck_active),
                 (["INCOMPATIBLE"], sa.true()),
@@ -177,7 +192,7 @@ def find_stuck(
                 )
                 rows += conn.execute(query).mappings()
         rows = sorted(rows, key=lambda row: row["state_entered_at"])[:limit]
-        live = {
+        heartbeats = {
             row.id: row.heartbeat_at
             for row in conn.execute(
                 sa.select(workers.c.id, workers.c.heartbeat_at).where(
@@ -188,7 +203,15 @@ def find_stuck(
         result = []
         for row in rows:
             threshold = thresholds.get(row["workflow"], {}).get(row["state"])
-            reason = _reason(conn, row, now, threshold, live)
+            unserved = None
+            due = row["run_at"] is not None and row["run_at"] <= now
+            if row["status"] != "INCOMPATIBLE" and due:
+                unserved = live.unserved(row["queue"], row["workflow"], row["version"])
+            reason = _reason(conn, row, now, threshold, heartbeats)
+            if unserved is not None:
+                reason = f"{reason}; nothing will run it: {unserved}"
+            elif row["status"] == "RUNNING" and due:
+                reason = f"{reason}; another worker will take it over"
             result.append(
                 StuckInstance(
                     instance_id=row["id"],
@@ -222,8 +245,7 @@ def _reason(
             heartbeat = live.get(owner) if owner else None
             seen = "" if heartbeat is None else f", last heartbeat {_ago(now - heartbeat)} ago"
             return (
-                f"lease held by dead worker {owner} (expired {_ago(now - row['run_at'])} "
-                f"ago{seen}); another worker will take it over"
+                f"lease held by dead worker {owner} (expired {_ago(now - row['run_at'])} ago{seen})"
             )
         return f"running in state {row['state']!r} for {_ago(now - row['state_entered_at'])}"
     if kind == "task":
@@ -252,7 +274,10 @@ def _reason(
         return f"step {name!r} retrying for the {_ordinal(row['attempt'])} time; last error {text}"
     if kind == "timer":
         return f"timer {name!r} due {_ago(now - (row['wake_at'] or now))} ago and not resumed"
-    return f"{status.lower()} in state {row['state']!r}, not picked up by a worker"
+    return (
+        f"{status.lower()} in state {row['state']!r} for "
+        f"{_ago(now - row['state_entered_at'])}, not picked up by a worker"
+    )
 
 
 def _ordinal(n: int) -> str:

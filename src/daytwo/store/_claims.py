@@ -18,7 +18,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Update
 
 from daytwo.store._prepared import Prepared
-from daytwo.store._schema import READY, RUNNING, TIMED, instances, queue_starts, queues
+from daytwo.store._schema import READY, RUNNING, TIMED, instances, pauses, queue_starts, queues
 
 __all__ = [
     "UNLIMITED",
@@ -30,6 +30,7 @@ __all__ = [
     "claim_statement",
     "limit_statements",
     "of_pairs",
+    "starts_not_paused",
 ]
 
 
@@ -91,6 +92,20 @@ def of_pairs(
     )
 
 
+def starts_not_paused() -> sa.ColumnElement[bool]:
+    """Instances under way, or new ones of a workflow whose starts are not paused now.
+
+    Read in the claim's own transaction, so a pause holds back every claim that begins
+    after it commits, whatever the worker's settings snapshot says (the snapshot's
+    ``paused`` set stays, for :meth:`Store.next_due` to leave held instances out). It
+    costs one primary-key probe of the small ``pauses`` table per unstarted candidate.
+    """
+    return sa.or_(
+        instances.c.history_size > 0,
+        ~sa.exists().where(pauses.c.workflow == instances.c.workflow, pauses.c.step == ""),
+    )
+
+
 def claim_statement(
     queue: str,
     workflows: Sequence[tuple[str, str]],
@@ -131,6 +146,7 @@ def claim_statement(
         sa.text(READY),
         instances.c.queue == queue_name,
         of_pairs(workflows, paused, binds),
+        starts_not_paused(),
         order=(instances.c.priority, instances.c.run_at),
     )
     # Expired leases (their worker died) of the queue, through ix_instances_running: a

@@ -19,15 +19,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from daytwo._errors import InvalidInput
 from daytwo.store._claims import UNLIMITED, QueueLimits
+from daytwo.store._names import Catalog, NameCheck
 from daytwo.store._schema import (
     READY,
     RUNNING,
     dependency_limits,
-    dependency_slots,
     instances,
     pauses,
     queues,
 )
+from daytwo.store._slots import DependencySlots
 from daytwo.store._store import Store
 
 __all__ = ["FlowControl", "FlowSettings", "QueueSettings"]
@@ -81,9 +82,17 @@ class FlowSettings:
 class FlowControl:
     """Reads and changes flow-control settings; caches them for workers."""
 
-    def __init__(self, store: Store, now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        now: Callable[[], float],
+        local_names: Callable[[], Catalog] | None = None,
+    ) -> None:
         self.store = store
         self._now = now
+        #: Refuses names nothing has; ``local_names`` are the calling app's own.
+        self.names = NameCheck(store, local_names)
+        self.slots = DependencySlots(store, now)
         self._lock = threading.Lock()
         self._cached: FlowSettings | None = None
         self._read_at = 0.0
@@ -189,8 +198,13 @@ class FlowControl:
         worker_concurrency: int | None = None,
         rate_limit: int | None = None,
         rate_period: float | None = None,
+        force: bool = False,
     ) -> QueueSettings:
-        """Create or replace a queue's limits (None removes a limit)."""
+        """Create or replace a queue's limits (None removes a limit).
+
+        A queue name that no worker, workflow, setting or instance uses is refused with the
+        known ones, unless ``force``.
+        """
         for label, value in (
             ("concurrency", concurrency),
             ("worker concurrency", worker_concurrency),
@@ -202,6 +216,8 @@ class FlowControl:
             raise InvalidInput("a rate limit needs both a count and a period, e.g. 10 per 60 s")
         if rate_period is not None and rate_period <= 0:
             raise InvalidInput(f"rate period must be positive (got {rate_period})")
+        if not force:
+            self.names.queue(name)
         values = {
             "concurrency": concurrency,
             "worker_concurrency": worker_concurrency,
@@ -213,9 +229,24 @@ class FlowControl:
         return QueueSettings(name, concurrency, worker_concurrency, rate_limit, rate_period)
 
     def pause(
-        self, workflow: str, step: str | None = None, *, reason: str | None, by: str | None
+        self,
+        workflow: str,
+        step: str | None = None,
+        *,
+        reason: str | None,
+        by: str | None,
+        force: bool = False,
     ) -> None:
-        """Pause new starts of ``workflow`` or, with ``step``, that step of it."""
+        """Pause new starts of ``workflow`` or, with ``step``, that step of it.
+
+        A workflow or step that nothing knows (a typo) is refused with the known names,
+        unless ``force``.
+        """
+        if not force:
+            if step:
+                self.names.step(workflow, step)
+            else:
+                self.names.workflow(workflow)
         row = {
             "workflow": workflow,
             "step": step or "",
@@ -257,6 +288,50 @@ class FlowControl:
         self.invalidate()
         return int(released)
 
+    def wake_if_resumed(self, instance_id: str, workflow: str, step: str) -> bool:
+        """Make an instance that just suspended at a paused step runnable if the pause is gone.
+
+        Called after the suspension committed: a resume that committed between the run's
+        look at the pauses and its suspension found nothing to wake, and nothing else
+        would wake the instance. Returns whether it was woken. On PostgreSQL the pause row
+        is share-locked first, so a resume in flight either waits for this check or is
+        waited for by it (a plain read could miss both ways under READ COMMITTED).
+        """
+        still_paused = (
+            sa.select(pauses.c.workflow)
+            .where(pauses.c.workflow == workflow, pauses.c.step == step)
+            .limit(1)
+        )
+        if self.store.dialect == "postgresql":
+            with self.store.write() as conn:
+                if conn.execute(still_paused.with_for_update(read=True)).first() is not None:
+                    return False
+                return self._wake_paused(conn, instance_id, step)
+        # SQLite serializes write transactions: a resume is wholly before this read (which
+        # then sees the pause gone) or wholly after it (and then wakes the instance itself).
+        with self.store.read() as conn:
+            if conn.execute(still_paused).first() is not None:
+                return False
+        with self.store.write() as conn:
+            return self._wake_paused(conn, instance_id, step)
+
+    def _wake_paused(self, conn: sa.Connection, instance_id: str, step: str) -> bool:
+        now = self._now()
+        woken = conn.execute(
+            instances.update()
+            .where(
+                instances.c.id == instance_id,
+                instances.c.status == "WAITING",
+                instances.c.wait_kind == "paused",
+                instances.c.wait_name == step,
+            )
+            .values(status="RUNNABLE", run_at=now, updated_at=now)
+            .returning(instances.c.queue)
+        ).first()
+        if woken is not None:
+            self.store.notify_workers(conn, woken.queue)
+        return woken is not None
+
     def list_pauses(self) -> list[dict[str, Any]]:
         """Every pause in force, with how many instances it holds."""
         with self.store.read() as conn:
@@ -278,8 +353,13 @@ class FlowControl:
                 ).scalar_one()
         return result
 
-    def set_dependency_limit(self, name: str, concurrency: int | None) -> None:
-        """Limit concurrent calls to dependency ``name`` across the cluster (None: no limit)."""
+    def set_dependency_limit(
+        self, name: str, concurrency: int | None, *, force: bool = False
+    ) -> None:
+        """Limit concurrent calls to dependency ``name`` across the cluster (None: no limit).
+
+        A dependency that no step calls is refused with the known ones, unless ``force``.
+        """
         if concurrency is None:
             with self.store.write() as conn:
                 conn.execute(dependency_limits.delete().where(dependency_limits.c.name == name))
@@ -288,22 +368,15 @@ class FlowControl:
             return
         if concurrency < 1:
             raise InvalidInput(f"dependency concurrency must be at least 1 (got {concurrency})")
+        if not force:
+            self.names.dependency(name)
         values = {"concurrency": concurrency, "updated_at": self._now()}
         self._upsert(dependency_limits, {"name": name, **values}, ["name"], values)
 
     def dependency_status(self) -> list[dict[str, Any]]:
         """Per limited dependency: its limit and the calls in flight now."""
         settings = self.settings(fresh=True)
-        now = self._now()
-        with self.store.read() as conn:
-            in_flight: dict[str, int] = {
-                name: count
-                for name, count in conn.execute(
-                    sa.select(dependency_slots.c.dependency, sa.func.count())
-                    .select_from(dependency_slots.join(instances, _slot_is_live(now)))
-                    .group_by(dependency_slots.c.dependency)
-                ).tuples()
-            }
+        in_flight = self.slots.in_flight()
         return [
             {"name": name, "concurrency": limit, "in_flight": in_flight.get(name, 0)}
             for name, limit in sorted(settings.dependency_limits.items())
@@ -313,49 +386,11 @@ class FlowControl:
 
     def acquire_slot(self, dependency: str, limit: int, instance_id: str, token: int) -> bool:
         """Take one of ``limit`` slots of ``dependency`` for this instance's current lease."""
-        now = self._now()
-        with self.store.write() as conn:
-            if self.store.dialect == "postgresql":
-                # Serialize slot takers of one dependency, as SQLite's write lock does.
-                conn.execute(
-                    sa.select(dependency_limits.c.name)
-                    .where(dependency_limits.c.name == dependency)
-                    .with_for_update()
-                )
-            held = conn.execute(
-                sa.select(dependency_slots.c.lease_token).where(
-                    dependency_slots.c.dependency == dependency,
-                    dependency_slots.c.instance_id == instance_id,
-                )
-            ).first()
-            if held is not None and held[0] == token:
-                return True
-            in_flight = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(dependency_slots.join(instances, _slot_is_live(now)))
-                .where(dependency_slots.c.dependency == dependency)
-            ).scalar_one()
-            if in_flight >= limit:
-                return False
-            values = {"lease_token": token, "acquired_at": now}
-            self._upsert_in(
-                conn,
-                dependency_slots,
-                {"dependency": dependency, "instance_id": instance_id, **values},
-                ["dependency", "instance_id"],
-                values,
-            )
-            return True
+        return self.slots.acquire(dependency, limit, instance_id, token)
 
-    def release_slot(self, dependency: str, instance_id: str) -> None:
-        """Give the slot back (the call ended, whatever its outcome)."""
-        with self.store.write() as conn:
-            conn.execute(
-                dependency_slots.delete().where(
-                    dependency_slots.c.dependency == dependency,
-                    dependency_slots.c.instance_id == instance_id,
-                )
-            )
+    def release_slot(self, dependency: str, instance_id: str, token: int) -> None:
+        """Give back the slot taken under lease ``token`` (see :meth:`DependencySlots.release`)."""
+        self.slots.release(dependency, instance_id, token)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -377,14 +412,3 @@ class FlowControl:
     ) -> None:
         statement = self._insert(table).values(row)
         conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=update))
-
-
-def _slot_is_live(now: float) -> sa.ColumnElement[bool]:
-    # A slot counts while its instance still runs under the lease it was taken with: a
-    # crashed worker's slots stop counting once its lease expires or is taken over.
-    return sa.and_(
-        instances.c.id == dependency_slots.c.instance_id,
-        instances.c.lease_token == dependency_slots.c.lease_token,
-        instances.c.status == "RUNNING",
-        instances.c.run_at > now,
-    )

@@ -20,9 +20,20 @@ from daytwo.store._claims import UNLIMITED, ClaimRequest, QueueLimits, claim_par
 from daytwo.store._store import Store
 from daytwo.store._writes import InstanceWrite, WriteOutcome
 
-__all__ = ["DirectWriter", "GroupCommitter"]
+__all__ = ["DirectWriter", "GroupCommitter", "WriterClosed"]
 
 log = logging.getLogger("daytwo.store")
+
+
+class WriterClosed(RuntimeError):
+    """A write came after its writer was closed: its worker stopped and gave the lease back.
+
+    What a run that outlived its worker's shutdown grace gets at its next durable point;
+    the worker drops it quietly (the run's results would be fenced off anyway).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the writer is closed: its worker stopped and gave the lease back")
 
 
 class DirectWriter:
@@ -32,10 +43,17 @@ class DirectWriter:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._closed = False
 
     def commit(self, write: InstanceWrite, *, wait: bool = True) -> WriteOutcome | None:
         """Apply ``write`` now."""
+        if self._closed:
+            raise WriterClosed()
         return self.store.apply([write])[0]
+
+    def close(self) -> None:
+        """Refuse further writes (:class:`WriterClosed`)."""
+        self._closed = True
 
 
 class GroupCommitter:
@@ -60,7 +78,7 @@ class GroupCommitter:
         future: Future[WriteOutcome] | None = Future() if wait else None
         with self._cond:
             if self._closed:
-                raise RuntimeError("the group committer is closed")
+                raise WriterClosed()
             self._queue.append((write, future))
             self._cond.notify()
         return future.result() if future is not None else None
@@ -87,7 +105,7 @@ class GroupCommitter:
         )
         with self._cond:
             if self._closed:
-                raise RuntimeError("the group committer is closed")
+                raise WriterClosed()
             self._claims.append(request)
             self._cond.notify()
         return request.future.result()

@@ -41,7 +41,7 @@ if logging.getLogger("alembic").level == logging.NOTSET:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 #: The newest migration; a test checks that it is Alembic's head.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 #: The PostgreSQL advisory lock key that serializes migrations ("daytwo" in ASCII).
 MIGRATION_LOCK_KEY = 0x646179747776

@@ -187,7 +187,10 @@ human_tasks = Table(
     Index("ix_human_tasks_status", "status", "assignee"),
 )
 
-#: Worker processes, for leases and for telling a dead worker from a live one.
+#: Worker processes, for leases and for telling a dead worker from a live one, and what
+#: each serves (its registration, ``store/_workers.py``): a worker is live while it has not
+#: stopped and its last heartbeat is within its lease. The JSON columns are NULL for
+#: workers of a daytwo from before registrations (they may serve anything).
 workers = Table(
     "workers",
     metadata,
@@ -198,6 +201,13 @@ workers = Table(
     Column("started_at", Double, nullable=False),
     Column("heartbeat_at", Double, nullable=False),
     Column("stopped_at", Double),
+    Column("lease_seconds", Double),
+    #: JSON list of the queue names it claims from.
+    Column("queues", Text),
+    #: JSON list of [workflow, version, default queue] it runs.
+    Column("workflows", Text),
+    #: JSON object: step name -> the dependency it calls (or null).
+    Column("steps", Text),
 )
 
 #: Flow-control settings of a named queue. A queue without a row has no limits.

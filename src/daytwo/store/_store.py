@@ -292,8 +292,16 @@ class Store:
             )
             return result.rowcount
 
-    def release_leases(self, owner: str, instance_ids: Sequence[str], now: float) -> int:
-        """Give back leases (graceful shutdown): the instances become runnable at once.
+    def release_leases(
+        self,
+        owner: str,
+        instance_ids: Sequence[str],
+        now: float,
+        *,
+        claimable_at: float | None = None,
+    ) -> int:
+        """Give back leases (graceful shutdown): the instances become runnable, at once or
+        at ``claimable_at``.
 
         The lease token is bumped so that a run still finishing in this process cannot
         write after the release.
@@ -312,7 +320,7 @@ class Store:
                     status="RUNNABLE",
                     lease_owner=None,
                     lease_token=instances.c.lease_token + 1,
-                    run_at=now,
+                    run_at=now if claimable_at is None else claimable_at,
                     updated_at=now,
                 )
             )

@@ -16,18 +16,20 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-
-import psutil
-import sqlalchemy as sa
 
 from daytwo.engine._clock import FakeClock
 from daytwo.engine._durable import RunResult
 from daytwo.engine._runner import execute
 from daytwo.store._claims import QueueLimits
-from daytwo.store._group_commit import DirectWriter, GroupCommitter
-from daytwo.store._schema import instances, workers
+from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
+from daytwo.worker._registration import (
+    registration,
+    release_dead_workers,
+    warn_about_unserved_work,
+)
+from daytwo.worker._threads import RunThreads
 from daytwo.worker._wakeups import RECONNECT_BACKOFF, WakeListener
 
 if TYPE_CHECKING:
@@ -39,6 +41,10 @@ log = logging.getLogger("daytwo.worker")
 
 #: Seconds between fallback polls while LISTEN/NOTIFY wake-ups are being received.
 LISTENING_POLL_INTERVAL = 2.0
+#: The leases of runs that outlive the shutdown grace are given back claimable this many
+#: seconds later: by then this process has exited (``daytwo worker``), so another worker
+#: never runs a step while it still runs here.
+RELEASE_MARGIN = 1.0
 
 
 @runtime_checkable
@@ -98,10 +104,12 @@ class Worker:
         self.id = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._group_commit = group_commit
         self._writer: GroupCommitter | DirectWriter | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._run_threads: RunThreads[RunResult | None] | None = None
         # instance id -> (lease token of our claim, its run)
         self._inflight: dict[str, tuple[int, Future[RunResult | None]]] = {}
         self._inflight_by_queue: Counter[str] = Counter()
+        # Runs still going when the grace ended: their leases were given back.
+        self._abandoned: set[str] = set()
         self._next_queue = 0
         self._empty_passes = 0
         self._listener: WakeListener | None = None
@@ -122,20 +130,16 @@ class Worker:
     def start(self) -> Worker:
         """Start claiming and running in background threads; returns at once."""
         store = self.app.store
-        now = self.app.clock.now()
-        store.register_worker(
-            {
-                "id": self.id,
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "concurrency": self.concurrency,
-                "started_at": now,
-                "heartbeat_at": now,
-            }
-        )
+        serving = registration(
+            self.app, self.id, queues=self.queues, concurrency=self.concurrency,
+            lease_seconds=self.lease_seconds,
+        )  # fmt: skip
+        store.register_worker(serving.to_row())
+        self.app._worker_started(self.id)
         self._release_dead_workers()
+        warn_about_unserved_work(self.app, serving)
         self._writer = GroupCommitter(store) if self._group_commit else DirectWriter(store)
-        self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="daytwo-run")
+        self._run_threads = RunThreads(self.concurrency, name="daytwo-run")
         self.app.add_listener(self.wake)
         if store.dialect == "postgresql":
             listener = WakeListener(
@@ -169,7 +173,14 @@ class Worker:
         self.stop()
 
     def stop(self, grace: float | None = None) -> None:
-        """Stop claiming, let running instances finish for ``grace`` seconds, release the rest."""
+        """Stop claiming, let running instances finish for ``grace`` seconds, release the rest.
+
+        A run still going when the grace ends is abandoned: its lease is given back (the
+        instance is claimable :data:`RELEASE_MARGIN` seconds later) and its late writes are
+        refused and dropped. Its thread is a daemon thread, so ``daytwo worker`` exits at
+        once instead of waiting for the step; in a process that goes on after ``stop()``
+        the step function runs on until it returns, and its result is discarded.
+        """
         if self._stopped.is_set():
             return
         self._stopping.set()
@@ -187,24 +198,34 @@ class Worker:
             pending = [future for _, future in self._inflight.values()]
         if pending:
             wait(pending, timeout=grace)
-        with self._lock:
-            leftover = list(self._inflight)
-        if leftover:
-            released = self.app.store.release_leases(self.id, leftover, self.app.clock.now())
-            log.warning(
-                "worker %s released %d instance(s) still running at shutdown", self.id, released
-            )
-        self._heartbeat_stop.set()
-        heartbeat_thread.join()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-        if isinstance(self._writer, GroupCommitter):
-            self._writer.close()
         self.app.remove_listener(self.wake)
         if self._listener is not None:
             self.app.flow.follow(None)
             self._listener.stop()
+        # From here on a run's write is refused (WriterClosed), so nothing it does after
+        # the grace can be committed, and releasing its lease cannot race its last write.
+        if self._writer is not None:
+            self._writer.close()
+        with self._lock:
+            leftover = list(self._inflight)
+            self._abandoned.update(leftover)
+        if leftover:
+            now = self.app.clock.now()
+            released = self.app.store.release_leases(
+                self.id, leftover, now, claimable_at=now + RELEASE_MARGIN
+            )
+            log.warning(
+                "worker %s: %d instance(s) still running after the %g s shutdown grace (%s); "
+                "gave back %d lease(s): another worker resumes them from their last durable "
+                "point, and what their runs here do from now on is dropped",
+                self.id, len(leftover), grace, ", ".join(sorted(leftover)), released,
+            )  # fmt: skip
+        self._heartbeat_stop.set()
+        heartbeat_thread.join()
+        if self._run_threads is not None:
+            self._run_threads.shutdown()
         self.app.store.worker_heartbeat(self.id, self.app.clock.now(), stopped=True)
+        self.app._worker_stopped(self.id)
         self._stopped.set()
         log.info("worker %s stopped", self.id)
 
@@ -376,9 +397,9 @@ class Worker:
         return list(self.app.store.claim(self.id, pairs, **options))
 
     def _submit(self, row: Any) -> None:
-        assert self._executor is not None
+        assert self._run_threads is not None
         with self._lock:
-            future = self._executor.submit(self._run_one, row)
+            future = self._run_threads.submit(lambda: self._run_one(row))
             self._inflight[row["id"]] = (row["lease_token"], future)
             self._inflight_by_queue[row["queue"]] += 1
 
@@ -386,7 +407,15 @@ class Worker:
         assert self._writer is not None
         try:
             return execute(self.app.runtime, self._writer, row)
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, WriterClosed) or row["id"] in self._abandoned:
+                # It outlived the shutdown grace; its lease was given back already.
+                log.info(
+                    "worker %s: the run of %s abandoned at shutdown ended; nothing of it "
+                    "after the grace was recorded",
+                    self.id, row["id"],
+                )  # fmt: skip
+                return None
             # An engine or database error, not a workflow failure (those are recorded).
             # Give the lease back so the instance is retried soon; if even that fails,
             # the lease simply expires.
@@ -424,42 +453,4 @@ class Worker:
                 log.exception("worker %s: heartbeat failed", self.id)
 
     def _release_dead_workers(self) -> None:
-        """Free at once the leases of workers on this host whose process is gone.
-
-        Elsewhere leases simply expire; on this host we can see that the process died.
-        """
-        store = self.app.store
-        host = socket.gethostname()
-        with store.read() as conn:
-            rows = list(
-                conn.execute(
-                    sa.select(workers.c.id, workers.c.pid, workers.c.started_at).where(
-                        workers.c.host == host,
-                        workers.c.stopped_at.is_(None),
-                        workers.c.id != self.id,
-                    )
-                ).mappings()
-            )
-        dead = [row["id"] for row in rows if not _alive(row["pid"], row["started_at"])]
-        if not dead:
-            return
-        now = self.app.clock.now()
-        with store.write() as conn:
-            conn.execute(
-                instances.update()
-                .where(instances.c.lease_owner.in_(dead), instances.c.status == "RUNNING")
-                .values(run_at=now)
-            )
-            conn.execute(workers.update().where(workers.c.id.in_(dead)).values(stopped_at=now))
-        log.info("worker %s: released leases of dead worker(s) %s", self.id, ", ".join(dead))
-
-
-def _alive(pid: int, started_at: float) -> bool:
-    try:
-        process = psutil.Process(pid)
-        return (
-            bool(process.create_time() <= started_at + 1.0)
-            and process.status() != psutil.STATUS_ZOMBIE
-        )
-    except psutil.Error:
-        return False
+        release_dead_workers(self.app, self.id)
