@@ -327,24 +327,6 @@ class DurableRun:
             else:
                 raise CancelRequested(outcome.cancel_reason)
 
-    def _begin_attempt(self, state: str, name: str, seq: int, attempt: int) -> None:
-        """Attempt ``attempt`` of the step (or compensation) at ``seq`` is about to start.
-
-        The attempt in flight is written with the durable point (``wait_kind`` "attempt"), so
-        that a run taking the instance over after a crash knows it was lost (see
-        ``Run._next_attempt``).
-        """
-        values = self.values
-        marker = ("attempt", name, seq, attempt)
-        changed = (
-            values["wait_kind"],
-            values["wait_name"],
-            values["wait_seq"],
-            values["attempt"],
-        ) != marker
-        values.update(wait_kind="attempt", wait_name=name, wait_seq=seq, attempt=attempt)
-        self._begin(state, marker_changed=changed)
-
     def _begin(self, state: str, *, marker_changed: bool = False) -> None:
         """A side effect is about to start: make everything before it durable."""
         self._set_state(state, "RUNNING")

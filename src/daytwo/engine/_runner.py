@@ -9,9 +9,10 @@ instance's new state. Between durable points workflow code is deterministic and 
 side effects, so a crash there is the same as a crash during the step before it.
 
 This module holds what workflow code calls (steps, timers, signals, human tasks, recorded
-values) and the saga that undoes completed steps. The bookkeeping underneath (replay
-position, buffered rows, durable points) is :class:`DurableRun`, in ``_durable.py``;
-calling a step function with its timeout is in ``_invocation.py``.
+values) and the forward path of a run. Underneath, by layer: the saga that undoes
+completed steps (``_saga.py``), the attempt records (``_attempts.py``) and the bookkeeping
+of replay position, buffered rows and durable points (:class:`DurableRun`,
+``_durable.py``); calling a step function with its timeout is in ``_invocation.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from daytwo._errors import (
     CancelRequested,
@@ -38,16 +39,14 @@ from daytwo._errors import (
 from daytwo.engine._clock import Clock
 from daytwo.engine._context import Context, StepInfo, _run_var
 from daytwo.engine._definitions import Step
-from daytwo.engine._durable import CLEAR_WAIT, DurableRun, RunResult, Runtime, Writer
+from daytwo.engine._durable import CLEAR_WAIT, RunResult, Runtime, Writer
 from daytwo.engine._invocation import error_record, invoke
-from daytwo.engine._retry import NO_RETRY, Retry
+from daytwo.engine._retry import NO_RETRY
+from daytwo.engine._saga import SagaRun
 
 __all__ = ["Run", "execute"]
 
 log = logging.getLogger("daytwo.runner")
-
-#: The error type of an attempt whose worker was lost while it ran (see Run._next_attempt).
-WORKER_LOST = "WorkerLost"
 
 #: About how long an instance waits before asking again for a slot of a limited dependency.
 DEPENDENCY_RETRY_SECONDS = 0.5
@@ -77,7 +76,7 @@ def execute(
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-class Run(DurableRun):
+class Run(SagaRun):
     """One execution of one instance; see the module docstring."""
 
     def execute(self) -> RunResult:
@@ -226,75 +225,6 @@ class Run(DurableRun):
             return value  # what parsing result_text would give back
         return serde.loads(result_text)
 
-    def _step_failed(
-        self,
-        name: str,
-        seq: int,
-        attempt: int,
-        key: str,
-        started: float,
-        args_text: str,
-        exc: Exception,
-        retry: Retry,
-    ) -> NoReturn:
-        """Record a failed attempt: suspend until its retry, or fail the step for good."""
-        self._attempt_failed(name, seq, attempt, key, started, exc, retry)
-        self._record(
-            seq, "step", name, "failed",
-            args=args_text, error=json.dumps(error_record(exc)), attempt=attempt,
-            idempotency_key=key, started_at=started,
-        )  # fmt: skip
-        self.values.update(CLEAR_WAIT)
-        raise StepFailed(name, type(exc).__name__, str(exc), attempt) from exc
-
-    def _next_attempt(self, name: str, seq: int, key: str) -> int:
-        """The number of the attempt about to run at ``seq``.
-
-        ``attempt`` in the instance row counts the attempts made so far at the position it
-        waits at: failed ones (a retry backoff), or one in flight (``wait_kind`` "attempt",
-        written before the side effect starts). Finding an attempt still in flight means
-        its worker was lost before the outcome was recorded: that attempt is recorded as
-        lost, so re-runs after crashes show in the history and the retry SLIs, and the step
-        runs again (same idempotency key) as the next attempt.
-        """
-        if self.values["wait_seq"] != seq:
-            return 1
-        if self.values["wait_kind"] == "attempt":
-            self._attempt_lost(name, seq, self.values["attempt"], key)
-        return int(self.values["attempt"]) + 1
-
-    def _lost_attempts(self, seq: int, attempt: int) -> int:
-        """How many of the attempts before ``attempt`` at ``seq`` were lost with a worker."""
-        if attempt == 1:
-            return 0
-        rows: list[Mapping[Any, Any]] = [row for row in self._attempts if row["seq"] == seq]
-        buffered = {row["attempt"] for row in rows}
-        stored = self._store(self.runtime.store.load_attempts, self.instance_id)
-        rows += [row for row in stored if row["seq"] == seq and row["attempt"] not in buffered]
-        return sum(json.loads(row["error"]).get("type") == WORKER_LOST for row in rows)
-
-    def _attempt_lost(self, name: str, seq: int, attempt: int, key: str) -> None:
-        now = self._now()
-        message = (
-            f"attempt {attempt} was lost with its worker (the worker died, stopped or lost "
-            "its lease before the outcome was recorded); the step runs again with the same "
-            "idempotency key, and the lost attempt does not count against its retries"
-        )
-        self._attempts.append(
-            {
-                "instance_id": self.instance_id,
-                "seq": seq,
-                "attempt": attempt,
-                "name": name,
-                "error": json.dumps({"type": WORKER_LOST, "message": message}),
-                "idempotency_key": key,
-                "started_at": self.values["state_entered_at"],
-                "finished_at": now,
-                "retry_at": now,
-            }
-        )
-        log.warning("instance %s: %s %s", self.instance_id, name, message)
-
     def _gate(self, step: Step[Any, Any], seq: int) -> int | None:
         """Hold the instance at a paused step; return the step's dependency limit, if any."""
         flow = self.runtime.flow
@@ -328,42 +258,6 @@ class Run(DurableRun):
     def _give_slot(self, step: Step[Any, Any]) -> None:
         assert step.dependency is not None
         self._store(self.runtime.flow.release_slot, step.dependency, self.instance_id, self.token)
-
-    def _attempt_failed(
-        self,
-        name: str,
-        seq: int,
-        attempt: int,
-        key: str,
-        started: float,
-        exc: Exception,
-        retry: Retry,
-    ) -> None:
-        """Record a failed attempt; suspend until the retry if the policy allows one.
-
-        The policy counts failures: attempts lost with their worker do not use up retries
-        (a crash must not turn into a business failure) nor lengthen the backoff.
-        """
-        now = self._now()
-        failures = attempt - self._lost_attempts(seq, attempt)
-        retry_at = now + retry.delay(failures) if retry.retryable(exc, failures) else None
-        self._attempts.append(
-            {
-                "instance_id": self.instance_id,
-                "seq": seq,
-                "attempt": attempt,
-                "name": name,
-                "error": json.dumps(error_record(exc)),
-                "idempotency_key": key,
-                "started_at": started,
-                "finished_at": now,
-                "retry_at": retry_at,
-            }
-        )
-        log.info("instance %s: %s attempt %d failed: %r", self.instance_id, name, attempt, exc)
-        if retry_at is not None:
-            self.values["attempt"] = attempt
-            self._suspend("retry", name, seq, retry_at, self.values["state"])
 
     def sleep(self, seconds: float, name: str) -> None:
         """A durable timer."""
@@ -470,100 +364,3 @@ class Run(DurableRun):
         value = produce(self.runtime.clock)
         self._record(self.position - 1, kind, kind, "completed", result=json.dumps(value))
         return value
-
-    # -- failure and compensation ---------------------------------------------------------
-
-    def _fail(self, error: dict[str, Any]) -> RunResult:
-        """The instance failed for good (or was cancelled): enter compensation."""
-        self.values.update(error=json.dumps(error), **CLEAR_WAIT)
-        self.values["status"] = "RUNNING"
-        if error["type"] == "Cancelled":
-            self._record_cancel("completed", error["message"])
-        if not self._compensations_due():
-            return self._end_failed(compensated=False)
-        self._set_state("compensating", "RUNNING")
-        self._flush(terminal=True)
-        if self.cancel_seen is not None and error["type"] != "Cancelled":
-            # Accepted while this run was already failing: the failure's saga goes on.
-            self._record_cancel("superseded", self.cancel_seen, failed=error)
-        return self._compensate()
-
-    def _record_cancel(
-        self, outcome: str, reason: str, *, failed: dict[str, Any] | None = None
-    ) -> None:
-        """A history row for a cancel: it took effect ("completed"), or it arrived while the
-        instance was already failing ("superseded": the failure's compensation went on)."""
-        detail: dict[str, Any] = {"reason": reason}
-        if failed is not None:
-            detail["failure"] = f"{failed.get('type')}: {failed.get('message')}"
-        self._record(len(self.history), "cancel", "cancel", outcome, detail=detail)
-
-    def _compensations_due(self) -> list[dict[str, Any]]:
-        done = {
-            json.loads(row["detail"])["compensates"]
-            for row in self.history
-            if row["kind"] == "compensation"
-        }
-        due = []
-        for row in reversed(self.history):
-            if row["kind"] != "step" or row["outcome"] != "completed" or row["seq"] in done:
-                continue
-            step = self.runtime.registry.step(row["name"])
-            if step is not None and step.compensation is not None:
-                due.append(row)
-        return due
-
-    def _compensate(self) -> RunResult:
-        serde = self.runtime.serde
-        clock = self.runtime.clock
-        for row in self._compensations_due():
-            step = self.runtime.registry.step(row["name"])
-            assert step is not None and step.compensation is not None
-            seq = len(self.history)
-            name = f"compensate:{row['name']}"
-            key = f"{self.instance_id}:{row['seq']}:compensate"
-            attempt = 1
-            if self._pending(seq, "retry") or self._pending(seq, "attempt"):
-                attempt = self._next_attempt(name, seq, key)
-            self._begin_attempt(f"compensating:{row['name']}", name, seq, attempt)
-            args, kwargs = serde.loads(row["args"])
-            result = serde.loads(row["result"])
-            info = StepInfo(
-                self.instance_id, self.definition.name, row["name"], seq, attempt, key,
-                threading.Event() if step.timeout is not None else None,
-            )  # fmt: skip
-            started = clock.now()
-            try:
-                invoke(step.compensation, (*args, result), kwargs, info, step.timeout)
-            except _ControlFlow:
-                raise
-            except Exception as exc:
-                self._attempt_failed(name, seq, attempt, key, started, exc, step.compensation_retry)
-                self._record(
-                    seq, "compensation", row["name"], "failed",
-                    error=json.dumps(error_record(exc)), attempt=attempt, idempotency_key=key,
-                    started_at=started, detail={"compensates": row["seq"]},
-                )  # fmt: skip
-                error = json.loads(self.values["error"])
-                error["compensation_error"] = error_record(exc)
-                self.values["error"] = json.dumps(error)
-                self._finish("COMPENSATION_FAILED")
-                return self._finished()
-            self._record(
-                seq, "compensation", row["name"], "completed",
-                attempt=attempt, idempotency_key=key, started_at=started,
-                detail={"compensates": row["seq"]},
-            )  # fmt: skip
-            self.values.update(CLEAR_WAIT)
-        return self._end_failed(compensated=True)
-
-    def _end_failed(self, *, compensated: bool) -> RunResult:
-        error = json.loads(self.values["error"])
-        if error.get("type") == "Cancelled":
-            status = "CANCELLED"
-        elif compensated or any(row["kind"] == "compensation" for row in self.history):
-            status = "COMPENSATED"
-        else:
-            status = "FAILED"
-        self._finish(status)
-        return self._finished()

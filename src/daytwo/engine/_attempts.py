@@ -1,0 +1,153 @@
+"""Step attempts: the one in flight, the failed ones, the ones lost with their worker.
+
+:class:`AttemptRun` is the layer between the bookkeeping of :class:`DurableRun` and the
+operations of :class:`~daytwo.engine._runner.Run`. It writes the attempt in flight with
+the durable point before a side effect starts, recognises an attempt that was in flight
+when its worker was lost, and records failed attempts with the retry policy's decision.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from daytwo._errors import StepFailed
+from daytwo.engine._durable import CLEAR_WAIT, DurableRun
+from daytwo.engine._invocation import error_record
+from daytwo.engine._retry import Retry
+
+__all__ = ["WORKER_LOST", "AttemptRun"]
+
+log = logging.getLogger("daytwo.runner")
+
+#: The error type of an attempt whose worker was lost while it ran (see _next_attempt).
+WORKER_LOST = "WorkerLost"
+
+
+class AttemptRun(DurableRun):
+    """A run's attempt records; see the module docstring."""
+
+    def _begin_attempt(self, state: str, name: str, seq: int, attempt: int) -> None:
+        """Attempt ``attempt`` of the step (or compensation) at ``seq`` is about to start.
+
+        The attempt in flight is written with the durable point (``wait_kind`` "attempt"), so
+        that a run taking the instance over after a crash knows it was lost (see
+        :meth:`_next_attempt`).
+        """
+        values = self.values
+        marker = ("attempt", name, seq, attempt)
+        changed = (
+            values["wait_kind"],
+            values["wait_name"],
+            values["wait_seq"],
+            values["attempt"],
+        ) != marker
+        values.update(wait_kind="attempt", wait_name=name, wait_seq=seq, attempt=attempt)
+        self._begin(state, marker_changed=changed)
+
+    def _step_failed(
+        self,
+        name: str,
+        seq: int,
+        attempt: int,
+        key: str,
+        started: float,
+        args_text: str,
+        exc: Exception,
+        retry: Retry,
+    ) -> NoReturn:
+        """Record a failed attempt: suspend until its retry, or fail the step for good."""
+        self._attempt_failed(name, seq, attempt, key, started, exc, retry)
+        self._record(
+            seq, "step", name, "failed",
+            args=args_text, error=json.dumps(error_record(exc)), attempt=attempt,
+            idempotency_key=key, started_at=started,
+        )  # fmt: skip
+        self.values.update(CLEAR_WAIT)
+        raise StepFailed(name, type(exc).__name__, str(exc), attempt) from exc
+
+    def _next_attempt(self, name: str, seq: int, key: str) -> int:
+        """The number of the attempt about to run at ``seq``.
+
+        ``attempt`` in the instance row counts the attempts made so far at the position it
+        waits at: failed ones (a retry backoff), or one in flight (``wait_kind`` "attempt",
+        written before the side effect starts). Finding an attempt still in flight means
+        its worker was lost before the outcome was recorded: that attempt is recorded as
+        lost, so re-runs after crashes show in the history and the retry SLIs, and the step
+        runs again (same idempotency key) as the next attempt.
+        """
+        if self.values["wait_seq"] != seq:
+            return 1
+        if self.values["wait_kind"] == "attempt":
+            self._attempt_lost(name, seq, self.values["attempt"], key)
+        return int(self.values["attempt"]) + 1
+
+    def _lost_attempts(self, seq: int, attempt: int) -> int:
+        """How many of the attempts before ``attempt`` at ``seq`` were lost with a worker."""
+        if attempt == 1:
+            return 0
+        rows: list[Mapping[Any, Any]] = [row for row in self._attempts if row["seq"] == seq]
+        buffered = {row["attempt"] for row in rows}
+        stored = self._store(self.runtime.store.load_attempts, self.instance_id)
+        rows += [row for row in stored if row["seq"] == seq and row["attempt"] not in buffered]
+        return sum(json.loads(row["error"]).get("type") == WORKER_LOST for row in rows)
+
+    def _attempt_lost(self, name: str, seq: int, attempt: int, key: str) -> None:
+        now = self._now()
+        message = (
+            f"attempt {attempt} was lost with its worker (the worker died, stopped or lost "
+            "its lease before the outcome was recorded); the step runs again with the same "
+            "idempotency key, and the lost attempt does not count against its retries"
+        )
+        self._attempts.append(
+            {
+                "instance_id": self.instance_id,
+                "seq": seq,
+                "attempt": attempt,
+                "name": name,
+                "error": json.dumps({"type": WORKER_LOST, "message": message}),
+                "idempotency_key": key,
+                "started_at": self.values["state_entered_at"],
+                "finished_at": now,
+                "retry_at": now,
+            }
+        )
+        log.warning("instance %s: %s %s", self.instance_id, name, message)
+
+    def _attempt_failed(
+        self,
+        name: str,
+        seq: int,
+        attempt: int,
+        key: str,
+        started: float,
+        exc: Exception,
+        retry: Retry,
+    ) -> None:
+        """Record a failed attempt; suspend until the retry if the policy allows one.
+
+        The policy counts failures: attempts lost with their worker do not use up retries
+        (a crash must not turn into a business failure) nor lengthen the backoff.
+        """
+        now = self._now()
+        failures = attempt - self._lost_attempts(seq, attempt)
+        retry_at = now + retry.delay(failures) if retry.retryable(exc, failures) else None
+        self._attempts.append(
+            {
+                "instance_id": self.instance_id,
+                "seq": seq,
+                "attempt": attempt,
+                "name": name,
+                "error": json.dumps(error_record(exc)),
+                "idempotency_key": key,
+                "started_at": started,
+                "finished_at": now,
+                "retry_at": retry_at,
+            }
+        )
+        log.info("instance %s: %s attempt %d failed: %r", self.instance_id, name, attempt, exc)
+        if retry_at is not None:
+            self.values["attempt"] = attempt
+            self._suspend("retry", name, seq, retry_at, self.values["state"])

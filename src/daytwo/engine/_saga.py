@@ -1,0 +1,121 @@
+"""The saga: an instance that failed for good (or was cancelled) undoes its completed steps.
+
+:class:`SagaRun` runs the compensations of the completed steps in reverse order, each a
+durable, retried step of its own (``compensation`` history rows, idempotency key
+``{id}:{seq}:compensate``), and decides the end status: CANCELLED for a cancel,
+COMPENSATED when something was compensated, FAILED when there was nothing to compensate,
+COMPENSATION_FAILED when a compensation exhausted its retries.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from daytwo._errors import _ControlFlow
+from daytwo.engine._attempts import AttemptRun
+from daytwo.engine._context import StepInfo
+from daytwo.engine._durable import CLEAR_WAIT, RunResult
+from daytwo.engine._invocation import error_record, invoke
+
+__all__ = ["SagaRun"]
+
+
+class SagaRun(AttemptRun):
+    """Failure and compensation; see the module docstring."""
+
+    def _fail(self, error: dict[str, Any]) -> RunResult:
+        """The instance failed for good (or was cancelled): enter compensation."""
+        self.values.update(error=json.dumps(error), **CLEAR_WAIT)
+        self.values["status"] = "RUNNING"
+        if error["type"] == "Cancelled":
+            self._record_cancel("completed", error["message"])
+        if not self._compensations_due():
+            return self._end_failed(compensated=False)
+        self._set_state("compensating", "RUNNING")
+        self._flush(terminal=True)
+        if self.cancel_seen is not None and error["type"] != "Cancelled":
+            # Accepted while this run was already failing: the failure's saga goes on.
+            self._record_cancel("superseded", self.cancel_seen, failed=error)
+        return self._compensate()
+
+    def _record_cancel(
+        self, outcome: str, reason: str, *, failed: dict[str, Any] | None = None
+    ) -> None:
+        """A history row for a cancel: it took effect ("completed"), or it arrived while the
+        instance was already failing ("superseded": the failure's compensation went on)."""
+        detail: dict[str, Any] = {"reason": reason}
+        if failed is not None:
+            detail["failure"] = f"{failed.get('type')}: {failed.get('message')}"
+        self._record(len(self.history), "cancel", "cancel", outcome, detail=detail)
+
+    def _compensations_due(self) -> list[dict[str, Any]]:
+        done = {
+            json.loads(row["detail"])["compensates"]
+            for row in self.history
+            if row["kind"] == "compensation"
+        }
+        due = []
+        for row in reversed(self.history):
+            if row["kind"] != "step" or row["outcome"] != "completed" or row["seq"] in done:
+                continue
+            step = self.runtime.registry.step(row["name"])
+            if step is not None and step.compensation is not None:
+                due.append(row)
+        return due
+
+    def _compensate(self) -> RunResult:
+        serde = self.runtime.serde
+        clock = self.runtime.clock
+        for row in self._compensations_due():
+            step = self.runtime.registry.step(row["name"])
+            assert step is not None and step.compensation is not None
+            seq = len(self.history)
+            name = f"compensate:{row['name']}"
+            key = f"{self.instance_id}:{row['seq']}:compensate"
+            attempt = 1
+            if self._pending(seq, "retry") or self._pending(seq, "attempt"):
+                attempt = self._next_attempt(name, seq, key)
+            self._begin_attempt(f"compensating:{row['name']}", name, seq, attempt)
+            args, kwargs = serde.loads(row["args"])
+            result = serde.loads(row["result"])
+            info = StepInfo(
+                self.instance_id, self.definition.name, row["name"], seq, attempt, key,
+                threading.Event() if step.timeout is not None else None,
+            )  # fmt: skip
+            started = clock.now()
+            try:
+                invoke(step.compensation, (*args, result), kwargs, info, step.timeout)
+            except _ControlFlow:
+                raise
+            except Exception as exc:
+                self._attempt_failed(name, seq, attempt, key, started, exc, step.compensation_retry)
+                self._record(
+                    seq, "compensation", row["name"], "failed",
+                    error=json.dumps(error_record(exc)), attempt=attempt, idempotency_key=key,
+                    started_at=started, detail={"compensates": row["seq"]},
+                )  # fmt: skip
+                error = json.loads(self.values["error"])
+                error["compensation_error"] = error_record(exc)
+                self.values["error"] = json.dumps(error)
+                self._finish("COMPENSATION_FAILED")
+                return self._finished()
+            self._record(
+                seq, "compensation", row["name"], "completed",
+                attempt=attempt, idempotency_key=key, started_at=started,
+                detail={"compensates": row["seq"]},
+            )  # fmt: skip
+            self.values.update(CLEAR_WAIT)
+        return self._end_failed(compensated=True)
+
+    def _end_failed(self, *, compensated: bool) -> RunResult:
+        error = json.loads(self.values["error"])
+        if error.get("type") == "Cancelled":
+            status = "CANCELLED"
+        elif compensated or any(row["kind"] == "compensation" for row in self.history):
+            status = "COMPENSATED"
+        else:
+            status = "FAILED"
+        self._finish(status)
+        return self._finished()
