@@ -5,60 +5,49 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import secrets
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from daytwo._errors import (
-    InstanceConflict,
     InstanceNotFound,
     InvalidInput,
     NotRunnable,
-    TaskNotFound,
-    WorkflowFailed,
 )
-from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
+from daytwo._handles import HumanTasks, InstanceHandle
+from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns, outcome
+from daytwo._records import Attempt, HistoryEvent, Instance, Transition
 from daytwo._serving import Serving, catalog
+from daytwo._starts import (
+    check_priority,
+    check_same_start,
+    new_instance_id,
+    new_row,
+    outside_workflow,
+)
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
-from daytwo.engine._context import current_run
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
-from daytwo.engine._durable import RunResult, Runtime
+from daytwo.engine._durable import Runtime
 from daytwo.engine._retry import DEFAULT_RETRY, Retry
-from daytwo.engine._runner import execute
 from daytwo.engine._serde import JsonSerializer, Serializer
 from daytwo.store._database import absolute_url, display_url, open_engine, resolve_url
 from daytwo.store._flow import FlowControl
-from daytwo.store._group_commit import DirectWriter
 from daytwo.store._store import TERMINAL_STATUSES, Store
 
 if TYPE_CHECKING:
     from daytwo.worker._worker import Worker
 
-__all__ = ["App", "HumanTasks", "InstanceHandle"]
+__all__ = ["INLINE_LEASE_SECONDS", "App", "HumanTasks", "InstanceHandle", "new_instance_id"]
 
 log = logging.getLogger("daytwo.app")
 
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Lease of an inline run (``App.run``); long enough for ordinary steps.
-INLINE_LEASE_SECONDS = 300.0
-
-
-def new_instance_id() -> str:
-    """A fresh instance id: creation time (µs, hex) then 48 random bits.
-
-    Ids that sort by creation time keep inserts at the end of the primary-key indexes
-    (instances, history), which keeps commits and checkpoints small, and list in order.
-    """
-    return f"{time.time_ns() // 1000:013x}{secrets.token_hex(6)}"
 
 
 class App:
@@ -97,11 +86,7 @@ class App:
         self._store_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._finished = threading.Condition()
-        self._inline_leases: set[str] = set()
-        self._inline_lock = threading.Lock()
-        self._inline_keeper: threading.Thread | None = None
-        # The lease owner of this App's inline runs; the lease token fences each run.
-        self._inline_owner = f"inline-{uuid.uuid4().hex[:12]}"
+        self._inline = InlineRuns(self)
         # Who serves what: explains due instances nothing runs, warns at unserved starts.
         self._serving = Serving(lambda: self.store, self.clock.now)
 
@@ -214,7 +199,7 @@ class App:
         ``priority`` (lower first; both can be overridden per start).
         """
         check_name("queue", queue)
-        _check_priority(priority)
+        check_priority(priority)
 
         def register(function: F) -> F:
             check_name("workflow", name or function.__name__)
@@ -242,48 +227,6 @@ class App:
             raise InvalidInput(f"{workflow!r} is not a workflow; decorate it with @app.workflow()")
         return self.registry.workflow(name, version)
 
-    def _new_row(
-        self,
-        definition: WorkflowDefinition,
-        input: Any,
-        instance_id: str | None,
-        *,
-        queue: str,
-        priority: int,
-    ) -> dict[str, Any]:
-        if instance_id is not None:
-            check_name("instance id", instance_id)
-        text = self.serializer.dumps(input, f"the input of workflow {definition.name!r}")
-        definition.signature.check(input, text, type(self.serializer) is JsonSerializer)
-        now = self.clock.now()
-        return {
-            "id": instance_id or new_instance_id(),
-            "workflow": definition.name,
-            "version": definition.version,
-            "status": "RUNNABLE",
-            "state": "queued",
-            "state_entered_at": now,
-            "input": text,
-            "output": None,
-            "error": None,
-            "cancel_reason": None,
-            "queue": queue,
-            "priority": priority,
-            "run_at": now,
-            "wake_at": None,
-            "wait_kind": None,
-            "wait_name": None,
-            "wait_seq": None,
-            "attempt": 0,
-            "lease_owner": None,
-            "lease_token": 0,
-            "history_size": 0,
-            "transition_count": 1,  # the initial transition into "queued"
-            "created_at": now,
-            "updated_at": now,
-            "finished_at": None,
-        }
-
     def start(
         self,
         workflow: str | Callable[..., Any],
@@ -301,55 +244,28 @@ class App:
         version or input raises :class:`InstanceConflict`. ``queue`` and ``priority``
         default to the workflow's.
         """
-        _outside_workflow("app.start()", "start a new instance")
+        outside_workflow("app.start()", "start a new instance")
         definition = self._definition(workflow, version)
         if queue is not None:
             check_name("queue", queue)
         if priority is not None:
-            _check_priority(priority)
-        row = self._new_row(
+            check_priority(priority)
+        row = new_row(
             definition,
             input,
             id,
             queue=definition.queue if queue is None else queue,
             priority=definition.priority if priority is None else priority,
+            serializer=self.serializer,
+            now=self.clock.now(),
         )
         created, existing = self.store.insert_instance(row)
         if created:
             self._notify()
             self._serving.warn_if_unserved(row)  # stored all the same: durable first
         else:
-            self._check_same_start(existing, row, version)
+            check_same_start(self.serializer, existing, row, version)
         return InstanceHandle(self, existing["id"], created=created)
-
-    def _check_same_start(
-        self, existing: Mapping[Any, Any], row: Mapping[str, Any], version: str | None
-    ) -> None:
-        """Refuse a start whose id names an instance started otherwise (see :meth:`start`).
-
-        The version counts only when the caller named one: a start repeated after a deploy
-        of a newer version (same id, same input) still means the same instance.
-        """
-        if existing["workflow"] != row["workflow"]:
-            difference = f"workflow {existing['workflow']!r}, not {row['workflow']!r}"
-        elif version is not None and existing["version"] != version:
-            difference = f"version {existing['version']!r}, not {version!r}"
-        elif not self._same_value(existing["input"], row["input"]):
-            difference = "a different input"
-        else:
-            return
-        raise InstanceConflict(existing["id"], difference)
-
-    def _same_value(self, stored: str, given: str) -> bool:
-        if stored == given:
-            return True
-        try:  # the same JSON value written with its keys in another order
-            return bool(
-                json.dumps(json.loads(stored), sort_keys=True)
-                == json.dumps(json.loads(given), sort_keys=True)
-            )
-        except ValueError:  # another serializer's text: compare what it gives back
-            return bool(self.serializer.loads(stored) == self.serializer.loads(given))
 
     def run(
         self,
@@ -367,99 +283,13 @@ class App:
         any other: if this process dies, a worker finishes it. An existing ``id`` is
         treated as in :meth:`start`.
         """
-        _outside_workflow("app.run()", "start a new instance")
+        outside_workflow("app.run()", "start a new instance")
         definition = self._definition(workflow, version)
-        row = self._new_row(
-            definition, input, id, queue=definition.queue, priority=definition.priority
-        )
-        instance_id = row["id"]
-        deadline = None if timeout is None else time.monotonic() + timeout
-        writer = DirectWriter(self.store)
-        row.update(
-            status="RUNNING",
-            lease_owner=self._inline_owner,
-            lease_token=1,
-            run_at=row["created_at"] + INLINE_LEASE_SECONDS,
-        )
-        # The row is inserted at the run's first durable point; if the id exists already,
-        # that insert does nothing and we wait for (or help) the existing instance below.
-        first = self._execute_inline(row, writer, insert=True)
-        if first.kind == "lost":  # the id exists: the same start, or a conflict
-            existing = self.store.get_instance(instance_id)
-            assert existing is not None
-            self._check_same_start(existing, row, version)
-        elif first.kind == "finished":
-            self._notify_finished()
-            return self._result_of(instance_id, first.status, first.output, first.error)
-        pairs = [(definition.name, definition.version)]
-        while True:
-            current = self.store.get_instance(instance_id)
-            assert current is not None
-            if current["status"] in TERMINAL_STATUSES:
-                self._notify_finished()
-                return self._outcome(Instance.from_row(current))
-            now = self.clock.now()
-            if current["run_at"] is not None and current["run_at"] <= now:
-                claimed = self.store.claim(
-                    self._inline_owner, pairs, now=now, lease_seconds=INLINE_LEASE_SECONDS,
-                    limit=1, instance_id=instance_id,
-                )  # fmt: skip
-                for claimed_row in claimed:
-                    self._execute_inline(claimed_row, writer)
-                continue
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"instance {instance_id!r} did not finish within {timeout} s; it goes on "
-                    "durably (see `daytwo status`)"
-                )
-            if current["run_at"] is not None and current["status"] != "RUNNING":
-                self.clock.sleep(min(current["run_at"] - now, 0.5))
-            else:
-                time.sleep(0.02)
-
-    def _execute_inline(
-        self, row: Mapping[str, Any], writer: DirectWriter, *, insert: bool = False
-    ) -> RunResult:
-        """Execute an inline run, renewing its lease meanwhile so that a long step keeps it."""
-        instance_id = row["id"]
-        with self._inline_lock:
-            self._inline_leases.add(instance_id)
-            if self._inline_keeper is None:
-                self._inline_keeper = threading.Thread(
-                    target=self._renew_inline_leases, name="daytwo-inline-lease", daemon=True
-                )
-                self._inline_keeper.start()
-        try:
-            # A new row has no history to load; a claimed one loads its own.
-            return execute(self.runtime, writer, row, history=[] if insert else None, insert=insert)
-        finally:
-            with self._inline_lock:
-                self._inline_leases.discard(instance_id)
-
-    def _renew_inline_leases(self) -> None:
-        while True:
-            time.sleep(INLINE_LEASE_SECONDS / 4)
-            with self._inline_lock:
-                leases = list(self._inline_leases)
-            if not leases:
-                continue
-            try:
-                expiry = self.clock.now() + INLINE_LEASE_SECONDS
-                self.store.renew_leases(self._inline_owner, leases, expiry)
-            except Exception:  # the runs themselves will notice a real database problem
-                log.warning("could not renew the leases of inline runs %s", leases, exc_info=True)
-
-    def _result_of(
-        self, instance_id: str, status: str, output: str | None, error: str | None
-    ) -> Any:
-        if status == "SUCCEEDED":
-            return None if output is None else self.serializer.loads(output)
-        raise WorkflowFailed(instance_id, status, None if error is None else json.loads(error))
-
-    def _outcome(self, instance: Instance) -> Any:
-        if instance.status == "SUCCEEDED":
-            return instance.output
-        raise WorkflowFailed(instance.id, instance.status, instance.error)
+        row = new_row(
+            definition, input, id, queue=definition.queue, priority=definition.priority,
+            serializer=self.serializer, now=self.clock.now(),
+        )  # fmt: skip
+        return self._inline.run(definition, row, version=version, timeout=timeout)
 
     # -- client operations ----------------------------------------------------------------
 
@@ -481,7 +311,7 @@ class App:
         self, instance_id: str, name: str, payload: Any = None, *, sent_by: str | None = None
     ) -> None:
         """Deliver a signal; the instance gets it when it waits for ``name`` (or at once)."""
-        _outside_workflow("app.signal()", "send the signal again")
+        outside_workflow("app.signal()", "send the signal again")
         check_name("signal", name)
         text = self.serializer.dumps(payload, f"the payload of signal {name!r}")
         before = self.store.send_signal(
@@ -505,7 +335,7 @@ class App:
         when the instance has ended, or is already compensating after a failure (it then
         ends COMPENSATED or COMPENSATION_FAILED by itself).
         """
-        _outside_workflow("app.cancel()", "cancel again")
+        outside_workflow("app.cancel()", "cancel again")
         before = self.store.request_cancel(instance_id, reason, self.clock.now())
         if before is None:
             raise InstanceNotFound(instance_id)
@@ -533,7 +363,7 @@ class App:
         while True:
             instance = self.get(instance_id)
             if instance.status in TERMINAL_STATUSES:
-                return self._outcome(instance)
+                return outcome(instance)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"instance {instance_id!r} is still {instance.status} "
@@ -624,119 +454,6 @@ class App:
             self._finished.notify_all()
 
 
-class InstanceHandle:
-    """A reference to one instance."""
-
-    def __init__(self, app: App, instance_id: str, *, created: bool = True) -> None:
-        self.app = app
-        self.id = instance_id
-        #: False when ``start`` found an existing instance with this id.
-        self.created = created
-
-    def status(self) -> Instance:
-        """The instance as stored now."""
-        return self.app.get(self.id)
-
-    def result(self, timeout: float | None = None) -> Any:
-        """Wait for the output (see :meth:`App.result`)."""
-        return self.app.result(self.id, timeout)
-
-    def signal(self, name: str, payload: Any = None) -> None:
-        """Send a signal to this instance."""
-        self.app.signal(self.id, name, payload)
-
-    def cancel(self, reason: str = "cancelled by operator") -> None:
-        """Cancel this instance."""
-        self.app.cancel(self.id, reason)
-
-    def history(self) -> builtins.list[HistoryEvent]:
-        """This instance's history."""
-        return self.app.history(self.id)
-
-    def __repr__(self) -> str:
-        return f"<InstanceHandle {self.id!r}>"
-
-
-class HumanTasks:
-    """The human-task inbox: list, complete and reassign tasks."""
-
-    def __init__(self, app: App) -> None:
-        self._app = app
-
-    def list(
-        self, *, status: str | None = "open", assignee: str | None = None, limit: int = 100
-    ) -> builtins.list[HumanTask]:
-        """Tasks, oldest first (open ones by default; ``status=None`` for all)."""
-        if status is not None and status not in set(TaskStatus):
-            raise InvalidInput(
-                f"unknown task status {status!r}; use one of "
-                + ", ".join(repr(str(s)) for s in TaskStatus)
-            )
-        rows = self._app.store.list_tasks(status=status, assignee=assignee, limit=limit)
-        return [HumanTask.from_row(row) for row in rows]
-
-    def get(self, task_id: str) -> HumanTask:
-        """One task; raises :class:`TaskNotFound`."""
-        row = self._app.store.get_task(task_id)
-        if row is None:
-            raise TaskNotFound(task_id)
-        return HumanTask.from_row(row)
-
-    def complete(self, task_id: str, result: Any = None, *, by: str | None = None) -> None:
-        """Complete an open task with ``result``; its instance resumes with it.
-
-        Exactly one of several simultaneous completions wins; the others raise
-        :class:`NotRunnable` ("already completed").
-        """
-        _outside_workflow("app.tasks.complete()", "complete the task again")
-        text = self._app.serializer.dumps(result, f"the result of human task {task_id!r}")
-        before, completed = self._app.store.complete_task(
-            task_id, text, now=self._app.clock.now(), by=by
-        )
-        if before is None:
-            raise TaskNotFound(task_id)
-        if not completed:
-            task = self.get(task_id)
-            if task.status == TaskStatus.OPEN:  # left open by an older daytwo
-                raise NotRunnable(
-                    f"human task {task_id!r} belongs to instance {task.instance_id!r}, which "
-                    "has ended; it can no longer be completed"
-                )
-            raise NotRunnable(
-                f"human task {task_id!r} is already {task.status}"
-                + (f" (by {task.completed_by})" if task.completed_by else "")
-                + (f": {task.closed_reason}" if task.closed_reason else "")
-            )
-        self._app._notify()
-
-    def reassign(self, task_id: str, assignee: str, *, by: str | None = None) -> None:
-        """Give an open task to someone else."""
-        task = self.get(task_id)
-        if not assignee:
-            raise InvalidInput("the new assignee must not be empty")
-        if task.status != TaskStatus.OPEN or not self._app.store.reassign_task(task_id, assignee):
-            raise NotRunnable(
-                f"human task {task_id!r} is {task.status}; only open tasks can be reassigned"
-            )
-
-
-def _outside_workflow(action: str, effect: str) -> None:
-    """Refuse a client call made by workflow code (outside a step).
-
-    Workflow code runs again from the top on every replay, so a start or a signal there
-    would happen once per replay (two starts after one sleep). Inside a step (whose outcome
-    is recorded once) it is allowed: that is where side effects belong.
-    """
-    run = current_run()
-    if run is not None:
-        raise InvalidInput(
-            f"{action} was called by the code of workflow {run.definition.name!r} (instance "
-            f"{run.instance_id!r}), which runs again on every replay and would {effect} each "
-            "time; call it from a step instead, with a deterministic id such as "
-            'f"{ctx.instance_id}-child"'
-        )
-
-
 def _creating_module_directory() -> Path | None:
     """The directory of the file of the module that is creating an App (None: no file).
 
@@ -752,10 +469,3 @@ def _creating_module_directory() -> Path | None:
             return Path(file).resolve().parent if isinstance(file, str) else None
         frame = frame.f_back
     return None
-
-
-def _check_priority(priority: object) -> None:
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise InvalidInput(f"priority must be an integer, lower runs first (got {priority!r})")
-    if not -(2**31) <= priority < 2**31:
-        raise InvalidInput(f"priority must fit in 32 bits (got {priority})")

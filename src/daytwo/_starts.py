@@ -1,0 +1,135 @@
+"""What every start checks and stores: a new instance's row, and what its id means.
+
+Shared by :meth:`App.start` (a worker runs the instance) and :meth:`App.run` (this process
+runs it), so both refuse the same inputs and treat an existing id the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from daytwo._errors import InstanceConflict, InvalidInput
+from daytwo.engine._context import current_run
+from daytwo.engine._definitions import WorkflowDefinition, check_name
+from daytwo.engine._serde import JsonSerializer, Serializer
+
+__all__ = ["check_priority", "check_same_start", "new_instance_id", "new_row", "outside_workflow"]
+
+
+def new_instance_id() -> str:
+    """A fresh instance id: creation time (µs, hex) then 48 random bits.
+
+    Ids that sort by creation time keep inserts at the end of the primary-key indexes
+    (instances, history), which keeps commits and checkpoints small, and list in order.
+    """
+    return f"{time.time_ns() // 1000:013x}{secrets.token_hex(6)}"
+
+
+def new_row(
+    definition: WorkflowDefinition,
+    input: Any,
+    instance_id: str | None,
+    *,
+    queue: str,
+    priority: int,
+    serializer: Serializer,
+    now: float,
+) -> dict[str, Any]:
+    """The ``instances`` row of a new instance, queued; the input checked against the
+    workflow's signature first (nothing is stored for an input it cannot take)."""
+    if instance_id is not None:
+        check_name("instance id", instance_id)
+    text = serializer.dumps(input, f"the input of workflow {definition.name!r}")
+    definition.signature.check(input, text, type(serializer) is JsonSerializer)
+    return {
+        "id": instance_id or new_instance_id(),
+        "workflow": definition.name,
+        "version": definition.version,
+        "status": "RUNNABLE",
+        "state": "queued",
+        "state_entered_at": now,
+        "input": text,
+        "output": None,
+        "error": None,
+        "cancel_reason": None,
+        "queue": queue,
+        "priority": priority,
+        "run_at": now,
+        "wake_at": None,
+        "wait_kind": None,
+        "wait_name": None,
+        "wait_seq": None,
+        "attempt": 0,
+        "lease_owner": None,
+        "lease_token": 0,
+        "history_size": 0,
+        "transition_count": 1,  # the initial transition into "queued"
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+    }
+
+
+def check_same_start(
+    serializer: Serializer,
+    existing: Mapping[Any, Any],
+    row: Mapping[str, Any],
+    version: str | None,
+) -> None:
+    """Refuse a start whose id names an instance started otherwise.
+
+    An id names one start, like an idempotency key: the same workflow and input again mean
+    the same instance; another workflow, version or input is :class:`InstanceConflict`. The
+    version counts only when the caller named one: a start repeated after a deploy of a
+    newer version (same id, same input) still means the same instance.
+    """
+    if existing["workflow"] != row["workflow"]:
+        difference = f"workflow {existing['workflow']!r}, not {row['workflow']!r}"
+    elif version is not None and existing["version"] != version:
+        difference = f"version {existing['version']!r}, not {version!r}"
+    elif not _same_value(serializer, existing["input"], row["input"]):
+        difference = "a different input"
+    else:
+        return
+    raise InstanceConflict(existing["id"], difference)
+
+
+def _same_value(serializer: Serializer, stored: str, given: str) -> bool:
+    if stored == given:
+        return True
+    try:  # the same JSON value written with its keys in another order
+        return bool(
+            json.dumps(json.loads(stored), sort_keys=True)
+            == json.dumps(json.loads(given), sort_keys=True)
+        )
+    except ValueError:  # another serializer's text: compare what it gives back
+        return bool(serializer.loads(stored) == serializer.loads(given))
+
+
+def outside_workflow(action: str, effect: str) -> None:
+    """Refuse a client call made by workflow code (outside a step).
+
+    Workflow code runs again from the top on every replay, so a start or a signal there
+    would happen once per replay (two starts after one sleep). Inside a step (whose outcome
+    is recorded once) it is allowed: that is where side effects belong.
+    """
+    run = current_run()
+    if run is not None:
+        raise InvalidInput(
+            f"{action} was called by the code of workflow {run.definition.name!r} (instance "
+            f"{run.instance_id!r}), which runs again on every replay and would {effect} each "
+            "time; call it from a step instead, with a deterministic id such as "
+            'f"{ctx.instance_id}-child"'
+        )
+
+
+def check_priority(priority: object) -> None:
+    """Refuse a priority that is not a 32-bit integer."""
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise InvalidInput(f"priority must be an integer, lower runs first (got {priority!r})")
+    if not -(2**31) <= priority < 2**31:
+        raise InvalidInput(f"priority must fit in 32 bits (got {priority})")
