@@ -37,6 +37,7 @@ import psutil
 import sqlalchemy as sa
 
 import daytwo
+from daytwo._starts import new_row
 from daytwo.store._group_commit import GroupCommitter
 from daytwo.store._schema import instances, transitions
 from daytwo.store._store import initial_transition
@@ -139,7 +140,7 @@ def bulk_start(app: daytwo.App, workflow: str, inputs: Iterable[int]) -> int:
     """Start one instance of ``workflow`` per input, all in a single write transaction.
 
     A benchmark set-up shortcut for ``app.start`` in a loop (one commit per instance): the
-    rows have exactly the shape ``app.start`` inserts (``App._new_row`` plus the initial
+    rows have exactly the shape ``app.start`` inserts (``new_row`` plus the initial
     ``transitions`` row that ``Store.insert_instance`` adds), but they are written with
     ``executemany`` in chunks inside one transaction, so the whole batch costs one fsync.
     Running workers are not woken (they notice the rows at their next poll). Returns the
@@ -149,7 +150,18 @@ def bulk_start(app: daytwo.App, workflow: str, inputs: Iterable[int]) -> int:
     count = 0
     with app.store.write() as conn:
         for chunk in _chunks(inputs, _BULK_CHUNK):
-            rows = [app._new_row(definition, x, None, queue="default", priority=0) for x in chunk]
+            rows = [
+                new_row(
+                    definition,
+                    x,
+                    None,
+                    queue="default",
+                    priority=0,
+                    serializer=app.serializer,
+                    now=app.clock.now(),
+                )
+                for x in chunk
+            ]
             conn.execute(instances.insert(), rows)
             conn.execute(transitions.insert(), [initial_transition(row) for row in rows])
             count += len(rows)

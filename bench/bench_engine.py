@@ -250,7 +250,7 @@ def start_rates(workdir: Path, sizes: Sizes) -> Result:
         "app_start_loop": {"n": n, "starts_per_s": n / loop_s, "elapsed_s": loop_s},
         "bulk_one_transaction": {"n": m, "starts_per_s": m / bulk_s, "elapsed_s": bulk_s},
         "note": "the concurrent variants are seeded with the bulk insert (rows shaped "
-        "like app.start's: App._new_row plus the initial transitions row)",
+        "like app.start's: new_row plus the initial transitions row)",
     }
 
 
