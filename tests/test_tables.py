@@ -191,3 +191,17 @@ def test_times_are_utc_everywhere() -> None:
     assert short_time(moment) == "2026-05-01 14:03Z"
     now = datetime.now(UTC).replace(microsecond=0)
     assert short_time(now) == now.strftime("%H:%M:%SZ")
+
+
+def test_wrapping_columns_break_between_words_not_inside_them() -> None:
+    from daytwo.cli._output import Column
+
+    columns = (Column("NAME"), Column("TARGET", wrap=True, min_width=10), Column("NOTE", wrap=True))
+    rows = [{"NAME": "payments-retries", "TARGET": "<= 1/instance (dependency payments-api)",
+             "NOTE": "a note " * 20}]  # fmt: skip
+    out = io.StringIO()
+    Console(file=out, width=80).print(fit_table(columns, rows, width=80))
+    text = out.getvalue()
+    assert all(cell_len(line) <= 80 for line in text.splitlines())
+    for word in ("<=", "1/instance", "(dependency", "payments-api)"):
+        assert word in text, text

@@ -150,16 +150,16 @@ def _cell_width(cell: str | Text) -> int:
 def _needed_width(columns: Sequence[Column], rows: Sequence[Row]) -> int:
     """The narrowest the table can be without cutting a column: a column that never wraps
     needs its widest cell, a wrapping one its ``min_width`` but at least its longest word."""
-    total = COLUMN_GAP * (len(columns) - 1)
-    for column in columns:
-        cells = [column.header, *(row.get(column.header, "") for row in rows)]
-        natural = max(_cell_width(cell) for cell in cells)
-        if column.wrap:
-            longest_word = max(_longest_word(cell) for cell in cells)
-            total += max(longest_word, min(natural, column.min_width))
-        else:
-            total += natural
-    return total
+    return COLUMN_GAP * (len(columns) - 1) + sum(_narrowest(c, rows) for c in columns)
+
+
+def _narrowest(column: Column, rows: Sequence[Row]) -> int:
+    cells = [column.header, *(row.get(column.header, "") for row in rows)]
+    natural = max(_cell_width(cell) for cell in cells)
+    if not column.wrap:
+        return natural
+    longest_word = max(_longest_word(cell) for cell in cells)
+    return max(longest_word, min(natural, column.min_width))
 
 
 def _longest_word(cell: str | Text) -> int:
@@ -197,7 +197,8 @@ def fit_table(
     )
     for column in shown:
         if column.wrap:
-            table.add_column(column.header, overflow="fold", min_width=None)
+            # Wraps between words, never inside one: the table was cut to fit those widths.
+            table.add_column(column.header, overflow="fold", min_width=_narrowest(column, rows))
         else:
             table.add_column(column.header, no_wrap=True)
     for row in rows:
