@@ -194,14 +194,15 @@ def test_times_are_utc_everywhere() -> None:
 
 
 def test_wrapping_columns_break_between_words_not_inside_them() -> None:
-    from daytwo.cli._output import Column
+    from daytwo.cli._slo import STATUS_COLUMNS
 
-    columns = (Column("NAME"), Column("TARGET", wrap=True, min_width=10), Column("NOTE", wrap=True))
-    rows = [{"NAME": "payments-retries", "TARGET": "<= 1/instance (dependency payments-api)",
-             "NOTE": "a note " * 20}]  # fmt: skip
+    row = {"SLO": "payments-retries", "WORKFLOW": "order", "SLI": "0.250/instance",
+           "OBJECTIVE": "<= 1/instance (dependency payments-api)", "WINDOW": "rolling 28d",
+           "BUDGET LEFT": "75.0%", "BURN 1h": "0.2x", "BURN 6h": "0.2x", "BURN 3d": "0.2x",
+           "ALERT": "firing (page, ticket)"}  # fmt: skip
     out = io.StringIO()
-    Console(file=out, width=80).print(fit_table(columns, rows, width=80))
+    Console(file=out, width=80).print(fit_table(STATUS_COLUMNS, [row], width=80))
     text = out.getvalue()
     assert all(cell_len(line) <= 80 for line in text.splitlines())
-    for word in ("<=", "1/instance", "(dependency", "payments-api)"):
+    for word in ("1/instance", "(dependency", "payments-api)", "firing", "ticket)"):
         assert word in text, text
