@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -202,6 +205,28 @@ def test_creating_the_tables_logs_one_line_and_no_alembic_chatter(
     assert [r.name for r in caplog.records if r.name.startswith("alembic")] == []
     created = [r.getMessage() for r in caplog.records if r.name == "daytwo.store"]
     assert len(created) == 1 and created[0].startswith("created daytwo's tables"), created
+
+
+def test_a_worker_process_starts_without_alembic_lines(empty_url: str, tmp_path: Path) -> None:
+    """Alembic logs while being imported: the level must be set before that, in a fresh
+    process like a real ``daytwo worker`` (in the test process Alembic is imported already)."""
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    environment.pop("DAYTWO_DATABASE", None)
+    for _ in range(2):  # creating the tables, then opening the current database
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "daytwo", "worker", APP, "--database", empty_url],
+            cwd=tmp_path, env=environment, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert worker.stderr is not None
+        lines = []
+        for line in worker.stderr:
+            lines.append(line)
+            if "started (concurrency" in line:
+                break
+        worker.terminate()
+        lines += worker.stderr.readlines()
+        assert worker.wait(timeout=30) == 0, lines
+        assert not [line for line in lines if "alembic" in line], lines
 
 
 @pytest.mark.backends("sqlite")

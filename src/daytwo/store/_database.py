@@ -35,6 +35,16 @@ from daytwo._errors import InvalidInput, StoreUnavailable
 if TYPE_CHECKING:  # imported when a database is opened: Alembic is not needed before
     from daytwo.store._migrate import SchemaState
 
+
+# Alembic reports every step at INFO ("setup plugin ...", "Context impl SQLiteImpl.",
+# "Running upgrade ..."), some of it while being imported, even when daytwo only reads the
+# revision: noise at every worker start. This module is imported before daytwo imports
+# Alembic (daytwo.store's package imports it first; _migrate is imported lazily), so the
+# level is set in time. daytwo logs one line of its own when it creates or upgrades the
+# tables. An application that configured the "alembic" logger itself keeps its own level.
+if logging.getLogger("alembic").level == logging.NOTSET:
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
 __all__ = [
     "DATABASE_ENV",
     "DEFAULT_URL",

@@ -11,7 +11,6 @@ only in an empty database, and only when the opener may create one.
 
 from __future__ import annotations
 
-import logging
 from enum import Enum
 from functools import cache
 from pathlib import Path
@@ -32,13 +31,6 @@ __all__ = [
     "schema_state",
     "upgrade_to_head",
 ]
-
-# Alembic reports every step at INFO ("Context impl SQLiteImpl.", "Running upgrade ..."),
-# even when it only reads the revision; run inside daytwo these are noise at every worker
-# start. daytwo logs one line of its own when it creates or upgrades the tables. An
-# application that configured the "alembic" logger itself keeps its own level.
-if logging.getLogger("alembic").level == logging.NOTSET:
-    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 #: The newest migration; a test checks that it is Alembic's head.
 HEAD_REVISION = "0007"
