@@ -169,3 +169,20 @@ def test_the_cli_says_why_nothing_runs_an_instance(invoke: Invoke) -> None:
     assert [s["instance_id"] for s in stuck] == ["lost"]
     assert stuck[0]["reason"].endswith(f"nothing will run it: {reason}")
     assert "cli_app" in sys.modules
+
+
+def test_a_woken_instance_nothing_serves_is_not_said_to_wait_for_its_task(
+    fake_app: App, clock: FakeClock
+) -> None:
+    @fake_app.workflow(name="approval", version="1")
+    def approval(ctx: Context, _: Any) -> Any:
+        return ctx.human_task("approve", assignee="alice")
+
+    fake_app.start("approval", None, id="a1")
+    with fake_app.worker(concurrency=1) as worker:
+        worker.drain()
+    [task] = fake_app.tasks.list()
+    fake_app.tasks.complete(task.id, True, by="alice")  # woken, but no worker is left
+    [stuck] = slo.stuck_report(fake_app.store, clock.now(), [], ["approval"])
+    assert stuck.reason.startswith("runnable in state 'approve'"), stuck.reason
+    assert "waiting for human task" not in stuck.reason

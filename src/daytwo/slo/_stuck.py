@@ -248,6 +248,10 @@ def _reason(
                 f"lease held by dead worker {owner} (expired {_ago(now - row['run_at'])} ago{seen})"
             )
         return f"running in state {row['state']!r} for {_ago(now - row['state_entered_at'])}"
+    if status == "RUNNABLE":
+        # Woken (a signal came, a task was completed, a timer fired) or new, and not taken:
+        # what it waited for before no longer holds it.
+        kind = None
     if kind == "task":
         task = conn.execute(
             sa.select(human_tasks.c.assignee, human_tasks.c.due_at).where(
