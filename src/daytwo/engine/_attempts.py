@@ -101,19 +101,8 @@ class AttemptRun(DurableRun):
             "its lease before the outcome was recorded); the step runs again with the same "
             "idempotency key, and the lost attempt does not count against its retries"
         )
-        self._attempts.append(
-            {
-                "instance_id": self.instance_id,
-                "seq": seq,
-                "attempt": attempt,
-                "name": name,
-                "error": json.dumps({"type": WORKER_LOST, "message": message}),
-                "idempotency_key": key,
-                "started_at": self.values["state_entered_at"],
-                "finished_at": now,
-                "retry_at": now,
-            }
-        )
+        error = {"type": WORKER_LOST, "message": message}
+        self._add_attempt(name, seq, attempt, key, error, self.values["state_entered_at"], now)
         log.warning("instance %s: %s %s", self.instance_id, name, message)
 
     def _attempt_failed(
@@ -134,20 +123,33 @@ class AttemptRun(DurableRun):
         now = self._now()
         failures = attempt - self._lost_attempts(seq, attempt)
         retry_at = now + retry.delay(failures) if retry.retryable(exc, failures) else None
+        self._add_attempt(name, seq, attempt, key, error_record(exc), started, retry_at)
+        log.info("instance %s: %s attempt %d failed: %r", self.instance_id, name, attempt, exc)
+        if retry_at is not None:
+            self.values["attempt"] = attempt
+            self._suspend("retry", name, seq, retry_at, self.values["state"])
+
+    def _add_attempt(
+        self,
+        name: str,
+        seq: int,
+        attempt: int,
+        key: str,
+        error: dict[str, Any],
+        started: float,
+        retry_at: float | None,
+    ) -> None:
+        """Buffer a ``step_attempts`` row (written at the next durable point)."""
         self._attempts.append(
             {
                 "instance_id": self.instance_id,
                 "seq": seq,
                 "attempt": attempt,
                 "name": name,
-                "error": json.dumps(error_record(exc)),
+                "error": json.dumps(error),
                 "idempotency_key": key,
                 "started_at": started,
-                "finished_at": now,
+                "finished_at": self._now(),
                 "retry_at": retry_at,
             }
         )
-        log.info("instance %s: %s attempt %d failed: %r", self.instance_id, name, attempt, exc)
-        if retry_at is not None:
-            self.values["attempt"] = attempt
-            self._suspend("retry", name, seq, retry_at, self.values["state"])

@@ -271,12 +271,7 @@ class FlowControl:
             if step:
                 released = conn.execute(
                     instances.update()
-                    .where(
-                        instances.c.workflow == workflow,
-                        instances.c.status == "WAITING",
-                        instances.c.wait_kind == "paused",
-                        instances.c.wait_name == step,
-                    )
+                    .where(instances.c.workflow == workflow, _held_at(step))
                     .values(status="RUNNABLE", run_at=now, updated_at=now)
                 ).rowcount
             for queue in conn.execute(
@@ -319,12 +314,7 @@ class FlowControl:
         now = self._now()
         woken = conn.execute(
             instances.update()
-            .where(
-                instances.c.id == instance_id,
-                instances.c.status == "WAITING",
-                instances.c.wait_kind == "paused",
-                instances.c.wait_name == step,
-            )
+            .where(instances.c.id == instance_id, _held_at(step))
             .values(status="RUNNABLE", run_at=now, updated_at=now)
             .returning(instances.c.queue)
         ).first()
@@ -339,11 +329,7 @@ class FlowControl:
             result = [dict(row) for row in rows.mappings()]
             for entry in result:
                 if entry["step"]:
-                    held = sa.and_(
-                        instances.c.status == "WAITING",
-                        instances.c.wait_kind == "paused",
-                        instances.c.wait_name == entry["step"],
-                    )
+                    held = _held_at(entry["step"])
                 else:
                     held = sa.and_(sa.text(READY), instances.c.history_size == 0)
                 entry["held"] = conn.execute(
@@ -412,3 +398,12 @@ class FlowControl:
     ) -> None:
         statement = self._insert(table).values(row)
         conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=update))
+
+
+def _held_at(step: str) -> sa.ColumnElement[bool]:
+    """Instances suspended at a paused ``step`` (in state ``paused:STEP``)."""
+    return sa.and_(
+        instances.c.status == "WAITING",
+        instances.c.wait_kind == "paused",
+        instances.c.wait_name == step,
+    )
