@@ -1,4 +1,4 @@
-"""Every query daytwo runs, behind one class.
+"""Every query daytwo runs, behind one class (built by layer: ``_base.py``, ``_inbox.py``).
 
 The engine, the worker, the app and (later) the operations packages talk to the database
 only through :class:`Store`. Writes that a running instance makes are bundled into an
@@ -8,36 +8,38 @@ instances at a time when a worker group-commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, RowMapping
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from daytwo.store._base import ACTIVE_STATUSES, SETTINGS_CHANNEL, TERMINAL_STATUSES, WAKE_CHANNEL
 from daytwo.store._claims import UNLIMITED, ClaimRequest, QueueLimits, claim_params, of_pairs
+from daytwo.store._inbox import Inbox
 from daytwo.store._schema import (
     READY,
     RUNNING,
     TIMED,
     history,
-    human_tasks,
     instances,
-    signals,
     step_attempts,
     transitions,
     workers,
 )
-from daytwo.store._write_lock import write_lock_for
-from daytwo.store._writes import InstanceWrite, WriteApplier, WriteOutcome
+from daytwo.store._writes import InstanceWrite, WriteOutcome
 
-__all__ = ["ACTIVE_STATUSES", "TERMINAL_STATUSES", "InstanceWrite", "Store", "WriteOutcome"]
-
-TERMINAL_STATUSES = frozenset(
-    {"SUCCEEDED", "FAILED", "COMPENSATED", "COMPENSATION_FAILED", "CANCELLED", "INCOMPATIBLE"}
-)
-ACTIVE_STATUSES = frozenset({"RUNNABLE", "RUNNING", "WAITING"})
+__all__ = [
+    "ACTIVE_STATUSES",
+    "SETTINGS_CHANNEL",
+    "TERMINAL_STATUSES",
+    "WAKE_CHANNEL",
+    "InstanceWrite",
+    "Store",
+    "WriteOutcome",
+    "initial_transition",
+]
 
 
 def initial_transition(row: dict[str, Any]) -> dict[str, Any]:
@@ -52,71 +54,8 @@ def initial_transition(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-#: The PostgreSQL notification channel on which workers hear about new work.
-WAKE_CHANNEL = "daytwo_wake"
-#: The channel on which flow-control changes (queues, pauses, dependency limits) are announced.
-SETTINGS_CHANNEL = "daytwo_settings"
-
-
-def _locked_instance(instance_id: str) -> sa.Select[Any]:
-    """The instance row, locked until the end of the write transaction.
-
-    SQLite serializes whole write transactions, PostgreSQL only row writes: without the
-    lock, a signal could be recorded while the instance's suspension commits, each
-    transaction missing the other's change (a lost wake-up). Locking the row first orders
-    the two, exactly like SQLite's write lock does.
-    """
-    return sa.select(instances).where(instances.c.id == instance_id).with_for_update()
-
-
-class Store:
-    """Queries over one database."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self._lock = write_lock_for(self.dialect, engine.url.database)
-        self._applier = WriteApplier(engine, self._lock)
-
-    def close(self) -> None:
-        """Release the connections."""
-        self._applier.close()
-        self.engine.dispose()
-        self._lock.close()
-
-    # -- transactions ---------------------------------------------------------------------
-
-    @contextmanager
-    def write(self) -> Iterator[sa.Connection]:
-        """A write transaction (SQLite: holds the write lock from its first statement)."""
-        with self._lock.hold(), self.engine.connect() as conn:
-            conn = conn.execution_options(daytwo_write=True)
-            with conn.begin():
-                yield conn
-
-    @contextmanager
-    def read(self) -> Iterator[sa.Connection]:
-        """A read transaction with a consistent snapshot."""
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
-
-    def notify_workers(self, conn: sa.Connection, queue: str) -> None:
-        """Wake idle workers (PostgreSQL: NOTIFY, delivered when ``conn``'s transaction commits).
-
-        SQLite has no cross-process notification; its workers poll.
-        """
-        if self.dialect == "postgresql":
-            conn.execute(sa.select(sa.func.pg_notify(WAKE_CHANNEL, queue)))
-
-    def notify_settings_changed(self, conn: sa.Connection) -> None:
-        """Tell listening workers that flow-control settings changed (PostgreSQL: NOTIFY).
-
-        Delivered when ``conn``'s transaction commits; SQLite workers re-read every second.
-        """
-        if self.dialect == "postgresql":
-            conn.execute(sa.select(sa.func.pg_notify(SETTINGS_CHANNEL, "")))
-
-    # -- instances ------------------------------------------------------------------------
+class Store(Inbox):
+    """Queries over one database (the layers below: :class:`Inbox`, :class:`StoreBase`)."""
 
     def insert_instance(self, row: dict[str, Any]) -> tuple[bool, RowMapping]:
         """Insert a new instance; if the id exists, return the existing row instead."""
@@ -333,171 +272,6 @@ class Store:
     ) -> list[WriteOutcome]:
         """Apply many instances' writes (and claims) in one transaction: one commit."""
         return self._applier.apply(writes, claims)
-
-    def pending_signal(
-        self, instance_id: str, name: str, exclude: Sequence[int] = ()
-    ) -> RowMapping | None:
-        """The oldest unconsumed signal of that name for the instance.
-
-        ``exclude`` lists signals the asking run has consumed but not written yet: one
-        signal answers one wait, also when two waits of one name follow each other with no
-        durable point in between.
-        """
-        query = (
-            sa.select(signals.c.id, signals.c.payload, signals.c.sent_by)
-            .where(
-                signals.c.instance_id == instance_id,
-                signals.c.name == name,
-                signals.c.consumed_seq.is_(None),
-            )
-            .order_by(signals.c.id)
-            .limit(1)
-        )
-        if exclude:
-            query = query.where(signals.c.id.not_in(list(exclude)))
-        with self.read() as conn:
-            return conn.execute(query).mappings().first()
-
-    # -- signals, cancellation ------------------------------------------------------------
-
-    def send_signal(
-        self, instance_id: str, name: str, payload: str, *, now: float, sent_by: str | None
-    ) -> RowMapping | None:
-        """Record a signal and wake the instance if it waits for it.
-
-        Returns the instance row as it was before, or None if there is no such instance.
-        Also completes the open human task of that name, if any.
-        """
-        with self.write() as conn:
-            row = conn.execute(_locked_instance(instance_id)).mappings().first()
-            if row is None or row["status"] in TERMINAL_STATUSES:
-                return row
-            self._deliver(conn, row, name, payload, now=now, sent_by=sent_by)
-            conn.execute(
-                human_tasks.update()
-                .where(
-                    human_tasks.c.instance_id == instance_id,
-                    human_tasks.c.name == name,
-                    human_tasks.c.status == "open",
-                )
-                .values(status="completed", result=payload, completed_at=now, completed_by=sent_by)
-            )
-            return row
-
-    def complete_task(
-        self, task_id: str, payload: str, *, now: float, by: str | None
-    ) -> tuple[RowMapping | None, bool]:
-        """Complete an open task and deliver its result as the signal of its name.
-
-        Returns the task as it was and whether this call completed it. The task row is
-        updated only while it is still open, in the transaction that delivers the signal:
-        of two simultaneous completions exactly one wins, and the other leaves nothing
-        behind (no stray signal that a later wait of that name would take).
-        """
-        with self.write() as conn:
-            task = conn.execute(sa.select(human_tasks).where(human_tasks.c.id == task_id))
-            before = task.mappings().first()
-            if before is None or before["status"] != "open":
-                return before, False
-            # Lock the instance first, in the same order as signals and suspensions do.
-            row = conn.execute(_locked_instance(before["instance_id"])).mappings().one()
-            if row["status"] in TERMINAL_STATUSES:
-                return before, False
-            completed = conn.execute(
-                human_tasks.update()
-                .where(human_tasks.c.id == task_id, human_tasks.c.status == "open")
-                .values(status="completed", result=payload, completed_at=now, completed_by=by)
-            ).rowcount
-            if not completed:  # another completion won between our read and the lock
-                return before, False
-            self._deliver(conn, row, before["name"], payload, now=now, sent_by=by)
-            return before, True
-
-    def _deliver(
-        self,
-        conn: sa.Connection,
-        row: RowMapping,
-        name: str,
-        payload: str,
-        *,
-        now: float,
-        sent_by: str | None,
-    ) -> None:
-        """Record a signal and make the instance runnable if it waits for that name."""
-        conn.execute(
-            signals.insert(),
-            {
-                "instance_id": row["id"],
-                "name": name,
-                "payload": payload,
-                "sent_by": sent_by,
-                "received_at": now,
-            },
-        )
-        woken = conn.execute(
-            instances.update()
-            .where(
-                instances.c.id == row["id"],
-                instances.c.status == "WAITING",
-                instances.c.wait_kind.in_(["signal", "task"]),
-                instances.c.wait_name == name,
-            )
-            .values(status="RUNNABLE", run_at=now, updated_at=now)
-        ).rowcount
-        if woken:
-            self.notify_workers(conn, row["queue"])
-
-    def request_cancel(self, instance_id: str, reason: str, now: float) -> RowMapping | None:
-        """Mark the instance for cancellation and make it claimable if it is not running.
-
-        Returns the row as it was; nothing changes when the instance ended or is already
-        compensating after a failure (its ``error`` is set).
-        """
-        with self.write() as conn:
-            row = conn.execute(_locked_instance(instance_id)).mappings().first()
-            if row is None or row["status"] in TERMINAL_STATUSES or row["error"] is not None:
-                return row
-            values: dict[str, Any] = {"cancel_reason": reason, "updated_at": now}
-            if row["status"] != "RUNNING":
-                values.update(status="RUNNABLE", run_at=now)
-                self.notify_workers(conn, row["queue"])
-            conn.execute(instances.update().where(instances.c.id == instance_id).values(**values))
-            return row
-
-    # -- human tasks ----------------------------------------------------------------------
-
-    def list_tasks(
-        self, *, status: str | None = "open", assignee: str | None = None, limit: int = 100
-    ) -> list[RowMapping]:
-        """Human tasks, oldest first."""
-        query = sa.select(human_tasks).order_by(human_tasks.c.created_at, human_tasks.c.id)
-        if status:
-            query = query.where(human_tasks.c.status == status)
-        if assignee:
-            query = query.where(human_tasks.c.assignee == assignee)
-        with self.read() as conn:
-            return list(conn.execute(query.limit(limit)).mappings())
-
-    def get_task(self, task_id: str) -> RowMapping | None:
-        """One human task."""
-        with self.read() as conn:
-            return (
-                conn.execute(sa.select(human_tasks).where(human_tasks.c.id == task_id))
-                .mappings()
-                .first()
-            )
-
-    def reassign_task(self, task_id: str, assignee: str) -> bool:
-        """Change the assignee of an open task; False if it is not open."""
-        with self.write() as conn:
-            result = conn.execute(
-                human_tasks.update()
-                .where(human_tasks.c.id == task_id, human_tasks.c.status == "open")
-                .values(assignee=assignee)
-            )
-            return result.rowcount > 0
-
-    # -- workers --------------------------------------------------------------------------
 
     def register_worker(self, row: dict[str, Any]) -> None:
         """Record a starting worker process."""

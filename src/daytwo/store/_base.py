@@ -1,0 +1,87 @@
+"""The ground floor of the store: one database's engine, its transactions and notifications.
+
+:class:`StoreBase` opens write and read transactions (a SQLite writer takes daytwo's
+write lock first, so writers of all processes queue fairly) and sends the PostgreSQL
+notifications that wake workers. The queries are built on it by layer: signals, cancels
+and the human-task inbox (``_inbox.py``), then instances, history, claims and leases
+(``_store.py``, :class:`~daytwo.store.Store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from daytwo.store._write_lock import write_lock_for
+from daytwo.store._writes import WriteApplier
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "SETTINGS_CHANNEL",
+    "TERMINAL_STATUSES",
+    "WAKE_CHANNEL",
+    "StoreBase",
+]
+
+TERMINAL_STATUSES = frozenset(
+    {"SUCCEEDED", "FAILED", "COMPENSATED", "COMPENSATION_FAILED", "CANCELLED", "INCOMPATIBLE"}
+)
+ACTIVE_STATUSES = frozenset({"RUNNABLE", "RUNNING", "WAITING"})
+
+#: The PostgreSQL notification channel on which workers hear about new work.
+WAKE_CHANNEL = "daytwo_wake"
+#: The channel on which flow-control changes (queues, pauses, dependency limits) are announced.
+SETTINGS_CHANNEL = "daytwo_settings"
+
+
+class StoreBase:
+    """One database: its engine, write lock, hot-path write applier and transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._lock = write_lock_for(self.dialect, engine.url.database)
+        self._applier = WriteApplier(engine, self._lock)
+
+    def close(self) -> None:
+        """Release the connections."""
+        self._applier.close()
+        self.engine.dispose()
+        self._lock.close()
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction (SQLite: holds the write lock from its first statement)."""
+        with self._lock.hold(), self.engine.connect() as conn:
+            conn = conn.execution_options(daytwo_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read transaction with a consistent snapshot."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def notify_workers(self, conn: sa.Connection, queue: str) -> None:
+        """Wake idle workers (PostgreSQL: NOTIFY, delivered when ``conn``'s transaction commits).
+
+        SQLite has no cross-process notification; its workers poll.
+        """
+        if self.dialect == "postgresql":
+            conn.execute(sa.select(sa.func.pg_notify(WAKE_CHANNEL, queue)))
+
+    def notify_settings_changed(self, conn: sa.Connection) -> None:
+        """Tell listening workers that flow-control settings changed (PostgreSQL: NOTIFY).
+
+        Delivered when ``conn``'s transaction commits; SQLite workers re-read every second.
+        """
+        if self.dialect == "postgresql":
+            conn.execute(sa.select(sa.func.pg_notify(SETTINGS_CHANNEL, "")))
+
+    # -- instances ------------------------------------------------------------------------
