@@ -13,6 +13,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from sqlalchemy.engine import RowMapping
+
 from daytwo._errors import (
     InstanceNotFound,
     InvalidInput,
@@ -295,16 +297,21 @@ class App:
 
     def get(self, instance_id: str) -> Instance:
         """The instance with that id; raises :class:`InstanceNotFound`."""
+        return self._explained([self._stored(instance_id)])[0]
+
+    def _stored(self, instance_id: str) -> RowMapping:
+        """The instance row as stored (no explanation of why nothing runs it, which reads
+        the worker registrations); raises :class:`InstanceNotFound`."""
         row = self.store.get_instance(instance_id)
         if row is None:
             raise InstanceNotFound(instance_id)
-        return self._explained([row])[0]
+        return row
 
     status = get
 
     def handle(self, instance_id: str) -> InstanceHandle:
         """A handle to an existing instance."""
-        self.get(instance_id)
+        self._stored(instance_id)
         return InstanceHandle(self, instance_id)
 
     def signal(
@@ -361,7 +368,7 @@ class App:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.005
         while True:
-            instance = self.get(instance_id)
+            instance = Instance.from_row(self._stored(instance_id))  # polled: no explanation
             if instance.status in TERMINAL_STATUSES:
                 return outcome(instance)
             if deadline is not None and time.monotonic() >= deadline:
@@ -406,17 +413,17 @@ class App:
 
     def history(self, instance_id: str) -> builtins.list[HistoryEvent]:
         """The instance's recorded operations in order."""
-        self.get(instance_id)
+        self._stored(instance_id)
         return [HistoryEvent.from_row(row) for row in self.store.load_history(instance_id)]
 
     def attempts(self, instance_id: str) -> builtins.list[Attempt]:
         """The instance's failed step attempts."""
-        self.get(instance_id)
+        self._stored(instance_id)
         return [Attempt.from_row(row) for row in self.store.load_attempts(instance_id)]
 
     def transitions(self, instance_id: str) -> builtins.list[Transition]:
         """The instance's state transitions in order."""
-        self.get(instance_id)
+        self._stored(instance_id)
         return [Transition.from_row(row) for row in self.store.load_transitions(instance_id)]
 
     def worker(self, **options: Any) -> Worker:
