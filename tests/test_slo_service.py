@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from _harness import wait_until
+
 import daytwo
 from daytwo import slo
 
@@ -56,18 +58,46 @@ def test_worker_runs_background_services(fake_app: daytwo.App) -> None:
         assert counter.called.wait(10)
 
 
-def test_daytwo_worker_adds_the_evaluator_when_the_app_has_objectives(
+def _evaluators(app: daytwo.App) -> list[slo.EvaluatorService]:
+    worker = app.worker(concurrency=1)
+    return [s for s in worker.services if isinstance(s, slo.EvaluatorService)]
+
+
+def test_an_app_worker_runs_the_evaluator_when_the_app_has_objectives(
     fake_app: daytwo.App, tmp_path: Path
 ) -> None:
-    from daytwo.cli._worker import _objectives, _slo_services
-
-    assert _slo_services(fake_app, _objectives(fake_app, None, False), 60) == []
+    assert _evaluators(fake_app) == []  # no objectives: no SLO extension, no evaluator
     slo.register(fake_app, *objectives())
-    [service] = _slo_services(fake_app, _objectives(fake_app, None, False), 30)
-    assert isinstance(service, slo.EvaluatorService) and service.interval == 30
+    [service] = _evaluators(fake_app)
+    assert service.interval == 60
+    assert [o.name for o in service.evaluator.objectives] == ["w-ok"]
+    # daytwo worker's options go through the same extension: what it runs is app.worker()'s.
+    from daytwo.slo.cli import configure_worker
+
     yaml = tmp_path / "more.yaml"
     yaml.write_text(
         "objectives:\n  - {name: w2, workflow: w, objective: 0.9, sli: {kind: success}}\n"
     )
-    [service] = _slo_services(fake_app, _objectives(fake_app, [yaml], False), 60)
+    notes = configure_worker(fake_app, {"slo_objectives": [yaml], "slo_interval": 30.0})
+    assert notes == ["SLO evaluation every 30 s"]
+    [service] = _evaluators(fake_app)
+    assert service.interval == 30
     assert [o.name for o in service.evaluator.objectives] == ["w-ok", "w2"]
+
+
+def test_an_app_worker_started_from_python_evaluates_registered_objectives(
+    fake_app: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    @fake_app.workflow(name="w")
+    def w(ctx: daytwo.Context, _: None) -> None:
+        return None
+
+    slo.register(fake_app, *objectives())
+    with fake_app.worker(concurrency=1) as worker:
+        fake_app.start(w)
+        worker.drain()
+        [service] = [s for s in worker.services if isinstance(s, slo.EvaluatorService)]
+        wait_until(lambda: service.evaluations > 0, timeout=30, what="an evaluation")
+    [status] = slo.Evaluator.for_app(fake_app).status()
+    assert status.name == "w-ok" and status.sli == 1.0
+    assert slo.definition_history(fake_app.store, "w-ok")  # recorded by the evaluation

@@ -194,7 +194,7 @@ def test_times_are_utc_everywhere() -> None:
 
 
 def test_wrapping_columns_break_between_words_not_inside_them() -> None:
-    from daytwo.cli._slo import STATUS_COLUMNS
+    from daytwo.slo._cli import STATUS_COLUMNS
 
     row = {"SLO": "payments-retries", "WORKFLOW": "order", "SLI": "0.250/instance",
            "OBJECTIVE": "<= 1/instance (dependency payments-api)", "WINDOW": "rolling 28d",

@@ -15,6 +15,7 @@ from daytwo._errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
+from daytwo._extension import Extension
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
@@ -40,6 +41,7 @@ __all__ = [
     "Clock",
     "Context",
     "DaytwoError",
+    "Extension",
     "FakeClock",
     "HistoryEvent",
     "HumanTask",

@@ -20,6 +20,7 @@ from daytwo._errors import (
     InvalidInput,
     NotRunnable,
 )
+from daytwo._extension import Extension
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns, outcome
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
@@ -50,6 +51,7 @@ log = logging.getLogger("daytwo.app")
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
+E = TypeVar("E", bound=Extension)
 
 
 class App:
@@ -65,6 +67,10 @@ class App:
     ``create``: whether this App may create daytwo's tables in an empty database (it may
     always upgrade an older daytwo database); ``False`` for a client that must find an
     existing one.
+
+    ``extensions``: operations packages plugged into this app (see
+    :class:`daytwo.Extension`; more with :meth:`use`). A package's own registration call
+    adds its extension when needed: ``daytwo.slo.register(app, ...)`` adds the SLO one.
     """
 
     def __init__(
@@ -74,6 +80,7 @@ class App:
         clock: Clock | None = None,
         serializer: Serializer | None = None,
         create: bool = True,
+        extensions: Sequence[Extension] = (),
     ) -> None:
         self._database_url = resolve_url(database, relative_to=_creating_module_directory())
         #: Whether opening the database may create daytwo's tables in an empty one.
@@ -91,6 +98,9 @@ class App:
         self._inline = InlineRuns(self)
         # Who serves what: explains due instances nothing runs, warns at unserved starts.
         self._serving = Serving(lambda: self.store, self.clock.now)
+        self._extensions: dict[str, Extension] = {}
+        for extension in extensions:
+            self.use(extension)
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -139,9 +149,45 @@ class App:
         return self._flow
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release what the extensions hold, then the database connections."""
+        for extension in self._extensions.values():
+            extension.close()
         if self._store is not None:
             self._store.close()
+
+    # -- extensions -----------------------------------------------------------------------
+
+    def use(self, extension: Extension) -> Extension:
+        """Plug an operations package into this app (see :class:`daytwo.Extension`).
+
+        One extension per package name: a second one of the same name is refused.
+        """
+        if not isinstance(extension, Extension) or not extension.name:
+            raise InvalidInput(
+                f"{extension!r} is not a daytwo.Extension with a name; subclass "
+                "daytwo.Extension and set its name"
+            )
+        if extension.name in self._extensions:
+            raise InvalidInput(
+                f"this app already uses the {extension.name!r} extension; use it once"
+            )
+        self._extensions[extension.name] = extension
+        extension.attach(self)
+        return extension
+
+    @property
+    def extensions(self) -> builtins.list[Extension]:
+        """The extensions plugged into this app, in the order they were added."""
+        return list(self._extensions.values())
+
+    def extension(self, kind: type[E]) -> E:
+        """This app's extension of type ``kind``, added (with its defaults) if missing."""
+        for extension in self._extensions.values():
+            if isinstance(extension, kind):
+                return extension
+        created = kind()
+        self.use(created)
+        return created
 
     @overload
     def step(self, fn: Callable[P, R], /) -> Step[P, R]: ...
@@ -427,10 +473,17 @@ class App:
         return [Transition.from_row(row) for row in self.store.load_transitions(instance_id)]
 
     def worker(self, **options: Any) -> Worker:
-        """A worker for this app (see :class:`daytwo.worker.Worker` for options)."""
+        """A worker for this app (see :class:`daytwo.worker.Worker` for options).
+
+        It runs the background services of every extension (the SLO evaluator of
+        registered objectives, ...) before those given as ``services=``: ``daytwo
+        worker`` starts exactly this.
+        """
         from daytwo.worker._worker import Worker
 
-        return Worker(self, **options)
+        services = [s for extension in self.extensions for s in extension.services()]
+        services += options.pop("services", ())
+        return Worker(self, services=services, **options)
 
     def _worker_started(self, worker_id: str) -> None:
         """A worker of this app registered (it counts as live whatever its heartbeat)."""

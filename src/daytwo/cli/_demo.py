@@ -29,7 +29,6 @@ from daytwo.cli._output import (
     status_text,
     stdout_console,
 )
-from daytwo.cli._slo import print_statuses
 from daytwo.demo import DemoPlan, Services, Summary, create_app, plan_orders, run_orders, summarize
 from daytwo.demo import Progress as DemoProgress
 from daytwo.store._database import display_url
@@ -131,6 +130,8 @@ def _demo(app: daytwo.App, plan: DemoPlan, concurrency: int, json_output: bool) 
             console=console,
         )
     console.print(Text("\nService level objectives", style="bold"))
+    from daytwo.slo.cli import print_statuses
+
     print_statuses(statuses, evaluator.objectives)
     if alerts:
         alert_rows: list[Row] = [

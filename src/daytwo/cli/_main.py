@@ -9,20 +9,18 @@ from typer.core import TyperCommand
 
 import daytwo
 from daytwo.cli._demo import demo
-from daytwo.cli._errors import EXIT_CODES_HELP, Command, ErrorReportingGroup, Group
+from daytwo.cli._errors import EXIT_CODES_HELP, Command, Group
 from daytwo.cli._flow import dependencies, pause, pauses, queues, resume
 from daytwo.cli._history import history
 from daytwo.cli._instances import cancel, list_instances, signal, start, status
-from daytwo.cli._metrics import metrics_commands
 from daytwo.cli._options import DatabaseOption
-from daytwo.cli._slo import slo_commands
+from daytwo.cli._plugins import PluginGroup
 from daytwo.cli._tasks import tasks
-from daytwo.cli._worker import worker
 
-__all__ = ["app"]
+__all__ = ["app", "use_daytwo_classes"]
 
 app = typer.Typer(
-    cls=ErrorReportingGroup,
+    cls=PluginGroup,
     name="daytwo",
     help="daytwo: durable workflows with their operations built in.",
     epilog=EXIT_CODES_HELP,
@@ -66,9 +64,6 @@ app.command("history")(history)
 app.command("signal")(signal)
 app.command("cancel")(cancel)
 app.add_typer(tasks)
-app.add_typer(slo_commands)
-app.add_typer(metrics_commands)
-app.command("worker")(worker)
 app.add_typer(queues)
 app.command("pause")(pause)
 app.command("resume")(resume)
@@ -77,7 +72,7 @@ app.add_typer(dependencies)
 app.command("demo")(demo)
 
 
-def _use_daytwo_classes(typer_app: typer.Typer) -> None:
+def use_daytwo_classes(typer_app: typer.Typer) -> None:
     """Every command and group of ``typer_app`` is built as a daytwo Command or Group."""
     for command in typer_app.registered_commands:
         if command.cls in (None, TyperCommand):
@@ -85,7 +80,7 @@ def _use_daytwo_classes(typer_app: typer.Typer) -> None:
     for group in typer_app.registered_groups:
         group.cls = Group
         if group.typer_instance is not None:
-            _use_daytwo_classes(group.typer_instance)
+            use_daytwo_classes(group.typer_instance)
 
 
-_use_daytwo_classes(app)
+use_daytwo_classes(app)

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import getpass
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
-
-from daytwo.cli._errors import CliError
-
-if TYPE_CHECKING:
-    from daytwo.slo import Objective
 
 __all__ = [
     "FLAG",
@@ -20,8 +14,6 @@ __all__ = [
     "DatabaseOption",
     "JsonOption",
     "LimitOption",
-    "ObjectivesOption",
-    "gather_objectives",
     "operator",
 ]
 
@@ -74,32 +66,3 @@ def operator(by: str | None) -> str | None:
         return getpass.getuser()
     except (OSError, KeyError):  # no $USER and a uid without a passwd entry (containers)
         return None
-
-
-ObjectivesOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--objectives",
-        metavar="FILE.yaml",
-        show_default=False,
-        help="YAML file with objectives (repeatable); added to those registered on --app.",
-    ),
-]
-
-
-def gather_objectives(app: Any, files: list[Path] | None) -> list[Objective]:
-    """The objectives registered on ``app`` (None: no app) and those of ``--objectives``
-    files; a name defined twice is refused."""
-    from daytwo import slo
-
-    objectives = [] if app is None else slo.objectives_for(app)
-    for file in files or []:
-        objectives += slo.load_objectives(file)
-    names = [o.name for o in objectives]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise CliError(
-            f"objective {repeated[0]!r} is defined more than once (app and/or files); "
-            "give each objective its own name"
-        )
-    return objectives

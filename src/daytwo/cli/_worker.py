@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from daytwo.cli._apps import explicit_database, load_app
 from daytwo.cli._errors import CliError
-from daytwo.cli._options import DatabaseOption, ObjectivesOption, gather_objectives
+from daytwo.cli._options import DatabaseOption
 from daytwo.cli._output import stderr_console
+from daytwo.cli._plugins import configure_worker
 from daytwo.store._database import display_url
 
 __all__ = ["configure_logging", "worker"]
@@ -71,41 +70,13 @@ def worker(
             help="Serve this queue (repeatable; default: the default queue).",
         ),
     ] = None,
-    objectives_files: ObjectivesOption = None,
-    slo_interval: Annotated[
-        float,
-        typer.Option(
-            "--slo-interval",
-            min=1,
-            metavar="SECONDS",
-            help="Seconds between SLO evaluations (one evaluator at a time per database).",
-        ),
-    ] = 60.0,
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(
-            "--metrics-port",
-            min=0,
-            max=65535,
-            metavar="PORT",
-            show_default=False,
-            help="Also serve Prometheus /metrics on this port (see daytwo metrics serve).",
-        ),
-    ] = None,
-    metrics_host: Annotated[
-        str,
-        typer.Option(
-            "--metrics-host",
-            metavar="HOST",
-            help="Address of /metrics (default: loopback only; 0.0.0.0 for every interface).",
-        ),
-    ] = "127.0.0.1",
     database: DatabaseOption = None,
 ) -> None:
     """Run the app's instances until SIGTERM or Ctrl-C, then stop gracefully.
 
     On stop it claims nothing new, lets running instances reach their next durable point
-    and gives back the leases of those that do not.
+    and gives back the leases of those that do not. Installed operations packages add
+    their options (the SLO package: --objectives, --slo-interval, --metrics-port).
     """
     app = load_app(app_spec, explicit_database(ctx, database))
     workflows = sorted(f"{name} {version}" for name, version in app.registry.pairs())
@@ -113,26 +84,18 @@ def worker(
         raise CliError(f"{app_spec} has no workflows; declare them with @app.workflow()")
     configure_logging()
     app.store  # noqa: B018 -- open it now: a database problem ends the command before it starts
-    objectives = _objectives(app, objectives_files, metrics_port is not None)
-    services = _slo_services(app, objectives, slo_interval)
-    evaluating = f"; SLO evaluation every {slo_interval:g} s" if services else ""
-    if metrics_port is not None:
-        from daytwo.cli._metrics import metrics_service
-
-        services.append(metrics_service(app, objectives or [], metrics_port, metrics_host))
-        evaluating += f"; /metrics on {metrics_host}:{metrics_port}"
+    notes = configure_worker(ctx, app)
     runner = app.worker(
         concurrency=concurrency,
         lease_seconds=lease_seconds,
         poll_interval=poll_interval,
         shutdown_grace=shutdown_grace,
         queues=queue or ["default"],
-        services=services,
     )
-    notes = stderr_console()
-    notes.print(
+    extras = "".join(f"; {note}" for note in notes)
+    stderr_console().print(
         f"worker {runner.id}: {', '.join(workflows)} on {display_url(app.database_url)} "
-        f"(queues {', '.join(runner.queues)}, concurrency {concurrency}{evaluating}); "
+        f"(queues {', '.join(runner.queues)}, concurrency {concurrency}{extras}); "
         "stop with Ctrl-C or SIGTERM"
     )
     try:
@@ -150,24 +113,3 @@ def configure_logging() -> None:
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     logging.basicConfig(level=logging.INFO, handlers=[handler])
-
-
-def _objectives(app: Any, files: list[Path] | None, metrics: bool) -> list[Any] | None:
-    """The objectives of the app and of ``files``; None when nothing needs ``daytwo.slo``.
-
-    An app that never imported ``daytwo.slo`` has no objectives, so without files or a
-    metrics port Pydantic is not loaded.
-    """
-    if not files and not metrics and "daytwo.slo" not in sys.modules:
-        return None
-    return gather_objectives(app, files)
-
-
-def _slo_services(app: Any, objectives: list[Any] | None, interval: float) -> list[Any]:
-    """The SLO evaluator service, when there are objectives."""
-    if not objectives:
-        return []
-    from daytwo import slo
-
-    evaluator = slo.Evaluator.for_app(app, objectives, sinks=[slo.LogSink()])
-    return [slo.EvaluatorService(evaluator, interval=interval)]

@@ -27,6 +27,7 @@ from daytwo.slo._definitions import (
     parse_duration,
 )
 from daytwo.slo._evaluator import Evaluator
+from daytwo.slo._extension import SloExtension
 from daytwo.slo._metrics import MetricsService, StoreCollector, serve_metrics
 from daytwo.slo._openslo import export_openslo, load_openslo, openslo_yaml, parse_openslo
 from daytwo.slo._promrules import prometheus_rules, prometheus_rules_yaml
@@ -59,6 +60,7 @@ __all__ = [
     "Objective",
     "RetryRate",
     "RuleResult",
+    "SloExtension",
     "SloStatus",
     "StoreCollector",
     "StuckInstance",

@@ -292,9 +292,9 @@ def _add_totals(into: Totals, more: Totals) -> None:
 
 
 def serve_metrics(
-    collector: Collector, port: int, addr: str = "0.0.0.0"
+    collectors: Collector | Sequence[Collector], port: int, addr: str = "0.0.0.0"
 ) -> tuple[WSGIServer, threading.Thread]:
-    """Serve ``collector`` on ``http://addr:port/metrics`` from a daemon thread.
+    """Serve ``collectors`` on ``http://addr:port/metrics`` from a daemon thread.
 
     Returns prometheus_client's (server, thread); ``server.server_port`` is the port bound
     (pass 0 for any free one), ``server.shutdown()`` stops it.
@@ -302,13 +302,15 @@ def serve_metrics(
     from prometheus_client import start_http_server
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
+    for collector in collectors if isinstance(collectors, Sequence) else [collectors]:
+        registry.register(collector)
     server, thread = start_http_server(port, addr=addr, registry=registry)
     return server, thread
 
 
 class MetricsService:
-    """Serves ``/metrics`` from a worker (its background-services hook).
+    """Serves ``/metrics`` from a worker (its background-services hook): the collectors
+    of every extension of the app (see ``SloExtension.services``).
 
     The first round starts the HTTP server; if the port is taken, the error is logged and
     the next round (every ``interval`` seconds) tries again. :meth:`close` stops it.
@@ -317,9 +319,14 @@ class MetricsService:
     name = "metrics"
 
     def __init__(
-        self, collector: Collector, port: int, addr: str = "0.0.0.0", *, interval: float = 30.0
+        self,
+        collectors: Collector | Sequence[Collector],
+        port: int,
+        addr: str = "0.0.0.0",
+        *,
+        interval: float = 30.0,
     ) -> None:
-        self.collector = collector
+        self.collectors = list(collectors) if isinstance(collectors, Sequence) else [collectors]
         self.port = port
         self.addr = addr
         self.interval = interval
@@ -328,7 +335,7 @@ class MetricsService:
     def run_once(self) -> None:
         """Start the server if it is not running yet."""
         if self.server is None:
-            self.server, _thread = serve_metrics(self.collector, self.port, self.addr)
+            self.server, _thread = serve_metrics(self.collectors, self.port, self.addr)
             log.info("serving /metrics on %s:%d", self.addr, self.server.server_port)
 
     def close(self) -> None:

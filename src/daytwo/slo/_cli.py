@@ -1,14 +1,13 @@
-"""``daytwo slo status | alerts | stuck | evaluate | export | import``: SLOs on the command line.
+"""``daytwo slo status | alerts | stuck | evaluate``: SLOs on the command line.
 
 Objectives come from the app (``--app MODULE:APP``, registered with
-``daytwo.slo.register``) and/or YAML files (``--objectives FILE``). ``daytwo.slo`` is
-imported only when one of these commands runs, so other commands do not pay for Pydantic.
+``daytwo.slo.register``) and/or YAML files (``--objectives FILE``). The group is the SLO
+package's CLI plugin (``slo/cli.py``): the ``daytwo`` command loads it only when an ``slo``
+command runs, so other commands do not pay for Pydantic.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,25 +16,23 @@ import typer
 from rich.text import Text
 
 import daytwo
-from daytwo.cli._apps import client_app, load_app
-from daytwo.cli._errors import CliError
-from daytwo.cli._options import (
+from daytwo.cli import (
     FLAG,
     AppOption,
+    CliError,
+    Column,
     DatabaseOption,
     JsonOption,
     LimitOption,
-    ObjectivesOption,
-    gather_objectives,
-)
-from daytwo.cli._output import (
-    Column,
     Row,
+    client_app,
     duration,
     print_json,
     print_table,
     short_time,
 )
+from daytwo.slo._cli_export import export_commands, import_commands
+from daytwo.slo._cli_options import ObjectivesOption, gather_objectives, require
 
 if TYPE_CHECKING:
     from daytwo.slo import Objective, SloStatus
@@ -47,6 +44,8 @@ slo_commands = typer.Typer(
     help="Process SLOs: status, alerts, stuck instances, evaluation, export and import.",
     no_args_is_help=True,
 )
+slo_commands.add_typer(export_commands)
+slo_commands.add_typer(import_commands)
 
 
 def _setup(
@@ -54,14 +53,6 @@ def _setup(
 ) -> tuple[daytwo.App, list[Objective]]:
     app = client_app(ctx, database, app_spec)
     return app, gather_objectives(app, files)
-
-
-def _require(objectives: list[Objective]) -> None:
-    if not objectives:
-        raise CliError(
-            "no objectives to evaluate: pass --app MODULE:APP whose module calls "
-            "daytwo.slo.register(app, ...), or --objectives FILE.yaml"
-        )
 
 
 def _percent(value: float | None, digits: int = 2) -> str:
@@ -159,7 +150,7 @@ def status(
     from daytwo import slo
 
     app, objectives = _setup(ctx, app_spec, objectives_files, database)
-    _require(objectives)
+    require(objectives)
     _report(slo.Evaluator.for_app(app, objectives).status(), objectives, json_output)
 
 
@@ -179,7 +170,7 @@ def evaluate(
     from daytwo import slo
 
     app, objectives = _setup(ctx, app_spec, objectives_files, database)
-    _require(objectives)
+    require(objectives)
     try:
         sinks: list[slo.AlertSink] = [slo.WebhookSink(url) for url in webhooks or []]
     except ValueError as exc:
@@ -298,105 +289,3 @@ STUCK_COLUMNS = (
 
 def _time(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-# -- export and import ---------------------------------------------------------------------
-
-export_commands = typer.Typer(
-    name="export",
-    help="Write the objectives as Prometheus rules or OpenSLO documents.",
-    no_args_is_help=True,
-)
-import_commands = typer.Typer(
-    name="import",
-    help="Read objectives from other formats (prints daytwo's YAML definitions).",
-    no_args_is_help=True,
-)
-slo_commands.add_typer(export_commands)
-slo_commands.add_typer(import_commands)
-
-
-def _definitions(app_spec: str | None, files: list[Path] | None) -> list[Objective]:
-    """Objectives of --app and --objectives, without opening the database."""
-    objectives = gather_objectives(load_app(app_spec, None) if app_spec else None, files)
-    _require(objectives)
-    return objectives
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"cannot write {str(output)!r}: {exc.strerror}") from None
-
-
-OutputOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--output", "-o", metavar="FILE", show_default=False, help="Write here, not stdout."
-    ),
-]
-
-
-@export_commands.command("prometheus-rules")
-def export_prometheus_rules(
-    app_spec: AppOption = None,
-    objectives_files: ObjectivesOption = None,
-    output: OutputOption = None,
-) -> None:
-    """Recording and alerting rules equivalent to the engine's evaluation (for promtool).
-
-    Built on the series of `daytwo metrics serve`; load the file with Prometheus's
-    rule_files setting.
-    """
-    from daytwo.slo._promrules import prometheus_rules_yaml
-
-    _export(prometheus_rules_yaml, app_spec, objectives_files, output)
-
-
-@export_commands.command("openslo")
-def export_openslo(
-    app_spec: AppOption = None,
-    objectives_files: ObjectivesOption = None,
-    output: OutputOption = None,
-) -> None:
-    """OpenSLO openslo/v1 documents: a Service per workflow, SLI, SLO, AlertPolicy each."""
-    from daytwo.slo._openslo import openslo_yaml
-
-    _export(openslo_yaml, app_spec, objectives_files, output)
-
-
-def _export(
-    render: Callable[[list[Objective]], str],
-    app_spec: str | None,
-    objectives_files: list[Path] | None,
-    output: Path | None,
-) -> None:
-    """Render the objectives with ``render``; what it cannot express is a one-line error."""
-    objectives = _definitions(app_spec, objectives_files)
-    try:
-        text = render(objectives)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    _write(text, output)
-
-
-@import_commands.command("openslo")
-def import_openslo(
-    file: Annotated[Path, typer.Argument(metavar="FILE.yaml", help="OpenSLO documents.")],
-    output: OutputOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Read openslo/v1 documents; print them as daytwo objectives (YAML, or --json)."""
-    from daytwo.slo._openslo import load_openslo
-    from daytwo.slo._promrules import dump_yaml
-
-    objectives = load_openslo(file)
-    specs = [o.model_dump(mode="json", exclude_none=True) for o in objectives]
-    if json_output:
-        print_json(specs)
-        return
-    _write(dump_yaml({"objectives": specs}), output)

@@ -10,21 +10,16 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from daytwo.cli._apps import client_app
-from daytwo.cli._errors import CliError
-from daytwo.cli._options import AppOption, DatabaseOption, ObjectivesOption, gather_objectives
-from daytwo.cli._output import stderr_console
-from daytwo.store._database import display_url
+from daytwo.cli import CliError, DatabaseOption, client_app, stderr_console
+from daytwo.slo._cli_options import AppOption, ObjectivesOption, gather_objectives
+from daytwo.slo._extension import LOOPBACK, SloExtension
+from daytwo.store import display_url
 
-__all__ = ["LOOPBACK", "HostOption", "metrics_commands", "metrics_service"]
-
-#: Where /metrics listens unless told otherwise: this machine only. The metrics name
-#: workflows, steps and error budgets; exposing them to the network is a decision.
-LOOPBACK = "127.0.0.1"
+__all__ = ["HostOption", "metrics_commands"]
 
 metrics_commands = typer.Typer(
     name="metrics",
@@ -64,13 +59,18 @@ def serve(
     database), so Prometheus needs to scrape only one of them. Listens on loopback unless
     --host says otherwise.
     """
+    from daytwo.slo._metrics import MetricsService
+
     app = client_app(ctx, database, app_spec)
     objectives = gather_objectives(app, objectives_files)
-    service = metrics_service(app, objectives, port, address)
+    extension = app.extension(SloExtension)
+    extension.add(*objectives)
+    service = MetricsService([c for e in app.extensions for c in e.collectors()], port, address)
     try:
         service.run_once()
     except OSError as exc:
         raise CliError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
+    assert service.server is not None  # run_once() started it or raised
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -87,11 +87,3 @@ def serve(
     finally:
         service.close()
         app.close()
-
-
-def metrics_service(app: Any, objectives: list[Any], port: int, address: str) -> Any:
-    """The /metrics service of ``daytwo metrics serve`` and ``daytwo worker --metrics-port``
-    (daytwo.slo is imported only when it is asked for)."""
-    from daytwo.slo._metrics import MetricsService, StoreCollector
-
-    return MetricsService(StoreCollector.for_app(app, objectives), port, address)

@@ -1,0 +1,59 @@
+"""The extension contract: how an operations package plugs into an App.
+
+An operations package (``daytwo.slo`` today; incidents, runbooks, change control and the
+HTTP API next) brings up to five things, and this is the one place each is asked for:
+
+* **tables**: the package's own ``_tables.py`` on :data:`daytwo.store.metadata`, created by
+  its Alembic branch (see ``store/_migrate.py``); every daytwo database has every installed
+  package's tables, so a Client without workflow code opens any database;
+* **system workflows and steps** (:meth:`Extension.attach`): registered on the app like a
+  user's and run by the same workers on the same engine (dogfood);
+* **background services** (:meth:`Extension.services`): what every worker of the app runs
+  for the package, whether started by ``daytwo worker`` or ``app.worker()`` from Python;
+  cluster singletons coordinate through :func:`daytwo.store.acquire_lease`;
+* **/metrics collectors** (:meth:`Extension.collectors`): Prometheus collectors that every
+  /metrics endpoint of the app serves;
+* **a CLI group** (``daytwo NOUN ...``): a :class:`daytwo.cli.CliPlugin` named by an entry
+  point in the ``daytwo.cli`` group, loaded only when its command runs (the CLI's group
+  has to exist before any app is imported, so it is per package, not per App).
+
+The engine, the store and the worker know nothing of any package: the App asks its
+extensions and hands the worker plain services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from daytwo.app import App
+    from daytwo.worker import BackgroundService
+
+__all__ = ["Extension"]
+
+
+class Extension:
+    """Base class of an operations package's plug-in; override what the package brings.
+
+    One instance belongs to one App (``App(extensions=[...])`` or :meth:`App.use`), which
+    calls :meth:`attach` once. ``name`` identifies the package (one extension of a name
+    per app).
+    """
+
+    name: ClassVar[str] = ""
+
+    def attach(self, app: App) -> None:
+        """Join ``app``: keep what the services need, register system workflows on it."""
+
+    def services(self) -> Sequence[BackgroundService]:
+        """The background services a worker of the app runs for this package (asked at
+        every worker start, so they reflect what was registered until then)."""
+        return ()
+
+    def collectors(self) -> Sequence[Any]:
+        """Prometheus collectors (``prometheus_client`` ``Collector``) /metrics serves."""
+        return ()
+
+    def close(self) -> None:
+        """Release what :meth:`attach` or the services opened (the app is closing)."""
