@@ -17,6 +17,7 @@ from daytwo._errors import (
 )
 from daytwo._extension import Extension
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
+from daytwo._version import __version__
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
     Clock,
@@ -32,8 +33,6 @@ from daytwo.engine import (
     current_step,
 )
 from daytwo.worker import Worker
-
-__version__ = "0.1.0"
 
 __all__ = [
     "App",

@@ -323,7 +323,7 @@ def _refuse(
     state: SchemaState, revision: str | None, tables: set[str], url: str, *, create: bool
 ) -> None:
     """Raise the error for a database in ``state`` that this App may not use (if any)."""
-    from daytwo import __version__
+    from daytwo._version import __version__
     from daytwo.store._migrate import HEAD_REVISION, SchemaState
 
     where = _where(url)

@@ -29,6 +29,8 @@ __all__ = [
     "active_groups",
     "coverage",
     "recent_registrations",
+    "release_workers",
+    "running_workers_on",
 ]
 
 #: The lease assumed for a worker that registered none (an older daytwo's).
@@ -211,3 +213,24 @@ def active_groups(store: Store, workflows: Iterable[str]) -> list[tuple[str, str
     )
     with store.read() as conn:
         return [(w, v, q, int(n)) for w, v, q, n in conn.execute(query).tuples()]
+
+
+def running_workers_on(store: Store, host: str, *, besides: str) -> list[tuple[str, int, float]]:
+    """(id, pid, started_at) of the workers on ``host`` that have not stopped, ``besides``
+    excepted (the asking worker)."""
+    query = sa.select(workers.c.id, workers.c.pid, workers.c.started_at).where(
+        workers.c.host == host, workers.c.stopped_at.is_(None), workers.c.id != besides
+    )
+    with store.read() as conn:
+        return [(i, int(pid), float(at)) for i, pid, at in conn.execute(query).tuples()]
+
+
+def release_workers(store: Store, dead: Sequence[str], now: float) -> None:
+    """Mark dead workers stopped and make the instances they held claimable now."""
+    with store.write() as conn:
+        conn.execute(
+            instances.update()
+            .where(instances.c.lease_owner.in_(dead), instances.c.status == "RUNNING")
+            .values(run_at=now)
+        )
+        conn.execute(workers.update().where(workers.c.id.in_(dead)).values(stopped_at=now))

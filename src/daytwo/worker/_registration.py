@@ -18,15 +18,15 @@ import socket
 from typing import TYPE_CHECKING
 
 import psutil
-import sqlalchemy as sa
 
-from daytwo.store._schema import instances, workers
 from daytwo.store._workers import (
     Coverage,
     ServedWorkflow,
     WorkerRegistration,
     active_groups,
     coverage,
+    release_workers,
+    running_workers_on,
 )
 
 if TYPE_CHECKING:
@@ -107,29 +107,11 @@ def release_dead_workers(app: App, worker_id: str) -> None:
 
     Elsewhere leases simply expire; on this host we can see that the process died.
     """
-    store = app.store
-    host = socket.gethostname()
-    with store.read() as conn:
-        rows = list(
-            conn.execute(
-                sa.select(workers.c.id, workers.c.pid, workers.c.started_at).where(
-                    workers.c.host == host,
-                    workers.c.stopped_at.is_(None),
-                    workers.c.id != worker_id,
-                )
-            ).mappings()
-        )
-    dead = [row["id"] for row in rows if not _alive(row["pid"], row["started_at"])]
+    running = running_workers_on(app.store, socket.gethostname(), besides=worker_id)
+    dead = [other for other, pid, started_at in running if not _alive(pid, started_at)]
     if not dead:
         return
-    now = app.clock.now()
-    with store.write() as conn:
-        conn.execute(
-            instances.update()
-            .where(instances.c.lease_owner.in_(dead), instances.c.status == "RUNNING")
-            .values(run_at=now)
-        )
-        conn.execute(workers.update().where(workers.c.id.in_(dead)).values(stopped_at=now))
+    release_workers(app.store, dead, app.clock.now())
     log.info("worker %s: released leases of dead worker(s) %s", worker_id, ", ".join(dead))
 
 
