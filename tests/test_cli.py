@@ -25,6 +25,7 @@ from typer.testing import CliRunner, Result
 
 import daytwo
 from daytwo.cli._main import app as cli
+from daytwo.slo import _tables as _slo_tables  # noqa: F401 -- its tables join the metadata
 from daytwo.store._database import open_engine
 from daytwo.store._schema import metadata
 

@@ -18,8 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 
+from daytwo.slo._tables import slo_alerts
 from daytwo.store import Store
-from daytwo.store._schema import slo_alerts
 
 __all__ = [
     "Alert",

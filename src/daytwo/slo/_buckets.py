@@ -18,8 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 
-from daytwo.store import Store
-from daytwo.store._schema import slo_buckets
+from daytwo.store import Store, slo_buckets
 
 __all__ = ["HOUR_SPAN", "MINUTE_SPAN", "Buckets", "OlderCache", "last_end", "load_buckets"]
 

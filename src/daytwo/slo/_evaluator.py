@@ -37,9 +37,9 @@ from daytwo.slo._definitions import (
 )
 from daytwo.slo._indicators import Indicators, check_dependencies
 from daytwo.slo._results import Measure, RuleResult, SloStatus
+from daytwo.slo._tables import slo_alerts, slo_evaluations
 from daytwo.slo._versions import record_versions
-from daytwo.store import Store
-from daytwo.store._schema import slo_alerts, slo_buckets, slo_evaluations
+from daytwo.store import Store, slo_buckets
 
 if TYPE_CHECKING:
     from daytwo.app import App

@@ -31,8 +31,8 @@ from daytwo.slo._definitions import (
 )
 from daytwo.slo._results import Measure
 from daytwo.slo._stuck import count_stuck, state_thresholds
-from daytwo.store import ACTIVE_STATUSES, Store
-from daytwo.store._schema import instances, slo_evaluations
+from daytwo.slo._tables import slo_evaluations
+from daytwo.store import ACTIVE_STATUSES, Store, instances
 
 __all__ = ["Indicators", "check_dependencies", "event_measure"]
 

@@ -44,8 +44,7 @@ from daytwo.slo._definitions import CYCLE_TIME_BOUNDS, Objective, StuckRatio
 from daytwo.slo._objective_metrics import Totals, objective_metrics
 from daytwo.slo._results import SloStatus
 from daytwo.slo._stuck import _stuck_condition, state_thresholds, stuck_configs
-from daytwo.store import ACTIVE_STATUSES, Store
-from daytwo.store._schema import instances, slo_buckets
+from daytwo.store import ACTIVE_STATUSES, Store, instances, slo_buckets
 from daytwo.store._workers import coverage
 
 if TYPE_CHECKING:

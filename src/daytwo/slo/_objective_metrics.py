@@ -17,8 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from daytwo.slo._definitions import CycleTime, Objective, StuckRatio
 from daytwo.slo._indicators import event_measure
 from daytwo.slo._results import SloStatus
-from daytwo.store import ACTIVE_STATUSES, Store
-from daytwo.store._schema import instances
+from daytwo.store import ACTIVE_STATUSES, Store, instances
 
 __all__ = ["Totals", "clean", "objective_metrics"]
 

@@ -27,8 +27,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from daytwo.slo._definitions import Objective, StuckRatio, format_duration
-from daytwo.store import ACTIVE_STATUSES, Store
-from daytwo.store._schema import human_tasks, instances, step_attempts, transitions, workers
+from daytwo.store import (
+    ACTIVE_STATUSES,
+    Store,
+    human_tasks,
+    instances,
+    step_attempts,
+    transitions,
+    workers,
+)
 from daytwo.store._workers import Coverage, coverage
 
 __all__ = [

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from daytwo.slo._definitions import Objective
+from daytwo.slo._tables import slo_definitions
 from daytwo.store import Store
-from daytwo.store._schema import slo_definitions
 
 __all__ = ["definition_history", "record_versions"]
 

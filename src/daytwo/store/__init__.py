@@ -1,7 +1,23 @@
-"""The store: schema, queries, group commit and migrations."""
+"""The store: schema, queries, group commit and migrations.
+
+The public surface for operations packages: :data:`metadata` (declare your tables on it,
+in your package's ``_tables.py``), :class:`Store` (its ``read()``/``write()`` transactions
+run your package's queries), the engine's tables to read (never write) and the vocabulary.
+"""
 
 from daytwo.store._database import DEFAULT_URL, display_url, open_engine, resolve_url
 from daytwo.store._group_commit import DirectWriter, GroupCommitter
+from daytwo.store._schema import (
+    history,
+    human_tasks,
+    instances,
+    metadata,
+    signals,
+    slo_buckets,
+    step_attempts,
+    transitions,
+    workers,
+)
 from daytwo.store._store import ACTIVE_STATUSES, TERMINAL_STATUSES, Store
 from daytwo.store._writes import InstanceWrite, WriteOutcome
 
@@ -15,6 +31,15 @@ __all__ = [
     "Store",
     "WriteOutcome",
     "display_url",
+    "history",
+    "human_tasks",
+    "instances",
+    "metadata",
     "open_engine",
     "resolve_url",
+    "signals",
+    "slo_buckets",
+    "step_attempts",
+    "transitions",
+    "workers",
 ]

@@ -4,6 +4,11 @@ One schema for SQLite and PostgreSQL. Times are stored as epoch seconds (double 
 one portable representation, cheap to compare, and what the injectable clock returns.
 User values are JSON text. Alembic migrations under ``store/migrations`` create and upgrade
 exactly these tables; a test checks that the two agree.
+
+These are the engine's tables. An operations package declares its own in its
+``_tables.py`` on the same :data:`metadata` (``slo/_tables.py``), so one schema holds them
+all; it may read the engine's tables through ``daytwo.store``'s public names, and writes
+only its own.
 """
 
 from __future__ import annotations
@@ -295,56 +300,8 @@ slo_buckets = Table(
     sqlite_with_rowid=False,
 )
 
-#: Every version of every SLO definition: a changed objective gets a new version, and the
-#: evaluations and alerts made under the old one keep pointing at it.
-slo_definitions = Table(
-    "slo_definitions",
-    metadata,
-    Column("name", String(128), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("digest", String(32), nullable=False),
-    Column("spec", Text, nullable=False),
-    Column("created_at", Double, nullable=False),
-    PrimaryKeyConstraint("name", "version", name="pk_slo_definitions"),
-)
-
-#: One row per objective per evaluation: the SLI and budget then, and the raw good/valid
-#: counts of gauge indicators (stuck ratio), whose windows are averages of these samples.
-slo_evaluations = Table(
-    "slo_evaluations",
-    metadata,
-    Column("objective", String(128), nullable=False),
-    Column("at", Double, nullable=False),
-    Column("definition_version", Integer, nullable=False),
-    Column("good", Double, nullable=False),
-    Column("valid", Double, nullable=False),
-    Column("sli", Double),
-    Column("budget_remaining", Double),
-    Column("detail", Text),
-    PrimaryKeyConstraint("objective", "at", name="pk_slo_evaluations"),
-)
-
-#: Alerts raised by the SLO evaluator; at most one firing row per ``dedup_key``.
-slo_alerts = Table(
-    "slo_alerts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("dedup_key", String(300), nullable=False),
-    Column("objective", String(128), nullable=False),
-    Column("definition_version", Integer, nullable=False),
-    Column("severity", String(16), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("labels", Text, nullable=False),
-    Column("summary", Text, nullable=False),
-    Column("runbook", Text),
-    Column("detail", Text),
-    Column("fired_at", Double, nullable=False),
-    Column("resolved_at", Double),
-    Index("ix_slo_alerts_key_status", "dedup_key", "status"),
-    Index("ix_slo_alerts_fired", "fired_at"),
-)
-
-#: Named leases for cluster-wide singletons (the SLO evaluator): one holder at a time.
+#: Named leases for cluster-wide singletons (the SLO evaluator, outbox deliveries): one
+#: holder at a time.
 service_leases = Table(
     "service_leases",
     metadata,
