@@ -1,14 +1,14 @@
 """Migrations for many packages: the branch rule, and upgrades from every earlier revision.
 
-The fixtures ``daytwo-NNNN-{sqlite,postgresql}.sql`` are dumps of databases written by the
-daytwo at which core revision NNNN was head (``tests/fixtures/make_fixture.py``): restored
-and opened with the current code, each must come out at the head of every branch with its
-rows intact, and its waiting instances must finish.
+The fixtures ``daytwo-REVISION-{sqlite,postgresql}.sql`` are dumps of databases written by
+the daytwo at which REVISION was the newest revision it stamped
+(``tests/fixtures/make_fixture.py``): restored and opened with the current code, each must
+come out at the head of every branch with its rows intact, and its waiting instances must
+finish.
 """
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
 import subprocess
 import sys
@@ -25,28 +25,19 @@ import daytwo
 from daytwo.store import _branches, _migrate
 from daytwo.store._branches import CORE_BRANCH, Branch, branch_rule_problems, branches
 from daytwo.store._database import SchemaTooNew
-from daytwo.store._migrate import database_revisions, head_revisions, known_revisions
+from daytwo.store._migrate import (
+    database_revisions,
+    forget_scripts,
+    head_revisions,
+    known_revisions,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
-#: Every core revision that was head in a commit of daytwo, each with a fixture per backend.
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
+#: Every stamp a database of an earlier daytwo can have, each with a fixture per backend:
+#: each core revision that was the newest in some commit, then the first with branches.
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "slo_0001"]
 #: The tables whose rows an upgrade must leave as they were (columns it adds aside).
 KEPT = ("instances", "history", "transitions", "signals", "human_tasks")
-
-
-def _forget_scripts() -> None:
-    """Make the next open read the branches and their scripts again."""
-    importlib.invalidate_caches()
-    for cached in (
-        _branches.branches,
-        _branches.check_branches,
-        _migrate._scripts,
-        _migrate._graph,
-        _migrate._applied_with,
-        _migrate.head_revisions,
-        _migrate.known_revisions,
-    ):
-        cached.cache_clear()
 
 
 # -- the branch rule ----------------------------------------------------------------------
@@ -154,12 +145,12 @@ def installed_package(site: Path) -> Iterator[None]:
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-ops\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[daytwo.migrations]\nacme = acme_ops.migrations\n")
     sys.path.insert(0, str(site))
-    _forget_scripts()
+    forget_scripts()
     try:
         yield
     finally:
         sys.path.remove(str(site))
-        _forget_scripts()
+        forget_scripts()
 
 
 def _tables(url: str) -> set[str]:

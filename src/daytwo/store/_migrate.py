@@ -19,6 +19,7 @@ when the opener may create one.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 from enum import Enum
@@ -32,7 +33,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from daytwo.store._branches import check_branches
+from daytwo.store._branches import branches, check_branches
 
 __all__ = [
     "SchemaRefused",
@@ -40,6 +41,7 @@ __all__ = [
     "alembic_config",
     "branch_positions",
     "database_revisions",
+    "forget_scripts",
     "head_revisions",
     "known_revisions",
     "schema_state",
@@ -156,6 +158,16 @@ def branch_positions(stamped: frozenset[str]) -> frozenset[str]:
         applied |= _applied_with(revision)
     superseded = {down for revision in applied for down in graph[revision][0]}
     return frozenset(applied - superseded) | (stamped - graph.keys())
+
+
+def forget_scripts() -> None:
+    """Read the branches and their scripts again at the next open (they are read once per
+    process): for a tool or test that installs a package with migrations while running."""
+    importlib.invalidate_caches()  # the new package's files, and its entry points
+    for cached in (_scripts, _graph, _applied_with, head_revisions, known_revisions):
+        cached.cache_clear()
+    check_branches.cache_clear()
+    branches.cache_clear()
 
 
 def shown_revisions(revisions: frozenset[str]) -> str:
