@@ -184,6 +184,17 @@ def test_an_installed_package_gets_its_branch_in_every_database(
         daytwo.App(db_url).list()
 
 
+def test_a_newer_revision_of_a_known_branch_is_a_newer_daytwo(db_url: str) -> None:
+    app = daytwo.App(db_url)
+    app.list()
+    with app.store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM alembic_version")
+        conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES ('slo_0099')")
+    app.close()
+    with pytest.raises(SchemaTooNew, match=r"made by a newer daytwo .*'slo_0099'.*0007, slo_"):
+        daytwo.App(db_url).list()
+
+
 def test_opening_a_database_imports_no_operations_package(db_url: str) -> None:
     code = (
         "import sys; from daytwo.store._database import open_engine; "

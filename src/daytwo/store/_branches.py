@@ -53,6 +53,7 @@ __all__ = [
     "branch_rule_problems",
     "branches",
     "check_branches",
+    "labels_not_installed",
 ]
 
 #: The branch label of the core chain.
@@ -82,10 +83,6 @@ class Branch:
     directory: Path
     #: ``daytwo`` for the core chain, the dotted name or entry point for a package.
     declared_by: str
-
-    def revision_id(self, number: int) -> str:
-        """The id of this branch's revision ``number`` (``0008``, ``slo_0002``)."""
-        return f"{number:04d}" if self.label == CORE_BRANCH else f"{self.label}_{number:04d}"
 
 
 def _directory(dotted: str) -> Path:
@@ -127,6 +124,16 @@ def branches() -> tuple[Branch, ...]:
             )
         found.append(Branch(label, _directory(declared[label]), sources[label]))
     return tuple(found)
+
+
+def labels_not_installed(unknown: set[str] | frozenset[str]) -> list[str]:
+    """The branch labels of revisions ``unknown`` here that no branch here has.
+
+    A package branch's ids start with its label, so such a revision belongs to a package
+    that is not installed, rather than to a newer daytwo.
+    """
+    labels = {branch.label for branch in check_branches()}
+    return sorted({revision.partition("_")[0] for revision in unknown if "_" in revision} - labels)
 
 
 @dataclass(frozen=True)

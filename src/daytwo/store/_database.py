@@ -350,14 +350,11 @@ def _quoted(revisions: frozenset[str]) -> str:
 def _too_new(where: str, revisions: frozenset[str]) -> str:
     """Why a database stamped with revisions this daytwo does not know is refused."""
     from daytwo import __version__
-    from daytwo.store._branches import ENTRY_POINT_GROUP, check_branches
+    from daytwo.store._branches import ENTRY_POINT_GROUP, labels_not_installed
     from daytwo.store._migrate import head_revisions, known_revisions, shown_revisions
 
     unknown = revisions - known_revisions()
-    labels = {branch.label for branch in check_branches()}
-    # A package branch's ids start with its label: a label no branch here has is a
-    # package that is not installed, not (necessarily) a newer daytwo.
-    missing = sorted({r.partition("_")[0] for r in unknown if "_" in r} - labels)
+    missing = labels_not_installed(unknown)
     if missing:
         return (
             f"the database at {where} has tables of the package(s) {', '.join(missing)} "
@@ -411,7 +408,7 @@ def _migrate(engine: Engine, url: str, *, create: bool) -> None:
             from daytwo.store._migrate import shown_revisions
 
             before, after = done
-            what = (
-                f"upgraded from {shown_revisions(before)}" if before else "created daytwo's tables"
-            )
+            what = "created daytwo's tables"
+            if before:
+                what = f"upgraded from {shown_revisions(before)}"
             log.info("%s (schema %s) in %s", what, shown_revisions(after), _where(url))
