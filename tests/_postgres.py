@@ -66,6 +66,19 @@ def _stop_when_gone(directory: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def client_program(name: str) -> str:
+    """The path of PostgreSQL's ``name`` (``psql``, ``pg_dump``): from the newest server
+    installed where ``scripts/postgres`` finds it, else from ``$PATH``."""
+    installed = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
+    )
+    found = str(installed[-1]) if installed else shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"no {name} found; install PostgreSQL (scripts/postgres install)")
+    return found
+
+
 def database_url(server: str, name: str) -> str:
     """The URL of database ``name`` on ``server``."""
     return sa.make_url(server).set(database=name).render_as_string(hide_password=False)

@@ -310,21 +310,20 @@ def _check_existing_sqlite(url: str, path: Path, *, create: bool) -> None:
     )
     try:
         with probe.connect() as conn:
-            state, revision, tables = schema_state(conn)
+            state, revisions, tables = schema_state(conn)
     except DatabaseError as exc:
         raise StoreUnavailable(_open_failure(url, "sqlite", exc)) from None
     finally:
         probe.dispose()
     if state is not SchemaState.OLDER and state is not SchemaState.CURRENT:
-        _refuse(state, revision, tables, url, create=create)
+        _refuse(state, revisions, tables, url, create=create)
 
 
 def _refuse(
-    state: SchemaState, revision: str | None, tables: set[str], url: str, *, create: bool
+    state: SchemaState, revisions: frozenset[str], tables: set[str], url: str, *, create: bool
 ) -> None:
     """Raise the error for a database in ``state`` that this App may not use (if any)."""
-    from daytwo._version import __version__
-    from daytwo.store._migrate import HEAD_REVISION, SchemaState
+    from daytwo.store._migrate import SchemaState
 
     where = _where(url)
     if state is SchemaState.EMPTY and not create:
@@ -334,18 +333,41 @@ def _refuse(
         )
     if state is SchemaState.FOREIGN:
         listed = ", ".join(sorted(tables)[:4]) + (", ..." if len(tables) > 4 else "")
-        stamp = f", and an alembic_version of {revision!r}" if revision else ""
+        stamp = f", and an alembic_version of {_quoted(revisions)}" if revisions else ""
         raise NotADaytwoDatabase(
             f"{where} is not a daytwo database (it has other tables: {listed}{stamp}); "
             "daytwo leaves it alone: pass the URL of daytwo's database, or a new file or an "
             "empty database for a new one"
         )
     if state is SchemaState.NEWER:
-        raise SchemaTooNew(
-            f"the database at {where} was made by a newer daytwo (schema revision "
-            f"{revision!r}; daytwo {__version__} knows revisions up to {HEAD_REVISION}); "
-            "upgrade daytwo (pip install --upgrade daytwo), or use another database"
+        raise SchemaTooNew(_too_new(where, revisions))
+
+
+def _quoted(revisions: frozenset[str]) -> str:
+    return ", ".join(repr(revision) for revision in sorted(revisions))
+
+
+def _too_new(where: str, revisions: frozenset[str]) -> str:
+    """Why a database stamped with revisions this daytwo does not know is refused."""
+    from daytwo._version import __version__
+    from daytwo.store._branches import ENTRY_POINT_GROUP, labels_not_installed
+    from daytwo.store._migrate import head_revisions, known_revisions, shown_revisions
+
+    unknown = revisions - known_revisions()
+    missing = labels_not_installed(unknown)
+    if missing:
+        return (
+            f"the database at {where} has tables of the package(s) {', '.join(missing)} "
+            f"(schema revision {_quoted(unknown)}), whose migrations are not installed here; "
+            f"install the package that declares them ({ENTRY_POINT_GROUP!r} entry points), "
+            "or use another database"
         )
+    return (
+        f"the database at {where} was made by a newer daytwo (schema revision "
+        f"{_quoted(unknown)}; daytwo {__version__} knows revisions up to "
+        f"{shown_revisions(head_revisions())}); upgrade daytwo (pip install --upgrade "
+        "daytwo), or use another database"
+    )
 
 
 def _where(url: str) -> str:
@@ -368,7 +390,7 @@ def _migrate(engine: Engine, url: str, *, create: bool) -> None:
         try:
             done = upgrade_to_head(engine, create=create)
         except SchemaRefused as refused:
-            _refuse(refused.state, refused.revision, refused.tables, url, create=create)
+            _refuse(refused.state, refused.revisions, refused.tables, url, create=create)
             raise StoreUnavailable(f"cannot use the database at {_where(url)}") from None
         except DatabaseError as exc:
             reason = _reason(exc)
@@ -383,6 +405,10 @@ def _migrate(engine: Engine, url: str, *, create: bool) -> None:
                 f"cannot create or upgrade daytwo's tables in {shown!r}: {reason}; {fix}"
             ) from None
         if done is not None:
+            from daytwo.store._migrate import shown_revisions
+
             before, after = done
-            what = "created daytwo's tables" if before is None else f"upgraded from {before}"
-            log.info("%s (schema %s) in %s", what, after, _where(url))
+            what = "created daytwo's tables"
+            if before:
+                what = f"upgraded from {shown_revisions(before)}"
+            log.info("%s (schema %s) in %s", what, shown_revisions(after), _where(url))

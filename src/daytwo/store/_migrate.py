@@ -4,13 +4,24 @@ A database made by an older daytwo is upgraded in place. The upgrade runs under 
 write lock (``BEGIN IMMEDIATE``) or a PostgreSQL advisory lock, so that several processes
 opening a new database at once serialize instead of racing to create the same tables.
 
+The migrations are several Alembic branches: the core chain (``0001``, ``0002``, ...) and
+one per operations package that owns tables (``slo_0001``, ...), found by
+:mod:`daytwo.store._branches` without importing the packages. A database is at the current
+schema when it is at the head of every branch, and it is always upgraded to all of them
+(``heads``). How a package adds a migration, how ids are formed and what a revision may
+depend on: the rule in :mod:`daytwo.store._branches` and ``migrations/README.md``.
+
 Before anything is written, :func:`schema_state` says what the database is: empty, another
-application's, daytwo's at an older, the current or a newer revision. Tables are created
-only in an empty database, and only when the opener may create one.
+application's, daytwo's at an older (some branch behind), the current or a newer revision
+(one this daytwo does not know). Tables are created only in an empty database, and only
+when the opener may create one.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+from collections.abc import Sequence
 from enum import Enum
 from functools import cache
 from pathlib import Path
@@ -22,18 +33,21 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
+from daytwo.store._branches import branches, check_branches
+
 __all__ = [
-    "HEAD_REVISION",
     "SchemaRefused",
     "SchemaState",
     "alembic_config",
-    "current_revision",
+    "branch_positions",
+    "database_revisions",
+    "forget_scripts",
+    "head_revisions",
+    "known_revisions",
     "schema_state",
+    "shown_revisions",
     "upgrade_to_head",
 ]
-
-#: The newest migration; a test checks that it is Alembic's head.
-HEAD_REVISION = "0007"
 
 #: The PostgreSQL advisory lock key that serializes migrations ("daytwo" in ASCII).
 MIGRATION_LOCK_KEY = 0x646179747776
@@ -41,10 +55,21 @@ MIGRATION_LOCK_KEY = 0x646179747776
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def _option(path: Path) -> str:
+    # Alembic's options go through ConfigParser, which reads "%" as interpolation.
+    return str(path).replace("%", "%%")
+
+
 def alembic_config(engine: Engine | None = None) -> Config:
-    """An Alembic configuration pointing at daytwo's migration scripts."""
+    """An Alembic configuration with every branch's migration scripts (core and packages)."""
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("script_location", _option(_MIGRATIONS))
+    # One directory per branch, joined with the OS path separator ("path_separator" is
+    # Alembic >= 1.16's name for the option, "version_path_separator" the older one's).
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_path_separator", "os")
+    locations = os.pathsep.join(_option(branch.directory) for branch in check_branches())
+    config.set_main_option("version_locations", locations)
     if engine is not None:
         config.attributes["engine"] = engine
     return config
@@ -58,71 +83,147 @@ class SchemaState(Enum):
     #: Tables, but no daytwo schema (no revision, or one daytwo does not know and no
     #: ``instances`` table): another application's database.
     FOREIGN = "foreign"
-    #: daytwo's, at a revision before :data:`HEAD_REVISION`: upgraded in place.
+    #: daytwo's, with some branch behind its head (or missing): upgraded in place.
     OLDER = "older"
-    #: daytwo's, at :data:`HEAD_REVISION`.
+    #: daytwo's, at the head of every branch (:func:`head_revisions`).
     CURRENT = "current"
-    #: daytwo's tables stamped with a revision this daytwo does not know: a newer daytwo.
+    #: daytwo's tables stamped with a revision this daytwo does not know: a newer daytwo
+    #: (or a package with a migration branch that is not installed here).
     NEWER = "newer"
 
 
 class SchemaRefused(Exception):
     """The database is in a state that this opener may not migrate (see SchemaState)."""
 
-    def __init__(self, state: SchemaState, revision: str | None, tables: set[str]) -> None:
+    def __init__(self, state: SchemaState, revisions: frozenset[str], tables: set[str]) -> None:
         super().__init__(state.value)
         self.state = state
-        self.revision = revision
+        self.revisions = revisions
         self.tables = tables
 
 
 @cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def _ids(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@cache
+def _graph() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Each revision's previous revision in its branch, and what it depends on."""
+    return {
+        script.revision: (_ids(script.down_revision), _ids(script.dependencies))
+        for script in _scripts().walk_revisions()
+    }
+
+
+@cache
+def _applied_with(revision: str) -> frozenset[str]:
+    """``revision`` and every revision that must be applied before it (all branches)."""
+    downs, dependencies = _graph()[revision]
+    needed = {revision}
+    for before in (*downs, *dependencies):
+        needed |= _applied_with(before)
+    return frozenset(needed)
+
+
+@cache
+def head_revisions() -> frozenset[str]:
+    """The head of every branch: where a current database's branches are."""
+    return frozenset(_scripts().get_heads())
+
+
+@cache
 def known_revisions() -> frozenset[str]:
-    """Every revision of daytwo's migration scripts."""
-    scripts = ScriptDirectory.from_config(alembic_config())
-    return frozenset(script.revision for script in scripts.walk_revisions())
+    """Every revision of every branch's migration scripts."""
+    return frozenset(_graph())
 
 
-def schema_state(conn: Connection) -> tuple[SchemaState, str | None, set[str]]:
-    """The database's state, its Alembic revision and (unless current) its tables."""
-    revision = MigrationContext.configure(conn).get_current_revision()
-    if revision == HEAD_REVISION:
-        return SchemaState.CURRENT, revision, set()
+def branch_positions(stamped: frozenset[str]) -> frozenset[str]:
+    """Where each branch of a database stamped with ``stamped`` is (revisions unknown
+    here are kept as they are).
+
+    Alembic's version table holds only the revisions nothing applied depends on: once
+    ``slo_0001`` (which depends on ``0007``) is applied, ``0007`` is no longer stamped,
+    yet the core branch is at ``0007``. This gives ``{0007, slo_0001}`` back.
+    """
+    graph = _graph()
+    applied: set[str] = set()
+    for revision in stamped & graph.keys():
+        applied |= _applied_with(revision)
+    superseded = {down for revision in applied for down in graph[revision][0]}
+    return frozenset(applied - superseded) | (stamped - graph.keys())
+
+
+def forget_scripts() -> None:
+    """Read the branches and their scripts again at the next open (they are read once per
+    process): for a tool or test that installs a package with migrations while running."""
+    importlib.invalidate_caches()  # the new package's files, and its entry points
+    for cached in (_scripts, _graph, _applied_with, head_revisions, known_revisions):
+        cached.cache_clear()
+    check_branches.cache_clear()
+    branches.cache_clear()
+
+
+def shown_revisions(revisions: frozenset[str]) -> str:
+    """Revisions for a message: ``0007, slo_0001`` (core first: digits sort first)."""
+    return ", ".join(sorted(revisions)) or "none"
+
+
+def _stamped(conn: Connection) -> frozenset[str]:
+    return frozenset(MigrationContext.configure(conn).get_current_heads())
+
+
+def schema_state(conn: Connection) -> tuple[SchemaState, frozenset[str], set[str]]:
+    """The database's state, where its branches are and (unless current) its tables."""
+    stamped = _stamped(conn)
+    revisions = branch_positions(stamped)
+    if revisions == head_revisions():
+        return SchemaState.CURRENT, revisions, set()
     tables = set(sa.inspect(conn).get_table_names())
-    if revision is None:
-        return (SchemaState.FOREIGN if tables else SchemaState.EMPTY), None, tables
-    if revision in known_revisions():
-        return SchemaState.OLDER, revision, tables
+    if not stamped:
+        return (SchemaState.FOREIGN if tables else SchemaState.EMPTY), revisions, tables
+    if stamped <= known_revisions():
+        return SchemaState.OLDER, revisions, tables
     if "instances" in tables:
-        return SchemaState.NEWER, revision, tables
-    return SchemaState.FOREIGN, revision, tables
+        return SchemaState.NEWER, revisions, tables
+    return SchemaState.FOREIGN, revisions, tables
 
 
-def _check(state: SchemaState, revision: str | None, tables: set[str], *, create: bool) -> None:
+def _check(
+    state: SchemaState, revisions: frozenset[str], tables: set[str], *, create: bool
+) -> None:
     if state is SchemaState.EMPTY and create:
         return
     if state in (SchemaState.EMPTY, SchemaState.FOREIGN, SchemaState.NEWER):
-        raise SchemaRefused(state, revision, tables)
+        raise SchemaRefused(state, revisions, tables)
 
 
-def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at, or None for an empty database."""
+def database_revisions(engine: Engine) -> frozenset[str]:
+    """Where each branch of the database is (empty for an empty database)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return branch_positions(_stamped(conn))
 
 
-def upgrade_to_head(engine: Engine, *, create: bool = True) -> tuple[str | None, str] | None:
-    """Bring the schema to :data:`HEAD_REVISION`; returns (from, to) revisions if it did.
+def upgrade_to_head(
+    engine: Engine, *, create: bool = True
+) -> tuple[frozenset[str], frozenset[str]] | None:
+    """Bring every branch to its head; returns the (from, to) revisions if it did anything.
 
     A no-op when the schema is current. Creates the tables in an empty database only when
     ``create``; raises :class:`SchemaRefused` for an empty database otherwise, and for
     another application's database or a newer daytwo's, before writing anything.
     """
     with engine.connect() as conn:
-        state, revision, tables = schema_state(conn)
+        state, revisions, tables = schema_state(conn)
     if state is SchemaState.CURRENT:
         return None
-    _check(state, revision, tables, create=create)
+    _check(state, revisions, tables, create=create)
     with engine.connect() as conn:
         conn = conn.execution_options(daytwo_write=True)
         with conn.begin():
@@ -131,15 +232,15 @@ def upgrade_to_head(engine: Engine, *, create: bool = True) -> tuple[str | None,
                 # lock makes concurrent first openers queue just the same.
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             # Re-read under the write lock: another process may have migrated meanwhile.
-            state, revision, tables = schema_state(conn)
+            state, revisions, tables = schema_state(conn)
             if state is SchemaState.CURRENT:
                 return None
-            _check(state, revision, tables, create=create)
+            _check(state, revisions, tables, create=create)
             _renumber_slo_revision(conn)
             config = alembic_config(engine)
             config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-    return revision, HEAD_REVISION
+            command.upgrade(config, "heads")
+    return revisions, head_revisions()
 
 
 def _renumber_slo_revision(conn: Connection) -> None:
@@ -152,13 +253,8 @@ def _renumber_slo_revision(conn: Connection) -> None:
     """
     inspector = sa.inspect(conn)
     if (
-        MigrationContext.configure(conn).get_current_revision() == "0002"
+        _stamped(conn) == {"0002"}
         and inspector.has_table("slo_buckets")
         and not inspector.has_table("queues")
     ):
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
-
-
-def head_of_scripts() -> str | None:
-    """The head revision according to the migration scripts on disk."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
