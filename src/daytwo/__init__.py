@@ -1,5 +1,6 @@
 """daytwo: a durable-workflow engine with its production operations built in."""
 
+from daytwo._client import Client
 from daytwo._errors import (
     DaytwoError,
     InstanceConflict,
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "App",
     "Attempt",
+    "Client",
     "Clock",
     "Context",
     "DaytwoError",

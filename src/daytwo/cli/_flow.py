@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from daytwo.cli._apps import client_app
+from daytwo.cli._apps import open_client
 from daytwo.cli._options import FLAG, AppOption, ByOption, DatabaseOption, JsonOption, operator
 from daytwo.cli._output import Column, duration, print_json, print_table, stdout_console
 
@@ -71,8 +71,8 @@ def list_queues(
     database: DatabaseOption = None,
 ) -> None:
     """Every queue with work or limits: runnable backlog, running, oldest wait, limits."""
-    app = client_app(ctx, database, app_spec)
-    rows = app.flow.queue_status()
+    client = open_client(ctx, database, app_spec)
+    rows = client.flow.queue_status()
     if json_output:
         print_json(rows)
         return
@@ -128,8 +128,8 @@ def set_queue(
     database: DatabaseOption = None,
 ) -> None:
     """Set a queue's limits (an option left out means no such limit)."""
-    app = client_app(ctx, database, app_spec)
-    settings = app.flow.set_queue(
+    client = open_client(ctx, database, app_spec)
+    settings = client.flow.set_queue(
         name,
         concurrency=concurrency,
         worker_concurrency=worker_concurrency,
@@ -161,8 +161,8 @@ def pause(
     New starts stop at once (claims read the pauses); a paused step holds instances that
     reach it within a second (workers' settings snapshot).
     """
-    app = client_app(ctx, database, app_spec)
-    app.flow.pause(workflow, step, reason=reason, by=operator(by), force=force)
+    client = open_client(ctx, database, app_spec)
+    client.flow.pause(workflow, step, reason=reason, by=operator(by), force=force)
     what = f"step {step} of {workflow}" if step else f"new starts of {workflow}"
     stdout_console().print(
         f"paused {what}; undo with `daytwo resume {workflow}`" + (f" --step {step}" if step else "")
@@ -177,8 +177,8 @@ def resume(
     database: DatabaseOption = None,
 ) -> None:
     """Lift a pause; instances held at a paused step continue."""
-    app = client_app(ctx, database, app_spec)
-    released = app.flow.resume(workflow, step)
+    client = open_client(ctx, database, app_spec)
+    released = client.flow.resume(workflow, step)
     what = f"step {step} of {workflow}" if step else f"new starts of {workflow}"
     stdout_console().print(
         f"resumed {what}" + (f"; {released} instance(s) continue" if step else "")
@@ -201,8 +201,8 @@ def pauses(
     database: DatabaseOption = None,
 ) -> None:
     """Pauses in force and how many instances each one holds."""
-    app = client_app(ctx, database, app_spec)
-    rows = app.flow.list_pauses()
+    client = open_client(ctx, database, app_spec)
+    rows = client.flow.list_pauses()
     if json_output:
         print_json(rows)
         return
@@ -230,8 +230,8 @@ def list_dependencies(
     database: DatabaseOption = None,
 ) -> None:
     """Limited dependencies: limit and calls in flight now."""
-    app = client_app(ctx, database, app_spec)
-    rows = app.flow.dependency_status()
+    client = open_client(ctx, database, app_spec)
+    rows = client.flow.dependency_status()
     if json_output:
         print_json(rows)
         return
@@ -272,8 +272,8 @@ def set_dependency(
     """Limit concurrent calls to DEPENDENCY across all workers (or remove the limit)."""
     if (concurrency is None) == (not unlimited):
         raise typer.BadParameter("give either --concurrency N or --unlimited")
-    app = client_app(ctx, database, app_spec)
-    app.flow.set_dependency_limit(name, None if unlimited else concurrency, force=force)
+    client = open_client(ctx, database, app_spec)
+    client.flow.set_dependency_limit(name, None if unlimited else concurrency, force=force)
     stdout_console().print(
         f"dependency {name}: " + ("no limit" if unlimited else f"at most {concurrency} at once")
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from daytwo.cli._apps import client_app
+from daytwo.cli._apps import open_client
 from daytwo.cli._input import parse_json
 from daytwo.cli._options import (
     FLAG,
@@ -71,8 +71,8 @@ def list_tasks(
     database: DatabaseOption = None,
 ) -> None:
     """List open human tasks, oldest first."""
-    app = client_app(ctx, database, app_spec)
-    found = app.tasks.list(status=None if all_tasks else "open", assignee=assignee, limit=limit)
+    client = open_client(ctx, database, app_spec)
+    found = client.tasks.list(status=None if all_tasks else "open", assignee=assignee, limit=limit)
     if json_output:
         print_json([task.to_dict() for task in found])
         return
@@ -111,8 +111,8 @@ def complete(
 ) -> None:
     """Complete an open task; its instance resumes with RESULT_JSON."""
     result = parse_json(result_json, "RESULT_JSON")
-    app = client_app(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
-    app.tasks.complete(task_id, result, by=operator(by))
+    client = open_client(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
+    client.tasks.complete(task_id, result, by=operator(by))
     stdout_console().print(f"task {task_id} completed")
 
 
@@ -128,6 +128,6 @@ def reassign(
     database: DatabaseOption = None,
 ) -> None:
     """Give an open task to someone else."""
-    app = client_app(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
-    app.tasks.reassign(task_id, assignee, by=operator(by))
+    client = open_client(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
+    client.tasks.reassign(task_id, assignee, by=operator(by))
     stdout_console().print(f"task {task_id} reassigned to {assignee}")
