@@ -94,7 +94,7 @@ def test_a_client_starts_signals_reads_and_waits_for_what_a_worker_runs(
     assert instance.input == {"name": "Ada"}
     assert [e.kind for e in client.history("g-1")] == ["step", "signal"]
     assert client.history("g-1")[0].result == "hello Ada"
-    assert [t.to_state for t in client.transitions("g-1")][0] == "queued"
+    assert client.transitions("g-1")[0].to_state == "queued"
     assert client.attempts("g-1") == []
     assert [i.id for i in client.list(workflow="greeting", status="SUCCEEDED")] == ["g-1"]
     assert client.handle("g-1").status() == client.get("g-1")
