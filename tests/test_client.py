@@ -105,9 +105,7 @@ def test_a_client_starts_signals_reads_and_waits_for_what_a_worker_runs(
         client.start("greeting", {"name": "Bob"}, id="g-1")
 
 
-def test_a_client_cancels_and_works_the_task_inbox(
-    code: daytwo.App, client: daytwo.Client
-) -> None:
+def test_a_client_cancels_and_works_the_task_inbox(code: daytwo.App, client: daytwo.Client) -> None:
     with code.worker(queues=["default", "approvals"]) as worker:
         nap = client.start("nap", id="nap-1")
         approval = client.start("approval", 120, id="a-1")
