@@ -17,6 +17,7 @@ from daytwo._errors import (
     WorkflowNotFound,
 )
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
+from daytwo._registered import RegisteredWorkflow
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
     Clock,
@@ -53,6 +54,7 @@ __all__ = [
     "InvalidInput",
     "JsonSerializer",
     "NotRunnable",
+    "RegisteredWorkflow",
     "Reject",
     "Retry",
     "SerializationError",

@@ -22,7 +22,7 @@ from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, Workflow
 from daytwo._events import LocalEvents
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
-from daytwo._registered import registered_workflow
+from daytwo._registered import RegisteredWorkflow, registered_workflow, registered_workflows
 from daytwo._serving import Serving
 from daytwo._starts import check_priority, check_same_start, outside_workflow, queued_row
 from daytwo.engine._clock import Clock, SystemClock
@@ -325,6 +325,11 @@ class Client:
         """The instance's state transitions in order."""
         self._stored(instance_id)
         return [Transition.from_row(row) for row in self.store.load_transitions(instance_id)]
+
+    def workflows(self) -> builtins.list[RegisteredWorkflow]:
+        """The workflow versions the workers registered (what :meth:`start` can start by
+        name, and with which defaults), by name then newest version first."""
+        return registered_workflows(self.store, self.clock.now())
 
     def __repr__(self) -> str:
         return f"<daytwo.Client {display_url(self.database_url)}>"

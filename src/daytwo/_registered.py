@@ -10,13 +10,55 @@ priority as its newest registration recorded them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from daytwo._errors import WorkflowNotFound
 from daytwo.engine._definitions import version_key
 from daytwo.store._store import Store
 from daytwo.store._workers import ServedWorkflow, WorkerRegistration, recent_registrations
 
-__all__ = ["registered_workflow"]
+__all__ = ["RegisteredWorkflow", "registered_workflow", "registered_workflows"]
+
+
+@dataclass(frozen=True)
+class RegisteredWorkflow:
+    """A workflow version that workers registered, as a client without the code sees it."""
+
+    name: str
+    version: str
+    #: The queue and priority its new instances start with (as its newest registration
+    #: recorded them).
+    queue: str
+    priority: int
+    #: Whether a live worker runs it now (in its default queue or another).
+    live: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def registered_workflows(store: Store, now: float) -> list[RegisteredWorkflow]:
+    """Every workflow version the latest registrations name, by name then newest version
+    first."""
+    newest: dict[tuple[str, str], ServedWorkflow] = {}
+    live: set[tuple[str, str]] = set()
+    for registration in recent_registrations(store):  # newest first
+        for workflow in registration.workflows or ():
+            key = (workflow.name, workflow.version)
+            newest.setdefault(key, workflow)
+            if registration.live(now):
+                live.add(key)
+    names = sorted({name for name, _ in newest})
+    return [
+        RegisteredWorkflow(name, version, newest[name, version].queue,
+                           newest[name, version].priority, (name, version) in live)
+        for name in names
+        for version in sorted(
+            (v for n, v in newest if n == name), key=version_key, reverse=True
+        )
+    ]  # fmt: skip
 
 
 def registered_workflow(

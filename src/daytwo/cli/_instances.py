@@ -305,12 +305,16 @@ def signal(
     ] = None,
     sent_by: ByOption = None,
     app_spec: AppOption = None,
+    json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Send a signal to an instance (it gets it when it waits for NAME, or at once)."""
     payload = parse_json(payload_json, "PAYLOAD_JSON")
     client = open_client(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
     client.signal(instance_id, name, payload, sent_by=operator(sent_by))
+    if json_output:
+        print_json({"signal": name, "instance": client.get(instance_id).to_dict()})
+        return
     stdout_console().print(f"signal {name!r} sent to {instance_id}")
 
 
@@ -321,13 +325,17 @@ def cancel(
         str, typer.Option("--reason", metavar="TEXT", help="Why (recorded with the instance).")
     ] = "cancelled by operator",
     app_spec: AppOption = None,
+    json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Cancel an active instance: it stops at its next durable point and compensates."""
     client = open_client(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
     client.cancel(instance_id, reason)
+    if json_output:
+        print_json(client.get(instance_id).to_dict())
+        return
     stdout_console().print(
         f"cancellation of {instance_id} requested; it stops at its next durable point (at "
         "the latest instead of ending) and compensates its completed steps; see "
-        f"`daytwo status {instance_id}`"
+        f"`daytwo instance show {instance_id}`"
     )
