@@ -50,8 +50,8 @@ class App:
     :attr:`database_url` is absolute.
 
     ``create``: whether this App may create daytwo's tables in an empty database (it may
-    always upgrade an older daytwo database); ``False`` for a client that must find an
-    existing one.
+    always upgrade an older daytwo database); ``False`` for one that must find an existing
+    database. A process without the workflow code uses a :class:`~daytwo.Client` instead.
     """
 
     def __init__(
