@@ -325,3 +325,19 @@ def test_the_worker_package_does_not_name_the_app_even_for_type_checking() -> No
                 assert "daytwo.App" not in names, path
             elif isinstance(node, ast.Import):
                 assert all(a.name != "daytwo.app" for a in node.names), path
+
+
+def test_an_apps_client_starts_its_own_workflows_as_the_app_does(code: daytwo.App) -> None:
+    # No worker has registered anything: the App's code is what its client knows.
+    handle = code.client.start("approval", 3)
+    assert (handle.status().version, handle.status().queue, handle.status().priority) == (
+        "2",
+        "approvals",
+        7,
+    )
+    with pytest.raises(daytwo.InvalidInput):
+        code.client.start("approval", {"not": "an int"})  # checked against the signature
+    with pytest.raises(daytwo.InvalidInput, match="needs an input"):
+        code.start("greeting", None)  # App.start: the same checks, through its client
+    assert code.handle(handle.id).client is code.client
+    assert code.tasks is code.client.tasks and code.flow is code.client.flow

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -23,14 +23,19 @@ from daytwo._events import LocalEvents
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
 from daytwo._registered import RegisteredWorkflow, registered_workflow, registered_workflows
-from daytwo._serving import Serving
-from daytwo._starts import check_priority, check_same_start, outside_workflow, queued_row
+from daytwo._serving import Serving, catalog
+from daytwo._starts import (
+    check_priority,
+    check_same_start,
+    new_row,
+    outside_workflow,
+    queued_row,
+)
 from daytwo.engine._clock import Clock, SystemClock
-from daytwo.engine._definitions import check_name
+from daytwo.engine._definitions import Registry, WorkflowDefinition, check_name
 from daytwo.engine._serde import JsonSerializer, Serializer
 from daytwo.store._database import display_url
 from daytwo.store._flow import FlowControl
-from daytwo.store._names import Catalog
 from daytwo.store._store import TERMINAL_STATUSES, Store
 from daytwo.store._workers import ServedWorkflow
 
@@ -71,12 +76,12 @@ class Client:
         serializer: Serializer,
         clock: Clock,
         events: LocalEvents,
-        local_names: Callable[[], Catalog],
+        registry: Registry,
     ) -> Client:
         """The client of an App: its database, serializer, clock and in-process events,
-        and its code's names for checking flow-control commands."""
+        and its code (workflows it starts as the App does, names for flow control)."""
         client = cls.__new__(cls)
-        client._setup(database, serializer, clock, events, local_names)
+        client._setup(database, serializer, clock, events, registry)
         client.caller = "app"
         return client
 
@@ -86,7 +91,7 @@ class Client:
         serializer: Serializer,
         clock: Clock,
         events: LocalEvents,
-        local_names: Callable[[], Catalog] | None,
+        registry: Registry | None,
     ) -> None:
         self._database = database
         self.serializer = serializer
@@ -96,7 +101,8 @@ class Client:
         #: How calls are named in the refusal of a call made by workflow code.
         self.caller = "client"
         self.tasks = HumanTasks(self)
-        self._local_names = local_names
+        #: The code of the App owning this client (None: a client without code).
+        self._registry = registry
         self._flow: FlowControl | None = None
         # Who serves what: explains due instances nothing runs, warns at unserved starts.
         self.serving = Serving(lambda: self.store, self.clock.now)
@@ -122,7 +128,9 @@ class Client:
     def flow(self) -> FlowControl:
         """Flow control: queue limits, pauses and dependency limits (shared by all workers)."""
         if self._flow is None:
-            self._flow = FlowControl(self.store, self.clock.now, self._local_names)
+            registry = self._registry
+            local = None if registry is None else (lambda: catalog(registry))
+            self._flow = FlowControl(self.store, self.clock.now, local)
         return self._flow
 
     def close(self) -> None:
@@ -147,7 +155,8 @@ class Client:
         newest version a live worker serves, with its queue and priority. A workflow that
         no worker registered is refused unless ``version`` is given. Idempotent on ``id``
         as :meth:`App.start`. The input is checked by the worker that runs it (this process
-        has no code to check it against).
+        has no code to check it against; an App's client starts the workflows of its own
+        code as :meth:`App.start` does).
         """
         outside_workflow(f"{self.caller}.start()", "start a new instance")
         if not isinstance(workflow, str):
@@ -162,6 +171,15 @@ class Client:
             check_priority(priority)
         if version is not None and (not isinstance(version, str) or not version.strip()):
             raise InvalidInput(f"workflow version must be a non-empty string (got {version!r})")
+        definition = self._local(workflow, version)
+        if definition is not None:  # the code is here: defaults and input checks from it
+            row = new_row(
+                definition, input, id,
+                queue=definition.queue if queue is None else queue,
+                priority=definition.priority if priority is None else priority,
+                serializer=self.serializer, now=self.clock.now(),
+            )  # fmt: skip
+            return self._insert(row, version)
         text = self.serializer.dumps(input, f"the input of workflow {workflow!r}")
         served = registered_workflow(self.store, self.clock.now(), workflow, version)
         if served is None:  # a version no worker registered (yet): the given defaults
@@ -174,6 +192,14 @@ class Client:
             now=self.clock.now(),
         )  # fmt: skip
         return self._insert(row, version)
+
+    def _local(self, workflow: str, version: str | None) -> WorkflowDefinition | None:
+        """The owning App's definition of ``workflow`` (``version``), if it has one."""
+        versions = {} if self._registry is None else self._registry.workflows.get(workflow, {})
+        if not versions or (version is not None and version not in versions):
+            return None
+        assert self._registry is not None
+        return self._registry.workflow(workflow, version)
 
     def _insert(self, row: dict[str, Any], version: str | None) -> InstanceHandle:
         """Store a new instance's row (an existing id: the same start, or a conflict)."""

@@ -19,7 +19,6 @@ from daytwo._events import LocalEvents
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
-from daytwo._serving import catalog
 from daytwo._starts import check_priority, new_instance_id, new_row, outside_workflow
 from daytwo.engine._clock import Clock, SystemClock
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
@@ -73,9 +72,8 @@ class App:
         #: The client every client method of the App delegates to (same database,
         #: serializer, clock and events; the app's code names for flow-control checks).
         self.client = Client._of_app(
-            self._database, self.serializer, self.clock, self.events,
-            lambda: catalog(self.registry),
-        )  # fmt: skip
+            self._database, self.serializer, self.clock, self.events, self.registry
+        )
         self.tasks: HumanTasks = self.client.tasks
         self._runtime: Runtime | None = None
         self._inline = InlineRuns(self)
@@ -234,21 +232,12 @@ class App:
         default to the workflow's.
         """
         outside_workflow("app.start()", "start a new instance")
+        # The registry refuses a name this code does not have; the client starts it from
+        # the definition (input checked against its signature, its queue and priority).
         definition = self._definition(workflow, version)
-        if queue is not None:
-            check_name("queue", queue)
-        if priority is not None:
-            check_priority(priority)
-        row = new_row(
-            definition,
-            input,
-            id,
-            queue=definition.queue if queue is None else queue,
-            priority=definition.priority if priority is None else priority,
-            serializer=self.serializer,
-            now=self.clock.now(),
+        return self.client.start(
+            definition.name, input, id=id, version=version, queue=queue, priority=priority
         )
-        return self.client._insert(row, version)
 
     def run(
         self,
