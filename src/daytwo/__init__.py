@@ -1,5 +1,6 @@
 """daytwo: a durable-workflow engine with its production operations built in."""
 
+from daytwo._client import Client
 from daytwo._errors import (
     DaytwoError,
     InstanceConflict,
@@ -17,6 +18,7 @@ from daytwo._errors import (
 )
 from daytwo._extension import Extension
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
+from daytwo._registered import RegisteredWorkflow
 from daytwo._version import __version__
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
@@ -37,6 +39,7 @@ from daytwo.worker import Worker
 __all__ = [
     "App",
     "Attempt",
+    "Client",
     "Clock",
     "Context",
     "DaytwoError",
@@ -52,6 +55,7 @@ __all__ = [
     "InvalidInput",
     "JsonSerializer",
     "NotRunnable",
+    "RegisteredWorkflow",
     "Reject",
     "Retry",
     "SerializationError",

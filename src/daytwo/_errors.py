@@ -76,11 +76,22 @@ class TaskNotFound(DaytwoError, LookupError):
 class WorkflowNotFound(DaytwoError, LookupError):
     """The workflow name (or version) is not registered with the app."""
 
-    def __init__(self, name: str, known: list[str], version: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        known: list[str],
+        version: str | None = None,
+        *,
+        where: str = "registered workflows",
+        fix: str | None = None,
+    ) -> None:
         what = f"{name!r} version {version!r}" if version else repr(name)
         hint = ", ".join(sorted(known)) if known else "none are registered"
-        super().__init__(f"unknown workflow {what}; registered workflows: {hint}")
+        tail = f"; {fix}" if fix else ""
+        super().__init__(f"unknown workflow {what}; {where}: {hint}{tail}")
         self.name = name
+        #: The workflow names that are known where it was looked up.
+        self.known = sorted(known)
 
 
 class NotRunnable(DaytwoError):

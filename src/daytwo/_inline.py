@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from daytwo._client import outcome
 from daytwo._errors import WorkflowFailed
 from daytwo._records import Instance
 from daytwo._starts import check_same_start
@@ -76,15 +77,15 @@ class InlineRuns:
             assert existing is not None
             check_same_start(app.serializer, existing, row, version)
         elif first.kind == "finished":
-            app._notify_finished()
+            app.events.run_finished()
             return self._result_of(instance_id, first)
         pairs = [(definition.name, definition.version)]
         while True:
             current = app.store.get_instance(instance_id)
             assert current is not None
             if current["status"] in TERMINAL_STATUSES:
-                app._notify_finished()
-                return outcome(Instance.from_row(current))
+                app.events.run_finished()
+                return outcome(Instance.from_row(current, serializer=app.serializer))
             now = app.clock.now()
             if current["run_at"] is not None and current["run_at"] <= now:
                 claimed = app.store.claim(
@@ -142,10 +143,3 @@ class InlineRuns:
             return None if result.output is None else self.app.serializer.loads(result.output)
         error = None if result.error is None else json.loads(result.error)
         raise WorkflowFailed(instance_id, result.status, error)
-
-
-def outcome(instance: Instance) -> Any:
-    """The output of an ended instance, or :class:`WorkflowFailed`."""
-    if instance.status == "SUCCEEDED":
-        return instance.output
-    raise WorkflowFailed(instance.id, instance.status, instance.error)

@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from daytwo.engine._serde import Serializer
 
 __all__ = ["Attempt", "HistoryEvent", "HumanTask", "Instance", "TaskStatus", "Transition"]
 
@@ -28,6 +31,18 @@ def _time(value: float | None) -> datetime | None:
 
 def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _value(text: str | None, serializer: Serializer | None) -> Any:
+    """A user value (input, output, step arguments and results, payloads), stored by the
+    app's serializer; engine records (errors, details) are always JSON."""
+    if text is None:
+        return None
+    return json.loads(text) if serializer is None else serializer.loads(text)
+
+
+#: History kinds whose result the engine itself records as JSON (``ctx.now()`` and co.).
+ENGINE_VALUES = frozenset({"now", "uuid", "random"})
 
 
 def _plain(record: Any) -> dict[str, Any]:
@@ -68,8 +83,15 @@ class Instance:
     held_by: str | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[Any, Any], *, held_by: str | None = None) -> Instance:
-        """Build from an ``instances`` row (``held_by``: see the attribute)."""
+    def from_row(
+        cls,
+        row: Mapping[Any, Any],
+        *,
+        held_by: str | None = None,
+        serializer: Serializer | None = None,
+    ) -> Instance:
+        """Build from an ``instances`` row (``held_by``: see the attribute); input and
+        output decoded by ``serializer`` (default JSON)."""
         return cls(
             id=row["id"],
             workflow=row["workflow"],
@@ -80,8 +102,8 @@ class Instance:
             created_at=_time(row["created_at"]),  # type: ignore[arg-type]
             updated_at=_time(row["updated_at"]),  # type: ignore[arg-type]
             finished_at=_time(row["finished_at"]),
-            input=_json(row["input"]),
-            output=_json(row["output"]),
+            input=_value(row["input"], serializer),
+            output=_value(row["output"], serializer),
             error=_json(row["error"]),
             wait_kind=row["wait_kind"] if row["status"] == "WAITING" else None,
             wait_name=row["wait_name"] if row["status"] == "WAITING" else None,
@@ -158,15 +180,19 @@ class HistoryEvent:
     detail: dict[str, Any] | None
 
     @classmethod
-    def from_row(cls, row: Mapping[Any, Any]) -> HistoryEvent:
-        """Build from a ``history`` row."""
+    def from_row(
+        cls, row: Mapping[Any, Any], *, serializer: Serializer | None = None
+    ) -> HistoryEvent:
+        """Build from a ``history`` row; arguments and results decoded by ``serializer``
+        (default JSON)."""
+        values = None if row["kind"] in ENGINE_VALUES else serializer
         return cls(
             seq=row["seq"],
             kind=row["kind"],
             name=row["name"],
             outcome=row["outcome"],
-            args=_json(row["args"]),
-            result=_json(row["result"]),
+            args=_value(row["args"], values),
+            result=_value(row["result"], values),
             error=_json(row["error"]),
             attempt=row["attempt"],
             idempotency_key=row["idempotency_key"],
@@ -250,16 +276,17 @@ class HumanTask:
     closed_reason: str | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[Any, Any]) -> HumanTask:
-        """Build from a ``human_tasks`` row."""
+    def from_row(cls, row: Mapping[Any, Any], *, serializer: Serializer | None = None) -> HumanTask:
+        """Build from a ``human_tasks`` row; payload and result decoded by ``serializer``
+        (default JSON)."""
         return cls(
             id=row["id"],
             instance_id=row["instance_id"],
             name=row["name"],
             assignee=row["assignee"],
-            payload=_json(row["payload"]),
+            payload=_value(row["payload"], serializer),
             status=TaskStatus(row["status"]),
-            result=_json(row["result"]),
+            result=_value(row["result"], serializer),
             due_at=_time(row["due_at"]),
             created_at=_time(row["created_at"]),  # type: ignore[arg-type]
             completed_at=_time(row["completed_at"]),

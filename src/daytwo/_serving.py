@@ -1,5 +1,6 @@
-"""Who serves what, as an :class:`~daytwo.App` sees it: why a due instance is not running,
-and the warning when ``app.start`` puts an instance where no live worker will take it.
+"""Who serves what, as a :class:`~daytwo.Client` (and so an App) sees it: why a due
+instance is not running, and the warning when a start puts an instance where no live worker
+will take it.
 
 The live workers are read from their registrations (``store/_workers.py``); the workers
 this process runs count as live whatever their last heartbeat (a ``FakeClock`` may be far
@@ -30,7 +31,7 @@ START_CHECK_TTL = 1.0
 
 
 class Serving:
-    """One app's view of the live workers."""
+    """One client's view of the live workers (an App's: its client's)."""
 
     def __init__(self, store: Callable[[], Store], now: Callable[[], float]) -> None:
         self._store = store

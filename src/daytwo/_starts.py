@@ -1,7 +1,8 @@
 """What every start checks and stores: a new instance's row, and what its id means.
 
-Shared by :meth:`App.start` (a worker runs the instance) and :meth:`App.run` (this process
-runs it), so both refuse the same inputs and treat an existing id the same way.
+Shared by :meth:`App.start` (a worker runs the instance), :meth:`App.run` (this process
+runs it) and :meth:`Client.start` (no workflow code at hand), so all refuse the same inputs
+and treat an existing id the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from daytwo.engine._context import current_run
 from daytwo.engine._definitions import WorkflowDefinition, check_name
 from daytwo.engine._serde import JsonSerializer, Serializer
 
-__all__ = ["check_priority", "check_same_start", "new_instance_id", "new_row", "outside_workflow"]
+__all__ = [
+    "check_priority",
+    "check_same_start",
+    "new_instance_id",
+    "new_row",
+    "outside_workflow",
+    "queued_row",
+]
 
 
 def new_instance_id() -> str:
@@ -45,14 +53,35 @@ def new_row(
         check_name("instance id", instance_id)
     text = serializer.dumps(input, f"the input of workflow {definition.name!r}")
     definition.signature.check(input, text, type(serializer) is JsonSerializer)
+    return queued_row(
+        definition.name, definition.version, text, instance_id,
+        queue=queue, priority=priority, now=now,
+    )  # fmt: skip
+
+
+def queued_row(
+    workflow: str,
+    version: str,
+    input_text: str,
+    instance_id: str | None,
+    *,
+    queue: str,
+    priority: int,
+    now: float,
+) -> dict[str, Any]:
+    """The ``instances`` row of a new instance of ``workflow`` ``version``, queued, with
+    its input already serialized (a client without the workflow's code cannot check it
+    against the signature: the run refuses an input its function cannot take)."""
+    if instance_id is not None:
+        check_name("instance id", instance_id)
     return {
         "id": instance_id or new_instance_id(),
-        "workflow": definition.name,
-        "version": definition.version,
+        "workflow": workflow,
+        "version": version,
         "status": "RUNNABLE",
         "state": "queued",
         "state_entered_at": now,
-        "input": text,
+        "input": input_text,
         "output": None,
         "error": None,
         "cancel_reason": None,

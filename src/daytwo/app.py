@@ -1,52 +1,38 @@
-"""The application object: registry of workflows and steps, and the client API."""
+"""The application object: where workflows and steps are declared, and the composition root.
+
+An :class:`App` holds the code (its registry), opens its database and owns the
+:class:`~daytwo.Client` that every client method delegates to; it adds what needs the code:
+checking a start's input against the workflow's signature, inline runs (:meth:`App.run`)
+and workers (:meth:`App.worker`, over a :class:`~daytwo.worker.WorkerHost` it builds).
+"""
 
 from __future__ import annotations
 
 import builtins
-import json
-import logging
-import sys
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from types import FrameType
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from sqlalchemy.engine import RowMapping
-
-from daytwo._errors import (
-    InstanceNotFound,
-    InvalidInput,
-    NotRunnable,
-)
+from daytwo._client import Client
+from daytwo._database import Database, creating_module_directory
+from daytwo._errors import InvalidInput
+from daytwo._events import LocalEvents
 from daytwo._extension import Extension
 from daytwo._handles import HumanTasks, InstanceHandle
-from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns, outcome
+from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
-from daytwo._serving import Serving, catalog
-from daytwo._starts import (
-    check_priority,
-    check_same_start,
-    new_instance_id,
-    new_row,
-    outside_workflow,
-)
-from daytwo.engine._clock import Clock, FakeClock, SystemClock
+from daytwo._starts import check_priority, new_instance_id, new_row, outside_workflow
+from daytwo.engine._clock import Clock, SystemClock
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
 from daytwo.engine._durable import Runtime
 from daytwo.engine._retry import DEFAULT_RETRY, Retry
 from daytwo.engine._serde import JsonSerializer, Serializer
-from daytwo.store._database import absolute_url, display_url, open_engine, resolve_url
 from daytwo.store._flow import FlowControl
-from daytwo.store._store import TERMINAL_STATUSES, Store
+from daytwo.store._store import Store
 
 if TYPE_CHECKING:
-    from daytwo.worker._worker import Worker
+    from daytwo.worker import BackgroundService, Worker
 
 __all__ = ["INLINE_LEASE_SECONDS", "App", "HumanTasks", "InstanceHandle", "new_instance_id"]
-
-log = logging.getLogger("daytwo.app")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -65,8 +51,8 @@ class App:
     :attr:`database_url` is absolute.
 
     ``create``: whether this App may create daytwo's tables in an empty database (it may
-    always upgrade an older daytwo database); ``False`` for a client that must find an
-    existing one.
+    always upgrade an older daytwo database); ``False`` for one that must find an existing
+    database. A process without the workflow code uses a :class:`~daytwo.Client` instead.
 
     ``extensions``: operations packages plugged into this app (see
     :class:`daytwo.Extension`; more with :meth:`use`). A package's own registration call
@@ -82,22 +68,22 @@ class App:
         create: bool = True,
         extensions: Sequence[Extension] = (),
     ) -> None:
-        self._database_url = resolve_url(database, relative_to=_creating_module_directory())
-        #: Whether opening the database may create daytwo's tables in an empty one.
-        self.create = create
+        self._database = Database(
+            database, create=create, relative_to=creating_module_directory(), owner="App"
+        )
         self.clock: Clock = clock or SystemClock()
         self.serializer: Serializer = serializer or JsonSerializer()
         self.registry = Registry()
-        self.tasks = HumanTasks(self)
-        self._store: Store | None = None
+        #: In-process wake-ups of this app's workers and of callers waiting for results.
+        self.events = LocalEvents(self.clock)
+        #: The client every client method of the App delegates to (same database,
+        #: serializer, clock and events; the app's code names for flow-control checks).
+        self.client = Client._of_app(
+            self._database, self.serializer, self.clock, self.events, self.registry
+        )
+        self.tasks: HumanTasks = self.client.tasks
         self._runtime: Runtime | None = None
-        self._flow: FlowControl | None = None
-        self._store_lock = threading.Lock()
-        self._listeners: list[Callable[[], None]] = []
-        self._finished = threading.Condition()
         self._inline = InlineRuns(self)
-        # Who serves what: explains due instances nothing runs, warns at unserved starts.
-        self._serving = Serving(lambda: self.store, self.clock.now)
         self._extensions: dict[str, Extension] = {}
         for extension in extensions:
             self.use(extension)
@@ -107,30 +93,32 @@ class App:
     @property
     def database_url(self) -> str:
         """The absolute URL of the app's database (show it with ``display_url``)."""
-        return self._database_url
+        return self._database.url
 
     @database_url.setter
     def database_url(self, url: str) -> None:
         # Set at run time (by the command line's --database, a test): a relative SQLite
         # path is relative to the current directory.
-        absolute = absolute_url(url, Path.cwd())
-        if self._store is not None and absolute != self._database_url:
-            raise InvalidInput(
-                f"this App has opened {display_url(self._database_url)} already; set "
-                "database_url before the App is first used, or create another App"
-            )
-        self._database_url = absolute
+        self._database.url = url
+
+    @property
+    def create(self) -> bool:
+        """Whether opening the database may create daytwo's tables in an empty one."""
+        return self._database.create
+
+    @create.setter
+    def create(self, value: bool) -> None:
+        self._database.create = value
+
+    @property
+    def database_opened(self) -> bool:
+        """Whether the database has been opened (it is on first use)."""
+        return self._database.opened
 
     @property
     def store(self) -> Store:
         """The store, opened (and migrated) on first use."""
-        if self._store is None:
-            with self._store_lock:
-                if self._store is None:
-                    engine = open_engine(self._database_url, create=self.create)
-                    log.debug("database %s", display_url(self._database_url))
-                    self._store = Store(engine)
-        return self._store
+        return self._database.store
 
     @property
     def runtime(self) -> Runtime:
@@ -144,16 +132,13 @@ class App:
     @property
     def flow(self) -> FlowControl:
         """Flow control: queue limits, pauses and dependency limits (shared by all workers)."""
-        if self._flow is None:
-            self._flow = FlowControl(self.store, self.clock.now, lambda: catalog(self.registry))
-        return self._flow
+        return self.client.flow
 
     def close(self) -> None:
         """Release what the extensions hold, then the database connections."""
         for extension in self._extensions.values():
             extension.close()
-        if self._store is not None:
-            self._store.close()
+        self._database.close()
 
     # -- extensions -----------------------------------------------------------------------
 
@@ -293,27 +278,12 @@ class App:
         default to the workflow's.
         """
         outside_workflow("app.start()", "start a new instance")
+        # The registry refuses a name this code does not have; the client starts it from
+        # the definition (input checked against its signature, its queue and priority).
         definition = self._definition(workflow, version)
-        if queue is not None:
-            check_name("queue", queue)
-        if priority is not None:
-            check_priority(priority)
-        row = new_row(
-            definition,
-            input,
-            id,
-            queue=definition.queue if queue is None else queue,
-            priority=definition.priority if priority is None else priority,
-            serializer=self.serializer,
-            now=self.clock.now(),
+        return self.client.start(
+            definition.name, input, id=id, version=version, queue=queue, priority=priority
         )
-        created, existing = self.store.insert_instance(row)
-        if created:
-            self._notify()
-            self._serving.warn_if_unserved(row)  # stored all the same: durable first
-        else:
-            check_same_start(self.serializer, existing, row, version)
-        return InstanceHandle(self, existing["id"], created=created)
 
     def run(
         self,
@@ -339,95 +309,32 @@ class App:
         )  # fmt: skip
         return self._inline.run(definition, row, version=version, timeout=timeout)
 
-    # -- client operations ----------------------------------------------------------------
+    # -- client operations (the app's Client's) ------------------------------------------
 
     def get(self, instance_id: str) -> Instance:
         """The instance with that id; raises :class:`InstanceNotFound`."""
-        return self._explained([self._stored(instance_id)])[0]
-
-    def _stored(self, instance_id: str) -> RowMapping:
-        """The instance row as stored (no explanation of why nothing runs it, which reads
-        the worker registrations); raises :class:`InstanceNotFound`."""
-        row = self.store.get_instance(instance_id)
-        if row is None:
-            raise InstanceNotFound(instance_id)
-        return row
+        return self.client.get(instance_id)
 
     status = get
 
     def handle(self, instance_id: str) -> InstanceHandle:
         """A handle to an existing instance."""
-        self._stored(instance_id)
-        return InstanceHandle(self, instance_id)
+        return self.client.handle(instance_id)
 
     def signal(
         self, instance_id: str, name: str, payload: Any = None, *, sent_by: str | None = None
     ) -> None:
-        """Deliver a signal; the instance gets it when it waits for ``name`` (or at once)."""
-        outside_workflow("app.signal()", "send the signal again")
-        check_name("signal", name)
-        text = self.serializer.dumps(payload, f"the payload of signal {name!r}")
-        before = self.store.send_signal(
-            instance_id, name, text, now=self.clock.now(), sent_by=sent_by
-        )
-        if before is None:
-            raise InstanceNotFound(instance_id)
-        if before["status"] in TERMINAL_STATUSES:
-            raise NotRunnable(
-                f"instance {instance_id!r} is {before['status']}; signals can only be sent "
-                "to active instances"
-            )
-        self._notify()
+        """Deliver a signal (see :meth:`Client.signal`)."""
+        self.client.signal(instance_id, name, payload, sent_by=sent_by)
 
     def cancel(self, instance_id: str, reason: str = "cancelled by operator") -> None:
-        """Cancel an active instance: it stops at its next durable point and compensates.
-
-        A cancel is a request that the instance honours at its next durable point, its end
-        included: an instance whose last step is running when the cancel arrives does not
-        succeed, it compensates and ends CANCELLED. It is refused (:class:`NotRunnable`)
-        when the instance has ended, or is already compensating after a failure (it then
-        ends COMPENSATED or COMPENSATION_FAILED by itself).
-        """
-        outside_workflow("app.cancel()", "cancel again")
-        before = self.store.request_cancel(instance_id, reason, self.clock.now())
-        if before is None:
-            raise InstanceNotFound(instance_id)
-        if before["status"] in TERMINAL_STATUSES:
-            raise NotRunnable(
-                f"instance {instance_id!r} already ended {before['status']}; nothing to cancel"
-            )
-        if before["error"] is not None:
-            failure = json.loads(before["error"])
-            raise NotRunnable(
-                f"instance {instance_id!r} is already compensating after a failure "
-                f"({failure.get('type')}: {failure.get('message')}); it ends COMPENSATED or "
-                "COMPENSATION_FAILED by itself"
-            )
-        self._notify()
+        """Cancel an active instance: it stops at its next durable point and compensates
+        (see :meth:`Client.cancel`)."""
+        self.client.cancel(instance_id, reason)
 
     def result(self, instance_id: str, timeout: float | None = None) -> Any:
-        """Wait for the instance to end and return its output.
-
-        Raises :class:`WorkflowFailed` if it ended otherwise, :class:`TimeoutError` if
-        ``timeout`` seconds pass first.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            instance = Instance.from_row(self._stored(instance_id))  # polled: no explanation
-            if instance.status in TERMINAL_STATUSES:
-                return outcome(instance)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"instance {instance_id!r} is still {instance.status} "
-                    f"(state {instance.state!r}) after {timeout} s"
-                )
-            with self._finished:
-                wait = (
-                    delay if deadline is None else min(delay, max(deadline - time.monotonic(), 0))
-                )
-                self._finished.wait(wait)
-            delay = min(delay * 2, 0.25)
+        """Wait for the instance to end and return its output (see :meth:`Client.result`)."""
+        return self.client.result(instance_id, timeout)
 
     def list(
         self,
@@ -438,39 +345,19 @@ class App:
         limit: int = 100,
     ) -> builtins.list[Instance]:
         """Instances, newest first, filtered by workflow, status(es) and state label."""
-        statuses = [status] if isinstance(status, str) else status
-        if statuses:
-            statuses = [s.upper() for s in statuses]
-            unknown = set(statuses) - TERMINAL_STATUSES - {"RUNNABLE", "RUNNING", "WAITING"}
-            if unknown:
-                raise InvalidInput(
-                    f"unknown status {sorted(unknown)[0]!r}; use one of "
-                    + ", ".join(sorted(TERMINAL_STATUSES | {"RUNNABLE", "RUNNING", "WAITING"}))
-                )
-        rows = self.store.list_instances(
-            workflow=workflow, statuses=statuses, state=state, limit=limit
-        )
-        return self._explained(rows)
-
-    def _explained(self, rows: Sequence[Mapping[Any, Any]]) -> builtins.list[Instance]:
-        """Instances that say why, when due, nothing runs them (``Instance.held_by``)."""
-        held = self._serving.held_by(list(rows), lambda: self.flow.settings().paused_starts)
-        return [Instance.from_row(row, held_by=h) for row, h in zip(rows, held, strict=True)]
+        return self.client.list(workflow=workflow, status=status, state=state, limit=limit)
 
     def history(self, instance_id: str) -> builtins.list[HistoryEvent]:
         """The instance's recorded operations in order."""
-        self._stored(instance_id)
-        return [HistoryEvent.from_row(row) for row in self.store.load_history(instance_id)]
+        return self.client.history(instance_id)
 
     def attempts(self, instance_id: str) -> builtins.list[Attempt]:
         """The instance's failed step attempts."""
-        self._stored(instance_id)
-        return [Attempt.from_row(row) for row in self.store.load_attempts(instance_id)]
+        return self.client.attempts(instance_id)
 
     def transitions(self, instance_id: str) -> builtins.list[Transition]:
         """The instance's state transitions in order."""
-        self._stored(instance_id)
-        return [Transition.from_row(row) for row in self.store.load_transitions(instance_id)]
+        return self.client.transitions(instance_id)
 
     def worker(self, **options: Any) -> Worker:
         """A worker for this app (see :class:`daytwo.worker.Worker` for options).
@@ -479,53 +366,65 @@ class App:
         registered objectives, ...) before those given as ``services=``: ``daytwo
         worker`` starts exactly this.
         """
-        from daytwo.worker._worker import Worker
+        from daytwo.worker import Worker
 
-        services = [s for extension in self.extensions for s in extension.services()]
-        services += options.pop("services", ())
-        return Worker(self, services=services, **options)
-
-    def _worker_started(self, worker_id: str) -> None:
-        """A worker of this app registered (it counts as live whatever its heartbeat)."""
-        self._serving.worker_started(worker_id)
-
-    def _worker_stopped(self, worker_id: str) -> None:
-        self._serving.worker_stopped(worker_id)
+        return Worker(_AppWorkerHost(self), **options)
 
     # -- in-process wake-ups --------------------------------------------------------------
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` when this process starts, signals or cancels an instance."""
-        self._listeners.append(listener)
-        if isinstance(self.clock, FakeClock):
-            self.clock.on_advance(listener)
+        self.events.add_listener(listener)
 
     def remove_listener(self, listener: Callable[[], None]) -> None:
         """Stop calling ``listener``."""
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-
-    def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
-
-    def _notify_finished(self) -> None:
-        with self._finished:
-            self._finished.notify_all()
+        self.events.remove_listener(listener)
 
 
-def _creating_module_directory() -> Path | None:
-    """The directory of the file of the module that is creating an App (None: no file).
+class _AppWorkerHost:
+    """An App as its workers see it (:class:`~daytwo.worker.WorkerHost`); read lazily, so
+    that ``app.worker()`` opens no database before the worker starts."""
 
-    The first frame outside daytwo's own package: for ``create_app(url)`` in
-    ``daytwo.demo`` that is its caller. None for the REPL, ``python -c`` and notebooks,
-    whose relative paths stay relative to the current directory.
-    """
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        module = frame.f_globals.get("__name__", "")
-        if module != "daytwo" and not module.startswith("daytwo."):
-            file = frame.f_globals.get("__file__")
-            return Path(file).resolve().parent if isinstance(file, str) else None
-        frame = frame.f_back
-    return None
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    @property
+    def store(self) -> Store:
+        return self._app.store
+
+    @property
+    def clock(self) -> Clock:
+        return self._app.clock
+
+    @property
+    def registry(self) -> Registry:
+        return self._app.registry
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._app.runtime
+
+    @property
+    def flow(self) -> FlowControl:
+        return self._app.flow
+
+    @property
+    def services(self) -> Sequence[BackgroundService]:
+        # Asked at every worker start: what the extensions registered until then.
+        return [s for extension in self._app.extensions for s in extension.services()]
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        self._app.events.add_listener(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        self._app.events.remove_listener(listener)
+
+    def run_finished(self) -> None:
+        self._app.events.run_finished()
+
+    def worker_started(self, worker_id: str) -> None:
+        # It counts as live for this app whatever its heartbeat (a fake clock runs ahead).
+        self._app.client.serving.worker_started(worker_id)
+
+    def worker_stopped(self, worker_id: str) -> None:
+        self._app.client.serving.worker_stopped(worker_id)

@@ -1,12 +1,15 @@
-"""Getting the App a command works on, and so its database.
+"""Getting the Client (or App) a command works on, and so its database.
 
 One rule for which database (README "Which database"): ``--database`` (on the command or
 before it), else ``$DAYTWO_DATABASE``, else the URL the App named by ``--app`` /
 ``$DAYTWO_APP`` was given in code, else ``sqlite:///daytwo.db``. The App applies the middle
 two itself (``daytwo.App``), so the command line only has to put ``--database`` on top.
 
-Commands meant to create a database (``worker``, ``start``, ``demo``) may create daytwo's
-tables; every other command opens an existing daytwo database and changes nothing else.
+Commands meant to create a database (``worker``, ``start --app``, ``demo``) may create
+daytwo's tables; every other command opens an existing daytwo database and changes nothing
+else. Without ``--app`` a command works through a :class:`daytwo.Client`, which needs no
+workflow code (``start`` then takes the workflow's defaults from the workers'
+registrations).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import daytwo
 from daytwo.cli._errors import CliError, ExitCode
 from daytwo.store._database import DATABASE_ENV, NoDatabase, absolute_url
 
-__all__ = ["DATABASE_ENV", "client_app", "explicit_database", "load_app"]
+__all__ = ["DATABASE_ENV", "client_app", "explicit_database", "load_app", "open_client"]
 
 
 def explicit_database(ctx: typer.Context, given: str | None) -> str | None:
@@ -45,13 +48,12 @@ def client_app(
     *,
     lookup: str | None = None,
 ) -> daytwo.App:
-    """The App of a command that reads or acts on an existing daytwo database.
+    """The App of a command that reads or acts on an existing daytwo database and needs an
+    App (the SLO commands: objectives hang on it); the others use :func:`open_client`.
 
     With ``app_spec`` (``--app`` or ``$DAYTWO_APP``) the user's App, for its database URL
-    (and its workflows); else a plain client. The database is opened here: a missing or
-    empty one is refused instead of created, so a misspelt path shows the mistake rather
-    than "no instances". ``lookup`` names what the command looks up ("instance 'x'"): with
-    no database at all, that is "not found" (exit 3).
+    (and its workflows); else a plain App that may not create a database. ``lookup``: see
+    :func:`open_client`.
     """
     url = explicit_database(ctx, database)
     if app_spec:
@@ -60,13 +62,43 @@ def client_app(
         app = daytwo.App(create=False)
         if url:
             app.database_url = url
+    _open(app.client, lookup)
+    return app
+
+
+def open_client(
+    ctx: typer.Context,
+    database: str | None,
+    app_spec: str | None = None,
+    *,
+    lookup: str | None = None,
+) -> daytwo.Client:
+    """The Client of a command that reads or acts on an existing daytwo database.
+
+    With ``app_spec`` (``--app`` or ``$DAYTWO_APP``) the client of the user's App, for its
+    database URL and its code's names; else a :class:`daytwo.Client`, which needs no code.
+    The database is opened here: a missing or empty one is refused instead of created, so
+    a misspelt path shows the mistake rather than "no instances". ``lookup`` names what the
+    command looks up ("instance 'x'"): with no database at all, that is "not found" (exit 3).
+    """
+    url = explicit_database(ctx, database)
+    if app_spec:
+        client = load_app(app_spec, url, create=False).client
+    else:
+        client = daytwo.Client()
+        if url:
+            client.database_url = url
+    _open(client, lookup)
+    return client
+
+
+def _open(client: daytwo.Client, lookup: str | None) -> None:
     try:
-        app.store  # noqa: B018 -- opening it now reports a missing database here
+        client.store  # noqa: B018 -- opening it now reports a missing database here
     except NoDatabase as exc:
         if lookup is None:
             raise
         raise CliError(f"no {lookup}: {exc}", ExitCode.NOT_FOUND) from None
-    return app
 
 
 def load_app(spec: str | None, database: str | None, *, create: bool = True) -> daytwo.App:
@@ -104,7 +136,7 @@ def load_app(spec: str | None, database: str | None, *, create: bool = True) -> 
             f"{spec} is an object of type {type(app).__name__}, not a daytwo.App; point "
             "--app at the object created with daytwo.App(...)"
         )
-    opened = getattr(app, "_store", None) is not None
+    opened = app.database_opened
     if database:
         if opened and absolute_url(database, Path.cwd()) != app.database_url:
             raise CliError(

@@ -1,18 +1,20 @@
 """Flow control from the command line: queues, pauses and dependency limits.
 
-``daytwo queues list | set``, ``daytwo pause | resume | pauses`` and
-``daytwo dependencies list | set``. Settings live in the database, so every worker follows
-a change within a second. Names that nothing has (a typo) are refused with the known ones
-unless ``--force`` (the check is ``FlowControl``'s, the same as in Python).
+``daytwo queue list | set``, ``daytwo workflow pause | resume`` (``workflow list`` shows
+the pauses) and ``daytwo dependency list | set``, and their older spellings ``daytwo
+queues``, ``pause``, ``resume``, ``pauses`` and ``dependencies``. Settings live in the
+database, so every worker follows a change within a second. Names that nothing has (a
+typo) are refused with the known ones unless ``--force`` (the check is ``FlowControl``'s,
+the same as in Python).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from daytwo.cli._apps import client_app
+from daytwo.cli._apps import open_client
 from daytwo.cli._options import FLAG, AppOption, ByOption, DatabaseOption, JsonOption, operator
 from daytwo.cli._output import Column, duration, print_json, print_table, stdout_console
 
@@ -71,8 +73,8 @@ def list_queues(
     database: DatabaseOption = None,
 ) -> None:
     """Every queue with work or limits: runnable backlog, running, oldest wait, limits."""
-    app = client_app(ctx, database, app_spec)
-    rows = app.flow.queue_status()
+    client = open_client(ctx, database, app_spec)
+    rows = client.flow.queue_status()
     if json_output:
         print_json(rows)
         return
@@ -125,11 +127,12 @@ def set_queue(
     ] = None,
     force: ForceOption = False,
     app_spec: AppOption = None,
+    json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Set a queue's limits (an option left out means no such limit)."""
-    app = client_app(ctx, database, app_spec)
-    settings = app.flow.set_queue(
+    client = open_client(ctx, database, app_spec)
+    settings = client.flow.set_queue(
         name,
         concurrency=concurrency,
         worker_concurrency=worker_concurrency,
@@ -137,6 +140,9 @@ def set_queue(
         rate_period=per,
         force=force,
     )
+    if json_output:
+        print_json(settings.to_dict())
+        return
     stdout_console().print(
         f"queue {name}: concurrency {_limit(settings.concurrency)}, per worker "
         f"{_limit(settings.worker_concurrency)}, rate "
@@ -154,6 +160,7 @@ def pause(
     by: ByOption = None,
     force: ForceOption = False,
     app_spec: AppOption = None,
+    json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Stop starting new instances of WORKFLOW (running ones go on), or pause one --step.
@@ -161,12 +168,14 @@ def pause(
     New starts stop at once (claims read the pauses); a paused step holds instances that
     reach it within a second (workers' settings snapshot).
     """
-    app = client_app(ctx, database, app_spec)
-    app.flow.pause(workflow, step, reason=reason, by=operator(by), force=force)
+    client = open_client(ctx, database, app_spec)
+    client.flow.pause(workflow, step, reason=reason, by=operator(by), force=force)
+    if json_output:
+        print_json(_pause_of(client.flow.list_pauses(), workflow, step))
+        return
     what = f"step {step} of {workflow}" if step else f"new starts of {workflow}"
-    stdout_console().print(
-        f"paused {what}; undo with `daytwo resume {workflow}`" + (f" --step {step}" if step else "")
-    )
+    undo = f"daytwo workflow resume {workflow}" + (f" --step {step}" if step else "")
+    stdout_console().print(f"paused {what}; undo with `{undo}`")
 
 
 def resume(
@@ -174,15 +183,24 @@ def resume(
     workflow: Workflow,
     step: StepOption = None,
     app_spec: AppOption = None,
+    json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Lift a pause; instances held at a paused step continue."""
-    app = client_app(ctx, database, app_spec)
-    released = app.flow.resume(workflow, step)
+    client = open_client(ctx, database, app_spec)
+    released = client.flow.resume(workflow, step)
+    if json_output:
+        print_json({"workflow": workflow, "step": step, "released": released if step else None})
+        return
     what = f"step {step} of {workflow}" if step else f"new starts of {workflow}"
     stdout_console().print(
         f"resumed {what}" + (f"; {released} instance(s) continue" if step else "")
     )
+
+
+def _pause_of(rows: list[dict[str, Any]], workflow: str, step: str | None) -> dict[str, Any]:
+    """The stored pause of ``workflow`` (at ``step``), as ``pauses --json`` shows it."""
+    return next(r for r in rows if r["workflow"] == workflow and (r["step"] or None) == step)
 
 
 PAUSE_COLUMNS = (
@@ -201,8 +219,8 @@ def pauses(
     database: DatabaseOption = None,
 ) -> None:
     """Pauses in force and how many instances each one holds."""
-    app = client_app(ctx, database, app_spec)
-    rows = app.flow.list_pauses()
+    client = open_client(ctx, database, app_spec)
+    rows = client.flow.list_pauses()
     if json_output:
         print_json(rows)
         return
@@ -230,8 +248,8 @@ def list_dependencies(
     database: DatabaseOption = None,
 ) -> None:
     """Limited dependencies: limit and calls in flight now."""
-    app = client_app(ctx, database, app_spec)
-    rows = app.flow.dependency_status()
+    client = open_client(ctx, database, app_spec)
+    rows = client.flow.dependency_status()
     if json_output:
         print_json(rows)
         return
@@ -267,13 +285,17 @@ def set_dependency(
     ] = False,
     force: ForceOption = False,
     app_spec: AppOption = None,
+    json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Limit concurrent calls to DEPENDENCY across all workers (or remove the limit)."""
     if (concurrency is None) == (not unlimited):
         raise typer.BadParameter("give either --concurrency N or --unlimited")
-    app = client_app(ctx, database, app_spec)
-    app.flow.set_dependency_limit(name, None if unlimited else concurrency, force=force)
+    client = open_client(ctx, database, app_spec)
+    client.flow.set_dependency_limit(name, None if unlimited else concurrency, force=force)
+    if json_output:
+        print_json({"name": name, "concurrency": None if unlimited else concurrency})
+        return
     stdout_console().print(
         f"dependency {name}: " + ("no limit" if unlimited else f"at most {concurrency} at once")
     )

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 import daytwo
-from daytwo.cli._apps import client_app
+from daytwo.cli._apps import open_client
 from daytwo.cli._instances import InstanceId, error_text
 from daytwo.cli._options import AppOption, DatabaseOption, JsonOption
 from daytwo.cli._output import (
@@ -35,11 +35,11 @@ def history(
     database: DatabaseOption = None,
 ) -> None:
     """Show what an instance did: its history, failed attempts and state transitions."""
-    app = client_app(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
-    instance = app.get(instance_id)
-    events = app.history(instance_id)
-    attempts = app.attempts(instance_id)
-    transitions = app.transitions(instance_id)
+    client = open_client(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
+    instance = client.get(instance_id)
+    events = client.history(instance_id)
+    attempts = client.attempts(instance_id)
+    transitions = client.transitions(instance_id)
     if json_output:
         print_json(
             {

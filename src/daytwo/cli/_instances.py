@@ -10,7 +10,7 @@ from rich.table import Table
 
 import daytwo
 from daytwo._serving import unserved_warnings_shown_elsewhere
-from daytwo.cli._apps import client_app, explicit_database, load_app
+from daytwo.cli._apps import explicit_database, load_app, open_client
 from daytwo.cli._errors import CliError, ExitCode
 from daytwo.cli._input import parse_json
 from daytwo.cli._options import (
@@ -94,21 +94,29 @@ def start(
 ) -> None:
     """Start an instance of a workflow; print its id.
 
-    A worker (`daytwo worker MODULE:APP`) runs it. With --wait, also print its output
+    A worker (`daytwo worker MODULE:APP`) runs it. With --app, the input is checked
+    against the workflow's code (and an empty database is created); without, the version,
+    queue and priority are those the workers registered. With --wait, also print its output
     once it ends (exit code 1 if it ends other than SUCCEEDED, 7 if --timeout passes first).
     """
     value = parse_json(input_json, "INPUT_JSON")
-    app = load_app(app_spec, explicit_database(ctx, database))
+    options: dict[str, Any] = {
+        "id": instance_id, "version": version, "queue": queue, "priority": priority
+    }  # fmt: skip
     with unserved_warnings_shown_elsewhere():  # the note below says it
-        handle = app.start(
-            workflow, value, id=instance_id, version=version, queue=queue, priority=priority
-        )
+        if app_spec:  # the code: the input is checked against the workflow's signature
+            handle = load_app(app_spec, explicit_database(ctx, database)).start(
+                workflow, value, **options
+            )
+        else:  # no code: the workers' registrations say the version, queue and priority
+            handle = _start_by_name(open_client(ctx, database), workflow, value, options)
+    client = handle.client
     instance = handle.status()
     notes = stderr_console()
     if handle.created:
         notes.print(
             f"started instance {instance.id} of {instance.workflow} {instance.version} "
-            f"in {display_url(app.database_url)}"
+            f"in {display_url(client.database_url)}"
         )
         if instance.held_by is not None:
             notes.print(f"note: {instance.held_by}; it is stored and runs once that changes")
@@ -121,11 +129,25 @@ def start(
     elif not wait:
         print_json({**instance.to_dict(), "created": handle.created})
     if wait:
-        _wait_and_print(app, handle, timeout, json_output)
+        _wait_and_print(handle, timeout, json_output)
+
+
+def _start_by_name(
+    client: daytwo.Client, workflow: str, value: Any, options: dict[str, Any]
+) -> daytwo.InstanceHandle:
+    try:
+        return client.start(workflow, value, **options)
+    except daytwo.WorkflowNotFound as exc:
+        known = ", ".join(exc.known) or "none"
+        raise CliError(
+            f"unknown workflow {workflow!r}: no worker has registered it (workers registered: "
+            f"{known}); pass your workflow code with --app MODULE:APP, start a worker with "
+            "it, or give --version to store the instance anyway"
+        ) from None
 
 
 def _wait_and_print(
-    app: daytwo.App, handle: daytwo.InstanceHandle, timeout: float | None, json_output: bool
+    handle: daytwo.InstanceHandle, timeout: float | None, json_output: bool
 ) -> None:
     """Print the output (or, with --json, the ended instance); fail unless it SUCCEEDED."""
     try:
@@ -134,7 +156,7 @@ def _wait_and_print(
         raise CliError(f"{exc}; it goes on durably", ExitCode.TIMEOUT) from None
     finally:
         if json_output:
-            print_json({**app.get(handle.id).to_dict(), "created": handle.created})
+            print_json({**handle.status().to_dict(), "created": handle.created})
     if not json_output:
         print_json(output)
 
@@ -147,8 +169,8 @@ def status(
     database: DatabaseOption = None,
 ) -> None:
     """Show one instance: status, state, what it waits for, input, output, error."""
-    app = client_app(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
-    instance = app.get(instance_id)
+    client = open_client(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
+    instance = client.get(instance_id)
     if json_output:
         print_json(instance.to_dict())
         return
@@ -204,8 +226,8 @@ def list_instances(
     database: DatabaseOption = None,
 ) -> None:
     """List instances, newest first."""
-    app = client_app(ctx, database, app_spec)
-    instances = app.list(workflow=workflow, status=statuses or None, state=state, limit=limit)
+    client = open_client(ctx, database, app_spec)
+    instances = client.list(workflow=workflow, status=statuses or None, state=state, limit=limit)
     if json_output:
         print_json([instance.to_dict() for instance in instances])
         return
@@ -228,7 +250,7 @@ def list_instances(
     print_table(
         LIST_COLUMNS,
         rows,
-        caption=f"{len(instances)} instance(s) in {display_url(app.database_url)}{more}",
+        caption=f"{len(instances)} instance(s) in {display_url(client.database_url)}{more}",
     )
 
 
@@ -283,12 +305,16 @@ def signal(
     ] = None,
     sent_by: ByOption = None,
     app_spec: AppOption = None,
+    json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Send a signal to an instance (it gets it when it waits for NAME, or at once)."""
     payload = parse_json(payload_json, "PAYLOAD_JSON")
-    app = client_app(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
-    app.signal(instance_id, name, payload, sent_by=operator(sent_by))
+    client = open_client(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
+    client.signal(instance_id, name, payload, sent_by=operator(sent_by))
+    if json_output:
+        print_json({"signal": name, "instance": client.get(instance_id).to_dict()})
+        return
     stdout_console().print(f"signal {name!r} sent to {instance_id}")
 
 
@@ -299,13 +325,17 @@ def cancel(
         str, typer.Option("--reason", metavar="TEXT", help="Why (recorded with the instance).")
     ] = "cancelled by operator",
     app_spec: AppOption = None,
+    json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Cancel an active instance: it stops at its next durable point and compensates."""
-    app = client_app(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
-    app.cancel(instance_id, reason)
+    client = open_client(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
+    client.cancel(instance_id, reason)
+    if json_output:
+        print_json(client.get(instance_id).to_dict())
+        return
     stdout_console().print(
         f"cancellation of {instance_id} requested; it stops at its next durable point (at "
         "the latest instead of ending) and compensates its completed steps; see "
-        f"`daytwo status {instance_id}`"
+        f"`daytwo instance show {instance_id}`"
     )

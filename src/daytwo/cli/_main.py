@@ -13,6 +13,7 @@ from daytwo.cli._errors import EXIT_CODES_HELP, Command, Group
 from daytwo.cli._flow import dependencies, pause, pauses, queues, resume
 from daytwo.cli._history import history
 from daytwo.cli._instances import cancel, list_instances, signal, start, status
+from daytwo.cli._nouns import add_nouns
 from daytwo.cli._options import DatabaseOption
 from daytwo.cli._plugins import PluginGroup
 from daytwo.cli._tasks import tasks
@@ -70,6 +71,9 @@ app.command("resume")(resume)
 app.command("pauses")(pauses)
 app.add_typer(dependencies)
 app.command("demo")(demo)
+
+# -- the NOUN VERB grammar (cli/_nouns.py); the commands above are kept as older spellings
+add_nouns(app)
 
 
 def use_daytwo_classes(typer_app: typer.Typer) -> None:

@@ -1,4 +1,5 @@
-"""The human-task inbox: ``daytwo tasks list | complete | reassign``."""
+"""The human-task inbox: ``daytwo task list | complete | reassign`` (older spelling:
+``daytwo tasks``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from daytwo.cli._apps import client_app
+from daytwo.cli._apps import open_client
 from daytwo.cli._input import parse_json
 from daytwo.cli._options import (
     FLAG,
@@ -39,7 +40,7 @@ tasks = typer.Typer(
 )
 
 TaskId = Annotated[
-    str, typer.Argument(metavar="TASK_ID", help="The task id (see `daytwo tasks list`).")
+    str, typer.Argument(metavar="TASK_ID", help="The task id (see `daytwo task list`).")
 ]
 #: ``daytwo tasks list``: on a narrow terminal the payload goes first, then the instance.
 TASK_COLUMNS = (
@@ -71,8 +72,8 @@ def list_tasks(
     database: DatabaseOption = None,
 ) -> None:
     """List open human tasks, oldest first."""
-    app = client_app(ctx, database, app_spec)
-    found = app.tasks.list(status=None if all_tasks else "open", assignee=assignee, limit=limit)
+    client = open_client(ctx, database, app_spec)
+    found = client.tasks.list(status=None if all_tasks else "open", assignee=assignee, limit=limit)
     if json_output:
         print_json([task.to_dict() for task in found])
         return
@@ -107,12 +108,16 @@ def complete(
     ] = None,
     by: ByOption = None,
     app_spec: AppOption = None,
+    json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Complete an open task; its instance resumes with RESULT_JSON."""
     result = parse_json(result_json, "RESULT_JSON")
-    app = client_app(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
-    app.tasks.complete(task_id, result, by=operator(by))
+    client = open_client(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
+    client.tasks.complete(task_id, result, by=operator(by))
+    if json_output:
+        print_json(client.tasks.get(task_id).to_dict())
+        return
     stdout_console().print(f"task {task_id} completed")
 
 
@@ -125,9 +130,13 @@ def reassign(
     ],
     by: ByOption = None,
     app_spec: AppOption = None,
+    json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Give an open task to someone else."""
-    app = client_app(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
-    app.tasks.reassign(task_id, assignee, by=operator(by))
+    client = open_client(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
+    client.tasks.reassign(task_id, assignee, by=operator(by))
+    if json_output:
+        print_json(client.tasks.get(task_id).to_dict())
+        return
     stdout_console().print(f"task {task_id} reassigned to {assignee}")

@@ -41,11 +41,14 @@ RECENT_REGISTRATIONS = 200
 
 
 class ServedWorkflow(NamedTuple):
-    """A workflow version a worker runs, and the queue its new instances start in."""
+    """A workflow version a worker runs, and the queue and priority its new instances
+    start with (what a client without the code starts it with)."""
 
     name: str
     version: str
     queue: str
+    #: Not recorded by the workers of earlier development builds: 0, the default.
+    priority: int = 0
 
 
 @dataclass(frozen=True)

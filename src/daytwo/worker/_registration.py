@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import TYPE_CHECKING
 
 import psutil
 
+from daytwo.engine._clock import Clock
+from daytwo.engine._definitions import Registry
+from daytwo.store._store import Store
 from daytwo.store._workers import (
     Coverage,
     ServedWorkflow,
@@ -29,19 +31,21 @@ from daytwo.store._workers import (
     running_workers_on,
 )
 
-if TYPE_CHECKING:
-    from daytwo.app import App
-
 __all__ = ["registration", "release_dead_workers", "warn_about_unserved_work"]
 
 log = logging.getLogger("daytwo.worker")
 
 
 def registration(
-    app: App, worker_id: str, *, queues: tuple[str, ...], concurrency: int, lease_seconds: float
+    registry: Registry,
+    worker_id: str,
+    *,
+    now: float,
+    queues: tuple[str, ...],
+    concurrency: int,
+    lease_seconds: float,
 ) -> WorkerRegistration:
-    """What the worker records about itself at start."""
-    now = app.clock.now()
+    """What the worker records about itself at start: what it serves of ``registry``."""
     return WorkerRegistration(
         id=worker_id,
         host=socket.gethostname(),
@@ -52,20 +56,22 @@ def registration(
         lease_seconds=lease_seconds,
         queues=queues,
         workflows=tuple(
-            ServedWorkflow(definition.name, definition.version, definition.queue)
-            for versions in app.registry.workflows.values()
+            ServedWorkflow(
+                definition.name, definition.version, definition.queue, definition.priority
+            )
+            for versions in registry.workflows.values()
             for definition in versions.values()
         ),
-        steps={name: step.dependency for name, step in sorted(app.registry.steps.items())},
+        steps={name: step.dependency for name, step in sorted(registry.steps.items())},
     )
 
 
-def warn_about_unserved_work(app: App, worker: WorkerRegistration) -> list[str]:
+def warn_about_unserved_work(store: Store, now: float, worker: WorkerRegistration) -> list[str]:
     """Log (and return) a warning for each kind of work no live worker serves."""
-    served = coverage(app.store, app.clock.now(), also_live=[worker.id])
+    served = coverage(store, now, also_live=[worker.id])
     warnings = _default_queues(worker, served)
     names = {workflow.name for workflow in worker.workflows or ()}
-    for workflow, version, queue, count in active_groups(app.store, names):
+    for workflow, version, queue, count in active_groups(store, names):
         reason = served.unserved(queue, workflow, version)
         if reason is not None:
             warnings.append(
@@ -102,16 +108,16 @@ def _fix(worker: WorkerRegistration, workflow: str, version: str, queue: str) ->
     return "".join(f"; {fix}" for fix in fixes)
 
 
-def release_dead_workers(app: App, worker_id: str) -> None:
+def release_dead_workers(store: Store, clock: Clock, worker_id: str) -> None:
     """Free at once the leases of workers on this host whose process is gone.
 
     Elsewhere leases simply expire; on this host we can see that the process died.
     """
-    running = running_workers_on(app.store, socket.gethostname(), besides=worker_id)
+    running = running_workers_on(store, socket.gethostname(), besides=worker_id)
     dead = [other for other, pid, started_at in running if not _alive(pid, started_at)]
     if not dead:
         return
-    release_workers(app.store, dead, app.clock.now())
+    release_workers(store, dead, clock.now())
     log.info("worker %s: released leases of dead worker(s) %s", worker_id, ", ".join(dead))
 
 

@@ -33,7 +33,7 @@ from daytwo.worker._threads import RunThreads
 from daytwo.worker._wakeups import RECONNECT_BACKOFF, WakeListener
 
 if TYPE_CHECKING:
-    from daytwo.app import App
+    from daytwo.worker._host import WorkerHost
 
 __all__ = ["BackgroundService", "Worker"]
 
@@ -79,7 +79,7 @@ class Worker:
 
     def __init__(
         self,
-        app: App,
+        host: WorkerHost,
         *,
         concurrency: int = 8,
         lease_seconds: float = 30.0,
@@ -95,7 +95,8 @@ class Worker:
             raise ValueError("a worker needs at least one queue to serve")
         if lease_seconds <= 0 or poll_interval <= 0:
             raise ValueError("lease_seconds and poll_interval must be positive")
-        self.app = app
+        #: What the worker runs with (``App.worker()`` passes its app's).
+        self.host = host
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
@@ -121,7 +122,7 @@ class Worker:
         self._heartbeat_stop = threading.Event()
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.services = list(services)
+        self.services = [*host.services, *services]
         self._service_threads: list[threading.Thread] = []
         self.completed = 0
 
@@ -129,25 +130,25 @@ class Worker:
 
     def start(self) -> Worker:
         """Start claiming and running in background threads; returns at once."""
-        store = self.app.store
+        store = self.host.store
         serving = registration(
-            self.app, self.id, queues=self.queues, concurrency=self.concurrency,
-            lease_seconds=self.lease_seconds,
+            self.host.registry, self.id, now=self.host.clock.now(), queues=self.queues,
+            concurrency=self.concurrency, lease_seconds=self.lease_seconds,
         )  # fmt: skip
         store.register_worker(serving.to_row())
-        self.app._worker_started(self.id)
+        self.host.worker_started(self.id)
         self._release_dead_workers()
-        warn_about_unserved_work(self.app, serving)
+        warn_about_unserved_work(store, self.host.clock.now(), serving)
         self._writer = GroupCommitter(store) if self._group_commit else DirectWriter(store)
         self._run_threads = RunThreads(self.concurrency, name="daytwo-run")
-        self.app.add_listener(self.wake)
+        self.host.add_listener(self.wake)
         if store.dialect == "postgresql":
             listener = WakeListener(
                 store.engine.url, self.wake, name=self.id, on_settings=self._settings_changed
             )
             self._listener = listener.start()
             # Every settings change is announced: no need to re-read them every second.
-            self.app.flow.follow(lambda: listener.connected)
+            self.host.flow.follow(lambda: listener.connected)
         for target, name in ((self._claim_loop, "claim"), (self._heartbeat_loop, "heartbeat")):
             thread = threading.Thread(target=target, name=f"daytwo-{name}", daemon=True)
             thread.start()
@@ -198,9 +199,9 @@ class Worker:
             pending = [future for _, future in self._inflight.values()]
         if pending:
             wait(pending, timeout=grace)
-        self.app.remove_listener(self.wake)
+        self.host.remove_listener(self.wake)
         if self._listener is not None:
-            self.app.flow.follow(None)
+            self.host.flow.follow(None)
             self._listener.stop()
         # From here on a run's write is refused (WriterClosed), so nothing it does after
         # the grace can be committed, and releasing its lease cannot race its last write.
@@ -210,8 +211,8 @@ class Worker:
             leftover = list(self._inflight)
             self._abandoned.update(leftover)
         if leftover:
-            now = self.app.clock.now()
-            released = self.app.store.release_leases(
+            now = self.host.clock.now()
+            released = self.host.store.release_leases(
                 self.id, leftover, now, claimable_at=now + RELEASE_MARGIN
             )
             log.warning(
@@ -224,8 +225,8 @@ class Worker:
         heartbeat_thread.join()
         if self._run_threads is not None:
             self._run_threads.shutdown()
-        self.app.store.worker_heartbeat(self.id, self.app.clock.now(), stopped=True)
-        self.app._worker_stopped(self.id)
+        self.host.store.worker_heartbeat(self.id, self.host.clock.now(), stopped=True)
+        self.host.worker_stopped(self.id)
         self._stopped.set()
         log.info("worker %s stopped", self.id)
 
@@ -241,7 +242,7 @@ class Worker:
 
     def _settings_changed(self) -> None:
         # A raised limit or a lifted pause may allow claims right away.
-        self.app.flow.invalidate()
+        self.host.flow.invalidate()
         self.wake()
 
     @property
@@ -290,9 +291,9 @@ class Worker:
     # -- claiming -------------------------------------------------------------------------
 
     def _claim_loop(self) -> None:
-        store = self.app.store
-        clock = self.app.clock
-        pairs = self.app.registry.pairs()
+        store = self.host.store
+        clock = self.host.clock
+        pairs = self.host.registry.pairs()
         names = frozenset(name for name, _ in pairs)
         failures = 0
         while not self._stopping.is_set():
@@ -304,7 +305,7 @@ class Worker:
             try:
                 # Claim first (it rides along with the next group commit); only when the
                 # claim comes back short is it worth asking when the next one is due.
-                paused = self.app.flow.settings().paused_starts & names
+                paused = self.host.flow.settings().paused_starts & names
                 now = clock.now()
                 claimed = self._claim_queues(pairs, now, free, paused)
                 if claimed == free:
@@ -353,7 +354,7 @@ class Worker:
         queue's per-worker and cluster-wide limits cut its share. Workflows in ``paused``
         start no new instances.
         """
-        settings = self.app.flow.settings()
+        settings = self.host.flow.settings()
         order = self.queues[self._next_queue :] + self.queues[: self._next_queue]
         self._next_queue = (self._next_queue + 1) % len(self.queues)
         claimed = 0
@@ -394,7 +395,7 @@ class Worker:
         if isinstance(self._writer, GroupCommitter):
             # Ride along with the next group commit instead of paying a commit per claim.
             return self._writer.claim(self.id, pairs, **options)
-        return list(self.app.store.claim(self.id, pairs, **options))
+        return list(self.host.store.claim(self.id, pairs, **options))
 
     def _submit(self, row: Any) -> None:
         assert self._run_threads is not None
@@ -406,7 +407,7 @@ class Worker:
     def _run_one(self, row: Any) -> RunResult | None:
         assert self._writer is not None
         try:
-            return execute(self.app.runtime, self._writer, row)
+            return execute(self.host.runtime, self._writer, row)
         except Exception as exc:
             if isinstance(exc, WriterClosed) or row["id"] in self._abandoned:
                 # It outlived the shutdown grace; its lease was given back already.
@@ -421,7 +422,7 @@ class Worker:
             # the lease simply expires.
             log.exception("worker %s: running instance %s failed; releasing it", self.id, row["id"])
             try:
-                self.app.store.release_leases(self.id, [row["id"]], self.app.clock.now() + 1.0)
+                self.host.store.release_leases(self.id, [row["id"]], self.host.clock.now() + 1.0)
             except Exception:
                 log.warning("worker %s: could not release %s", self.id, row["id"])
             return None
@@ -435,7 +436,7 @@ class Worker:
                 self._inflight_by_queue[row["queue"]] -= 1
                 self.completed += 1
             self._wake.set()
-            self.app._notify_finished()
+            self.host.run_finished()
 
     # -- leases ---------------------------------------------------------------------------
 
@@ -445,12 +446,12 @@ class Worker:
             with self._lock:
                 running = list(self._inflight)
             try:
-                now = self.app.clock.now()
-                self.app.store.renew_leases(self.id, running, now + self.lease_seconds)
-                self.app.store.worker_heartbeat(self.id, now)
+                now = self.host.clock.now()
+                self.host.store.renew_leases(self.id, running, now + self.lease_seconds)
+                self.host.store.worker_heartbeat(self.id, now)
                 self._release_dead_workers()
             except Exception:
                 log.exception("worker %s: heartbeat failed", self.id)
 
     def _release_dead_workers(self) -> None:
-        release_dead_workers(self.app, self.id)
+        release_dead_workers(self.host.store, self.host.clock, self.id)

@@ -1,0 +1,368 @@
+"""The client: everything done to instances, tasks and flow control, given a database.
+
+A :class:`Client` needs no workflow code: the CLI, the HTTP API and any other process use
+one to start workflows by name, signal, cancel and read instances, work the human-task
+inbox and change flow control. An :class:`~daytwo.App` owns one over its own database and
+delegates its client methods to it, so each action has one implementation; the App adds
+what needs the code (checking an input against the workflow's signature, inline runs).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+
+from daytwo._database import Database, creating_module_directory
+from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, WorkflowFailed
+from daytwo._events import LocalEvents
+from daytwo._handles import HumanTasks, InstanceHandle
+from daytwo._records import Attempt, HistoryEvent, Instance, Transition
+from daytwo._registered import RegisteredWorkflow, registered_workflow, registered_workflows
+from daytwo._serving import Serving, catalog
+from daytwo._starts import (
+    check_priority,
+    check_same_start,
+    new_row,
+    outside_workflow,
+    queued_row,
+)
+from daytwo.engine._clock import Clock, SystemClock
+from daytwo.engine._definitions import Registry, WorkflowDefinition, check_name
+from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.store._database import display_url
+from daytwo.store._flow import FlowControl
+from daytwo.store._store import TERMINAL_STATUSES, Store
+from daytwo.store._workers import ServedWorkflow
+
+__all__ = ["Client", "outcome"]
+
+#: Every status an instance can have, for checking ``list(status=...)``.
+STATUSES = TERMINAL_STATUSES | {"RUNNABLE", "RUNNING", "WAITING"}
+
+
+class Client:
+    """Start, signal, cancel and read instances in a daytwo database, without the code.
+
+    Which database: ``$DAYTWO_DATABASE`` if set, else ``database``, else
+    ``sqlite:///daytwo.db`` (a relative SQLite path in ``database`` is relative to the file
+    of the module creating the Client, as for an App). The database must exist: a Client
+    never creates daytwo's tables (it upgrades an older daytwo database like every App).
+    ``serializer`` must be the one the workflows' App uses (default JSON): it encodes
+    inputs, payloads and task results and decodes what instances stored.
+    """
+
+    def __init__(
+        self,
+        database: str | None = None,
+        *,
+        serializer: Serializer | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        where = Database(
+            database, create=False, relative_to=creating_module_directory(), owner="Client"
+        )
+        clock = clock or SystemClock()
+        self._setup(where, serializer or JsonSerializer(), clock, LocalEvents(clock), None)
+
+    @classmethod
+    def _of_app(
+        cls,
+        database: Database,
+        serializer: Serializer,
+        clock: Clock,
+        events: LocalEvents,
+        registry: Registry,
+    ) -> Client:
+        """The client of an App: its database, serializer, clock and in-process events,
+        and its code (workflows it starts as the App does, names for flow control)."""
+        client = cls.__new__(cls)
+        client._setup(database, serializer, clock, events, registry)
+        client.caller = "app"
+        return client
+
+    def _setup(
+        self,
+        database: Database,
+        serializer: Serializer,
+        clock: Clock,
+        events: LocalEvents,
+        registry: Registry | None,
+    ) -> None:
+        self._database = database
+        self.serializer = serializer
+        self.clock = clock
+        #: In-process wake-ups of this process's workers and waiters.
+        self.events = events
+        #: How calls are named in the refusal of a call made by workflow code.
+        self.caller = "client"
+        self.tasks = HumanTasks(self)
+        #: The code of the App owning this client (None: a client without code).
+        self._registry = registry
+        self._flow: FlowControl | None = None
+        # Who serves what: explains due instances nothing runs, warns at unserved starts.
+        self.serving = Serving(lambda: self.store, self.clock.now)
+
+    # -- the database ---------------------------------------------------------------------
+
+    @property
+    def database_url(self) -> str:
+        """The absolute URL of the database (show it with ``display_url``)."""
+        return self._database.url
+
+    @database_url.setter
+    def database_url(self, url: str) -> None:
+        # The command line's --database: relative to the current directory.
+        self._database.url = url
+
+    @property
+    def store(self) -> Store:
+        """The store, opened on first use (a missing or empty database is refused)."""
+        return self._database.store
+
+    @property
+    def flow(self) -> FlowControl:
+        """Flow control: queue limits, pauses and dependency limits (shared by all workers)."""
+        if self._flow is None:
+            registry = self._registry
+            local = None if registry is None else (lambda: catalog(registry))
+            self._flow = FlowControl(self.store, self.clock.now, local)
+        return self._flow
+
+    def close(self) -> None:
+        """Release database connections."""
+        self._database.close()
+
+    # -- starting -------------------------------------------------------------------------
+
+    def start(
+        self,
+        workflow: str,
+        input: Any = None,
+        *,
+        id: str | None = None,
+        version: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> InstanceHandle:
+        """Durably start an instance of the workflow named ``workflow``; returns at once.
+
+        ``version``, ``queue`` and ``priority`` default to what the workers registered: the
+        newest version a live worker serves, with its queue and priority. A workflow that
+        no worker registered is refused unless ``version`` is given. Idempotent on ``id``
+        as :meth:`App.start`. The input is checked by the worker that runs it (this process
+        has no code to check it against; an App's client starts the workflows of its own
+        code as :meth:`App.start` does).
+        """
+        outside_workflow(f"{self.caller}.start()", "start a new instance")
+        if not isinstance(workflow, str):
+            raise InvalidInput(
+                f"a Client starts workflows by name (got {workflow!r}); pass the name given "
+                "to @app.workflow"
+            )
+        check_name("workflow", workflow)
+        if queue is not None:
+            check_name("queue", queue)
+        if priority is not None:
+            check_priority(priority)
+        if version is not None and (not isinstance(version, str) or not version.strip()):
+            raise InvalidInput(f"workflow version must be a non-empty string (got {version!r})")
+        definition = self._local(workflow, version)
+        if definition is not None:  # the code is here: defaults and input checks from it
+            row = new_row(
+                definition, input, id,
+                queue=definition.queue if queue is None else queue,
+                priority=definition.priority if priority is None else priority,
+                serializer=self.serializer, now=self.clock.now(),
+            )  # fmt: skip
+            return self._insert(row, version)
+        text = self.serializer.dumps(input, f"the input of workflow {workflow!r}")
+        served = registered_workflow(self.store, self.clock.now(), workflow, version)
+        if served is None:  # a version no worker registered (yet): the given defaults
+            assert version is not None
+            served = ServedWorkflow(workflow, version, "default", 0)
+        row = queued_row(
+            workflow, served.version, text, id,
+            queue=served.queue if queue is None else queue,
+            priority=served.priority if priority is None else priority,
+            now=self.clock.now(),
+        )  # fmt: skip
+        return self._insert(row, version)
+
+    def _local(self, workflow: str, version: str | None) -> WorkflowDefinition | None:
+        """The owning App's definition of ``workflow`` (``version``), if it has one."""
+        versions = {} if self._registry is None else self._registry.workflows.get(workflow, {})
+        if not versions or (version is not None and version not in versions):
+            return None
+        assert self._registry is not None
+        return self._registry.workflow(workflow, version)
+
+    def _insert(self, row: dict[str, Any], version: str | None) -> InstanceHandle:
+        """Store a new instance's row (an existing id: the same start, or a conflict)."""
+        created, existing = self.store.insert_instance(row)
+        if created:
+            self.events.changed()
+            self.serving.warn_if_unserved(row)  # stored all the same: durable first
+        else:
+            check_same_start(self.serializer, existing, row, version)
+        return InstanceHandle(self, existing["id"], created=created)
+
+    # -- acting on instances --------------------------------------------------------------
+
+    def handle(self, instance_id: str) -> InstanceHandle:
+        """A handle to an existing instance."""
+        self._stored(instance_id)
+        return InstanceHandle(self, instance_id)
+
+    def signal(
+        self, instance_id: str, name: str, payload: Any = None, *, sent_by: str | None = None
+    ) -> None:
+        """Deliver a signal; the instance gets it when it waits for ``name`` (or at once)."""
+        outside_workflow(f"{self.caller}.signal()", "send the signal again")
+        check_name("signal", name)
+        text = self.serializer.dumps(payload, f"the payload of signal {name!r}")
+        before = self.store.send_signal(
+            instance_id, name, text, now=self.clock.now(), sent_by=sent_by
+        )
+        if before is None:
+            raise InstanceNotFound(instance_id)
+        if before["status"] in TERMINAL_STATUSES:
+            raise NotRunnable(
+                f"instance {instance_id!r} is {before['status']}; signals can only be sent "
+                "to active instances"
+            )
+        self.events.changed()
+
+    def cancel(self, instance_id: str, reason: str = "cancelled by operator") -> None:
+        """Cancel an active instance: it stops at its next durable point and compensates.
+
+        A cancel is a request that the instance honours at its next durable point, its end
+        included: an instance whose last step is running when the cancel arrives does not
+        succeed, it compensates and ends CANCELLED. It is refused (:class:`NotRunnable`)
+        when the instance has ended, or is already compensating after a failure (it then
+        ends COMPENSATED or COMPENSATION_FAILED by itself).
+        """
+        outside_workflow(f"{self.caller}.cancel()", "cancel again")
+        before = self.store.request_cancel(instance_id, reason, self.clock.now())
+        if before is None:
+            raise InstanceNotFound(instance_id)
+        if before["status"] in TERMINAL_STATUSES:
+            raise NotRunnable(
+                f"instance {instance_id!r} already ended {before['status']}; nothing to cancel"
+            )
+        if before["error"] is not None:
+            failure = json.loads(before["error"])
+            raise NotRunnable(
+                f"instance {instance_id!r} is already compensating after a failure "
+                f"({failure.get('type')}: {failure.get('message')}); it ends COMPENSATED or "
+                "COMPENSATION_FAILED by itself"
+            )
+        self.events.changed()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, instance_id: str) -> Instance:
+        """The instance with that id; raises :class:`InstanceNotFound`."""
+        return self._explained([self._stored(instance_id)])[0]
+
+    status = get
+
+    def _stored(self, instance_id: str) -> RowMapping:
+        """The instance row as stored (no explanation of why nothing runs it, which reads
+        the worker registrations); raises :class:`InstanceNotFound`."""
+        row = self.store.get_instance(instance_id)
+        if row is None:
+            raise InstanceNotFound(instance_id)
+        return row
+
+    def result(self, instance_id: str, timeout: float | None = None) -> Any:
+        """Wait for the instance to end and return its output.
+
+        Raises :class:`WorkflowFailed` if it ended otherwise, :class:`TimeoutError` if
+        ``timeout`` seconds pass first. Runs of this process wake the wait at once; others
+        are seen by polling (at most every quarter second).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            instance = Instance.from_row(  # polled: no explanation
+                self._stored(instance_id), serializer=self.serializer
+            )
+            if instance.status in TERMINAL_STATUSES:
+                return outcome(instance)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"instance {instance_id!r} is still {instance.status} "
+                    f"(state {instance.state!r}) after {timeout} s"
+                )
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+            self.events.wait_for_a_run(delay if remaining is None else min(delay, remaining))
+            delay = min(delay * 2, 0.25)
+
+    def list(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | Sequence[str] | None = None,
+        state: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Instance]:
+        """Instances, newest first, filtered by workflow, status(es) and state label."""
+        statuses = [status] if isinstance(status, str) else status
+        if statuses:
+            statuses = [s.upper() for s in statuses]
+            unknown = set(statuses) - STATUSES
+            if unknown:
+                raise InvalidInput(
+                    f"unknown status {sorted(unknown)[0]!r}; use one of "
+                    + ", ".join(sorted(STATUSES))
+                )
+        rows = self.store.list_instances(
+            workflow=workflow, statuses=statuses, state=state, limit=limit
+        )
+        return self._explained(rows)
+
+    def _explained(self, rows: Sequence[Mapping[Any, Any]]) -> builtins.list[Instance]:
+        """Instances that say why, when due, nothing runs them (``Instance.held_by``)."""
+        held = self.serving.held_by(list(rows), lambda: self.flow.settings().paused_starts)
+        return [
+            Instance.from_row(row, held_by=h, serializer=self.serializer)
+            for row, h in zip(rows, held, strict=True)
+        ]
+
+    def history(self, instance_id: str) -> builtins.list[HistoryEvent]:
+        """The instance's recorded operations in order."""
+        self._stored(instance_id)
+        return [
+            HistoryEvent.from_row(row, serializer=self.serializer)
+            for row in self.store.load_history(instance_id)
+        ]
+
+    def attempts(self, instance_id: str) -> builtins.list[Attempt]:
+        """The instance's failed step attempts."""
+        self._stored(instance_id)
+        return [Attempt.from_row(row) for row in self.store.load_attempts(instance_id)]
+
+    def transitions(self, instance_id: str) -> builtins.list[Transition]:
+        """The instance's state transitions in order."""
+        self._stored(instance_id)
+        return [Transition.from_row(row) for row in self.store.load_transitions(instance_id)]
+
+    def workflows(self) -> builtins.list[RegisteredWorkflow]:
+        """The workflow versions the workers registered (what :meth:`start` can start by
+        name, and with which defaults), by name then newest version first."""
+        return registered_workflows(self.store, self.clock.now())
+
+    def __repr__(self) -> str:
+        return f"<daytwo.Client {display_url(self.database_url)}>"
+
+
+def outcome(instance: Instance) -> Any:
+    """The output of an ended instance, or :class:`WorkflowFailed`."""
+    if instance.status == "SUCCEEDED":
+        return instance.output
+    raise WorkflowFailed(instance.id, instance.status, instance.error)
