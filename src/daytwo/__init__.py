@@ -30,6 +30,7 @@ from daytwo.engine import (
     SystemClock,
     current_step,
 )
+from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
 from daytwo.worker import Worker
 
 __version__ = "0.1.0"
@@ -42,12 +43,15 @@ __all__ = [
     "DaytwoError",
     "FakeClock",
     "HistoryEvent",
+    "HistoryKind",
+    "HistoryOutcome",
     "HumanTask",
     "HumanTasks",
     "Instance",
     "InstanceConflict",
     "InstanceHandle",
     "InstanceNotFound",
+    "InstanceStatus",
     "InvalidInput",
     "JsonSerializer",
     "NotRunnable",
@@ -64,6 +68,7 @@ __all__ = [
     "TaskNotFound",
     "TaskStatus",
     "Transition",
+    "WaitKind",
     "WaitTimeout",
     "Worker",
     "WorkflowFailed",

@@ -16,6 +16,7 @@ from daytwo._errors import InstanceConflict, InvalidInput
 from daytwo.engine._context import current_run
 from daytwo.engine._definitions import WorkflowDefinition, check_name
 from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.store import InstanceStatus
 
 __all__ = ["check_priority", "check_same_start", "new_instance_id", "new_row", "outside_workflow"]
 
@@ -49,7 +50,7 @@ def new_row(
         "id": instance_id or new_instance_id(),
         "workflow": definition.name,
         "version": definition.version,
-        "status": "RUNNABLE",
+        "status": InstanceStatus.RUNNABLE,
         "state": "queued",
         "state_entered_at": now,
         "input": text,

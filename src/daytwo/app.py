@@ -36,9 +36,10 @@ from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check
 from daytwo.engine._durable import Runtime
 from daytwo.engine._retry import DEFAULT_RETRY, Retry
 from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.store import ACTIVE_STATUSES, TERMINAL_STATUSES, InstanceStatus
 from daytwo.store._database import absolute_url, display_url, open_engine, resolve_url
 from daytwo.store._flow import FlowControl
-from daytwo.store._store import TERMINAL_STATUSES, Store
+from daytwo.store._store import Store
 
 if TYPE_CHECKING:
     from daytwo.worker._worker import Worker
@@ -368,7 +369,9 @@ class App:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.005
         while True:
-            instance = Instance.from_row(self._stored(instance_id))  # polled: no explanation
+            instance = Instance.from_row(  # polled: no explanation
+                self._stored(instance_id), loads=self.serializer.loads
+            )
             if instance.status in TERMINAL_STATUSES:
                 return outcome(instance)
             if deadline is not None and time.monotonic() >= deadline:
@@ -395,11 +398,11 @@ class App:
         statuses = [status] if isinstance(status, str) else status
         if statuses:
             statuses = [s.upper() for s in statuses]
-            unknown = set(statuses) - TERMINAL_STATUSES - {"RUNNABLE", "RUNNING", "WAITING"}
+            unknown = set(statuses) - set(InstanceStatus)
             if unknown:
                 raise InvalidInput(
                     f"unknown status {sorted(unknown)[0]!r}; use one of "
-                    + ", ".join(sorted(TERMINAL_STATUSES | {"RUNNABLE", "RUNNING", "WAITING"}))
+                    + ", ".join(sorted(TERMINAL_STATUSES | ACTIVE_STATUSES))
                 )
         rows = self.store.list_instances(
             workflow=workflow, statuses=statuses, state=state, limit=limit
@@ -409,12 +412,19 @@ class App:
     def _explained(self, rows: Sequence[Mapping[Any, Any]]) -> builtins.list[Instance]:
         """Instances that say why, when due, nothing runs them (``Instance.held_by``)."""
         held = self._serving.held_by(list(rows), lambda: self.flow.settings().paused_starts)
-        return [Instance.from_row(row, held_by=h) for row, h in zip(rows, held, strict=True)]
+        loads = self.serializer.loads
+        return [
+            Instance.from_row(row, loads=loads, held_by=h)
+            for row, h in zip(rows, held, strict=True)
+        ]
 
     def history(self, instance_id: str) -> builtins.list[HistoryEvent]:
         """The instance's recorded operations in order."""
         self._stored(instance_id)
-        return [HistoryEvent.from_row(row) for row in self.store.load_history(instance_id)]
+        loads = self.serializer.loads
+        return [
+            HistoryEvent.from_row(row, loads=loads) for row in self.store.load_history(instance_id)
+        ]
 
     def attempts(self, instance_id: str) -> builtins.list[Attempt]:
         """The instance's failed step attempts."""

@@ -2,7 +2,16 @@
 
 from daytwo.store._database import DEFAULT_URL, open_engine, resolve_url
 from daytwo.store._group_commit import DirectWriter, GroupCommitter
-from daytwo.store._store import ACTIVE_STATUSES, TERMINAL_STATUSES, Store
+from daytwo.store._store import Store
+from daytwo.store._vocabulary import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    HistoryKind,
+    HistoryOutcome,
+    InstanceStatus,
+    TaskStatus,
+    WaitKind,
+)
 from daytwo.store._writes import InstanceWrite, WriteOutcome
 
 __all__ = [
@@ -11,8 +20,13 @@ __all__ = [
     "TERMINAL_STATUSES",
     "DirectWriter",
     "GroupCommitter",
+    "HistoryKind",
+    "HistoryOutcome",
+    "InstanceStatus",
     "InstanceWrite",
     "Store",
+    "TaskStatus",
+    "WaitKind",
     "WriteOutcome",
     "open_engine",
     "resolve_url",

@@ -15,6 +15,7 @@ from sqlalchemy.engine import RowMapping
 
 from daytwo.store._base import TERMINAL_STATUSES, StoreBase
 from daytwo.store._schema import human_tasks, instances, signals
+from daytwo.store._vocabulary import InstanceStatus, TaskStatus, WaitKind
 
 __all__ = ["Inbox", "locked_instance"]
 
@@ -77,9 +78,14 @@ class Inbox(StoreBase):
                 .where(
                     human_tasks.c.instance_id == instance_id,
                     human_tasks.c.name == name,
-                    human_tasks.c.status == "open",
+                    human_tasks.c.status == TaskStatus.OPEN,
                 )
-                .values(status="completed", result=payload, completed_at=now, completed_by=sent_by)
+                .values(
+                    status=TaskStatus.COMPLETED,
+                    result=payload,
+                    completed_at=now,
+                    completed_by=sent_by,
+                )
             )
             return row
 
@@ -96,7 +102,7 @@ class Inbox(StoreBase):
         with self.write() as conn:
             task = conn.execute(sa.select(human_tasks).where(human_tasks.c.id == task_id))
             before = task.mappings().first()
-            if before is None or before["status"] != "open":
+            if before is None or before["status"] != TaskStatus.OPEN:
                 return before, False
             # Lock the instance first, in the same order as signals and suspensions do.
             row = conn.execute(locked_instance(before["instance_id"])).mappings().one()
@@ -104,8 +110,10 @@ class Inbox(StoreBase):
                 return before, False
             completed = conn.execute(
                 human_tasks.update()
-                .where(human_tasks.c.id == task_id, human_tasks.c.status == "open")
-                .values(status="completed", result=payload, completed_at=now, completed_by=by)
+                .where(human_tasks.c.id == task_id, human_tasks.c.status == TaskStatus.OPEN)
+                .values(
+                    status=TaskStatus.COMPLETED, result=payload, completed_at=now, completed_by=by
+                )
             ).rowcount
             if not completed:  # another completion won between our read and the lock
                 return before, False
@@ -137,11 +145,11 @@ class Inbox(StoreBase):
             instances.update()
             .where(
                 instances.c.id == row["id"],
-                instances.c.status == "WAITING",
-                instances.c.wait_kind.in_(["signal", "task"]),
+                instances.c.status == InstanceStatus.WAITING,
+                instances.c.wait_kind.in_([WaitKind.SIGNAL, WaitKind.TASK]),
                 instances.c.wait_name == name,
             )
-            .values(status="RUNNABLE", run_at=now, updated_at=now)
+            .values(status=InstanceStatus.RUNNABLE, run_at=now, updated_at=now)
         ).rowcount
         if woken:
             self.notify_workers(conn, row["queue"])
@@ -157,8 +165,8 @@ class Inbox(StoreBase):
             if row is None or row["status"] in TERMINAL_STATUSES or row["error"] is not None:
                 return row
             values: dict[str, Any] = {"cancel_reason": reason, "updated_at": now}
-            if row["status"] != "RUNNING":
-                values.update(status="RUNNABLE", run_at=now)
+            if row["status"] != InstanceStatus.RUNNING:
+                values.update(status=InstanceStatus.RUNNABLE, run_at=now)
                 self.notify_workers(conn, row["queue"])
             conn.execute(instances.update().where(instances.c.id == instance_id).values(**values))
             return row
@@ -166,7 +174,7 @@ class Inbox(StoreBase):
     # -- human tasks ----------------------------------------------------------------------
 
     def list_tasks(
-        self, *, status: str | None = "open", assignee: str | None = None, limit: int = 100
+        self, *, status: str | None = TaskStatus.OPEN, assignee: str | None = None, limit: int = 100
     ) -> list[RowMapping]:
         """Human tasks, oldest first."""
         query = sa.select(human_tasks).order_by(human_tasks.c.created_at, human_tasks.c.id)
@@ -191,7 +199,7 @@ class Inbox(StoreBase):
         with self.write() as conn:
             result = conn.execute(
                 human_tasks.update()
-                .where(human_tasks.c.id == task_id, human_tasks.c.status == "open")
+                .where(human_tasks.c.id == task_id, human_tasks.c.status == TaskStatus.OPEN)
                 .values(assignee=assignee)
             )
             return result.rowcount > 0

@@ -28,6 +28,7 @@ from daytwo.store._schema import (
     transitions,
     workers,
 )
+from daytwo.store._vocabulary import InstanceStatus
 from daytwo.store._writes import InstanceWrite, WriteOutcome
 
 __all__ = [
@@ -225,7 +226,7 @@ class Store(Inbox):
                 .where(
                     instances.c.id.in_(list(instance_ids)),
                     instances.c.lease_owner == owner,
-                    instances.c.status == "RUNNING",
+                    instances.c.status == InstanceStatus.RUNNING,
                 )
                 .values(run_at=expiry)
             )
@@ -253,10 +254,10 @@ class Store(Inbox):
                 .where(
                     instances.c.id.in_(list(instance_ids)),
                     instances.c.lease_owner == owner,
-                    instances.c.status == "RUNNING",
+                    instances.c.status == InstanceStatus.RUNNING,
                 )
                 .values(
-                    status="RUNNABLE",
+                    status=InstanceStatus.RUNNABLE,
                     lease_owner=None,
                     lease_token=instances.c.lease_token + 1,
                     run_at=now if claimable_at is None else claimable_at,

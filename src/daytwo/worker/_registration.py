@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import psutil
 import sqlalchemy as sa
 
+from daytwo.store import InstanceStatus
 from daytwo.store._schema import instances, workers
 from daytwo.store._workers import (
     Coverage,
@@ -126,7 +127,7 @@ def release_dead_workers(app: App, worker_id: str) -> None:
     with store.write() as conn:
         conn.execute(
             instances.update()
-            .where(instances.c.lease_owner.in_(dead), instances.c.status == "RUNNING")
+            .where(instances.c.lease_owner.in_(dead), instances.c.status == InstanceStatus.RUNNING)
             .values(run_at=now)
         )
         conn.execute(workers.update().where(workers.c.id.in_(dead)).values(stopped_at=now))
