@@ -13,8 +13,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from sqlalchemy.engine import RowMapping
-
 from daytwo._errors import (
     InstanceNotFound,
     InvalidInput,
@@ -36,7 +34,7 @@ from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check
 from daytwo.engine._durable import Runtime
 from daytwo.engine._retry import DEFAULT_RETRY, Retry
 from daytwo.engine._serde import JsonSerializer, Serializer
-from daytwo.store import ACTIVE_STATUSES, TERMINAL_STATUSES, InstanceStatus
+from daytwo.store import ACTIVE_STATUSES, TERMINAL_STATUSES, InstanceRow, InstanceStatus
 from daytwo.store._database import absolute_url, display_url, open_engine, resolve_url
 from daytwo.store._flow import FlowControl
 from daytwo.store._store import Store
@@ -300,7 +298,7 @@ class App:
         """The instance with that id; raises :class:`InstanceNotFound`."""
         return self._explained([self._stored(instance_id)])[0]
 
-    def _stored(self, instance_id: str) -> RowMapping:
+    def _stored(self, instance_id: str) -> InstanceRow:
         """The instance row as stored (no explanation of why nothing runs it, which reads
         the worker registrations); raises :class:`InstanceNotFound`."""
         row = self.store.get_instance(instance_id)

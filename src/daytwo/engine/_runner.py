@@ -23,7 +23,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from daytwo._errors import (
     CancelRequested,
@@ -77,9 +77,9 @@ def execute(
     if definition is None:
         raise LookupError(f"workflow {row['workflow']}@{row['version']} is not registered")
     if history is None:
-        history = (
-            [dict(r) for r in runtime.store.load_history(row["id"])] if row["history_size"] else []
-        )
+        # The store's rows are plain dicts already (its own copies): the run extends the list.
+        stored = runtime.store.load_history(row["id"]) if row["history_size"] else []
+        history = cast(list[dict[str, Any]], stored)
     run = Run(runtime, writer, definition, row, history, insert=insert)
     return run.execute()
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
 from daytwo.store._base import TERMINAL_STATUSES, StoreBase
+from daytwo.store._rows import HumanTaskRow, InstanceRow, SignalRow, typed_row, typed_rows
 from daytwo.store._schema import human_tasks, instances, signals
 from daytwo.store._vocabulary import InstanceStatus, TaskStatus, WaitKind
 
@@ -36,7 +37,7 @@ class Inbox(StoreBase):
 
     def pending_signal(
         self, instance_id: str, name: str, exclude: Sequence[int] = ()
-    ) -> RowMapping | None:
+    ) -> SignalRow | None:
         """The oldest unconsumed signal of that name for the instance.
 
         ``exclude`` lists signals the asking run has consumed but not written yet: one
@@ -56,13 +57,13 @@ class Inbox(StoreBase):
         if exclude:
             query = query.where(signals.c.id.not_in(list(exclude)))
         with self.read() as conn:
-            return conn.execute(query).mappings().first()
+            return typed_row(conn.execute(query).mappings().first(), SignalRow)
 
     # -- signals, cancellation ------------------------------------------------------------
 
     def send_signal(
         self, instance_id: str, name: str, payload: str, *, now: float, sent_by: str | None
-    ) -> RowMapping | None:
+    ) -> InstanceRow | None:
         """Record a signal and wake the instance if it waits for it.
 
         Returns the instance row as it was before, or None if there is no such instance.
@@ -71,7 +72,7 @@ class Inbox(StoreBase):
         with self.write() as conn:
             row = conn.execute(locked_instance(instance_id)).mappings().first()
             if row is None or row["status"] in TERMINAL_STATUSES:
-                return row
+                return typed_row(row, InstanceRow)
             self._deliver(conn, row, name, payload, now=now, sent_by=sent_by)
             conn.execute(
                 human_tasks.update()
@@ -87,11 +88,11 @@ class Inbox(StoreBase):
                     completed_by=sent_by,
                 )
             )
-            return row
+            return typed_row(row, InstanceRow)
 
     def complete_task(
         self, task_id: str, payload: str, *, now: float, by: str | None
-    ) -> tuple[RowMapping | None, bool]:
+    ) -> tuple[HumanTaskRow | None, bool]:
         """Complete an open task and deliver its result as the signal of its name.
 
         Returns the task as it was and whether this call completed it. The task row is
@@ -101,7 +102,7 @@ class Inbox(StoreBase):
         """
         with self.write() as conn:
             task = conn.execute(sa.select(human_tasks).where(human_tasks.c.id == task_id))
-            before = task.mappings().first()
+            before = typed_row(task.mappings().first(), HumanTaskRow)
             if before is None or before["status"] != TaskStatus.OPEN:
                 return before, False
             # Lock the instance first, in the same order as signals and suspensions do.
@@ -154,7 +155,7 @@ class Inbox(StoreBase):
         if woken:
             self.notify_workers(conn, row["queue"])
 
-    def request_cancel(self, instance_id: str, reason: str, now: float) -> RowMapping | None:
+    def request_cancel(self, instance_id: str, reason: str, now: float) -> InstanceRow | None:
         """Mark the instance for cancellation and make it claimable if it is not running.
 
         Returns the row as it was; nothing changes when the instance ended or is already
@@ -163,19 +164,19 @@ class Inbox(StoreBase):
         with self.write() as conn:
             row = conn.execute(locked_instance(instance_id)).mappings().first()
             if row is None or row["status"] in TERMINAL_STATUSES or row["error"] is not None:
-                return row
+                return typed_row(row, InstanceRow)
             values: dict[str, Any] = {"cancel_reason": reason, "updated_at": now}
             if row["status"] != InstanceStatus.RUNNING:
                 values.update(status=InstanceStatus.RUNNABLE, run_at=now)
                 self.notify_workers(conn, row["queue"])
             conn.execute(instances.update().where(instances.c.id == instance_id).values(**values))
-            return row
+            return typed_row(row, InstanceRow)
 
     # -- human tasks ----------------------------------------------------------------------
 
     def list_tasks(
         self, *, status: str | None = TaskStatus.OPEN, assignee: str | None = None, limit: int = 100
-    ) -> list[RowMapping]:
+    ) -> list[HumanTaskRow]:
         """Human tasks, oldest first."""
         query = sa.select(human_tasks).order_by(human_tasks.c.created_at, human_tasks.c.id)
         if status:
@@ -183,16 +184,13 @@ class Inbox(StoreBase):
         if assignee:
             query = query.where(human_tasks.c.assignee == assignee)
         with self.read() as conn:
-            return list(conn.execute(query.limit(limit)).mappings())
+            return typed_rows(conn.execute(query.limit(limit)).mappings(), HumanTaskRow)
 
-    def get_task(self, task_id: str) -> RowMapping | None:
+    def get_task(self, task_id: str) -> HumanTaskRow | None:
         """One human task."""
         with self.read() as conn:
-            return (
-                conn.execute(sa.select(human_tasks).where(human_tasks.c.id == task_id))
-                .mappings()
-                .first()
-            )
+            query = sa.select(human_tasks).where(human_tasks.c.id == task_id)
+            return typed_row(conn.execute(query).mappings().first(), HumanTaskRow)
 
     def reassign_task(self, task_id: str, assignee: str) -> bool:
         """Change the assignee of an open task; False if it is not open."""
