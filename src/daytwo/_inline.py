@@ -65,7 +65,7 @@ class InlineRuns:
         row.update(
             # Plain text: the run binds this value at each of its durable points (see
             # engine._durable.RUNNING).
-            status=InstanceStatus.RUNNING.value,
+            status=str(InstanceStatus.RUNNING),
             lease_owner=self.owner,
             lease_token=1,
             run_at=row["created_at"] + INLINE_LEASE_SECONDS,

@@ -416,9 +416,10 @@ class DurableRun:
         return self._finished()
 
     def _finish(
-        self, status: InstanceStatus, *, output: str | None = None, yields: bool = False
+        self, end: InstanceStatus, *, output: str | None = None, yields: bool = False
     ) -> None:
         now = self._now()
+        status = str(end)  # plain text: bound in the row, its transition and its bucket
         self.values.update(
             status=status,
             output=output,
