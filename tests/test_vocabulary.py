@@ -110,9 +110,18 @@ def test_the_enums_are_what_the_database_holds(app: App) -> None:
     writes is a member, and the records read back carry members."""
     _register(app)
     assert app.run("succeeds") == "reserved a"
-    for name in ("fails", "compensates", "compensation-fails"):
-        with pytest.raises(daytwo.WorkflowFailed):
-            app.run(name)
+    ends = {
+        "fails": InstanceStatus.FAILED,
+        "compensates": InstanceStatus.COMPENSATED,
+        "compensation-fails": InstanceStatus.COMPENSATION_FAILED,
+    }
+    for name, end in ends.items():
+        with pytest.raises(daytwo.WorkflowFailed) as failed:
+            app.run(name, id=name)
+        assert failed.value.status is end
+        with pytest.raises(daytwo.WorkflowFailed) as failed:  # the existing id's path
+            app.run(name, id=name)
+        assert failed.value.status is end
     waiting = {name: app.start(name).id for name in ("signal", "task", "timer", "retry")}
     cancelled = app.start("signal").id
     with app.worker(concurrency=2, poll_interval=0.02):

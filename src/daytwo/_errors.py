@@ -132,6 +132,7 @@ class WorkflowFailed(DaytwoError):
         detail = f": {error.get('type')}: {error.get('message')}" if error else ""
         super().__init__(f"instance {instance_id!r} ended {status}{detail}")
         self.instance_id = instance_id
+        #: The end status (a ``daytwo.InstanceStatus``).
         self.status = status
         self.error = error
 
