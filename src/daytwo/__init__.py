@@ -34,6 +34,7 @@ from daytwo.engine import (
     SystemClock,
     current_step,
 )
+from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
 from daytwo.worker import Worker
 
 __all__ = [
@@ -46,12 +47,15 @@ __all__ = [
     "Extension",
     "FakeClock",
     "HistoryEvent",
+    "HistoryKind",
+    "HistoryOutcome",
     "HumanTask",
     "HumanTasks",
     "Instance",
     "InstanceConflict",
     "InstanceHandle",
     "InstanceNotFound",
+    "InstanceStatus",
     "InvalidInput",
     "JsonSerializer",
     "NotRunnable",
@@ -69,6 +73,7 @@ __all__ = [
     "TaskNotFound",
     "TaskStatus",
     "Transition",
+    "WaitKind",
     "WaitTimeout",
     "Worker",
     "WorkflowFailed",

@@ -15,8 +15,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-
 from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, WorkflowFailed
 from daytwo._events import LocalEvents
@@ -34,15 +32,16 @@ from daytwo._starts import (
 from daytwo.engine._clock import Clock, SystemClock
 from daytwo.engine._definitions import Registry, WorkflowDefinition, check_name
 from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.store import ACTIVE_STATUSES, TERMINAL_STATUSES, InstanceRow, InstanceStatus
 from daytwo.store._database import display_url
 from daytwo.store._flow import FlowControl
-from daytwo.store._store import TERMINAL_STATUSES, Store
+from daytwo.store._store import Store
 from daytwo.store._workers import ServedWorkflow
 
 __all__ = ["Client", "outcome"]
 
 #: Every status an instance can have, for checking ``list(status=...)``.
-STATUSES = TERMINAL_STATUSES | {"RUNNABLE", "RUNNING", "WAITING"}
+STATUSES = TERMINAL_STATUSES | ACTIVE_STATUSES
 
 
 class Client:
@@ -271,7 +270,7 @@ class Client:
 
     status = get
 
-    def _stored(self, instance_id: str) -> RowMapping:
+    def _stored(self, instance_id: str) -> InstanceRow:
         """The instance row as stored (no explanation of why nothing runs it, which reads
         the worker registrations); raises :class:`InstanceNotFound`."""
         row = self.store.get_instance(instance_id)
@@ -290,7 +289,7 @@ class Client:
         delay = 0.005
         while True:
             instance = Instance.from_row(  # polled: no explanation
-                self._stored(instance_id), serializer=self.serializer
+                self._stored(instance_id), loads=self.serializer.loads
             )
             if instance.status in TERMINAL_STATUSES:
                 return outcome(instance)
@@ -330,7 +329,7 @@ class Client:
         """Instances that say why, when due, nothing runs them (``Instance.held_by``)."""
         held = self.serving.held_by(list(rows), lambda: self.flow.settings().paused_starts)
         return [
-            Instance.from_row(row, held_by=h, serializer=self.serializer)
+            Instance.from_row(row, held_by=h, loads=self.serializer.loads)
             for row, h in zip(rows, held, strict=True)
         ]
 
@@ -338,7 +337,7 @@ class Client:
         """The instance's recorded operations in order."""
         self._stored(instance_id)
         return [
-            HistoryEvent.from_row(row, serializer=self.serializer)
+            HistoryEvent.from_row(row, loads=self.serializer.loads)
             for row in self.store.load_history(instance_id)
         ]
 
@@ -363,6 +362,6 @@ class Client:
 
 def outcome(instance: Instance) -> Any:
     """The output of an ended instance, or :class:`WorkflowFailed`."""
-    if instance.status == "SUCCEEDED":
+    if instance.status is InstanceStatus.SUCCEEDED:
         return instance.output
     raise WorkflowFailed(instance.id, instance.status, instance.error)

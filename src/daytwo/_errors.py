@@ -143,6 +143,7 @@ class WorkflowFailed(DaytwoError):
         detail = f": {error.get('type')}: {error.get('message')}" if error else ""
         super().__init__(f"instance {instance_id!r} ended {status}{detail}")
         self.instance_id = instance_id
+        #: The end status (a ``daytwo.InstanceStatus``).
         self.status = status
         self.error = error
 
@@ -159,7 +160,31 @@ class Suspended(_ControlFlow):
 
 
 class LeaseLost(_ControlFlow):
-    """Another worker owns the instance now; this run must stop without writing."""
+    """The run does not own the instance (any more); it must stop without writing.
+
+    Raised as one of its two cases, which the runner treats differently: catch this base
+    class to stop on either.
+    """
+
+
+class InstanceExists(LeaseLost):
+    """An inline run's first durable point found its instance id taken: the row it would
+    insert exists already (the same start made elsewhere, or a conflicting one). Nothing
+    was written; the caller goes on with the existing instance."""
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(f"instance {instance_id!r} exists already")
+        self.instance_id = instance_id
+
+
+class LeaseTakenOver(LeaseLost):
+    """The lease token is stale: the lease expired and another worker claimed the
+    instance. The write was rejected by the fencing token; ``rejected`` says what it would
+    have recorded (for the log)."""
+
+    def __init__(self, rejected: str) -> None:
+        super().__init__(rejected)
+        self.rejected = rejected
 
 
 class Divergence(_ControlFlow):

@@ -56,7 +56,7 @@ class HumanTasks:
         self._client = client
 
     def list(
-        self, *, status: str | None = "open", assignee: str | None = None, limit: int = 100
+        self, *, status: str | None = TaskStatus.OPEN, assignee: str | None = None, limit: int = 100
     ) -> builtins.list[HumanTask]:
         """Tasks, oldest first (open ones by default; ``status=None`` for all)."""
         if status is not None and status not in set(TaskStatus):
@@ -65,14 +65,14 @@ class HumanTasks:
                 + ", ".join(repr(str(s)) for s in TaskStatus)
             )
         rows = self._client.store.list_tasks(status=status, assignee=assignee, limit=limit)
-        return [HumanTask.from_row(row, serializer=self._client.serializer) for row in rows]
+        return [HumanTask.from_row(row, loads=self._client.serializer.loads) for row in rows]
 
     def get(self, task_id: str) -> HumanTask:
         """One task; raises :class:`TaskNotFound`."""
         row = self._client.store.get_task(task_id)
         if row is None:
             raise TaskNotFound(task_id)
-        return HumanTask.from_row(row, serializer=self._client.serializer)
+        return HumanTask.from_row(row, loads=self._client.serializer.loads)
 
     def complete(self, task_id: str, result: Any = None, *, by: str | None = None) -> None:
         """Complete an open task with ``result``; its instance resumes with it.

@@ -24,8 +24,8 @@ from daytwo._starts import check_same_start
 from daytwo.engine._definitions import WorkflowDefinition
 from daytwo.engine._durable import RunResult
 from daytwo.engine._runner import execute
+from daytwo.store import TERMINAL_STATUSES, InstanceStatus
 from daytwo.store._group_commit import DirectWriter
-from daytwo.store._store import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from daytwo.app import App
@@ -64,7 +64,9 @@ class InlineRuns:
         deadline = None if timeout is None else time.monotonic() + timeout
         writer = DirectWriter(app.store)
         row.update(
-            status="RUNNING",
+            # Plain text: the run binds this value at each of its durable points (see
+            # engine._durable.RUNNING).
+            status=str(InstanceStatus.RUNNING),
             lease_owner=self.owner,
             lease_token=1,
             run_at=row["created_at"] + INLINE_LEASE_SECONDS,
@@ -85,7 +87,9 @@ class InlineRuns:
             assert current is not None
             if current["status"] in TERMINAL_STATUSES:
                 app.events.run_finished()
-                return outcome(Instance.from_row(current, serializer=app.serializer))
+                # The same decoding as the new instance's path (_result_of): the app's
+                # serializer, for an instance that this call did not run to its end.
+                return outcome(Instance.from_row(current, loads=app.serializer.loads))
             now = app.clock.now()
             if current["run_at"] is not None and current["run_at"] <= now:
                 claimed = app.store.claim(
@@ -100,7 +104,7 @@ class InlineRuns:
                     f"instance {instance_id!r} did not finish within {timeout} s; it goes on "
                     "durably (see `daytwo status`)"
                 )
-            if current["run_at"] is not None and current["status"] != "RUNNING":
+            if current["run_at"] is not None and current["status"] != InstanceStatus.RUNNING:
                 app.clock.sleep(min(current["run_at"] - now, 0.5))
             else:
                 time.sleep(0.02)
@@ -139,7 +143,7 @@ class InlineRuns:
                 log.warning("could not renew the leases of inline runs %s", leases, exc_info=True)
 
     def _result_of(self, instance_id: str, result: RunResult) -> Any:
-        if result.status == "SUCCEEDED":
+        if result.status == InstanceStatus.SUCCEEDED:
             return None if result.output is None else self.app.serializer.loads(result.output)
         error = None if result.error is None else json.loads(result.error)
-        raise WorkflowFailed(instance_id, result.status, error)
+        raise WorkflowFailed(instance_id, InstanceStatus(result.status), error)

@@ -1,28 +1,25 @@
-"""Read-only views of stored rows, as returned by the app and shown by the CLI."""
+"""Read-only views of stored rows, as returned by the app and shown by the CLI.
+
+User values (an instance's input and output, a step's arguments and result, a task's
+payload and result) are decoded with the app's serializer, which the caller passes as
+``loads``: the records are what the user stored, whichever path reads them. What daytwo
+itself writes (errors, details) is JSON.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from daytwo.engine._serde import Serializer
+from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, TaskStatus, WaitKind
 
 __all__ = ["Attempt", "HistoryEvent", "HumanTask", "Instance", "TaskStatus", "Transition"]
 
-
-class TaskStatus(StrEnum):
-    """Where a human task is: waiting for someone, done, or closed with its instance."""
-
-    OPEN = "open"
-    COMPLETED = "completed"
-    #: The instance ended (cancelled, failed, compensated, incompatible) while the task was
-    #: open; ``closed_reason`` says how. It can no longer be completed.
-    CLOSED = "closed"
+#: Decodes a stored user value: the ``loads`` of the app's serializer.
+Loads = Callable[[str], Any]
 
 
 def _time(value: float | None) -> datetime | None:
@@ -33,16 +30,8 @@ def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _value(text: str | None, serializer: Serializer | None) -> Any:
-    """A user value (input, output, step arguments and results, payloads), stored by the
-    app's serializer; engine records (errors, details) are always JSON."""
-    if text is None:
-        return None
-    return json.loads(text) if serializer is None else serializer.loads(text)
-
-
-#: History kinds whose result the engine itself records as JSON (``ctx.now()`` and co.).
-ENGINE_VALUES = frozenset({"now", "uuid", "random"})
+def _value(loads: Loads, text: str | None) -> Any:
+    return None if text is None else loads(text)
 
 
 def _plain(record: Any) -> dict[str, Any]:
@@ -60,7 +49,7 @@ class Instance:
     id: str
     workflow: str
     version: str
-    status: str
+    status: InstanceStatus
     state: str
     state_entered_at: datetime
     created_at: datetime
@@ -69,7 +58,7 @@ class Instance:
     input: Any
     output: Any
     error: dict[str, Any] | None
-    wait_kind: str | None
+    wait_kind: WaitKind | None
     wait_name: str | None
     wake_at: datetime | None
     attempt: int
@@ -84,30 +73,28 @@ class Instance:
 
     @classmethod
     def from_row(
-        cls,
-        row: Mapping[Any, Any],
-        *,
-        held_by: str | None = None,
-        serializer: Serializer | None = None,
+        cls, row: Mapping[Any, Any], *, loads: Loads, held_by: str | None = None
     ) -> Instance:
-        """Build from an ``instances`` row (``held_by``: see the attribute); input and
-        output decoded by ``serializer`` (default JSON)."""
+        """Build from an ``instances`` row, decoding input and output with ``loads`` (the
+        app's serializer); ``held_by``: see the attribute."""
+        status = InstanceStatus(row["status"])
+        waiting = status is InstanceStatus.WAITING
         return cls(
             id=row["id"],
             workflow=row["workflow"],
             version=row["version"],
-            status=row["status"],
+            status=status,
             state=row["state"],
             state_entered_at=_time(row["state_entered_at"]),  # type: ignore[arg-type]
             created_at=_time(row["created_at"]),  # type: ignore[arg-type]
             updated_at=_time(row["updated_at"]),  # type: ignore[arg-type]
             finished_at=_time(row["finished_at"]),
-            input=_value(row["input"], serializer),
-            output=_value(row["output"], serializer),
+            input=_value(loads, row["input"]),
+            output=_value(loads, row["output"]),
             error=_json(row["error"]),
-            wait_kind=row["wait_kind"] if row["status"] == "WAITING" else None,
-            wait_name=row["wait_name"] if row["status"] == "WAITING" else None,
-            wake_at=_time(row["wake_at"]) if row["status"] == "WAITING" else None,
+            wait_kind=WaitKind(row["wait_kind"]) if waiting and row["wait_kind"] else None,
+            wait_name=row["wait_name"] if waiting else None,
+            wake_at=_time(row["wake_at"]) if waiting else None,
             attempt=row["attempt"],
             lease_owner=row["lease_owner"],
             cancel_reason=row["cancel_reason"],
@@ -120,20 +107,25 @@ class Instance:
     def waiting_for(self) -> str | None:
         """What the instance waits for, in words: the event or time of a waiting one, and
         for a due one that nothing runs, why (no worker serves it, a pause)."""
-        if self.status == "RUNNING":
+        if self.status is InstanceStatus.RUNNING:
             return None if self.held_by is None else f"its lease expired; {self.held_by}"
-        if self.status != "WAITING":
+        if self.status is not InstanceStatus.WAITING:
             return self.held_by
         until = f" until {self.wake_at.isoformat()}" if self.wake_at else ""
-        waiting = {
-            "timer": f"timer{until}",
-            "signal": f"signal {self.wait_name!r}{until}",
-            "task": f"human task {self.wait_name!r}",
-            "retry": f"retry of {self.wait_name!r} (attempt {self.attempt + 1}){until}",
-            "paused": f"paused step {self.wait_name!r} (daytwo resume {self.workflow} "
-            f"--step {self.wait_name})",
-            "throttled": f"a dependency slot for step {self.wait_name!r}{until}",
-        }.get(self.wait_kind or "", self.wait_kind or "")
+        kind = self.wait_kind
+        waiting = (
+            ""
+            if kind is None
+            else {
+                WaitKind.TIMER: f"timer{until}",
+                WaitKind.SIGNAL: f"signal {self.wait_name!r}{until}",
+                WaitKind.TASK: f"human task {self.wait_name!r}",
+                WaitKind.RETRY: f"retry of {self.wait_name!r} (attempt {self.attempt + 1}){until}",
+                WaitKind.PAUSED: f"paused step {self.wait_name!r} (daytwo resume {self.workflow} "
+                f"--step {self.wait_name})",
+                WaitKind.THROTTLED: f"a dependency slot for step {self.wait_name!r}{until}",
+            }.get(kind, kind)
+        )
         return waiting if self.held_by is None else f"{waiting}; due, but {self.held_by}"
 
     @property
@@ -141,7 +133,7 @@ class Instance:
         """What became of a cancel request, in words (None: no cancel was requested)."""
         if self.cancel_reason is None:
             return None
-        if self.status == "CANCELLED":
+        if self.status is InstanceStatus.CANCELLED:
             return "took effect: the instance compensated and ended CANCELLED"
         if self.error is not None and self.error.get("type") == "Cancelled":
             if self.finished_at is None:
@@ -162,14 +154,18 @@ class Instance:
         }
 
 
+#: History rows whose result daytwo records itself, as JSON (see Context.now).
+_RECORDED_VALUES = frozenset({HistoryKind.NOW, HistoryKind.UUID, HistoryKind.RANDOM})
+
+
 @dataclass(frozen=True)
 class HistoryEvent:
     """One durable operation of an instance."""
 
     seq: int
-    kind: str
+    kind: HistoryKind
     name: str
-    outcome: str
+    outcome: HistoryOutcome
     args: Any
     result: Any
     error: dict[str, Any] | None
@@ -180,19 +176,18 @@ class HistoryEvent:
     detail: dict[str, Any] | None
 
     @classmethod
-    def from_row(
-        cls, row: Mapping[Any, Any], *, serializer: Serializer | None = None
-    ) -> HistoryEvent:
-        """Build from a ``history`` row; arguments and results decoded by ``serializer``
-        (default JSON)."""
-        values = None if row["kind"] in ENGINE_VALUES else serializer
+    def from_row(cls, row: Mapping[Any, Any], *, loads: Loads) -> HistoryEvent:
+        """Build from a ``history`` row, decoding arguments and result with ``loads`` (the
+        app's serializer; a recorded ``now``/``uuid``/``random`` value is JSON)."""
+        kind = HistoryKind(row["kind"])
+        decode = loads if kind not in _RECORDED_VALUES else json.loads
         return cls(
             seq=row["seq"],
-            kind=row["kind"],
+            kind=kind,
             name=row["name"],
-            outcome=row["outcome"],
-            args=_value(row["args"], values),
-            result=_value(row["result"], values),
+            outcome=HistoryOutcome(row["outcome"]),
+            args=_value(decode, row["args"]),
+            result=_value(decode, row["result"]),
             error=_json(row["error"]),
             attempt=row["attempt"],
             idempotency_key=row["idempotency_key"],
@@ -244,13 +239,14 @@ class Transition:
 
     from_state: str | None
     to_state: str
-    status: str
+    status: InstanceStatus
     at: datetime
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Transition:
         """Build from a ``transitions`` row."""
-        return cls(row["from_state"], row["to_state"], row["status"], _time(row["at"]))  # type: ignore[arg-type]
+        status = InstanceStatus(row["status"])
+        return cls(row["from_state"], row["to_state"], status, _time(row["at"]))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -276,17 +272,17 @@ class HumanTask:
     closed_reason: str | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[Any, Any], *, serializer: Serializer | None = None) -> HumanTask:
-        """Build from a ``human_tasks`` row; payload and result decoded by ``serializer``
-        (default JSON)."""
+    def from_row(cls, row: Mapping[Any, Any], *, loads: Loads) -> HumanTask:
+        """Build from a ``human_tasks`` row, decoding payload and result with ``loads`` (the
+        app's serializer)."""
         return cls(
             id=row["id"],
             instance_id=row["instance_id"],
             name=row["name"],
             assignee=row["assignee"],
-            payload=_value(row["payload"], serializer),
+            payload=_value(loads, row["payload"]),
             status=TaskStatus(row["status"]),
-            result=_value(row["result"], serializer),
+            result=_value(loads, row["result"]),
             due_at=_time(row["due_at"]),
             created_at=_time(row["created_at"]),  # type: ignore[arg-type]
             completed_at=_time(row["completed_at"]),

@@ -18,8 +18,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from daytwo.engine._definitions import Registry
+from daytwo.store import ACTIVE_STATUSES, InstanceStatus
 from daytwo.store._names import Catalog
-from daytwo.store._store import ACTIVE_STATUSES, Store
+from daytwo.store._store import Store
 from daytwo.store._workers import Coverage, coverage
 
 __all__ = ["Serving", "catalog", "unserved_warnings_shown_elsewhere"]
@@ -109,7 +110,11 @@ def _due(row: Mapping[Any, Any], now: float) -> bool:
 
 
 def _held_by(row: Mapping[Any, Any], served: Coverage, paused: frozenset[str]) -> str | None:
-    if row["status"] == "RUNNABLE" and row["history_size"] == 0 and row["workflow"] in paused:
+    if (
+        row["status"] == InstanceStatus.RUNNABLE
+        and row["history_size"] == 0
+        and row["workflow"] in paused
+    ):
         return f"new starts of {row['workflow']} are paused (daytwo resume {row['workflow']})"
     return served.unserved(row["queue"], row["workflow"], row["version"])
 

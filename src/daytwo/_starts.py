@@ -17,6 +17,7 @@ from daytwo._errors import InstanceConflict, InvalidInput
 from daytwo.engine._context import current_run
 from daytwo.engine._definitions import WorkflowDefinition, check_name
 from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.store import InstanceStatus
 
 __all__ = [
     "check_priority",
@@ -78,7 +79,7 @@ def queued_row(
         "id": instance_id or new_instance_id(),
         "workflow": workflow,
         "version": version,
-        "status": "RUNNABLE",
+        "status": InstanceStatus.RUNNABLE,
         "state": "queued",
         "state_entered_at": now,
         "input": input_text,

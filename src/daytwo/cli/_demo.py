@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 import daytwo
+from daytwo import InstanceStatus
 from daytwo.cli._apps import explicit_database
 from daytwo.cli._errors import CliError, ExitCode
 from daytwo.cli._options import DatabaseOption, JsonOption
@@ -39,7 +40,13 @@ __all__ = ["DEMO_APP", "daytwo_command", "demo"]
 #: any directory.
 DEMO_APP = "daytwo.demo.example:app"
 
-STATUS_ORDER = ("RUNNABLE", "RUNNING", "WAITING", "SUCCEEDED", "COMPENSATED")
+STATUS_ORDER: tuple[InstanceStatus, ...] = (
+    InstanceStatus.RUNNABLE,
+    InstanceStatus.RUNNING,
+    InstanceStatus.WAITING,
+    InstanceStatus.SUCCEEDED,
+    InstanceStatus.COMPENSATED,
+)
 
 
 def demo(
@@ -113,7 +120,9 @@ def _demo(app: daytwo.App, plan: DemoPlan, concurrency: int, json_output: bool) 
         )
         return
     _print_summary(console, summary, elapsed)
-    compensated = [instance for instance in map(app.get, ids) if instance.status == "COMPENSATED"]
+    compensated = [
+        instance for instance in map(app.get, ids) if instance.status is InstanceStatus.COMPENSATED
+    ]
     if compensated:
         rows = [
             {

@@ -76,12 +76,15 @@ HISTORY_COLUMNS = (
 )
 
 
+_BAD_OUTCOMES = frozenset({daytwo.HistoryOutcome.FAILED, daytwo.HistoryOutcome.TIMED_OUT})
+
+
 def _history_table(events: list[daytwo.HistoryEvent], width: int) -> Table:
     rows: list[Row] = []
     for event in events:
         took = (event.finished_at - event.started_at).total_seconds()
         outcome = event.outcome
-        style = "red" if outcome in ("failed", "timed_out") else ""
+        style = "red" if outcome in _BAD_OUTCOMES else ""
         rows.append(
             {
                 "#": str(event.seq),

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 import daytwo
+from daytwo import InstanceStatus
 from daytwo._serving import unserved_warnings_shown_elsewhere
 from daytwo.cli._apps import explicit_database, load_app, open_client
 from daytwo.cli._errors import CliError, ExitCode
@@ -211,9 +212,9 @@ def list_instances(
         typer.Option(
             "--status",
             metavar="STATUS",
-            help="Only instances in this status (repeat for several): RUNNABLE, RUNNING, "
-            "WAITING, SUCCEEDED, FAILED, COMPENSATED, COMPENSATION_FAILED, CANCELLED, "
-            "INCOMPATIBLE.",
+            help="Only instances in this status (repeat for several): "
+            + ", ".join(InstanceStatus)
+            + ".",
         ),
     ] = None,
     state: Annotated[

@@ -24,6 +24,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from daytwo import InstanceStatus, TaskStatus
+
 __all__ = [
     "Column",
     "Row",
@@ -39,18 +41,18 @@ __all__ = [
     "timestamp",
 ]
 
-STATUS_STYLES = {
-    "SUCCEEDED": "green",
-    "RUNNING": "cyan",
-    "RUNNABLE": "blue",
-    "WAITING": "yellow",
-    "COMPENSATED": "magenta",
-    "CANCELLED": "magenta",
-    "FAILED": "bold red",
-    "COMPENSATION_FAILED": "bold red",
-    "INCOMPATIBLE": "bold red",
-    "open": "yellow",
-    "completed": "green",
+STATUS_STYLES: dict[str, str] = {
+    InstanceStatus.SUCCEEDED: "green",
+    InstanceStatus.RUNNING: "cyan",
+    InstanceStatus.RUNNABLE: "blue",
+    InstanceStatus.WAITING: "yellow",
+    InstanceStatus.COMPENSATED: "magenta",
+    InstanceStatus.CANCELLED: "magenta",
+    InstanceStatus.FAILED: "bold red",
+    InstanceStatus.COMPENSATION_FAILED: "bold red",
+    InstanceStatus.INCOMPATIBLE: "bold red",
+    TaskStatus.OPEN: "yellow",
+    TaskStatus.COMPLETED: "green",
 }
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from daytwo import TaskStatus
 from daytwo.cli._apps import open_client
 from daytwo.cli._input import parse_json
 from daytwo.cli._options import (
@@ -73,14 +74,16 @@ def list_tasks(
 ) -> None:
     """List open human tasks, oldest first."""
     client = open_client(ctx, database, app_spec)
-    found = client.tasks.list(status=None if all_tasks else "open", assignee=assignee, limit=limit)
+    found = client.tasks.list(
+        status=None if all_tasks else TaskStatus.OPEN, assignee=assignee, limit=limit
+    )
     if json_output:
         print_json([task.to_dict() for task in found])
         return
     now = datetime.now(UTC)
     rows: list[Row] = []
     for task in found:
-        overdue = task.status == "open" and task.due_at is not None and task.due_at < now
+        overdue = task.status is TaskStatus.OPEN and task.due_at is not None and task.due_at < now
         due = short_time(task.due_at)
         rows.append(
             {

@@ -16,9 +16,6 @@ from daytwo.demo._orders import APPROVAL_THRESHOLD
 
 __all__ = ["DemoPlan", "Progress", "plan_orders", "run_orders"]
 
-TERMINAL = frozenset(
-    {"SUCCEEDED", "FAILED", "COMPENSATED", "COMPENSATION_FAILED", "CANCELLED", "INCOMPATIBLE"}
-)
 CUSTOMERS = ("Acme GmbH", "Globex", "Initech", "Umbrella", "Stark Industries", "Wayne Ltd")
 COUNTRIES = ("Germany", "France", "Netherlands", "Spain", "Italy", "Austria")
 
@@ -64,14 +61,14 @@ class Progress:
     """Where a demo run stands."""
 
     total: int
-    by_status: dict[str, int]
+    by_status: dict[daytwo.InstanceStatus, int]
     #: What happened that a person would notice (manager decisions), oldest first.
     events: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> int:
         """Instances that have ended."""
-        return sum(n for status, n in self.by_status.items() if status in TERMINAL)
+        return sum(n for status, n in self.by_status.items() if status.terminal)
 
 
 class _Manager:

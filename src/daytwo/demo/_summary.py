@@ -32,7 +32,7 @@ class Summary:
     """Aggregates over instances, read back from the records the engine keeps."""
 
     instances: int
-    by_status: dict[str, int]
+    by_status: dict[daytwo.InstanceStatus, int]
     #: Failed attempts that were tried again.
     retries: int
     #: Failed step (and compensation) attempts, retried or not.
@@ -68,7 +68,7 @@ class Summary:
 def summarize(app: daytwo.App, instance_ids: Iterable[str]) -> Summary:
     """Summarize the given instances from their stored records."""
     ids = list(instance_ids)
-    statuses: Counter[str] = Counter()
+    statuses: Counter[daytwo.InstanceStatus] = Counter()
     failed: Counter[str] = Counter()
     retries = 0
     compensations: Counter[str] = Counter()
@@ -80,7 +80,9 @@ def summarize(app: daytwo.App, instance_ids: Iterable[str]) -> Summary:
         failed.update(attempt.name for attempt in attempts)
         retries += sum(1 for attempt in attempts if attempt.retry_at is not None)
         compensations.update(
-            event.name for event in app.history(instance_id) if event.kind == "compensation"
+            event.name
+            for event in app.history(instance_id)
+            if event.kind is daytwo.HistoryKind.COMPENSATION
         )
         transitions = app.transitions(instance_id)
         for entered, left in itertools.pairwise(transitions):

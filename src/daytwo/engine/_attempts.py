@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from daytwo._errors import StepFailed
-from daytwo.engine._durable import CLEAR_WAIT, DurableRun
+from daytwo.engine._durable import ATTEMPT, CLEAR_WAIT, STEP, DurableRun
 from daytwo.engine._invocation import error_record
 from daytwo.engine._retry import Retry
+from daytwo.store import HistoryOutcome, WaitKind
 
 __all__ = ["WORKER_LOST", "AttemptRun"]
 
@@ -37,14 +38,14 @@ class AttemptRun(DurableRun):
         :meth:`_next_attempt`).
         """
         values = self.values
-        marker = ("attempt", name, seq, attempt)
+        marker = (ATTEMPT, name, seq, attempt)
         changed = (
             values["wait_kind"],
             values["wait_name"],
             values["wait_seq"],
             values["attempt"],
         ) != marker
-        values.update(wait_kind="attempt", wait_name=name, wait_seq=seq, attempt=attempt)
+        values.update(wait_kind=ATTEMPT, wait_name=name, wait_seq=seq, attempt=attempt)
         self._begin(state, marker_changed=changed)
 
     def _step_failed(
@@ -61,7 +62,7 @@ class AttemptRun(DurableRun):
         """Record a failed attempt: suspend until its retry, or fail the step for good."""
         self._attempt_failed(name, seq, attempt, key, started, exc, retry)
         self._record(
-            seq, "step", name, "failed",
+            seq, STEP, name, HistoryOutcome.FAILED,
             args=args_text, error=json.dumps(error_record(exc)), attempt=attempt,
             idempotency_key=key, started_at=started,
         )  # fmt: skip
@@ -80,7 +81,7 @@ class AttemptRun(DurableRun):
         """
         if self.values["wait_seq"] != seq:
             return 1
-        if self.values["wait_kind"] == "attempt":
+        if self.values["wait_kind"] == ATTEMPT:
             self._attempt_lost(name, seq, self.values["attempt"], key)
         return int(self.values["attempt"]) + 1
 
@@ -127,7 +128,7 @@ class AttemptRun(DurableRun):
         log.info("instance %s: %s attempt %d failed: %r", self.instance_id, name, attempt, exc)
         if retry_at is not None:
             self.values["attempt"] = attempt
-            self._suspend("retry", name, seq, retry_at, self.values["state"])
+            self._suspend(WaitKind.RETRY, name, seq, retry_at, self.values["state"])
 
     def _add_attempt(
         self,

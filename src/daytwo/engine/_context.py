@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from daytwo._errors import InvalidInput
+from daytwo.store import HistoryKind
 
 if TYPE_CHECKING:
     from daytwo.engine._runner import Run
@@ -150,14 +151,16 @@ class Context:
         """The current time (UTC), recorded so that replay sees the same value."""
         from datetime import UTC
 
-        return datetime.fromtimestamp(self._run.record_value("now", lambda c: c.now()), UTC)
+        return datetime.fromtimestamp(
+            self._run.record_value(HistoryKind.NOW, lambda c: c.now()), UTC
+        )
 
     def uuid(self) -> _uuid.UUID:
         """A random UUID, recorded so that replay sees the same value."""
-        return _uuid.UUID(self._run.record_value("uuid", lambda _c: _uuid.uuid4().hex))
+        return _uuid.UUID(self._run.record_value(HistoryKind.UUID, lambda _c: _uuid.uuid4().hex))
 
     def random(self) -> float:
         """A random float in [0, 1), recorded so that replay sees the same value."""
         import random
 
-        return float(self._run.record_value("random", lambda _c: random.random()))
+        return float(self._run.record_value(HistoryKind.RANDOM, lambda _c: random.random()))

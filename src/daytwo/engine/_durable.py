@@ -18,19 +18,48 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
-from daytwo._errors import CancelRequested, Divergence, LeaseLost, StoreFailed, Suspended
+from daytwo._errors import (
+    CancelRequested,
+    Divergence,
+    InstanceExists,
+    LeaseTakenOver,
+    StoreFailed,
+    Suspended,
+)
 from daytwo.engine._clock import Clock, SystemClock
 from daytwo.engine._definitions import Registry, WorkflowDefinition
 from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
 from daytwo.store._flow import FlowControl
 from daytwo.store._store import Store
 from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 
-__all__ = ["CLEAR_WAIT", "DurableRun", "RunResult", "Runtime", "Writer"]
+__all__ = [
+    "ATTEMPT",
+    "CLEAR_WAIT",
+    "COMPLETED",
+    "RUNNING",
+    "STEP",
+    "WAITING",
+    "DurableRun",
+    "RunResult",
+    "Runtime",
+    "Writer",
+]
 
 log = logging.getLogger("daytwo.runner")
 
 _T = TypeVar("_T")
+
+# The words every step writes, as plain text (the members' values): the hot path hands
+# them to the driver, and the SQLite driver looks up an adapter for each bound parameter
+# of a str subclass (about 0.6 us). Words written once per wait or per instance are the
+# enum members themselves.
+RUNNING = InstanceStatus.RUNNING.value
+WAITING = InstanceStatus.WAITING.value
+ATTEMPT = WaitKind.ATTEMPT.value
+STEP = HistoryKind.STEP.value
+COMPLETED = HistoryOutcome.COMPLETED.value
 
 
 class Writer(Protocol):
@@ -61,6 +90,7 @@ class RunResult:
     """How a run ended."""
 
     kind: Literal["finished", "suspended", "lost"]
+    #: An :class:`InstanceStatus` (its plain text on the hot path).
     status: str
     #: When the instance becomes claimable again (suspended runs with a deadline).
     run_at: float | None = None
@@ -76,6 +106,11 @@ def _rejected(write: InstanceWrite) -> str:
     status = write.values["status"]
     return f"status {status}" + (f", {', '.join(rows)}" if rows else "")
 
+
+#: Waits at a step call (its history row is a ``step`` one).
+_STEP_WAITS = frozenset({WaitKind.RETRY, WaitKind.ATTEMPT, WaitKind.PAUSED, WaitKind.THROTTLED})
+#: Waits for something sent from outside: re-checked under the lock when suspending.
+_EVENT_WAITS = frozenset({WaitKind.SIGNAL, WaitKind.TASK})
 
 #: The instance columns of a pending wait, as they are once the wait is over.
 CLEAR_WAIT = {
@@ -125,7 +160,7 @@ class DurableRun:
         self._recorded_len = len(history)
         # Waiting for a human task when this run began: its task is open, and is closed if
         # the instance ends without the task's result (cancel, divergence).
-        self._open_task: bool = row["wait_kind"] == "task"
+        self._open_task: bool = row["wait_kind"] == WaitKind.TASK
         #: A cancel that arrived after this run began (see _flush), for the saga's records.
         self.cancel_seen: str | None = None
         if insert:  # the row carries transition_count 1 for this initial transition
@@ -156,7 +191,7 @@ class DurableRun:
 
     # -- replay ---------------------------------------------------------------------------
 
-    def _replay(self, kind: str, name: str) -> dict[str, Any] | None:
+    def _replay(self, kind: HistoryKind | str, name: str) -> dict[str, Any] | None:
         seq = self.position
         self.position += 1
         if seq < len(self.history):
@@ -172,19 +207,19 @@ class DurableRun:
             self._check_pending_wait(seq, kind, name)
         return None
 
-    def _check_pending_wait(self, seq: int, kind: str, name: str) -> None:
+    def _check_pending_wait(self, seq: int, kind: HistoryKind | str, name: str) -> None:
         """The instance waits at ``seq``; the code must still be doing that same operation."""
         wait_kind, wait_name = self.values["wait_kind"], self.values["wait_name"]
-        expected = "step" if wait_kind in ("retry", "paused", "throttled", "attempt") else wait_kind
+        expected = HistoryKind.STEP if wait_kind in _STEP_WAITS else wait_kind
         if (expected, wait_name) != (kind, name):
             waiting = {
-                "retry": f"a retry of step {wait_name!r}",
-                "attempt": f"step {wait_name!r} (an attempt was running)",
-                "paused": f"paused step {wait_name!r}",
-                "throttled": f"a slot for step {wait_name!r}",
-                "timer": f"timer {wait_name!r}",
-                "signal": f"signal {wait_name!r}",
-                "task": f"human task {wait_name!r}",
+                WaitKind.RETRY: f"a retry of step {wait_name!r}",
+                WaitKind.ATTEMPT: f"step {wait_name!r} (an attempt was running)",
+                WaitKind.PAUSED: f"paused step {wait_name!r}",
+                WaitKind.THROTTLED: f"a slot for step {wait_name!r}",
+                WaitKind.TIMER: f"timer {wait_name!r}",
+                WaitKind.SIGNAL: f"signal {wait_name!r}",
+                WaitKind.TASK: f"human task {wait_name!r}",
             }.get(wait_kind, f"{wait_kind} {wait_name!r}")
             raise Divergence(
                 f"at position {seq} the instance is waiting for {waiting} but the workflow "
@@ -195,9 +230,9 @@ class DurableRun:
     def _record(
         self,
         seq: int,
-        kind: str,
+        kind: HistoryKind | str,
         name: str,
-        outcome: str,
+        outcome: HistoryOutcome | str,
         *,
         args: str | None = None,
         result: str | None = None,
@@ -227,18 +262,18 @@ class DurableRun:
         self._new_history.append(row)
         self.values["history_size"] = len(self.history)
 
-    def _wait_started(self, seq: int, kind: str) -> float:
+    def _wait_started(self, seq: int, kind: WaitKind) -> float:
         """When the wait at ``seq`` began: when the instance entered its waiting state."""
         if self._pending(seq, kind):
             return float(self.values["state_entered_at"])
         return self._now()
 
-    def _pending(self, seq: int, kind: str) -> bool:
+    def _pending(self, seq: int, kind: WaitKind | str) -> bool:
         return bool(self.values["wait_seq"] == seq and self.values["wait_kind"] == kind)
 
     # -- durable points -------------------------------------------------------------------
 
-    def _set_state(self, state: str, status: str) -> None:
+    def _set_state(self, state: str, status: InstanceStatus | str) -> None:
         if state == self.values["state"]:
             return
         now = self._now()
@@ -305,17 +340,17 @@ class DurableRun:
             return
         if not outcome.applied:
             if write.insert is not None:
-                raise LeaseLost("exists")
+                raise InstanceExists(self.instance_id)
             if outcome.cancel_reason is not None:
                 raise _CancelPending(outcome.cancel_reason)
-            raise LeaseLost(_rejected(write))
+            raise LeaseTakenOver(_rejected(write))
         if outcome.cancel_reason:
             self.cancel_seen = outcome.cancel_reason
         if outcome.cancel_reason and not terminal and self.values["error"] is None:
             # (Once the instance is compensating, a cancel changes nothing: reacting to it
             # again at every durable point would undo the compensations' retry backoffs.)
             self.cancel_reason = outcome.cancel_reason
-            if self.values["status"] == "WAITING":
+            if self.values["status"] == WAITING:
                 # The cancel arrived while we were suspending: make sure a worker picks
                 # the instance up again to compensate.
                 self._store(
@@ -329,7 +364,7 @@ class DurableRun:
 
     def _begin(self, state: str, *, marker_changed: bool = False) -> None:
         """A side effect is about to start: make everything before it durable."""
-        self._set_state(state, "RUNNING")
+        self._set_state(state, RUNNING)
         if self._has_buffered() or self._insert_row is not None:
             self._flush()
         elif self.writer.batches and (self._transitions or marker_changed):
@@ -341,9 +376,11 @@ class DurableRun:
             # it starts (one commit, on these rare paths only).
             self._flush()
 
-    def _suspend(self, kind: str, name: str, seq: int, until: float | None, state: str) -> NoReturn:
+    def _suspend(
+        self, kind: WaitKind, name: str, seq: int, until: float | None, state: str
+    ) -> NoReturn:
         self.values.update(
-            status="WAITING",
+            status=WAITING,
             run_at=until,
             wake_at=until,
             wait_kind=kind,
@@ -351,11 +388,11 @@ class DurableRun:
             wait_seq=seq,
             lease_owner=None,
         )
-        self._set_state(state, "WAITING")
-        self._flush(recheck=name if kind in ("signal", "task") else None, full=True)
+        self._set_state(state, WAITING)
+        self._flush(recheck=name if kind in _EVENT_WAITS else None, full=True)
         raise Suspended()
 
-    def _end(self, status: str, *, output: str | None = None) -> RunResult | None:
+    def _end(self, status: InstanceStatus, *, output: str | None = None) -> RunResult | None:
         """End the instance ``status`` on its own terms (success, incompatibility).
 
         A cancel that is pending by then takes effect instead: the end is not written, the
@@ -378,8 +415,11 @@ class DurableRun:
             return None
         return self._finished()
 
-    def _finish(self, status: str, *, output: str | None = None, yields: bool = False) -> None:
+    def _finish(
+        self, end: InstanceStatus, *, output: str | None = None, yields: bool = False
+    ) -> None:
         now = self._now()
+        status = str(end)  # plain text: bound in the row, its transition and its bucket
         self.values.update(
             status=status,
             output=output,
@@ -404,7 +444,7 @@ class DurableRun:
         """End INCOMPATIBLE, or None if a pending cancel takes effect instead (see _end)."""
         log.error("instance %s is INCOMPATIBLE: %s", self.instance_id, reason)
         self.values["error"] = json.dumps({"type": "Incompatible", "message": reason})
-        return self._end("INCOMPATIBLE")
+        return self._end(InstanceStatus.INCOMPATIBLE)
 
 
 class _CancelPending(Exception):

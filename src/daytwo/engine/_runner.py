@@ -23,12 +23,14 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from daytwo._errors import (
     CancelRequested,
     Divergence,
+    InstanceExists,
     LeaseLost,
+    LeaseTakenOver,
     SerializationError,
     StepFailed,
     StoreFailed,
@@ -39,10 +41,20 @@ from daytwo._errors import (
 from daytwo.engine._clock import Clock
 from daytwo.engine._context import Context, StepInfo, _run_var
 from daytwo.engine._definitions import Step
-from daytwo.engine._durable import CLEAR_WAIT, RunResult, Runtime, Writer
+from daytwo.engine._durable import (
+    CLEAR_WAIT,
+    COMPLETED,
+    RUNNING,
+    STEP,
+    WAITING,
+    RunResult,
+    Runtime,
+    Writer,
+)
 from daytwo.engine._invocation import error_record, invoke
 from daytwo.engine._retry import NO_RETRY
 from daytwo.engine._saga import SagaRun
+from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, TaskStatus, WaitKind
 
 __all__ = ["Run", "execute"]
 
@@ -65,9 +77,9 @@ def execute(
     if definition is None:
         raise LookupError(f"workflow {row['workflow']}@{row['version']} is not registered")
     if history is None:
-        history = (
-            [dict(r) for r in runtime.store.load_history(row["id"])] if row["history_size"] else []
-        )
+        # The store's rows are plain dicts already (its own copies): the run extends the list.
+        stored = runtime.store.load_history(row["id"]) if row["history_size"] else []
+        history = cast(list[dict[str, Any]], stored)
     run = Run(runtime, writer, definition, row, history, insert=insert)
     return run.execute()
 
@@ -88,22 +100,22 @@ class Run(SagaRun):
                 return self._fail({"type": "Cancelled", "message": self.cancel_reason})
             return self._forward()
         except Suspended:
-            return RunResult("suspended", "WAITING", self.values["run_at"])
+            return RunResult("suspended", WAITING, self.values["run_at"])
         except StoreFailed as failed:
             # The caller (worker or inline run) gives the lease back or retries.
             raise failed.error from None
-        except LeaseLost as lost:
-            if lost.args == ("exists",):
-                return RunResult("lost", "RUNNING")
+        except InstanceExists:
+            return RunResult("lost", RUNNING)
+        except LeaseTakenOver as lost:
             log.warning(
                 "instance %s: write rejected by the fencing token: lease token %d is stale "
                 "(this worker's lease expired and another worker took the instance over); "
                 "this run stops and its unwritten results are discarded (%s)",
                 self.instance_id,
                 self.token,
-                lost.args[0],
+                lost.rejected,
             )
-            return RunResult("lost", "RUNNING")
+            return RunResult("lost", RUNNING)
 
     def _forward(self) -> RunResult:
         token = _run_var.set(self)
@@ -130,7 +142,7 @@ class Run(SagaRun):
         finally:
             _run_var.reset(token)
         if self._suspended_but_swallowed():
-            return RunResult("suspended", "WAITING", self.values["run_at"])
+            return RunResult("suspended", WAITING, self.values["run_at"])
         if self.position < len(self.history):
             recorded = self.history[self.position]
             return self._cancelled_if(
@@ -154,7 +166,7 @@ class Run(SagaRun):
             )
         except SerializationError as exc:
             return self._fail(error_record(exc))
-        return self._cancelled_if(self._end("SUCCEEDED", output=output))
+        return self._cancelled_if(self._end(InstanceStatus.SUCCEEDED, output=output))
 
     def _cancelled_if(self, ended: RunResult | None) -> RunResult:
         """``ended``, or, when a pending cancel kept the instance from ending, the saga."""
@@ -166,7 +178,7 @@ class Run(SagaRun):
     def _suspended_but_swallowed(self) -> bool:
         # User code caught BaseException around a wait. The wait is recorded and the lease
         # released already, so the instance is correctly WAITING; just don't complete it.
-        if self.values["status"] == "WAITING":
+        if self.values["status"] == WAITING:
             log.error(
                 "instance %s: workflow code caught daytwo's suspension signal; never catch "
                 "BaseException around ctx.sleep/wait_for_signal/human_task",
@@ -180,9 +192,9 @@ class Run(SagaRun):
     def call_step(self, step: Step[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Execute (or replay) a step call at the next position."""
         serde = self.runtime.serde
-        recorded = self._replay("step", step.name)
+        recorded = self._replay(STEP, step.name)
         if recorded is not None:
-            if recorded["outcome"] == "completed":
+            if recorded["outcome"] == COMPLETED:
                 return serde.loads(recorded["result"])
             error = json.loads(recorded["error"])
             raise StepFailed(step.name, error["type"], error["message"], recorded["attempt"])
@@ -216,7 +228,7 @@ class Run(SagaRun):
             # its side effect has run, and every retry would run it again for nothing.
             self._step_failed(step.name, seq, attempt, key, started, args_text, exc, NO_RETRY)
         self._record(
-            seq, "step", step.name, "completed",
+            seq, STEP, step.name, COMPLETED,
             args=args_text, result=result_text, attempt=attempt, idempotency_key=key,
             started_at=started,
         )  # fmt: skip
@@ -236,7 +248,7 @@ class Run(SagaRun):
         if (self.definition.name, step.name) in settings.paused_steps:
             # Visible in its own state until `daytwo resume` makes it runnable again.
             try:
-                self._suspend("paused", step.name, seq, None, f"paused:{step.name}")
+                self._suspend(WaitKind.PAUSED, step.name, seq, None, f"paused:{step.name}")
             except Suspended:
                 self._store(flow.wake_if_resumed, self.instance_id, self.definition.name, step.name)
                 raise
@@ -253,7 +265,9 @@ class Run(SagaRun):
         retry_at = self._now() + DEPENDENCY_RETRY_SECONDS * (0.5 + random.random())
         # The attempt did not start: the instance waits with the count of those made before.
         self.values["attempt"] -= 1
-        self._suspend("throttled", step.name, seq, retry_at, f"waiting for {step.dependency}")
+        self._suspend(
+            WaitKind.THROTTLED, step.name, seq, retry_at, f"waiting for {step.dependency}"
+        )
 
     def _give_slot(self, step: Step[Any, Any]) -> None:
         assert step.dependency is not None
@@ -261,60 +275,60 @@ class Run(SagaRun):
 
     def sleep(self, seconds: float, name: str) -> None:
         """A durable timer."""
-        if self._replay("timer", name) is not None:
+        if self._replay(HistoryKind.TIMER, name) is not None:
             return
         seq = self.position - 1
         now = self._now()
-        until = self.values["wake_at"] if self._pending(seq, "timer") else now + seconds
+        until = self.values["wake_at"] if self._pending(seq, WaitKind.TIMER) else now + seconds
         if now >= until:
             self._record(
-                seq, "timer", name, "completed", started_at=self._wait_started(seq, "timer"),
-                detail={"until": until},
+                seq, HistoryKind.TIMER, name, HistoryOutcome.COMPLETED,
+                started_at=self._wait_started(seq, WaitKind.TIMER), detail={"until": until},
             )  # fmt: skip
             self.values.update(CLEAR_WAIT)
             return
-        self._suspend("timer", name, seq, until, name)
+        self._suspend(WaitKind.TIMER, name, seq, until, name)
 
     def wait_for_signal(self, name: str, timeout: float | None) -> Any:
         """Wait for a named signal, with an optional timeout."""
         serde = self.runtime.serde
-        recorded = self._replay("signal", name)
+        recorded = self._replay(HistoryKind.SIGNAL, name)
         if recorded is not None:
-            if recorded["outcome"] == "timed_out":
+            if recorded["outcome"] == HistoryOutcome.TIMED_OUT:
                 raise WaitTimeout(f"signal {name!r} did not arrive within the timeout")
             return serde.loads(recorded["result"])
         seq = self.position - 1
         signal = self._pending_signal(name)
         if signal is not None:
             self._record(
-                seq, "signal", name, "completed", result=signal["payload"],
-                started_at=self._wait_started(seq, "signal"),
+                seq, HistoryKind.SIGNAL, name, HistoryOutcome.COMPLETED, result=signal["payload"],
+                started_at=self._wait_started(seq, WaitKind.SIGNAL),
             )  # fmt: skip
             self._consumed.append((signal["id"], seq))
             self.values.update(CLEAR_WAIT)
             return serde.loads(signal["payload"])
         now = self._now()
-        if self._pending(seq, "signal"):
+        if self._pending(seq, WaitKind.SIGNAL):
             until = self.values["wake_at"]
         else:
             until = None if timeout is None else now + timeout
         if until is not None and now >= until:
             self._record(
-                seq, "signal", name, "timed_out", detail={"timeout_at": until},
-                started_at=self._wait_started(seq, "signal"),
+                seq, HistoryKind.SIGNAL, name, HistoryOutcome.TIMED_OUT,
+                detail={"timeout_at": until}, started_at=self._wait_started(seq, WaitKind.SIGNAL),
             )  # fmt: skip
             self.values.update(CLEAR_WAIT)
             raise WaitTimeout(f"signal {name!r} did not arrive within the timeout")
-        self._suspend("signal", name, seq, until, name)
+        self._suspend(WaitKind.SIGNAL, name, seq, until, name)
 
     def human_task(self, name: str, assignee: str | None, due: float | None, payload: Any) -> Any:
         """Create (once) a human task and wait for its completion."""
         serde = self.runtime.serde
-        recorded = self._replay("task", name)
+        recorded = self._replay(HistoryKind.TASK, name)
         if recorded is not None:
             return serde.loads(recorded["result"])
         seq = self.position - 1
-        pending = self._pending(seq, "task")
+        pending = self._pending(seq, WaitKind.TASK)
         now = self._now()
         signal = self._pending_signal(name)
         task = None
@@ -326,7 +340,7 @@ class Run(SagaRun):
                 "name": name,
                 "assignee": assignee,
                 "payload": serde.dumps(payload, f"the payload of human task {name!r}"),
-                "status": "open",
+                "status": TaskStatus.OPEN,
                 "due_at": None if due is None else now + due,
                 "created_at": now,
             }
@@ -334,33 +348,33 @@ class Run(SagaRun):
             if task is not None:
                 # Completed before the workflow got here: file it as done.
                 task.update(
-                    status="completed",
+                    status=TaskStatus.COMPLETED,
                     result=signal["payload"],
                     completed_at=now,
                     completed_by=signal["sent_by"],
                 )
                 self._new_tasks.append(task)
             self._record(
-                seq, "task", name, "completed", result=signal["payload"],
-                started_at=self._wait_started(seq, "task"),
+                seq, HistoryKind.TASK, name, HistoryOutcome.COMPLETED, result=signal["payload"],
+                started_at=self._wait_started(seq, WaitKind.TASK),
             )  # fmt: skip
             self._consumed.append((signal["id"], seq))
             self.values.update(CLEAR_WAIT)
             return serde.loads(signal["payload"])
         if task is not None:
             self._new_tasks.append(task)
-        self._suspend("task", name, seq, None, name)
+        self._suspend(WaitKind.TASK, name, seq, None, name)
 
     def _pending_signal(self, name: str) -> Mapping[Any, Any] | None:
         """The oldest signal of ``name`` that no wait has taken, this run's included."""
         taken = [signal_id for signal_id, _ in self._consumed]
         return self._store(self.runtime.store.pending_signal, self.instance_id, name, taken)
 
-    def record_value(self, kind: str, produce: Callable[[Clock], Any]) -> Any:
+    def record_value(self, kind: HistoryKind, produce: Callable[[Clock], Any]) -> Any:
         """Record a non-deterministic value (time, uuid, random) at the next position."""
         recorded = self._replay(kind, kind)
         if recorded is not None:
             return json.loads(recorded["result"])
         value = produce(self.runtime.clock)
-        self._record(self.position - 1, kind, kind, "completed", result=json.dumps(value))
+        self._record(self.position - 1, kind, kind, COMPLETED, result=json.dumps(value))
         return value

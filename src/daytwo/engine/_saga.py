@@ -16,8 +16,9 @@ from typing import Any
 from daytwo._errors import _ControlFlow
 from daytwo.engine._attempts import AttemptRun
 from daytwo.engine._context import StepInfo
-from daytwo.engine._durable import CLEAR_WAIT, RunResult
+from daytwo.engine._durable import CLEAR_WAIT, COMPLETED, RUNNING, STEP, RunResult
 from daytwo.engine._invocation import error_record, invoke
+from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
 
 __all__ = ["SagaRun"]
 
@@ -28,37 +29,37 @@ class SagaRun(AttemptRun):
     def _fail(self, error: dict[str, Any]) -> RunResult:
         """The instance failed for good (or was cancelled): enter compensation."""
         self.values.update(error=json.dumps(error), **CLEAR_WAIT)
-        self.values["status"] = "RUNNING"
+        self.values["status"] = RUNNING
         if error["type"] == "Cancelled":
-            self._record_cancel("completed", error["message"])
+            self._record_cancel(HistoryOutcome.COMPLETED, error["message"])
         if not self._compensations_due():
             return self._end_failed(compensated=False)
-        self._set_state("compensating", "RUNNING")
+        self._set_state("compensating", RUNNING)
         self._flush(terminal=True)
         if self.cancel_seen is not None and error["type"] != "Cancelled":
             # Accepted while this run was already failing: the failure's saga goes on.
-            self._record_cancel("superseded", self.cancel_seen, failed=error)
+            self._record_cancel(HistoryOutcome.SUPERSEDED, self.cancel_seen, failed=error)
         return self._compensate()
 
     def _record_cancel(
-        self, outcome: str, reason: str, *, failed: dict[str, Any] | None = None
+        self, outcome: HistoryOutcome, reason: str, *, failed: dict[str, Any] | None = None
     ) -> None:
         """A history row for a cancel: it took effect ("completed"), or it arrived while the
         instance was already failing ("superseded": the failure's compensation went on)."""
         detail: dict[str, Any] = {"reason": reason}
         if failed is not None:
             detail["failure"] = f"{failed.get('type')}: {failed.get('message')}"
-        self._record(len(self.history), "cancel", "cancel", outcome, detail=detail)
+        self._record(len(self.history), HistoryKind.CANCEL, "cancel", outcome, detail=detail)
 
     def _compensations_due(self) -> list[dict[str, Any]]:
         done = {
             json.loads(row["detail"])["compensates"]
             for row in self.history
-            if row["kind"] == "compensation"
+            if row["kind"] == HistoryKind.COMPENSATION
         }
         due = []
         for row in reversed(self.history):
-            if row["kind"] != "step" or row["outcome"] != "completed" or row["seq"] in done:
+            if row["kind"] != STEP or row["outcome"] != COMPLETED or row["seq"] in done:
                 continue
             step = self.runtime.registry.step(row["name"])
             if step is not None and step.compensation is not None:
@@ -75,7 +76,7 @@ class SagaRun(AttemptRun):
             name = f"compensate:{row['name']}"
             key = f"{self.instance_id}:{row['seq']}:compensate"
             attempt = 1
-            if self._pending(seq, "retry") or self._pending(seq, "attempt"):
+            if self._pending(seq, WaitKind.RETRY) or self._pending(seq, WaitKind.ATTEMPT):
                 attempt = self._next_attempt(name, seq, key)
             self._begin_attempt(f"compensating:{row['name']}", name, seq, attempt)
             args, kwargs = serde.loads(row["args"])
@@ -92,17 +93,17 @@ class SagaRun(AttemptRun):
             except Exception as exc:
                 self._attempt_failed(name, seq, attempt, key, started, exc, step.compensation_retry)
                 self._record(
-                    seq, "compensation", row["name"], "failed",
+                    seq, HistoryKind.COMPENSATION, row["name"], HistoryOutcome.FAILED,
                     error=json.dumps(error_record(exc)), attempt=attempt, idempotency_key=key,
                     started_at=started, detail={"compensates": row["seq"]},
                 )  # fmt: skip
                 error = json.loads(self.values["error"])
                 error["compensation_error"] = error_record(exc)
                 self.values["error"] = json.dumps(error)
-                self._finish("COMPENSATION_FAILED")
+                self._finish(InstanceStatus.COMPENSATION_FAILED)
                 return self._finished()
             self._record(
-                seq, "compensation", row["name"], "completed",
+                seq, HistoryKind.COMPENSATION, row["name"], HistoryOutcome.COMPLETED,
                 attempt=attempt, idempotency_key=key, started_at=started,
                 detail={"compensates": row["seq"]},
             )  # fmt: skip
@@ -112,10 +113,10 @@ class SagaRun(AttemptRun):
     def _end_failed(self, *, compensated: bool) -> RunResult:
         error = json.loads(self.values["error"])
         if error.get("type") == "Cancelled":
-            status = "CANCELLED"
-        elif compensated or any(row["kind"] == "compensation" for row in self.history):
-            status = "COMPENSATED"
+            status = InstanceStatus.CANCELLED
+        elif compensated or any(row["kind"] == HistoryKind.COMPENSATION for row in self.history):
+            status = InstanceStatus.COMPENSATED
         else:
-            status = "FAILED"
+            status = InstanceStatus.FAILED
         self._finish(status)
         return self._finished()

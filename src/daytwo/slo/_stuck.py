@@ -29,7 +29,10 @@ import sqlalchemy as sa
 from daytwo.slo._definitions import Objective, StuckRatio, format_duration
 from daytwo.store import (
     ACTIVE_STATUSES,
+    InstanceStatus,
     Store,
+    TaskStatus,
+    WaitKind,
     human_tasks,
     instances,
     step_attempts,
@@ -76,7 +79,7 @@ def median_time_in_state(store: Store, workflow: str) -> dict[str, tuple[float, 
     """Per state: (median seconds spent in it, number of visits) in recent successes."""
     recent = (
         sa.select(instances.c.id)
-        .where(instances.c.workflow == workflow, instances.c.status == "SUCCEEDED")
+        .where(instances.c.workflow == workflow, instances.c.status == InstanceStatus.SUCCEEDED)
         .order_by(instances.c.created_at.desc())
         .limit(MEDIAN_SAMPLE)
     )
@@ -108,10 +111,10 @@ def state_thresholds(store: Store, workflow: str, sli: StuckRatio) -> dict[str, 
 def _overdue_task(now: float) -> sa.ColumnElement[bool]:
     # The cheap column test first: the subquery then runs only for instances awaiting a task.
     return sa.and_(
-        instances.c.wait_kind == "task",
+        instances.c.wait_kind == WaitKind.TASK,
         sa.exists().where(
             human_tasks.c.instance_id == instances.c.id,
-            human_tasks.c.status == "open",
+            human_tasks.c.status == TaskStatus.OPEN,
             human_tasks.c.due_at < now,
         ),
     )
@@ -132,7 +135,7 @@ def _stuck_condition(
             else_=None,
         )
         too_long = instances.c.state_entered_at < cutoff
-    dead_lease = sa.and_(instances.c.status == "RUNNING", instances.c.run_at < now)
+    dead_lease = sa.and_(instances.c.status == InstanceStatus.RUNNING, instances.c.run_at < now)
     unserved: sa.ColumnElement[bool] = sa.false()
     if served is not None:
         workflow, live = served
@@ -175,7 +178,7 @@ def find_stuck(
             names = list(
                 conn.execute(
                     sa.select(instances.c.workflow)
-                    .where(instances.c.status.in_([*_ACTIVE, "INCOMPATIBLE"]))
+                    .where(instances.c.status.in_([*_ACTIVE, InstanceStatus.INCOMPATIBLE]))
                     .distinct()
                 ).scalars()
             )
@@ -185,7 +188,7 @@ def find_stuck(
             stuck_active = _stuck_condition(thresholds.get(name, {}), now, (name, live))
             for statuses, condition in (
                 (_ACTIVE, stuck_active),
-                (["INCOMPATIBLE"], sa.true()),
+                ([InstanceStatus.INCOMPATIBLE], sa.true()),
             ):
                 query = (
                     sa.select(instances)
@@ -212,12 +215,12 @@ def find_stuck(
             threshold = thresholds.get(row["workflow"], {}).get(row["state"])
             unserved = None
             due = row["run_at"] is not None and row["run_at"] <= now
-            if row["status"] != "INCOMPATIBLE" and due:
+            if row["status"] != InstanceStatus.INCOMPATIBLE and due:
                 unserved = live.unserved(row["queue"], row["workflow"], row["version"])
             reason = _reason(conn, row, now, threshold, heartbeats)
             if unserved is not None:
                 reason = f"{reason}; nothing will run it: {unserved}"
-            elif row["status"] == "RUNNING" and due:
+            elif row["status"] == InstanceStatus.RUNNING and due:
                 reason = f"{reason}; another worker will take it over"
             result.append(
                 StuckInstance(
@@ -243,10 +246,10 @@ def _reason(
     conn: sa.Connection, row: Any, now: float, threshold: float | None, live: dict[str, float]
 ) -> str:
     status, kind, name = row["status"], row["wait_kind"], row["wait_name"]
-    if status == "INCOMPATIBLE":
+    if status == InstanceStatus.INCOMPATIBLE:
         message = json.loads(row["error"])["message"] if row["error"] else "code changed"
         return f"incompatible: {message}"
-    if status == "RUNNING":
+    if status == InstanceStatus.RUNNING:
         owner = row["lease_owner"]
         if row["run_at"] is not None and row["run_at"] < now:
             heartbeat = live.get(owner) if owner else None
@@ -255,14 +258,14 @@ def _reason(
                 f"lease held by dead worker {owner} (expired {_ago(now - row['run_at'])} ago{seen})"
             )
         return f"running in state {row['state']!r} for {_ago(now - row['state_entered_at'])}"
-    if status == "RUNNABLE":
+    if status == InstanceStatus.RUNNABLE:
         # Woken (a signal came, a task was completed, a timer fired) or new, and not taken:
         # what it waited for before no longer holds it.
         kind = None
-    if kind == "task":
+    if kind == WaitKind.TASK:
         task = conn.execute(
             sa.select(human_tasks.c.assignee, human_tasks.c.due_at).where(
-                human_tasks.c.instance_id == row["id"], human_tasks.c.status == "open"
+                human_tasks.c.instance_id == row["id"], human_tasks.c.status == TaskStatus.OPEN
             )
         ).first()
         assignee = task.assignee if task is not None and task.assignee else "nobody"
@@ -271,9 +274,9 @@ def _reason(
                 f"human task {name!r} overdue by {_ago(now - task.due_at)}, assigned to {assignee}"
             )
         return f"waiting for human task {name!r}, assigned to {assignee}"
-    if kind == "signal":
+    if kind == WaitKind.SIGNAL:
         return f"waiting for signal {name!r}"
-    if kind == "retry":
+    if kind == WaitKind.RETRY:
         last = conn.execute(
             sa.select(step_attempts.c.error)
             .where(step_attempts.c.instance_id == row["id"])
@@ -283,7 +286,7 @@ def _reason(
         error = json.loads(last) if last else {}
         text = f"{error.get('type', 'Error')}: {error.get('message', '')}" if error else "?"
         return f"step {name!r} retrying for the {_ordinal(row['attempt'])} time; last error {text}"
-    if kind == "timer":
+    if kind == WaitKind.TIMER:
         return f"timer {name!r} due {_ago(now - (row['wake_at'] or now))} ago and not resumed"
     return (
         f"{status.lower()} in state {row['state']!r} for "
@@ -329,7 +332,7 @@ def stuck_report(
             workflows = list(
                 conn.execute(
                     sa.select(instances.c.workflow)
-                    .where(instances.c.status.in_([*_ACTIVE, "INCOMPATIBLE"]))
+                    .where(instances.c.status.in_([*_ACTIVE, InstanceStatus.INCOMPATIBLE]))
                     .distinct()
                 ).scalars()
             )

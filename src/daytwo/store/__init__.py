@@ -7,6 +7,14 @@ run your package's queries), the engine's tables to read (never write) and the v
 
 from daytwo.store._database import DEFAULT_URL, display_url, open_engine, resolve_url
 from daytwo.store._group_commit import DirectWriter, GroupCommitter
+from daytwo.store._rows import (
+    AttemptRow,
+    HistoryRow,
+    HumanTaskRow,
+    InstanceRow,
+    SignalRow,
+    TransitionRow,
+)
 from daytwo.store._schema import (
     history,
     human_tasks,
@@ -18,17 +26,37 @@ from daytwo.store._schema import (
     transitions,
     workers,
 )
-from daytwo.store._store import ACTIVE_STATUSES, TERMINAL_STATUSES, Store
+from daytwo.store._store import Store
+from daytwo.store._vocabulary import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    HistoryKind,
+    HistoryOutcome,
+    InstanceStatus,
+    TaskStatus,
+    WaitKind,
+)
 from daytwo.store._writes import InstanceWrite, WriteOutcome
 
 __all__ = [
     "ACTIVE_STATUSES",
     "DEFAULT_URL",
     "TERMINAL_STATUSES",
+    "AttemptRow",
     "DirectWriter",
     "GroupCommitter",
+    "HistoryKind",
+    "HistoryOutcome",
+    "HistoryRow",
+    "HumanTaskRow",
+    "InstanceRow",
+    "InstanceStatus",
     "InstanceWrite",
+    "SignalRow",
     "Store",
+    "TaskStatus",
+    "TransitionRow",
+    "WaitKind",
     "WriteOutcome",
     "display_url",
     "history",

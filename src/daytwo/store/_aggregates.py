@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from daytwo.store._schema import slo_buckets
+from daytwo.store._vocabulary import HistoryKind
 
 __all__ = [
     "BUCKET_KEY",
@@ -56,6 +57,7 @@ CYCLE_TIME_BOUNDS: tuple[float, ...] = tuple(
     )
 )
 _BINS = (*(f"{bound:g}" for bound in CYCLE_TIME_BOUNDS), "inf")
+_COMPENSATION = HistoryKind.COMPENSATION.value
 
 
 def cycle_time_bin(seconds: float) -> str:
@@ -167,7 +169,7 @@ def bucket_rows(
     for attempt in attempts:
         _add(rows, workflow, version, attempt["finished_at"], f"retry:{attempt['name']}")
     for event in history:
-        if event["kind"] == "compensation":
+        if event["kind"] == _COMPENSATION:
             _add(rows, workflow, version, event["finished_at"], f"comp:{event['name']}")
     finished_at = values["finished_at"]
     if finished_at is not None:

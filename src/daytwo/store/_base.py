@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from daytwo.store._vocabulary import ACTIVE_STATUSES, TERMINAL_STATUSES
 from daytwo.store._write_lock import write_lock_for
 from daytwo.store._writes import WriteApplier
 
@@ -25,11 +26,6 @@ __all__ = [
     "WAKE_CHANNEL",
     "StoreBase",
 ]
-
-TERMINAL_STATUSES = frozenset(
-    {"SUCCEEDED", "FAILED", "COMPENSATED", "COMPENSATION_FAILED", "CANCELLED", "INCOMPATIBLE"}
-)
-ACTIVE_STATUSES = frozenset({"RUNNABLE", "RUNNING", "WAITING"})
 
 #: The PostgreSQL notification channel on which workers hear about new work.
 WAKE_CHANNEL = "daytwo_wake"

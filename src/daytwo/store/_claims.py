@@ -19,6 +19,7 @@ from sqlalchemy.sql import Update
 
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import READY, RUNNING, TIMED, instances, pauses, queue_starts, queues
+from daytwo.store._vocabulary import InstanceStatus
 
 __all__ = [
     "UNLIMITED",
@@ -58,7 +59,7 @@ def _lease(candidates: sa.Select[Any]) -> Update:
         instances.update()
         .where(instances.c.id.in_(candidates.scalar_subquery()))
         .values(
-            status="RUNNING",
+            status=InstanceStatus.RUNNING,
             lease_owner=sa.bindparam("_owner"),
             lease_token=instances.c.lease_token + 1,
             run_at=sa.bindparam("_expiry"),

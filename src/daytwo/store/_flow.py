@@ -30,6 +30,7 @@ from daytwo.store._schema import (
 )
 from daytwo.store._slots import DependencySlots
 from daytwo.store._store import Store
+from daytwo.store._vocabulary import InstanceStatus, WaitKind
 
 __all__ = ["FlowControl", "FlowSettings", "QueueSettings"]
 
@@ -272,7 +273,7 @@ class FlowControl:
                 released = conn.execute(
                     instances.update()
                     .where(instances.c.workflow == workflow, _held_at(step))
-                    .values(status="RUNNABLE", run_at=now, updated_at=now)
+                    .values(status=InstanceStatus.RUNNABLE, run_at=now, updated_at=now)
                 ).rowcount
             for queue in conn.execute(
                 sa.select(instances.c.queue.distinct()).where(
@@ -315,7 +316,7 @@ class FlowControl:
         woken = conn.execute(
             instances.update()
             .where(instances.c.id == instance_id, _held_at(step))
-            .values(status="RUNNABLE", run_at=now, updated_at=now)
+            .values(status=InstanceStatus.RUNNABLE, run_at=now, updated_at=now)
             .returning(instances.c.queue)
         ).first()
         if woken is not None:
@@ -403,7 +404,7 @@ class FlowControl:
 def _held_at(step: str) -> sa.ColumnElement[bool]:
     """Instances suspended at a paused ``step`` (in state ``paused:STEP``)."""
     return sa.and_(
-        instances.c.status == "WAITING",
-        instances.c.wait_kind == "paused",
+        instances.c.status == InstanceStatus.WAITING,
+        instances.c.wait_kind == WaitKind.PAUSED,
         instances.c.wait_name == step,
     )

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
 from daytwo.store._base import TERMINAL_STATUSES, StoreBase
+from daytwo.store._rows import HumanTaskRow, InstanceRow, SignalRow, typed_row, typed_rows
 from daytwo.store._schema import human_tasks, instances, signals
+from daytwo.store._vocabulary import InstanceStatus, TaskStatus, WaitKind
 
 __all__ = ["Inbox", "locked_instance"]
 
@@ -35,7 +37,7 @@ class Inbox(StoreBase):
 
     def pending_signal(
         self, instance_id: str, name: str, exclude: Sequence[int] = ()
-    ) -> RowMapping | None:
+    ) -> SignalRow | None:
         """The oldest unconsumed signal of that name for the instance.
 
         ``exclude`` lists signals the asking run has consumed but not written yet: one
@@ -55,13 +57,13 @@ class Inbox(StoreBase):
         if exclude:
             query = query.where(signals.c.id.not_in(list(exclude)))
         with self.read() as conn:
-            return conn.execute(query).mappings().first()
+            return typed_row(conn.execute(query).mappings().first(), SignalRow)
 
     # -- signals, cancellation ------------------------------------------------------------
 
     def send_signal(
         self, instance_id: str, name: str, payload: str, *, now: float, sent_by: str | None
-    ) -> RowMapping | None:
+    ) -> InstanceRow | None:
         """Record a signal and wake the instance if it waits for it.
 
         Returns the instance row as it was before, or None if there is no such instance.
@@ -70,22 +72,27 @@ class Inbox(StoreBase):
         with self.write() as conn:
             row = conn.execute(locked_instance(instance_id)).mappings().first()
             if row is None or row["status"] in TERMINAL_STATUSES:
-                return row
+                return typed_row(row, InstanceRow)
             self._deliver(conn, row, name, payload, now=now, sent_by=sent_by)
             conn.execute(
                 human_tasks.update()
                 .where(
                     human_tasks.c.instance_id == instance_id,
                     human_tasks.c.name == name,
-                    human_tasks.c.status == "open",
+                    human_tasks.c.status == TaskStatus.OPEN,
                 )
-                .values(status="completed", result=payload, completed_at=now, completed_by=sent_by)
+                .values(
+                    status=TaskStatus.COMPLETED,
+                    result=payload,
+                    completed_at=now,
+                    completed_by=sent_by,
+                )
             )
-            return row
+            return typed_row(row, InstanceRow)
 
     def complete_task(
         self, task_id: str, payload: str, *, now: float, by: str | None
-    ) -> tuple[RowMapping | None, bool]:
+    ) -> tuple[HumanTaskRow | None, bool]:
         """Complete an open task and deliver its result as the signal of its name.
 
         Returns the task as it was and whether this call completed it. The task row is
@@ -95,8 +102,8 @@ class Inbox(StoreBase):
         """
         with self.write() as conn:
             task = conn.execute(sa.select(human_tasks).where(human_tasks.c.id == task_id))
-            before = task.mappings().first()
-            if before is None or before["status"] != "open":
+            before = typed_row(task.mappings().first(), HumanTaskRow)
+            if before is None or before["status"] != TaskStatus.OPEN:
                 return before, False
             # Lock the instance first, in the same order as signals and suspensions do.
             row = conn.execute(locked_instance(before["instance_id"])).mappings().one()
@@ -104,8 +111,10 @@ class Inbox(StoreBase):
                 return before, False
             completed = conn.execute(
                 human_tasks.update()
-                .where(human_tasks.c.id == task_id, human_tasks.c.status == "open")
-                .values(status="completed", result=payload, completed_at=now, completed_by=by)
+                .where(human_tasks.c.id == task_id, human_tasks.c.status == TaskStatus.OPEN)
+                .values(
+                    status=TaskStatus.COMPLETED, result=payload, completed_at=now, completed_by=by
+                )
             ).rowcount
             if not completed:  # another completion won between our read and the lock
                 return before, False
@@ -137,16 +146,16 @@ class Inbox(StoreBase):
             instances.update()
             .where(
                 instances.c.id == row["id"],
-                instances.c.status == "WAITING",
-                instances.c.wait_kind.in_(["signal", "task"]),
+                instances.c.status == InstanceStatus.WAITING,
+                instances.c.wait_kind.in_([WaitKind.SIGNAL, WaitKind.TASK]),
                 instances.c.wait_name == name,
             )
-            .values(status="RUNNABLE", run_at=now, updated_at=now)
+            .values(status=InstanceStatus.RUNNABLE, run_at=now, updated_at=now)
         ).rowcount
         if woken:
             self.notify_workers(conn, row["queue"])
 
-    def request_cancel(self, instance_id: str, reason: str, now: float) -> RowMapping | None:
+    def request_cancel(self, instance_id: str, reason: str, now: float) -> InstanceRow | None:
         """Mark the instance for cancellation and make it claimable if it is not running.
 
         Returns the row as it was; nothing changes when the instance ended or is already
@@ -155,19 +164,19 @@ class Inbox(StoreBase):
         with self.write() as conn:
             row = conn.execute(locked_instance(instance_id)).mappings().first()
             if row is None or row["status"] in TERMINAL_STATUSES or row["error"] is not None:
-                return row
+                return typed_row(row, InstanceRow)
             values: dict[str, Any] = {"cancel_reason": reason, "updated_at": now}
-            if row["status"] != "RUNNING":
-                values.update(status="RUNNABLE", run_at=now)
+            if row["status"] != InstanceStatus.RUNNING:
+                values.update(status=InstanceStatus.RUNNABLE, run_at=now)
                 self.notify_workers(conn, row["queue"])
             conn.execute(instances.update().where(instances.c.id == instance_id).values(**values))
-            return row
+            return typed_row(row, InstanceRow)
 
     # -- human tasks ----------------------------------------------------------------------
 
     def list_tasks(
-        self, *, status: str | None = "open", assignee: str | None = None, limit: int = 100
-    ) -> list[RowMapping]:
+        self, *, status: str | None = TaskStatus.OPEN, assignee: str | None = None, limit: int = 100
+    ) -> list[HumanTaskRow]:
         """Human tasks, oldest first."""
         query = sa.select(human_tasks).order_by(human_tasks.c.created_at, human_tasks.c.id)
         if status:
@@ -175,23 +184,20 @@ class Inbox(StoreBase):
         if assignee:
             query = query.where(human_tasks.c.assignee == assignee)
         with self.read() as conn:
-            return list(conn.execute(query.limit(limit)).mappings())
+            return typed_rows(conn.execute(query.limit(limit)).mappings(), HumanTaskRow)
 
-    def get_task(self, task_id: str) -> RowMapping | None:
+    def get_task(self, task_id: str) -> HumanTaskRow | None:
         """One human task."""
         with self.read() as conn:
-            return (
-                conn.execute(sa.select(human_tasks).where(human_tasks.c.id == task_id))
-                .mappings()
-                .first()
-            )
+            query = sa.select(human_tasks).where(human_tasks.c.id == task_id)
+            return typed_row(conn.execute(query).mappings().first(), HumanTaskRow)
 
     def reassign_task(self, task_id: str, assignee: str) -> bool:
         """Change the assignee of an open task; False if it is not open."""
         with self.write() as conn:
             result = conn.execute(
                 human_tasks.update()
-                .where(human_tasks.c.id == task_id, human_tasks.c.status == "open")
+                .where(human_tasks.c.id == task_id, human_tasks.c.status == TaskStatus.OPEN)
                 .values(assignee=assignee)
             )
             return result.rowcount > 0

@@ -30,6 +30,7 @@ from daytwo.store._schema import (
     queues,
 )
 from daytwo.store._store import ACTIVE_STATUSES, Store
+from daytwo.store._vocabulary import HistoryKind
 from daytwo.store._workers import recent_registrations
 
 __all__ = ["Catalog", "NameCheck", "NameKind"]
@@ -157,7 +158,7 @@ class NameCheck:
             ids = list(conn.execute(active).scalars())
             recorded = conn.execute(
                 sa.select(history.c.name)
-                .where(history.c.instance_id.in_(ids), history.c.kind == "step")
+                .where(history.c.instance_id.in_(ids), history.c.kind == HistoryKind.STEP)
                 .distinct()
             ).scalars()
             paused = conn.execute(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Mapping
+from enum import Enum
 from typing import Any, cast
 
 from sqlalchemy.engine import Dialect
@@ -30,9 +31,13 @@ class Prepared:
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         if not self.positional:
             self.names = tuple(compiled.bind_names.values())
-        # Literal values in the statement (e.g. status == "WAITING") are binds with a value.
+        # Literal values in the statement (e.g. status == WAITING) are binds with a value. A
+        # vocabulary member is bound as its plain text: the SQLite driver looks up an adapter
+        # for every parameter of a str subclass.
         self.defaults = {
-            name: bind.value for name, bind in compiled.binds.items() if not bind.required
+            name: bind.value.value if isinstance(bind.value, Enum) else bind.value
+            for name, bind in compiled.binds.items()
+            if not bind.required
         }
 
         # itemgetter builds the positional tuple in C: this runs for every row written.

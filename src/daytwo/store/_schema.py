@@ -28,13 +28,17 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from daytwo.store._vocabulary import InstanceStatus
+
 metadata = MetaData()
 
 #: Conditions of the partial indexes, written as literals in queries that must use them
-#: (a query planner matches a partial index only against the same literal condition).
-READY = "status = 'RUNNABLE'"
-TIMED = "status = 'WAITING' AND run_at IS NOT NULL"
-RUNNING = "status = 'RUNNING'"
+#: (a query planner matches a partial index only against the same literal condition, not a
+#: bound parameter). Built from the enum once, at import: the text is still a literal
+#: (``status = 'RUNNABLE'``), and the migrations that created the indexes spell the same.
+READY = f"status = '{InstanceStatus.RUNNABLE}'"
+TIMED = f"status = '{InstanceStatus.WAITING}' AND run_at IS NOT NULL"
+RUNNING = f"status = '{InstanceStatus.RUNNING}'"
 
 #: One row per workflow instance. ``run_at`` is when a worker may claim the instance: the due
 #: time of a runnable or waiting instance, the lease expiry of a running one, NULL when only

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from daytwo.store._schema import dependency_limits, dependency_slots, instances
 from daytwo.store._store import Store
+from daytwo.store._vocabulary import InstanceStatus
 
 __all__ = ["DependencySlots"]
 
@@ -102,7 +103,7 @@ class DependencySlots:
 def _holds_lease(conn: sa.Connection, instance_id: str, token: int) -> bool:
     current = conn.execute(
         sa.select(instances.c.lease_token).where(
-            instances.c.id == instance_id, instances.c.status == "RUNNING"
+            instances.c.id == instance_id, instances.c.status == InstanceStatus.RUNNING
         )
     ).scalar()
     return bool(current == token)
@@ -114,6 +115,6 @@ def _slot_is_live(now: float) -> sa.ColumnElement[bool]:
     return sa.and_(
         instances.c.id == dependency_slots.c.instance_id,
         instances.c.lease_token == dependency_slots.c.lease_token,
-        instances.c.status == "RUNNING",
+        instances.c.status == InstanceStatus.RUNNING,
         instances.c.run_at > now,
     )

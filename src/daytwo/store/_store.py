@@ -18,6 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from daytwo.store._base import ACTIVE_STATUSES, SETTINGS_CHANNEL, TERMINAL_STATUSES, WAKE_CHANNEL
 from daytwo.store._claims import UNLIMITED, ClaimRequest, QueueLimits, claim_params, of_pairs
 from daytwo.store._inbox import Inbox
+from daytwo.store._rows import (
+    AttemptRow,
+    HistoryRow,
+    InstanceRow,
+    TransitionRow,
+    typed_row,
+    typed_rows,
+)
 from daytwo.store._schema import (
     READY,
     RUNNING,
@@ -28,6 +36,7 @@ from daytwo.store._schema import (
     transitions,
     workers,
 )
+from daytwo.store._vocabulary import InstanceStatus
 from daytwo.store._writes import InstanceWrite, WriteOutcome
 
 __all__ = [
@@ -57,7 +66,7 @@ def initial_transition(row: dict[str, Any]) -> dict[str, Any]:
 class Store(Inbox):
     """Queries over one database (the layers below: :class:`Inbox`, :class:`StoreBase`)."""
 
-    def insert_instance(self, row: dict[str, Any]) -> tuple[bool, RowMapping]:
+    def insert_instance(self, row: dict[str, Any]) -> tuple[bool, InstanceRow]:
         """Insert a new instance; if the id exists, return the existing row instead."""
         try:
             with self.write() as conn:
@@ -71,14 +80,11 @@ class Store(Inbox):
         assert existing is not None
         return created, existing
 
-    def get_instance(self, instance_id: str) -> RowMapping | None:
+    def get_instance(self, instance_id: str) -> InstanceRow | None:
         """One instance row, or None."""
         with self.read() as conn:
-            return (
-                conn.execute(sa.select(instances).where(instances.c.id == instance_id))
-                .mappings()
-                .first()
-            )
+            query = sa.select(instances).where(instances.c.id == instance_id)
+            return typed_row(conn.execute(query).mappings().first(), InstanceRow)
 
     def list_instances(
         self,
@@ -88,7 +94,7 @@ class Store(Inbox):
         state: str | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> list[RowMapping]:
+    ) -> list[InstanceRow]:
         """Instances, newest first, filtered."""
         query = sa.select(instances)
         if workflow:
@@ -99,7 +105,7 @@ class Store(Inbox):
             query = query.where(instances.c.state == state)
         query = query.order_by(instances.c.created_at.desc(), instances.c.id).limit(limit)
         with self.read() as conn:
-            return list(conn.execute(query.offset(offset)).mappings())
+            return typed_rows(conn.execute(query.offset(offset)).mappings(), InstanceRow)
 
     def count_by_status(self, workflow: str | None = None) -> dict[str, int]:
         """Number of instances per status."""
@@ -111,20 +117,21 @@ class Store(Inbox):
 
     # -- history --------------------------------------------------------------------------
 
-    def load_history(self, instance_id: str) -> list[RowMapping]:
+    def load_history(self, instance_id: str) -> list[HistoryRow]:
         """The instance's history in sequence order."""
         query = sa.select(history).where(history.c.instance_id == instance_id)
-        return self._all(query.order_by(history.c.seq))
+        return typed_rows(self._all(query.order_by(history.c.seq)), HistoryRow)
 
-    def load_attempts(self, instance_id: str) -> list[RowMapping]:
+    def load_attempts(self, instance_id: str) -> list[AttemptRow]:
         """Failed step attempts of the instance."""
         query = sa.select(step_attempts).where(step_attempts.c.instance_id == instance_id)
-        return self._all(query.order_by(step_attempts.c.seq, step_attempts.c.attempt))
+        query = query.order_by(step_attempts.c.seq, step_attempts.c.attempt)
+        return typed_rows(self._all(query), AttemptRow)
 
-    def load_transitions(self, instance_id: str) -> list[RowMapping]:
+    def load_transitions(self, instance_id: str) -> list[TransitionRow]:
         """State transitions of the instance in order."""
         query = sa.select(transitions).where(transitions.c.instance_id == instance_id)
-        return self._all(query.order_by(transitions.c.seq))
+        return typed_rows(self._all(query.order_by(transitions.c.seq)), TransitionRow)
 
     def _all(self, query: sa.Select[Any]) -> list[RowMapping]:
         with self.read() as conn:
@@ -225,7 +232,7 @@ class Store(Inbox):
                 .where(
                     instances.c.id.in_(list(instance_ids)),
                     instances.c.lease_owner == owner,
-                    instances.c.status == "RUNNING",
+                    instances.c.status == InstanceStatus.RUNNING,
                 )
                 .values(run_at=expiry)
             )
@@ -253,10 +260,10 @@ class Store(Inbox):
                 .where(
                     instances.c.id.in_(list(instance_ids)),
                     instances.c.lease_owner == owner,
-                    instances.c.status == "RUNNING",
+                    instances.c.status == InstanceStatus.RUNNING,
                 )
                 .values(
-                    status="RUNNABLE",
+                    status=InstanceStatus.RUNNABLE,
                     lease_owner=None,
                     lease_token=instances.c.lease_token + 1,
                     run_at=now if claimable_at is None else claimable_at,

@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from daytwo.store._schema import instances, workers
-from daytwo.store._store import ACTIVE_STATUSES, Store
+from daytwo.store._store import Store
+from daytwo.store._vocabulary import ACTIVE_STATUSES, InstanceStatus
 
 __all__ = [
     "Coverage",
@@ -233,7 +234,7 @@ def release_workers(store: Store, dead: Sequence[str], now: float) -> None:
     with store.write() as conn:
         conn.execute(
             instances.update()
-            .where(instances.c.lease_owner.in_(dead), instances.c.status == "RUNNING")
+            .where(instances.c.lease_owner.in_(dead), instances.c.status == InstanceStatus.RUNNING)
             .values(run_at=now)
         )
         conn.execute(workers.update().where(workers.c.id.in_(dead)).values(stopped_at=now))

@@ -36,6 +36,7 @@ from daytwo.store._schema import (
     step_attempts,
     transitions,
 )
+from daytwo.store._vocabulary import InstanceStatus, TaskStatus
 from daytwo.store._write_lock import NoWriteLock, WriteLock
 
 __all__ = ["RUN_COLUMNS", "InstanceWrite", "WriteApplier", "WriteOutcome"]
@@ -202,21 +203,21 @@ class WriteApplier:
             instances.update()
             .where(
                 instances.c.id == ident,
-                instances.c.status == "WAITING",
+                instances.c.status == InstanceStatus.WAITING,
                 sa.exists().where(
                     signals.c.instance_id == ident,
                     signals.c.name == sa.bindparam("_name"),
                     signals.c.consumed_seq.is_(None),
                 ),
             )
-            .values(status="RUNNABLE", run_at=sa.bindparam("_now")),
+            .values(status=InstanceStatus.RUNNABLE, run_at=sa.bindparam("_now")),
             dialect,
         )
         self._close_tasks = Prepared(
             human_tasks.update()
-            .where(human_tasks.c.instance_id == ident, human_tasks.c.status == "open")
+            .where(human_tasks.c.instance_id == ident, human_tasks.c.status == TaskStatus.OPEN)
             .values(
-                status="closed",
+                status=TaskStatus.CLOSED,
                 closed_reason=sa.bindparam("_reason"),
                 completed_at=sa.bindparam("_now"),
             ),

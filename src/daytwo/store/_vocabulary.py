@@ -1,0 +1,138 @@
+"""The words the store holds: instance statuses, wait kinds, history kinds and outcomes,
+human-task statuses.
+
+Each vocabulary is a :class:`~enum.StrEnum` whose values are exactly the text stored in
+the database, so a member binds, compares and hashes like that string (``"RUNNING" ==
+InstanceStatus.RUNNING``, and either finds the other in a set) and rows read back as plain
+strings need no conversion to be compared. The records the app hands out
+(``daytwo.Instance`` and the others) carry the members. The store is the lowest layer, so
+the vocabulary lives here, where every package above it (engine, app, worker, operations
+packages) can import it without breaking the layering.
+
+A value is stored by many releases: never rename one. A new member needs no migration (the
+columns are plain text), but every reader of the column must know it before a writer
+stores it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "TERMINAL_STATUSES",
+    "HistoryKind",
+    "HistoryOutcome",
+    "InstanceStatus",
+    "TaskStatus",
+    "WaitKind",
+]
+
+
+class InstanceStatus(StrEnum):
+    """Where an instance is in its life (``instances.status``, ``transitions.status``)."""
+
+    #: Due or queued: a worker may claim it (``run_at`` says from when).
+    RUNNABLE = "RUNNABLE"
+    #: Leased by a worker or an inline run (``run_at`` is the lease expiry).
+    RUNNING = "RUNNING"
+    #: Waiting for a timer, signal, human task, retry backoff, pause or dependency slot
+    #: (:class:`WaitKind` says which).
+    WAITING = "WAITING"
+    SUCCEEDED = "SUCCEEDED"
+    #: Failed with nothing to compensate.
+    FAILED = "FAILED"
+    #: Failed, and its completed steps were compensated.
+    COMPENSATED = "COMPENSATED"
+    #: A compensation exhausted its retries.
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
+    #: Cancelled by an operator (and compensated).
+    CANCELLED = "CANCELLED"
+    #: Its code no longer matches its history (or its version is gone).
+    INCOMPATIBLE = "INCOMPATIBLE"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the instance has ended (it never changes status again)."""
+        return self in TERMINAL_STATUSES
+
+
+#: The statuses of an ended instance.
+TERMINAL_STATUSES: frozenset[InstanceStatus] = frozenset(
+    {
+        InstanceStatus.SUCCEEDED,
+        InstanceStatus.FAILED,
+        InstanceStatus.COMPENSATED,
+        InstanceStatus.COMPENSATION_FAILED,
+        InstanceStatus.CANCELLED,
+        InstanceStatus.INCOMPATIBLE,
+    }
+)
+#: The statuses of an instance that has not ended.
+ACTIVE_STATUSES: frozenset[InstanceStatus] = frozenset(
+    {InstanceStatus.RUNNABLE, InstanceStatus.RUNNING, InstanceStatus.WAITING}
+)
+
+
+class WaitKind(StrEnum):
+    """What a pending wait is (``instances.wait_kind``; ``wait_name`` names its subject).
+
+    Set while the instance is WAITING, except :attr:`ATTEMPT`, which marks the attempt in
+    flight of a RUNNING instance (so that a run taking it over after a crash knows the
+    attempt was lost with its worker).
+    """
+
+    #: A durable timer (``ctx.sleep``).
+    TIMER = "timer"
+    #: A signal (``ctx.wait_for_signal``).
+    SIGNAL = "signal"
+    #: A human task's completion (``ctx.human_task``).
+    TASK = "task"
+    #: The backoff before the next attempt of a failed step or compensation.
+    RETRY = "retry"
+    #: The attempt of a step or compensation in flight.
+    ATTEMPT = "attempt"
+    #: A paused step (``daytwo pause --step``), until ``daytwo resume``.
+    PAUSED = "paused"
+    #: A slot of a limited dependency, retried soon.
+    THROTTLED = "throttled"
+
+
+class HistoryKind(StrEnum):
+    """What a recorded durable operation was (``history.kind``)."""
+
+    STEP = "step"
+    TIMER = "timer"
+    SIGNAL = "signal"
+    TASK = "task"
+    #: ``ctx.now()``, ``ctx.uuid()``, ``ctx.random()``: recorded values (name = kind).
+    NOW = "now"
+    UUID = "uuid"
+    RANDOM = "random"
+    #: A compensation of the step at ``detail.compensates``.
+    COMPENSATION = "compensation"
+    #: A cancel request, as the instance met it.
+    CANCEL = "cancel"
+
+
+class HistoryOutcome(StrEnum):
+    """How a recorded operation ended (``history.outcome``)."""
+
+    COMPLETED = "completed"
+    #: A step or compensation that failed for good.
+    FAILED = "failed"
+    #: A signal wait whose timeout passed.
+    TIMED_OUT = "timed_out"
+    #: A cancel that arrived while the instance was already failing: the failure's
+    #: compensation went on, and the instance ends with the failure's status.
+    SUPERSEDED = "superseded"
+
+
+class TaskStatus(StrEnum):
+    """Where a human task is: waiting for someone, done, or closed with its instance."""
+
+    OPEN = "open"
+    COMPLETED = "completed"
+    #: The instance ended (cancelled, failed, compensated, incompatible) while the task was
+    #: open; ``closed_reason`` says how. It can no longer be completed.
+    CLOSED = "closed"
