@@ -186,6 +186,13 @@ def schema_state(conn: Connection) -> tuple[SchemaState, frozenset[str], set[str
     if revisions == head_revisions():
         return SchemaState.CURRENT, revisions, set()
     tables = set(sa.inspect(conn).get_table_names())
+    # Read the stamp again after the tables: without a transaction around both reads (a
+    # read-only probe of a SQLite file), another process's first migration may commit in
+    # between, and its tables without its stamp would look like another application's.
+    stamped = _stamped(conn)
+    revisions = branch_positions(stamped)
+    if revisions == head_revisions():
+        return SchemaState.CURRENT, revisions, set()
     if not stamped:
         return (SchemaState.FOREIGN if tables else SchemaState.EMPTY), revisions, tables
     if stamped <= known_revisions():
