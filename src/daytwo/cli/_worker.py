@@ -164,10 +164,12 @@ def _objectives(app: Any, files: list[Path] | None, metrics: bool) -> list[Any] 
 
 
 def _slo_services(app: Any, objectives: list[Any] | None, interval: float) -> list[Any]:
-    """The SLO evaluator service, when there are objectives."""
+    """The SLO evaluator service and its alert deliveries, when there are objectives."""
     if not objectives:
         return []
     from daytwo import slo
 
-    evaluator = slo.Evaluator.for_app(app, objectives, sinks=[slo.LogSink()])
-    return [slo.EvaluatorService(evaluator, interval=interval)]
+    sinks = [slo.LogSink(), *slo.alert_sinks_for(app)]
+    evaluator = slo.Evaluator.for_app(app, objectives, sinks=sinks)
+    # The durable sinks' outbox deliveries (webhooks) run beside it, retrying.
+    return [slo.EvaluatorService(evaluator, interval=interval), *evaluator.deliveries]

@@ -26,6 +26,13 @@ from daytwo.slo._definitions import (
     format_duration,
     parse_duration,
 )
+from daytwo.slo._delivery import (
+    ALERT_KINDS,
+    AlertSubscriber,
+    DurableAlertSink,
+    add_alert_sinks,
+    alert_sinks_for,
+)
 from daytwo.slo._evaluator import Evaluator
 from daytwo.slo._metrics import MetricsService, StoreCollector, serve_metrics
 from daytwo.slo._openslo import export_openslo, load_openslo, openslo_yaml, parse_openslo
@@ -38,6 +45,7 @@ from daytwo.slo._versions import definition_history
 from daytwo.slo._yaml import DefinitionError, load_objectives, parse_objectives
 
 __all__ = [
+    "ALERT_KINDS",
     "CYCLE_TIME_BOUNDS",
     "PAGE",
     "TICKET",
@@ -45,10 +53,12 @@ __all__ = [
     "Alert",
     "AlertPolicy",
     "AlertSink",
+    "AlertSubscriber",
     "BurnRateRule",
     "CompensationRate",
     "CycleTime",
     "DefinitionError",
+    "DurableAlertSink",
     "Duration",
     "Evaluator",
     "EvaluatorService",
@@ -67,6 +77,8 @@ __all__ = [
     "WebhookSink",
     "Window",
     "acquire_lease",
+    "add_alert_sinks",
+    "alert_sinks_for",
     "definition_history",
     "export_openslo",
     "format_duration",

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: The newest migration; a test checks that it is Alembic's head.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 #: The PostgreSQL advisory lock key that serializes migrations ("daytwo" in ASCII).
 MIGRATION_LOCK_KEY = 0x646179747776

@@ -1,5 +1,6 @@
 """Workers: claim loop, leases, heartbeats and background services."""
 
+from daytwo.worker._outbox import OutboxDelivery, OutboxSubscriber, delivery_backoff
 from daytwo.worker._worker import BackgroundService, Worker
 
-__all__ = ["BackgroundService", "Worker"]
+__all__ = ["BackgroundService", "OutboxDelivery", "OutboxSubscriber", "Worker", "delivery_backoff"]
