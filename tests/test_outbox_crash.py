@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _harness import TESTS_DIR, free_port, wait_until
+from _harness import TESTS_DIR, free_port, wait_until, worker_command
 from workloads.outbox_app import FLAPS, WEBHOOK_ENV, build_app, flap_workflow
 
 import daytwo
@@ -117,12 +117,12 @@ class Workers:
     def current(self) -> subprocess.Popen[bytes]:
         return self.started[-1]
 
-    def spawn(self) -> None:
+    def spawn(self, command: list[str] | None = None) -> None:
         log = self.directory / f"worker-{len(self.started)}.log"
         with log.open("wb") as out:
             self.started.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "workloads.outbox_app"],
+                    command or [sys.executable, "-m", "workloads.outbox_app"],
                     env=self.environment,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -183,6 +183,28 @@ def _run_some(app: daytwo.App, rng: random.Random, seconds: float) -> None:
         for index in alive:
             app.run(flap_workflow(index), None)
         time.sleep(0.25)
+
+
+@pytest.mark.backends("sqlite")  # the delivery does not depend on the backend
+def test_daytwo_worker_delivers_to_a_webhook_added_to_the_app_once_it_is_up(
+    db_url: str, tmp_path: Path, receiver: DedupReceiver
+) -> None:
+    """The CLI path: ``daytwo worker`` runs the alert deliveries of the app's sinks and
+    retries them until the receiver listens."""
+    app = build_app(db_url)
+    workers = Workers(db_url, receiver.url, tmp_path)
+    command = [*worker_command("workloads.outbox_app:app"), "--slo-interval", "1"]
+    try:
+        workers.spawn(command)
+        wait_until(lambda: _undelivered(app) >= FLAPS, timeout=60, what="undelivered alerts")
+        receiver.start()
+        wait_until(lambda: _undelivered(app) == 0, timeout=60, what="the alerts delivered")
+        workers.current.send_signal(signal.SIGTERM)
+        assert workers.current.wait(timeout=30) == 0, workers.outputs()
+    finally:
+        workers.kill_all()
+    assert receiver.unique() == [event.seq for event in _alert_events(app)]
+    app.close()
 
 
 def test_sigkill_between_commit_and_delivery_and_a_receiver_down_lose_no_alert(

@@ -9,6 +9,9 @@ every :data:`EVALUATE_EVERY` seconds and delivers the alert events to the webhoo
 takes over quickly::
 
     python -m workloads.outbox_app      (the database from $DAYTWO_DATABASE; until SIGTERM)
+
+``daytwo worker workloads.outbox_app:app --slo-interval 1`` serves the same objectives and
+webhook (registered on :data:`app`) with the CLI's default leases and backoffs.
 """
 
 from __future__ import annotations
@@ -60,6 +63,18 @@ def objectives() -> list[slo.Objective]:
         )
         for index in range(FLAPS)
     ]
+
+
+def _registered() -> daytwo.App:
+    """The app of ``daytwo worker workloads.outbox_app:app``: objectives and webhook on it."""
+    served = build_app()
+    slo.register(served, *objectives())
+    if os.environ.get(WEBHOOK_ENV):
+        slo.add_alert_sinks(served, slo.WebhookSink(os.environ[WEBHOOK_ENV], timeout=2.0))
+    return served
+
+
+app = _registered()
 
 
 def main() -> None:
