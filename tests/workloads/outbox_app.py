@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from datetime import timedelta
 
 import daytwo
 from daytwo import slo
@@ -59,7 +60,9 @@ def objectives() -> list[slo.Objective]:
             workflow=flap_workflow(index),
             objective=0.9,
             sli=slo.Success(),
-            alerting=slo.AlertPolicy(min_events=1_000_000, no_data=NO_DATA_SECONDS),
+            alerting=slo.AlertPolicy(
+                min_events=1_000_000, no_data=timedelta(seconds=NO_DATA_SECONDS)
+            ),
         )
         for index in range(FLAPS)
     ]
