@@ -297,3 +297,20 @@ def test_daytwo_worker_runs_the_deliveries_of_the_sinks_added_to_the_app(
     assert delivery is evaluator.evaluator.deliveries[0]
     with pytest.raises(daytwo.InvalidInput, match="not an alert sink"):
         slo.add_alert_sinks(fake_app, object())  # type: ignore[arg-type]
+
+
+def test_an_alert_event_from_another_release_still_delivers() -> None:
+    """Fields an old event lacks are None and fields it has that are gone are dropped, so
+    an old event never blocks the webhook behind it."""
+    from daytwo.slo._delivery import alert_of
+
+    payload = {"id": 1, "dedup_key": "slo/x/page", "objective": "x", "definition_version": 1,
+               "severity": "page", "status": "firing", "labels": {}, "summary": "s",
+               "detail": {}, "fired_at": 1.0, "resolved_at": None, "gone": "field"}  # fmt: skip
+    alert = alert_of(OutboxEvent(7, FIRED, "slo/x/page", payload, 1.0))
+    assert alert.runbook is None and alert.dedup_key == "slo/x/page"
+
+
+def test_a_long_webhook_host_still_makes_a_valid_subscriber_name() -> None:
+    sink = slo.WebhookSink(f"https://{'h' * 200}.example/hook")
+    assert len(sink.subscriber_name) <= 100

@@ -138,7 +138,8 @@ class WebhookSink:
         self.timeout = timeout
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         digest = hashlib.sha256(url.encode()).hexdigest()[:12]
-        self.subscriber_name = name or f"webhook:{urllib.parse.urlsplit(url).hostname}:{digest}"
+        host = (urllib.parse.urlsplit(url).hostname or "")[:60]
+        self.subscriber_name = name or f"webhook:{host}:{digest}"
 
     def deliver(self, alert: Alert, *, event_id: int | None = None) -> None:
         """One POST; raises on a non-2xx answer or a network error."""

@@ -20,9 +20,10 @@ appends is missed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
@@ -42,6 +43,7 @@ __all__ = [
     "add_alert_sinks",
     "after_commit_sinks",
     "alert_deliveries",
+    "alert_of",
     "alert_sinks_for",
     "deliver_now",
     "record_alert_events",
@@ -79,7 +81,18 @@ class AlertSubscriber:
 
     def handle(self, event: OutboxEvent) -> None:
         """Deliver the alert as it was when the event was written."""
-        self.sink.deliver(Alert(**event.payload), event_id=event.seq)
+        self.sink.deliver(alert_of(event), event_id=event.seq)
+
+
+def alert_of(event: OutboxEvent) -> Alert:
+    """The alert record an ``alert.*`` event carries.
+
+    Fields the record gained after the event was written are None, and fields it lost are
+    dropped: an old event must never block its subscribers.
+    """
+    known = {field.name for field in dataclasses.fields(Alert)}
+    values: dict[str, Any] = {name: event.payload.get(name) for name in known}
+    return Alert(**values)
 
 
 def after_commit_sinks(sinks: Sequence[AlertSink]) -> list[AlertSink]:
