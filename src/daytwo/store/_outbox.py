@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,6 +32,9 @@ from sqlalchemy.engine import Dialect
 
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import outbox_events, outbox_subscribers
+
+if TYPE_CHECKING:
+    from daytwo.store._writes import InstanceWrite, WriteOutcome
 
 __all__ = [
     "ENDED_BADLY",
@@ -44,6 +47,7 @@ __all__ = [
     "advance_position",
     "append_event",
     "ended_badly_payload",
+    "ends_badly",
     "ensure_subscriber",
     "events_after",
     "last_event_seq",
@@ -259,6 +263,11 @@ def record_delivery_failure(
     return bool(updated)
 
 
+def ends_badly(values: Mapping[str, Any]) -> bool:
+    """Whether an instance write's run columns end it in one of :data:`ENDED_BADLY`."""
+    return values["finished_at"] is not None and values["status"] in ENDED_BADLY
+
+
 def ended_badly_payload(
     instance_id: str, identity: tuple[str, str, float] | None, values: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -304,6 +313,28 @@ class HotPathAppender:
             ),
             dialect,
         )
+
+    def report_bad_ends(
+        self, cursor: Any, writes: Sequence[InstanceWrite], outcomes: Sequence[WriteOutcome]
+    ) -> None:
+        """Append an ``instance.ended_badly`` event per applied write that ends badly.
+
+        ``WriteApplier`` calls it last before ``COMMIT``: on PostgreSQL the append holds the
+        outbox lock to the commit, so taking it after every row lock cannot deadlock. A
+        batch without bad ends (nearly all of them) costs a check per write.
+        """
+        events = [
+            (
+                EventKind.INSTANCE_ENDED_BADLY,
+                write.instance_id,
+                ended_badly_payload(write.instance_id, write.identity, write.values),
+                write.values["finished_at"],
+            )
+            for write, outcome in zip(writes, outcomes, strict=True)
+            if outcome.applied and ends_badly(write.values)
+        ]
+        if events:
+            self.append(cursor, events)
 
     def append(
         self, cursor: Any, events: Sequence[tuple[EventKind, str, dict[str, Any], float]]

@@ -27,7 +27,7 @@ from daytwo.store._claims import (
     limit_statements,
 )
 from daytwo.store._one_statement import OneStatementWrites
-from daytwo.store._outbox import ENDED_BADLY, EventKind, HotPathAppender, ended_badly_payload
+from daytwo.store._outbox import HotPathAppender, ends_badly
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
     history,
@@ -139,12 +139,6 @@ class WriteOutcome:
     applied: bool
     cancel_reason: str | None = None
     woken: bool = False
-
-
-def _ends_badly(write: InstanceWrite) -> bool:
-    """Whether ``write`` ends its instance in one of the outbox's bad end statuses."""
-    values = write.values
-    return values["finished_at"] is not None and values["status"] in ENDED_BADLY
 
 
 #: The outcome of most writes (shared: the class is frozen).
@@ -284,11 +278,11 @@ class WriteApplier:
                     cursor.execute(self._begin)
                     outcomes = self._apply_all(cursor, writes)
                     if not claims:
-                        self._report_bad_ends(cursor, writes, outcomes)
+                        self._outbox.report_bad_ends(cursor, writes, outcomes)
                         cursor.execute("COMMIT")
                         return outcomes
                     claimed = [self._claim(cursor, claim) for claim in claims]
-                    self._report_bad_ends(cursor, writes, outcomes)
+                    self._outbox.report_bad_ends(cursor, writes, outcomes)
                     cursor.execute("COMMIT")
                     for claim, rows in zip(claims, claimed, strict=True):
                         claim.future.set_result(rows)
@@ -318,7 +312,7 @@ class WriteApplier:
         taken after every row lock, which one statement cannot promise) and to find out why
         a fenced update matched nothing.
         """
-        if write.has_side_rows or _ends_badly(write):
+        if write.has_side_rows or ends_badly(write.values):
             return None
         assert self._one is not None
         buckets = merge_bucket_rows(
@@ -350,27 +344,6 @@ class WriteApplier:
         # An insert found the id taken: that is the answer. An update matched nothing:
         # lease lost or cancel pending, which the multi-statement path tells apart.
         return WriteOutcome(applied=False) if write.insert is not None else None
-
-    def _report_bad_ends(
-        self, cursor: Any, writes: Sequence[InstanceWrite], outcomes: Sequence[WriteOutcome]
-    ) -> None:
-        """Append an ``instance.ended_badly`` outbox event per applied bad end.
-
-        Last in the transaction: on PostgreSQL the append holds the outbox lock to the
-        commit (``_outbox.py``), so taking it after every row lock cannot deadlock.
-        """
-        events = [
-            (
-                EventKind.INSTANCE_ENDED_BADLY,
-                write.instance_id,
-                ended_badly_payload(write.instance_id, write.identity, write.values),
-                write.values["finished_at"],
-            )
-            for write, outcome in zip(writes, outcomes, strict=True)
-            if outcome.applied and _ends_badly(write)
-        ]
-        if events:
-            self._outbox.append(cursor, events)
 
     def _claim(self, cursor: Any, claim: ClaimRequest) -> list[dict[str, Any]]:
         params = claim.params
