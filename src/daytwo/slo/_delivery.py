@@ -30,10 +30,16 @@ import sqlalchemy as sa
 
 from daytwo._errors import InvalidInput
 from daytwo.app import App
-from daytwo.engine._clock import Clock
+from daytwo.engine import Clock
 from daytwo.slo._alerts import Alert, AlertSink
-from daytwo.store import EventKind, OutboxEvent, SubscriberStart, append_event, ensure_subscriber
-from daytwo.store._base import StoreBase
+from daytwo.store import (
+    EventKind,
+    OutboxEvent,
+    Store,
+    SubscriberStart,
+    append_event,
+    ensure_subscriber,
+)
 from daytwo.worker import OutboxDelivery
 
 __all__ = [
@@ -101,7 +107,7 @@ def after_commit_sinks(sinks: Sequence[AlertSink]) -> list[AlertSink]:
 
 
 def alert_deliveries(
-    store: StoreBase, clock: Clock, sinks: Sequence[AlertSink], *, interval: float = 1.0
+    store: Store, clock: Clock, sinks: Sequence[AlertSink], *, interval: float = 1.0
 ) -> list[OutboxDelivery]:
     """An outbox delivery service per durable sink among ``sinks``."""
     return [

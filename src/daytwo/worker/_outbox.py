@@ -27,10 +27,11 @@ import uuid
 from collections.abc import Collection
 from typing import Protocol, runtime_checkable
 
-from daytwo.engine._clock import Clock
+from daytwo.engine import Clock
 from daytwo.store import (
     EventKind,
     OutboxEvent,
+    Store,
     SubscriberPosition,
     SubscriberStart,
     acquire_lease,
@@ -41,7 +42,6 @@ from daytwo.store import (
     release_lease,
     subscriber_position,
 )
-from daytwo.store._base import StoreBase
 
 __all__ = ["OutboxDelivery", "OutboxSubscriber", "delivery_backoff"]
 
@@ -92,7 +92,7 @@ class OutboxDelivery:
 
     def __init__(
         self,
-        store: StoreBase,
+        store: Store,
         clock: Clock,
         subscriber: OutboxSubscriber,
         *,
