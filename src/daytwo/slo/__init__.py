@@ -26,12 +26,17 @@ from daytwo.slo._definitions import (
     format_duration,
     parse_duration,
 )
+from daytwo.slo._delivery import (
+    ALERT_KINDS,
+    AlertSubscriber,
+    DurableAlertSink,
+)
 from daytwo.slo._evaluator import Evaluator
 from daytwo.slo._extension import SloExtension
 from daytwo.slo._metrics import MetricsService, StoreCollector, serve_metrics
 from daytwo.slo._openslo import export_openslo, load_openslo, openslo_yaml, parse_openslo
 from daytwo.slo._promrules import prometheus_rules, prometheus_rules_yaml
-from daytwo.slo._registry import objectives_for, register
+from daytwo.slo._registry import add_alert_sinks, alert_sinks_for, objectives_for, register
 from daytwo.slo._results import Measure, RuleResult, SloStatus
 from daytwo.slo._service import EvaluatorService, acquire_lease
 from daytwo.slo._stuck import StuckInstance, stuck_report
@@ -39,6 +44,7 @@ from daytwo.slo._versions import definition_history
 from daytwo.slo._yaml import DefinitionError, load_objectives, parse_objectives
 
 __all__ = [
+    "ALERT_KINDS",
     "CYCLE_TIME_BOUNDS",
     "PAGE",
     "TICKET",
@@ -46,10 +52,12 @@ __all__ = [
     "Alert",
     "AlertPolicy",
     "AlertSink",
+    "AlertSubscriber",
     "BurnRateRule",
     "CompensationRate",
     "CycleTime",
     "DefinitionError",
+    "DurableAlertSink",
     "Duration",
     "Evaluator",
     "EvaluatorService",
@@ -69,6 +77,8 @@ __all__ = [
     "WebhookSink",
     "Window",
     "acquire_lease",
+    "add_alert_sinks",
+    "alert_sinks_for",
     "definition_history",
     "export_openslo",
     "format_duration",

@@ -4,13 +4,16 @@ An alert is a row of ``slo_alerts``: firing until the evaluator finds its condit
 then resolved. ``dedup_key`` (``slo/<objective>/<page|ticket|no-data>``) identifies the
 condition; at most one row per key is firing. Sinks receive an alert when it fires and when
 it resolves; a sink that fails is logged and does not stop the others or the evaluation.
+A webhook is delivered through the durable outbox, with retries (``_delivery.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -112,21 +115,41 @@ class LogSink:
 
 
 class WebhookSink:
-    """POSTs ``{"event": "firing"|"resolved", "alert": {...}}`` as JSON to ``url``."""
+    """POSTs ``{"event": "firing"|"resolved", "alert": {...}, "event_id": N}`` to ``url``.
+
+    Delivered through the outbox (``_delivery.py``): at least once, in order, retried with
+    backoff. ``event_id`` (also in the ``X-Daytwo-Event-Id`` header) is the same for every
+    repeat of one alert change: receivers deduplicate on it. ``name`` is its outbox
+    subscriber name (default: the URL's host and a digest of the URL, which may hold a
+    token and is never shown); give one to keep the position when the URL changes.
+    """
 
     def __init__(
-        self, url: str, *, timeout: float = 5.0, headers: Mapping[str, str] | None = None
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+        name: str | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook URL must start with http:// or https:// (got {url!r})")
         self.url = url
         self.timeout = timeout
         self.headers = {"Content-Type": "application/json", **(headers or {})}
+        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+        host = (urllib.parse.urlsplit(url).hostname or "")[:60]
+        self.subscriber_name = name or f"webhook:{host}:{digest}"
 
-    def deliver(self, alert: Alert) -> None:
+    def deliver(self, alert: Alert, *, event_id: int | None = None) -> None:
         """One POST; raises on a non-2xx answer or a network error."""
-        body = json.dumps({"event": alert.status, "alert": alert.to_json()}).encode()
-        request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+        payload: dict[str, Any] = {"event": alert.status, "alert": alert.to_json()}
+        headers = dict(self.headers)
+        if event_id is not None:
+            payload["event_id"] = event_id
+            headers["X-Daytwo-Event-Id"] = str(event_id)
+        body = json.dumps(payload).encode()
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             if not 200 <= response.status < 300:
                 raise urllib.error.HTTPError(

@@ -2,8 +2,9 @@
 
 :meth:`Evaluator.status` measures and reports (it only stores new definition versions);
 :meth:`Evaluator.evaluate` also records the evaluation, reconciles alert records and hands
-what changed to the sinks. Time comes from the engine's clock, so tests drive a 30-day
-window with a :class:`~daytwo.FakeClock`.
+what changed to the sinks (webhooks through the durable outbox, ``_delivery.py``). Time
+comes from the engine's clock, so tests drive a 30-day window with a
+:class:`~daytwo.FakeClock`.
 
 Per objective: the SLO window (rolling: ``[now - length, now)``; calendar: from the start
 of the current UTC month or week, so the budget resets there), every alert rule's long and
@@ -34,6 +35,12 @@ from daytwo.slo._definitions import (
     RetryRate,
     Window,
     format_duration,
+)
+from daytwo.slo._delivery import (
+    after_commit_sinks,
+    alert_deliveries,
+    deliver_now,
+    record_alert_events,
 )
 from daytwo.slo._indicators import Indicators, check_dependencies
 from daytwo.slo._results import Measure, RuleResult, SloStatus
@@ -92,6 +99,9 @@ class Evaluator:
         self.clock = clock
         self.objectives = list(objectives)
         self.sinks = list(sinks)
+        #: The outbox deliveries of the durable sinks (webhooks); ``daytwo worker`` runs
+        #: them as background services too, which retry.
+        self.deliveries = alert_deliveries(store, clock, self.sinks)
         self.dependencies = dict(dependencies or {})
         #: Whose minute buckets :meth:`evaluate` prunes (besides the objectives' workflows).
         self.workflows = sorted({*workflows, *(o.workflow for o in self.objectives)})
@@ -143,7 +153,10 @@ class Evaluator:
             if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
                 self._prune(conn, names, now, keep)
                 self._pruned_at = now
-        deliver(self.sinks, changed)
+            # Last: the events commit with the alert rows (and hold the outbox lock to it).
+            record_alert_events(conn, changed, now, self.deliveries)
+        deliver(after_commit_sinks(self.sinks), changed)
+        deliver_now(self.deliveries)
         return self._with_alerts(statuses)
 
     def _prune(self, conn: sa.Connection, names: list[str], now: float, keep: float) -> None:

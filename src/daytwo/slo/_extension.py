@@ -32,7 +32,8 @@ class SloExtension(Extension):
     """Process SLOs of one app.
 
     ``interval``: seconds between evaluations (one evaluator at a time per database);
-    ``sinks``: where the evaluator reports alert changes (default: the log);
+    ``sinks``: where the evaluator reports alert changes (default: the log; a webhook is
+    delivered through the durable outbox);
     ``metrics_port``: also serve Prometheus /metrics from every worker on this port
     (0: any free one) and ``metrics_host`` (default: loopback only).
     """
@@ -97,6 +98,8 @@ class SloExtension(Extension):
         if self._objectives:
             evaluator = Evaluator.for_app(self.app, self.objectives, sinks=self.sinks)
             services.append(EvaluatorService(evaluator, interval=self.interval))
+            # The durable sinks' outbox deliveries (webhooks) run beside it, retrying.
+            services += evaluator.deliveries
         if self.metrics_port is not None:
             collectors = [c for e in self.app.extensions for c in e.collectors()]
             services.append(MetricsService(collectors, self.metrics_port, self.metrics_host))

@@ -6,11 +6,13 @@ They live on the app's :class:`~daytwo.slo.SloExtension`, added on the first
 
 from __future__ import annotations
 
+from daytwo._errors import InvalidInput
 from daytwo.app import App
+from daytwo.slo._alerts import AlertSink
 from daytwo.slo._definitions import Objective
 from daytwo.slo._extension import SloExtension, extension_of
 
-__all__ = ["objectives_for", "register"]
+__all__ = ["add_alert_sinks", "alert_sinks_for", "objectives_for", "register"]
 
 
 def register(app: App, *objectives: Objective) -> None:
@@ -26,6 +28,24 @@ def objectives_for(app: App) -> list[Objective]:
     """The objectives registered on ``app``, in registration order."""
     extension = extension_of(app)
     return [] if extension is None else extension.objectives
+
+
+def add_alert_sinks(app: App, *sinks: AlertSink) -> None:
+    """Send ``app``'s alerts to ``sinks`` too, from every worker that evaluates them.
+
+    Durable sinks (webhooks) are delivered through the outbox by every worker, one at a
+    time, with retries.
+    """
+    for sink in sinks:
+        if not isinstance(sink, AlertSink):
+            raise InvalidInput(f"{sink!r} is not an alert sink; give it a deliver(alert) method")
+    app.extension(SloExtension).sinks.extend(sinks)
+
+
+def alert_sinks_for(app: App) -> list[AlertSink]:
+    """Where the app's alerts go (the log, and the sinks added with :func:`add_alert_sinks`)."""
+    extension = extension_of(app)
+    return [] if extension is None else list(extension.sinks)
 
 
 def step_dependencies(app: App) -> dict[str, str]:

@@ -11,41 +11,14 @@ from __future__ import annotations
 import logging
 import uuid
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-
 from daytwo.slo._evaluator import Evaluator
-from daytwo.store import Store
-from daytwo.store._schema import service_leases
+from daytwo.store import acquire_lease
 
 __all__ = ["EvaluatorService", "acquire_lease"]
 
 log = logging.getLogger("daytwo.slo")
 
 LEASE_NAME = "slo-evaluator"
-
-
-def acquire_lease(store: Store, name: str, owner: str, now: float, seconds: float) -> bool:
-    """Take or renew the lease ``name`` for ``owner``; False if someone else holds it."""
-    with store.write() as conn:
-        renewed = conn.execute(
-            service_leases.update()
-            .where(
-                service_leases.c.name == name,
-                sa.or_(service_leases.c.owner == owner, service_leases.c.expires_at < now),
-            )
-            .values(owner=owner, expires_at=now + seconds)
-        ).rowcount
-    if renewed:
-        return True
-    try:
-        with store.write() as conn:
-            conn.execute(
-                service_leases.insert().values(name=name, owner=owner, expires_at=now + seconds)
-            )
-    except IntegrityError:
-        return False  # held by another live owner
-    return True
 
 
 class EvaluatorService:

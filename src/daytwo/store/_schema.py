@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy import (
+    BigInteger,
     Column,
     Double,
     ForeignKey,
@@ -304,12 +305,55 @@ slo_buckets = Table(
     sqlite_with_rowid=False,
 )
 
-#: Named leases for cluster-wide singletons (the SLO evaluator, outbox deliveries): one
-#: holder at a time.
+#: Named leases for cluster-wide singletons (the SLO evaluator, each outbox subscriber's
+#: delivery): one holder at a time (``_leases.py``).
 service_leases = Table(
     "service_leases",
     metadata,
     Column("name", String(128), primary_key=True),
     Column("owner", String(128), nullable=False),
     Column("expires_at", Double, nullable=False),
+)
+
+#: The durable outbox (``_outbox.py``): state changes other packages react to (an alert
+#: fired, an instance ended badly), each appended in the transaction that makes the change.
+#: ``seq`` is the event's id and its place in one total order: appends are serialised (on
+#: PostgreSQL by a transaction-scoped advisory lock held to commit), so a reader that has
+#: seen ``seq`` committed has seen every lower one that will ever commit. SQLite's
+#: AUTOINCREMENT (and PostgreSQL's sequence) never hands out a number twice, even after
+#: the newest rows are deleted.
+outbox_events = Table(
+    "outbox_events",
+    metadata,
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("kind", String(64), nullable=False),
+    #: What the event is about: an instance id, an alert's dedup key.
+    Column("key", String(300), nullable=False),
+    #: JSON object.
+    Column("payload", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    # A subscriber reads the kinds it wants after its position.
+    Index("ix_outbox_events_kind_seq", "kind", "seq"),
+    sqlite_autoincrement=True,
+)
+
+#: Each outbox subscriber's durable progress: ``position`` is the ``seq`` of the last event
+#: it handled (every event up to it of the kinds it wants was handled), and the state of
+#: its delivery of the next one: failed ``attempts``, when the next is due, the last error.
+outbox_subscribers = Table(
+    "outbox_subscribers",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Double),
+    Column("last_error", Text),
+    Column("delivered_at", Double),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
 )

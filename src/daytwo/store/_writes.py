@@ -27,6 +27,7 @@ from daytwo.store._claims import (
     limit_statements,
 )
 from daytwo.store._one_statement import OneStatementWrites
+from daytwo.store._outbox import ENDED_BADLY, HotPathAppender, ends_badly
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
     history,
@@ -232,6 +233,7 @@ class WriteApplier:
             else None
         )
         self._limits = limit_statements(dialect)
+        self._outbox = HotPathAppender(dialect)
         self._buckets = Prepared(bucket_upsert(dialect.name), dialect)
         self._lock = threading.Lock()
         self._connection: Any = None
@@ -276,11 +278,17 @@ class WriteApplier:
                 try:
                     cursor.execute(self._begin)
                     outcomes = self._apply_all(cursor, writes)
-                    if not claims:
-                        cursor.execute("COMMIT")
-                        return outcomes
-                    claimed = [self._claim(cursor, claim) for claim in claims]
+                    claimed = [self._claim(cursor, claim) for claim in claims] if claims else None
+                    # Last before the commit (see _outbox.py); a write that does not end its
+                    # instance badly costs a dict lookup or two here.
+                    for write in writes:
+                        values = write.values
+                        if values["finished_at"] is not None and values["status"] in ENDED_BADLY:
+                            self._outbox.report_bad_ends(cursor, writes, outcomes)
+                            break
                     cursor.execute("COMMIT")
+                    if claimed is None:
+                        return outcomes
                     for claim, rows in zip(claims, claimed, strict=True):
                         claim.future.set_result(rows)
                     return outcomes
@@ -305,9 +313,11 @@ class WriteApplier:
         """PostgreSQL: the write in one autocommitted statement; None to take the long way.
 
         The long way is needed for writes with side rows (signals, tasks, the wake-up
-        re-check) and to find out why a fenced update matched nothing.
+        re-check), for an end that writes an outbox event (rare; the event's lock must be
+        taken after every row lock, which one statement cannot promise) and to find out why
+        a fenced update matched nothing.
         """
-        if write.has_side_rows:
+        if write.has_side_rows or ends_badly(write.values):
             return None
         assert self._one is not None
         buckets = merge_bucket_rows(

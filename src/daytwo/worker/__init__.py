@@ -1,6 +1,14 @@
 """Workers: claim loop, leases, heartbeats and background services."""
 
 from daytwo.worker._host import WorkerHost
+from daytwo.worker._outbox import OutboxDelivery, OutboxSubscriber, delivery_backoff
 from daytwo.worker._worker import BackgroundService, Worker
 
-__all__ = ["BackgroundService", "Worker", "WorkerHost"]
+__all__ = [
+    "BackgroundService",
+    "OutboxDelivery",
+    "OutboxSubscriber",
+    "Worker",
+    "WorkerHost",
+    "delivery_backoff",
+]
