@@ -14,6 +14,7 @@ import pytest
 from _harness import wait_until
 
 import daytwo
+from daytwo.store import EventKind, OutboxEvent
 
 
 class _Tick:
@@ -27,13 +28,27 @@ class _Tick:
         self.rounds += 1
 
 
+class _BadEnds:
+    """Reacts to instances that ended badly (through the outbox)."""
+
+    name = "audit-bad-ends"
+    kinds = (EventKind.INSTANCE_ENDED_BADLY,)
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def handle(self, event: OutboxEvent) -> None:
+        self.seen.append(event.key)
+
+
 class Audit(daytwo.Extension):
-    """A toy operations package: one system workflow and one background service."""
+    """A toy operations package: a system workflow, a background service, a subscriber."""
 
     name = "audit"
 
     def __init__(self) -> None:
         self.tick = _Tick()
+        self.bad_ends = _BadEnds()
         self.closed = threading.Event()
 
     def attach(self, app: daytwo.App) -> None:
@@ -41,8 +56,15 @@ class Audit(daytwo.Extension):
         def sweep(ctx: daytwo.Context, _: None) -> str:
             return "swept"
 
+        @app.workflow(name="audit.broken")
+        def broken(ctx: daytwo.Context, _: None) -> None:
+            raise RuntimeError("broken on purpose")
+
     def services(self) -> list[Any]:
         return [self.tick]
+
+    def subscribers(self) -> list[Any]:
+        return [self.bad_ends]
 
     def close(self) -> None:
         self.closed.set()
@@ -57,6 +79,10 @@ def test_an_extension_brings_system_workflows_and_services(db_url: str) -> None:
         assert handle.result(timeout=30) == "swept"
         wait_until(lambda: audit.tick.rounds > 0, timeout=30, what="the service's first round")
         assert audit.tick in worker.services
+        failed = app.start("audit.broken")
+        with pytest.raises(daytwo.WorkflowFailed):
+            failed.result(timeout=30)
+        wait_until(lambda: audit.bad_ends.seen == [failed.id], timeout=30, what="the event")
     app.close()
     assert audit.closed.is_set()
 

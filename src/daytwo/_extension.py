@@ -11,6 +11,10 @@ HTTP API next) brings up to five things, and this is the one place each is asked
 * **background services** (:meth:`Extension.services`): what every worker of the app runs
   for the package, whether started by ``daytwo worker`` or ``app.worker()`` from Python;
   cluster singletons coordinate through :func:`daytwo.store.acquire_lease`;
+* **reactions** (:meth:`Extension.subscribers`): outbox subscribers, each delivered by
+  the app's workers in order, at least once, one worker at a time (``daytwo.worker``'s
+  ``OutboxDelivery``): how packages react to each other (an alert fired, an instance that
+  ended badly) without calling each other;
 * **/metrics collectors** (:meth:`Extension.collectors`): Prometheus collectors that every
   /metrics endpoint of the app serves;
 * **a CLI group** (``daytwo NOUN ...``): a :class:`daytwo.cli.CliPlugin` named by an entry
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from daytwo.app import App
-    from daytwo.worker import BackgroundService
+    from daytwo.worker import BackgroundService, OutboxSubscriber
 
 __all__ = ["Extension"]
 
@@ -49,6 +53,11 @@ class Extension:
     def services(self) -> Sequence[BackgroundService]:
         """The background services a worker of the app runs for this package (asked at
         every worker start, so they reflect what was registered until then)."""
+        return ()
+
+    def subscribers(self) -> Sequence[OutboxSubscriber]:
+        """Outbox subscribers the app's workers deliver events to (a new subscriber starts
+        at the oldest event kept, so it misses nothing)."""
         return ()
 
     def collectors(self) -> Sequence[Any]:

@@ -411,7 +411,16 @@ class _AppWorkerHost:
     @property
     def services(self) -> Sequence[BackgroundService]:
         # Asked at every worker start: what the extensions registered until then.
-        return [s for extension in self._app.extensions for s in extension.services()]
+        from daytwo.worker import OutboxDelivery
+
+        extensions = self._app.extensions
+        services = [s for extension in extensions for s in extension.services()]
+        for extension in extensions:
+            services += [
+                OutboxDelivery(self.store, self.clock, subscriber)
+                for subscriber in extension.subscribers()
+            ]
+        return services
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         self._app.events.add_listener(listener)
