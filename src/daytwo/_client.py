@@ -29,14 +29,25 @@ from daytwo._starts import (
     outside_workflow,
     queued_row,
 )
-from daytwo.engine._clock import Clock, SystemClock
-from daytwo.engine._definitions import Registry, WorkflowDefinition, check_name
-from daytwo.engine._serde import JsonSerializer, Serializer
-from daytwo.store import ACTIVE_STATUSES, TERMINAL_STATUSES, InstanceRow, InstanceStatus
-from daytwo.store._database import display_url
-from daytwo.store._flow import FlowControl
-from daytwo.store._store import Store
-from daytwo.store._workers import ServedWorkflow
+from daytwo.engine import (
+    Clock,
+    JsonSerializer,
+    Registry,
+    Serializer,
+    SystemClock,
+    WorkflowDefinition,
+    check_name,
+)
+from daytwo.store import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    FlowControl,
+    InstanceRow,
+    InstanceStatus,
+    ServedWorkflow,
+    Store,
+    display_url,
+)
 
 __all__ = ["Client", "outcome"]
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from daytwo._errors import InvalidInput
-from daytwo.store._database import absolute_url, display_url, open_engine, resolve_url
-from daytwo.store._store import Store
+from daytwo.store import Store, absolute_url, display_url, open_engine, resolve_url
 
 __all__ = ["Database", "creating_module_directory"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from daytwo.engine._clock import Clock, FakeClock
+from daytwo.engine import Clock, FakeClock
 
 __all__ = ["LocalEvents"]
 

@@ -21,11 +21,8 @@ from daytwo._client import outcome
 from daytwo._errors import WorkflowFailed
 from daytwo._records import Instance
 from daytwo._starts import check_same_start
-from daytwo.engine._definitions import WorkflowDefinition
-from daytwo.engine._durable import RunResult
-from daytwo.engine._runner import execute
-from daytwo.store import TERMINAL_STATUSES, InstanceStatus
-from daytwo.store._group_commit import DirectWriter
+from daytwo.engine import RunResult, WorkflowDefinition, execute
+from daytwo.store import TERMINAL_STATUSES, DirectWriter, InstanceStatus
 
 if TYPE_CHECKING:
     from daytwo.app import App

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from daytwo._errors import WorkflowNotFound
-from daytwo.engine._definitions import version_key
-from daytwo.store._store import Store
-from daytwo.store._workers import ServedWorkflow, WorkerRegistration, recent_registrations
+from daytwo.engine import version_key
+from daytwo.store import ServedWorkflow, Store, WorkerRegistration, recent_registrations
 
 __all__ = ["RegisteredWorkflow", "registered_workflow", "registered_workflows"]
 

@@ -17,11 +17,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from daytwo.engine._definitions import Registry
-from daytwo.store import ACTIVE_STATUSES, InstanceStatus
-from daytwo.store._names import Catalog
-from daytwo.store._store import Store
-from daytwo.store._workers import Coverage, coverage
+from daytwo.engine import Registry
+from daytwo.store import ACTIVE_STATUSES, Catalog, Coverage, InstanceStatus, Store, coverage
 
 __all__ = ["Serving", "catalog", "unserved_warnings_shown_elsewhere"]
 

@@ -14,9 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from daytwo._errors import InstanceConflict, InvalidInput
-from daytwo.engine._context import current_run
-from daytwo.engine._definitions import WorkflowDefinition, check_name
-from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.engine import JsonSerializer, Serializer, WorkflowDefinition, check_name, current_run
 from daytwo.store import InstanceStatus
 
 __all__ = [

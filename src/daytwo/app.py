@@ -21,13 +21,20 @@ from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
 from daytwo._starts import check_priority, new_instance_id, new_row, outside_workflow
-from daytwo.engine._clock import Clock, SystemClock
-from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name
-from daytwo.engine._durable import Runtime
-from daytwo.engine._retry import DEFAULT_RETRY, Retry
-from daytwo.engine._serde import JsonSerializer, Serializer
-from daytwo.store._flow import FlowControl
-from daytwo.store._store import Store
+from daytwo.engine import (
+    DEFAULT_RETRY,
+    Clock,
+    JsonSerializer,
+    Registry,
+    Retry,
+    Runtime,
+    Serializer,
+    Step,
+    SystemClock,
+    WorkflowDefinition,
+    check_name,
+)
+from daytwo.store import FlowControl, Store
 
 if TYPE_CHECKING:
     from daytwo.worker import BackgroundService, Worker

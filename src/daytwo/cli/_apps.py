@@ -24,7 +24,7 @@ import typer
 
 import daytwo
 from daytwo.cli._errors import CliError, ExitCode
-from daytwo.store._database import DATABASE_ENV, NoDatabase, absolute_url
+from daytwo.store import DATABASE_ENV, NoDatabase, absolute_url
 
 __all__ = ["DATABASE_ENV", "client_app", "explicit_database", "load_app", "open_client"]
 

@@ -32,7 +32,7 @@ from daytwo.cli._output import (
 )
 from daytwo.demo import DemoPlan, Services, Summary, create_app, plan_orders, run_orders, summarize
 from daytwo.demo import Progress as DemoProgress
-from daytwo.store._database import display_url
+from daytwo.store import display_url
 
 __all__ = ["DEMO_APP", "daytwo_command", "demo"]
 

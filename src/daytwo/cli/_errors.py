@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 import daytwo
-from daytwo.store._database import InvalidDatabaseUrl
+from daytwo.store import InvalidDatabaseUrl
 
 __all__ = [
     "EXIT_CODES_HELP",

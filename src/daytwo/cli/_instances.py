@@ -36,7 +36,7 @@ from daytwo.cli._output import (
     stdout_console,
     timestamp,
 )
-from daytwo.store._database import display_url
+from daytwo.store import display_url
 
 __all__ = ["InstanceId", "cancel", "error_text", "list_instances", "signal", "start", "status"]
 

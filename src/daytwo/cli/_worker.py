@@ -13,7 +13,7 @@ from daytwo.cli._errors import CliError
 from daytwo.cli._options import DatabaseOption
 from daytwo.cli._output import stderr_console
 from daytwo.cli._plugins import configure_worker
-from daytwo.store._database import display_url
+from daytwo.store import display_url
 
 __all__ = ["configure_logging", "worker"]
 

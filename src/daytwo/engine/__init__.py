@@ -1,15 +1,16 @@
 """The execution engine: context, replay, runner, retries, compensation, clock."""
 
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
-from daytwo.engine._context import Context, StepInfo, current_step
-from daytwo.engine._definitions import Registry, Step, WorkflowDefinition
+from daytwo.engine._context import Context, StepInfo, current_run, current_step
+from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name, version_key
 from daytwo.engine._durable import RunResult, Runtime
 from daytwo.engine._invocation import StepTimeout
-from daytwo.engine._retry import Retry
+from daytwo.engine._retry import DEFAULT_RETRY, Retry
 from daytwo.engine._runner import Run, execute
 from daytwo.engine._serde import JsonSerializer, Serializer
 
 __all__ = [
+    "DEFAULT_RETRY",
     "Clock",
     "Context",
     "FakeClock",
@@ -25,6 +26,9 @@ __all__ = [
     "StepTimeout",
     "SystemClock",
     "WorkflowDefinition",
+    "check_name",
+    "current_run",
     "current_step",
     "execute",
+    "version_key",
 ]

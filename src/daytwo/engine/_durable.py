@@ -29,10 +29,17 @@ from daytwo._errors import (
 from daytwo.engine._clock import Clock, SystemClock
 from daytwo.engine._definitions import Registry, WorkflowDefinition
 from daytwo.engine._serde import JsonSerializer, Serializer
-from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
-from daytwo.store._flow import FlowControl
-from daytwo.store._store import Store
-from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
+from daytwo.store import (
+    RUN_COLUMNS,
+    FlowControl,
+    HistoryKind,
+    HistoryOutcome,
+    InstanceStatus,
+    InstanceWrite,
+    Store,
+    WaitKind,
+    WriteOutcome,
+)
 
 __all__ = [
     "ATTEMPT",

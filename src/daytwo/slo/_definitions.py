@@ -46,7 +46,7 @@ from pydantic import (
     model_validator,
 )
 
-from daytwo.store._aggregates import CYCLE_TIME_BOUNDS
+from daytwo.store import CYCLE_TIME_BOUNDS
 
 __all__ = [
     "CYCLE_TIME_BOUNDS",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from daytwo.engine._clock import Clock
+from daytwo.engine import Clock
 from daytwo.slo._alerts import Alert, AlertSink, DesiredAlert, deliver, reconcile_alerts
 from daytwo.slo._buckets import OlderCache
 from daytwo.slo._definitions import (

@@ -39,13 +39,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from daytwo.engine._clock import Clock
+from daytwo.engine import Clock
 from daytwo.slo._definitions import CYCLE_TIME_BOUNDS, Objective, StuckRatio
 from daytwo.slo._objective_metrics import Totals, objective_metrics
 from daytwo.slo._results import SloStatus
 from daytwo.slo._stuck import _stuck_condition, state_thresholds, stuck_configs
-from daytwo.store import ACTIVE_STATUSES, Store, instances, slo_buckets
-from daytwo.store._workers import coverage
+from daytwo.store import ACTIVE_STATUSES, Store, coverage, instances, slo_buckets
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer

@@ -29,17 +29,18 @@ import sqlalchemy as sa
 from daytwo.slo._definitions import Objective, StuckRatio, format_duration
 from daytwo.store import (
     ACTIVE_STATUSES,
+    Coverage,
     InstanceStatus,
     Store,
     TaskStatus,
     WaitKind,
+    coverage,
     human_tasks,
     instances,
     step_attempts,
     transitions,
     workers,
 )
-from daytwo.store._workers import Coverage, coverage
 
 __all__ = [
     "MEDIAN_SAMPLE",

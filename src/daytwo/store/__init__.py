@@ -5,9 +5,22 @@ in your package's ``_tables.py``), :class:`Store` (its ``read()``/``write()`` tr
 run your package's queries), the engine's tables to read (never write) and the vocabulary.
 """
 
-from daytwo.store._database import DEFAULT_URL, display_url, open_engine, resolve_url
-from daytwo.store._group_commit import DirectWriter, GroupCommitter
+from daytwo.store._aggregates import CYCLE_TIME_BOUNDS
+from daytwo.store._claims import QueueLimits
+from daytwo.store._database import (
+    DATABASE_ENV,
+    DEFAULT_URL,
+    InvalidDatabaseUrl,
+    NoDatabase,
+    absolute_url,
+    display_url,
+    open_engine,
+    resolve_url,
+)
+from daytwo.store._flow import FlowControl
+from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
 from daytwo.store._leases import acquire_lease, release_lease
+from daytwo.store._names import Catalog
 from daytwo.store._outbox import (
     ENDED_BADLY,
     EventKind,
@@ -41,7 +54,7 @@ from daytwo.store._schema import (
     transitions,
     workers,
 )
-from daytwo.store._store import Store
+from daytwo.store._store import SETTINGS_CHANNEL, WAKE_CHANNEL, Store
 from daytwo.store._vocabulary import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -51,16 +64,34 @@ from daytwo.store._vocabulary import (
     TaskStatus,
     WaitKind,
 )
-from daytwo.store._writes import InstanceWrite, WriteOutcome
+from daytwo.store._workers import (
+    Coverage,
+    ServedWorkflow,
+    WorkerRegistration,
+    active_groups,
+    coverage,
+    recent_registrations,
+    release_workers,
+    running_workers_on,
+)
+from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "CYCLE_TIME_BOUNDS",
+    "DATABASE_ENV",
     "DEFAULT_URL",
     "ENDED_BADLY",
+    "RUN_COLUMNS",
+    "SETTINGS_CHANNEL",
     "TERMINAL_STATUSES",
+    "WAKE_CHANNEL",
     "AttemptRow",
+    "Catalog",
+    "Coverage",
     "DirectWriter",
     "EventKind",
+    "FlowControl",
     "GroupCommitter",
     "HistoryKind",
     "HistoryOutcome",
@@ -69,7 +100,11 @@ __all__ = [
     "InstanceRow",
     "InstanceStatus",
     "InstanceWrite",
+    "InvalidDatabaseUrl",
+    "NoDatabase",
     "OutboxEvent",
+    "QueueLimits",
+    "ServedWorkflow",
     "SignalRow",
     "Store",
     "SubscriberPosition",
@@ -77,10 +112,15 @@ __all__ = [
     "TaskStatus",
     "TransitionRow",
     "WaitKind",
+    "WorkerRegistration",
     "WriteOutcome",
+    "WriterClosed",
+    "absolute_url",
     "acquire_lease",
+    "active_groups",
     "advance_position",
     "append_event",
+    "coverage",
     "display_url",
     "ensure_subscriber",
     "events_after",
@@ -90,9 +130,12 @@ __all__ = [
     "last_event_seq",
     "metadata",
     "open_engine",
+    "recent_registrations",
     "record_delivery_failure",
     "release_lease",
+    "release_workers",
     "resolve_url",
+    "running_workers_on",
     "signals",
     "slo_buckets",
     "step_attempts",

@@ -11,11 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from daytwo.engine._clock import Clock
-from daytwo.engine._definitions import Registry
-from daytwo.engine._durable import Runtime
-from daytwo.store._flow import FlowControl
-from daytwo.store._store import Store
+from daytwo.engine import Clock, Registry, Runtime
+from daytwo.store import FlowControl, Store
 
 if TYPE_CHECKING:
     from daytwo.worker._worker import BackgroundService

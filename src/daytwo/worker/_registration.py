@@ -18,12 +18,11 @@ import socket
 
 import psutil
 
-from daytwo.engine._clock import Clock
-from daytwo.engine._definitions import Registry
-from daytwo.store._store import Store
-from daytwo.store._workers import (
+from daytwo.engine import Clock, Registry
+from daytwo.store import (
     Coverage,
     ServedWorkflow,
+    Store,
     WorkerRegistration,
     active_groups,
     coverage,

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy.engine import URL
 
-from daytwo.engine._retry import Retry
-from daytwo.store._store import SETTINGS_CHANNEL, WAKE_CHANNEL
+from daytwo.engine import Retry
+from daytwo.store import SETTINGS_CHANNEL, WAKE_CHANNEL
 
 __all__ = ["RECONNECT_BACKOFF", "WakeListener"]
 

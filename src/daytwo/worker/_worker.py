@@ -19,11 +19,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from daytwo.engine._clock import FakeClock
-from daytwo.engine._durable import RunResult
-from daytwo.engine._runner import execute
-from daytwo.store._claims import QueueLimits
-from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
+from daytwo.engine import FakeClock, RunResult, execute
+from daytwo.store import DirectWriter, GroupCommitter, QueueLimits, WriterClosed
 from daytwo.worker._registration import (
     registration,
     release_dead_workers,
