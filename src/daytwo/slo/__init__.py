@@ -41,6 +41,7 @@ from daytwo.slo._results import Measure, RuleResult, SloStatus
 from daytwo.slo._service import EvaluatorService, acquire_lease
 from daytwo.slo._stuck import StuckInstance, stuck_report
 from daytwo.slo._versions import definition_history
+from daytwo.slo._vocabulary import AlertStatus, Severity
 from daytwo.slo._yaml import DefinitionError, load_objectives, parse_objectives
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "Alert",
     "AlertPolicy",
     "AlertSink",
+    "AlertStatus",
     "AlertSubscriber",
     "BurnRateRule",
     "CompensationRate",
@@ -68,6 +70,7 @@ __all__ = [
     "Objective",
     "RetryRate",
     "RuleResult",
+    "Severity",
     "SloExtension",
     "SloStatus",
     "StoreCollector",

@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import sqlalchemy as sa
 
 from daytwo.slo._tables import slo_alerts
+from daytwo.slo._vocabulary import AlertStatus
 from daytwo.store import Store
 
 __all__ = [
@@ -106,7 +107,7 @@ class LogSink:
 
     def deliver(self, alert: Alert) -> None:
         """Write one log line."""
-        level = logging.WARNING if alert.status == "firing" else logging.INFO
+        level = logging.WARNING if alert.status == AlertStatus.FIRING else logging.INFO
         runbook = f" runbook: {alert.runbook}" if alert.runbook else ""
         log.log(
             level, "[%s] %s %s: %s%s", alert.severity.upper(), alert.status, alert.dedup_key,
@@ -182,7 +183,8 @@ def reconcile_alerts(
         row["dedup_key"]: row
         for row in conn.execute(
             sa.select(slo_alerts).where(
-                slo_alerts.c.status == "firing", slo_alerts.c.objective.in_(list(objectives))
+                slo_alerts.c.status == AlertStatus.FIRING,
+                slo_alerts.c.objective.in_(list(objectives)),
             )
         ).mappings()
     }
@@ -199,7 +201,7 @@ def reconcile_alerts(
                 objective=alert.objective,
                 definition_version=alert.definition_version,
                 severity=alert.severity,
-                status="firing",
+                status=AlertStatus.FIRING,
                 labels=json.dumps(alert.labels, sort_keys=True),
                 runbook=alert.runbook,
                 fired_at=now,
@@ -213,7 +215,7 @@ def reconcile_alerts(
         conn.execute(
             slo_alerts.update()
             .where(slo_alerts.c.id == row["id"])
-            .values(status="resolved", resolved_at=now)
+            .values(status=AlertStatus.RESOLVED, resolved_at=now)
         )
         changed_ids.append(row["id"])
     if not changed_ids:

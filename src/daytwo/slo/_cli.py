@@ -33,6 +33,7 @@ from daytwo.cli import (
 )
 from daytwo.slo._cli_export import export_commands, import_commands
 from daytwo.slo._cli_options import ObjectivesOption, gather_objectives, require
+from daytwo.slo._vocabulary import AlertStatus, Severity
 
 if TYPE_CHECKING:
     from daytwo.slo import Objective, SloStatus
@@ -200,7 +201,10 @@ def alerts(
 
     app = client_app(ctx, database, app_spec)
     found = slo.list_alerts(
-        app.store, status=None if all_alerts else "firing", objective=objective, limit=limit
+        app.store,
+        status=None if all_alerts else AlertStatus.FIRING,
+        objective=objective,
+        limit=limit,
     )
     if json_output:
         print_json([a.to_json() for a in found])
@@ -208,9 +212,11 @@ def alerts(
     rows: list[Row] = [
         {
             "SEVERITY": Text(
-                alert.severity, style="bold red" if alert.severity == "page" else "yellow"
+                alert.severity, style="bold red" if alert.severity == Severity.PAGE else "yellow"
             ),
-            "STATUS": Text(alert.status, style="red" if alert.status == "firing" else "green"),
+            "STATUS": Text(
+                alert.status, style="red" if alert.status == AlertStatus.FIRING else "green"
+            ),
             "KEY": alert.dedup_key,
             "FIRED": short_time(_time(alert.fired_at)),
             "RESOLVED": short_time(_time(alert.resolved_at)),

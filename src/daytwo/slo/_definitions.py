@@ -46,6 +46,7 @@ from pydantic import (
     model_validator,
 )
 
+from daytwo.slo._vocabulary import Severity
 from daytwo.store import CYCLE_TIME_BOUNDS
 
 __all__ = [
@@ -68,8 +69,8 @@ __all__ = [
     "parse_duration",
 ]
 
-PAGE = "page"
-TICKET = "ticket"
+PAGE = Severity.PAGE
+TICKET = Severity.TICKET
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])")
@@ -280,7 +281,10 @@ class BurnRateRule(_Model):
     14.4, the Google SRE Workbook's page threshold.
     """
 
-    severity: Literal["page", "ticket"]
+    # Stored as its text (use_enum_values): dumps and digests of definitions stay plain.
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=True)
+
+    severity: Severity
     long_window: Duration
     short_window: Duration
     budget_fraction: float = Field(gt=0, le=1)
@@ -307,13 +311,13 @@ class BurnRateRule(_Model):
 
 #: The multiwindow, multi-burn-rate rules of the Google SRE Workbook (chapter 5).
 WORKBOOK_RULES: tuple[BurnRateRule, ...] = (
-    BurnRateRule(severity="page", long_window=timedelta(hours=1),
+    BurnRateRule(severity=Severity.PAGE, long_window=timedelta(hours=1),
                  short_window=timedelta(minutes=5), budget_fraction=0.02),
-    BurnRateRule(severity="page", long_window=timedelta(hours=6),
+    BurnRateRule(severity=Severity.PAGE, long_window=timedelta(hours=6),
                  short_window=timedelta(minutes=30), budget_fraction=0.05),
-    BurnRateRule(severity="ticket", long_window=timedelta(days=1),
+    BurnRateRule(severity=Severity.TICKET, long_window=timedelta(days=1),
                  short_window=timedelta(hours=2), budget_fraction=0.10),
-    BurnRateRule(severity="ticket", long_window=timedelta(days=3),
+    BurnRateRule(severity=Severity.TICKET, long_window=timedelta(days=3),
                  short_window=timedelta(hours=6), budget_fraction=0.10),
 )  # fmt: skip
 

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from daytwo.engine import Clock
 from daytwo.slo._alerts import Alert, AlertSink
+from daytwo.slo._vocabulary import AlertStatus
 from daytwo.store import (
     EventKind,
     OutboxEvent,
@@ -128,7 +129,11 @@ def record_alert_events(
     for delivery in deliveries:
         ensure_subscriber(conn, delivery.subscriber.name, now, delivery.start)
     for alert in alerts:
-        kind = EventKind.ALERT_FIRED if alert.status == "firing" else EventKind.ALERT_RESOLVED
+        kind = (
+            EventKind.ALERT_FIRED
+            if alert.status == AlertStatus.FIRING
+            else EventKind.ALERT_RESOLVED
+        )
         append_event(conn, kind, alert.dedup_key, alert.to_json(), now)
 
 

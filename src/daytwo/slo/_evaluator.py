@@ -46,6 +46,7 @@ from daytwo.slo._indicators import Indicators, check_dependencies
 from daytwo.slo._results import Measure, RuleResult, SloStatus
 from daytwo.slo._tables import slo_alerts, slo_evaluations
 from daytwo.slo._versions import record_versions
+from daytwo.slo._vocabulary import AlertStatus, Severity
 from daytwo.store import Store, slo_buckets
 
 if TYPE_CHECKING:
@@ -284,7 +285,7 @@ class Evaluator:
             **objective.alerting.labels,
         }
         out = []
-        for severity in ("page", "ticket"):
+        for severity in Severity:
             firing = [r for r in status.rules if r.firing and r.severity == severity]
             if not firing:
                 continue
@@ -315,14 +316,14 @@ class Evaluator:
                     dedup_key=f"slo/{objective.name}/no-data",
                     objective=objective.name,
                     definition_version=status.definition_version,
-                    severity="ticket",
+                    severity=Severity.TICKET,
                     summary=(
                         f"{objective.name}: no {objective.workflow} events for "
                         f"{format_duration(objective.alerting.no_data)} although they are "
                         "expected"
                     ),
                     runbook=objective.alerting.runbook,
-                    labels={**labels, "severity": "ticket", "alert": "no-data"},
+                    labels={**labels, "severity": str(Severity.TICKET), "alert": "no-data"},
                 )
             )
         return out
@@ -347,7 +348,7 @@ class Evaluator:
         with self.store.read() as conn:
             rows = conn.execute(
                 sa.select(slo_alerts).where(
-                    slo_alerts.c.status == "firing", slo_alerts.c.objective.in_(names)
+                    slo_alerts.c.status == AlertStatus.FIRING, slo_alerts.c.objective.in_(names)
                 )
             ).mappings()
             firing: dict[str, list[Alert]] = {}

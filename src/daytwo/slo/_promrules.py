@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 import yaml
@@ -44,6 +45,7 @@ from daytwo.slo._definitions import (
     StuckRatio,
     format_duration,
 )
+from daytwo.slo._vocabulary import Severity
 
 __all__ = [
     "ABSENT_FOR",
@@ -170,7 +172,7 @@ def _objective_rules(objective: Objective) -> list[dict[str, Any]]:
     }
     runbook = {"runbook_url": policy.runbook} if policy.runbook else {}
     kind = "stuck" if isinstance(objective.sli, StuckRatio) else objective.sli.kind
-    for severity in ("page", "ticket"):
+    for severity in Severity:
         chosen = [r for r in policy.rules if r.severity == severity]
         if not chosen:
             continue
@@ -195,7 +197,7 @@ def _objective_rules(objective: Objective) -> list[dict[str, Any]]:
             {
                 "alert": ALERT_BURN,
                 "expr": "\nor\n".join(terms),
-                "labels": {**labels, "severity": severity},
+                "labels": {**labels, "severity": str(severity)},
                 "annotations": {
                     # $value: the long-window burn rate of the first rule that fires.
                     "summary": (
@@ -214,7 +216,7 @@ def _objective_rules(objective: Objective) -> list[dict[str, Any]]:
             {
                 "alert": ALERT_NO_DATA,
                 "expr": f"time() - {across_targets(LAST_EVENT + select)} > {seconds}",
-                "labels": {**labels, "severity": "ticket", "alert": "no-data"},
+                "labels": {**labels, "severity": str(Severity.TICKET), "alert": "no-data"},
                 "annotations": {
                     "summary": (
                         f"{objective.name}: no {objective.workflow} events for "
@@ -229,7 +231,7 @@ def _objective_rules(objective: Objective) -> list[dict[str, Any]]:
             "alert": ALERT_ABSENT,
             "expr": f"absent({LAST_EVENT}{select})",
             "for": ABSENT_FOR,
-            "labels": {**labels, "severity": "page", "alert": "absent"},
+            "labels": {**labels, "severity": str(Severity.PAGE), "alert": "absent"},
             "annotations": {
                 "summary": (
                     f"{objective.name}: no scraped target exports this objective's metrics, so "
@@ -262,6 +264,8 @@ def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _text)
+# A vocabulary member (a StrEnum: severities, statuses) is written as its text.
+_Dumper.add_multi_representer(StrEnum, lambda dumper, value: _text(dumper, str(value)))
 
 
 def dump_yaml(data: Any) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daytwo.slo._alerts import Alert
+from daytwo.slo._vocabulary import AlertStatus
 
 __all__ = ["Measure", "RuleResult", "SloStatus"]
 
@@ -99,7 +100,7 @@ class SloStatus:
     @property
     def alert_state(self) -> str:
         """``firing (page)``, ``firing (ticket)``, ``no data`` or ``ok``."""
-        severities = sorted({a.severity for a in self.alerts if a.status == "firing"})
+        severities = sorted({a.severity for a in self.alerts if a.status == AlertStatus.FIRING})
         if severities:
             return "firing (" + ", ".join(severities) + ")"
         return "no data" if self.no_data else "ok"
