@@ -28,7 +28,7 @@ from daytwo.cli._main import app as cli
 from daytwo.store._database import open_engine
 from daytwo.store._schema import metadata
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parents[1]
 DAYTWO = str(Path(sys.executable).with_name("daytwo"))
 APP = "cli_app:app"
 
