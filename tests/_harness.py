@@ -407,8 +407,8 @@ def check_saga_instances(
 
         moves = app.transitions(instance_id)
         assert moves[0].from_state is None and moves[0].to_state == "queued", instance_id
-        for before, after in itertools.pairwise(moves):
-            assert after.from_state == before.to_state, (instance_id, before, after)
+        for earlier, later in itertools.pairwise(moves):
+            assert later.from_state == earlier.to_state, (instance_id, earlier, later)
         assert moves[-1].to_state == instance.status.lower(), (instance_id, moves[-1])
         assert moves[-1].status == instance.status, (instance_id, moves[-1])
         assert instance.state == instance.status.lower()

@@ -39,7 +39,7 @@ def test_sqlite_runs_in_wal_with_full_sync(app: daytwo.App) -> None:
     with app.store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 1000
 
 
 def test_database_from_the_first_release_is_upgraded_in_place(tmp_path: Path) -> None:
