@@ -10,9 +10,8 @@ instead. ``--backend sqlite`` (or ``postgresql``) runs one backend only; a test 
 In parallel (pytest-xdist, ``-n 2``: what ``scripts/test`` runs) the controller process
 starts the one PostgreSQL cluster before it starts the workers, hands its URL to each of them
 and stops it at the end; each worker migrates a template database of its own (a unique
-name) and copies it per test. A module whose tests share an expensive module-scoped fixture
-is listed in ``SERIAL_MODULES``: its tests go to one worker (``--dist loadgroup``), so the
-fixture runs once.
+name) and copies it per test. ``_parallel.py`` says which tests go to one worker and which
+are handed out first.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _parallel import make_scheduler, slow_first
 from _postgres import admin, database_url, new_database, private_cluster
 from _shop import register_shop
 
@@ -32,9 +32,6 @@ import daytwo
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("sqlite", "postgresql")
-#: Test modules (file names) whose tests all run in one xdist worker: the README's
-#: walkthrough runs every block once, for all of its tests.
-SERIAL_MODULES = {"test_readme.py": "readme"}
 #: Where the xdist controller puts the shared server's URL for the workers.
 _WORKER_SERVER = "daytwo_test_postgres"
 _SHARED_SERVER = pytest.StashKey[str]()
@@ -93,12 +90,18 @@ def pytest_configure_node(node: Any) -> None:  # xdist's WorkerController: untyp
         node.workerinput[_WORKER_SERVER] = server
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its own hook, in workers)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        group = SERIAL_MODULES.get(item.path.name)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own scheduler
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """(xdist, in the controller) ``--dist loadgroup`` with the module groups of
+    ``_parallel.SERIAL_MODULES``."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return make_scheduler(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # each xdist worker sorts its collection alike
+        slow_first(items, ROOT / "tests")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
