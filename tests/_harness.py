@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from workloads.crash_app import LOG_ENV, charge_fails_first, ship_rejects
+from workloads.crash_app import LOG_ENV, RECORD_END, charge_fails_first, ship_rejects
 
 import daytwo
 from daytwo.store import TERMINAL_STATUSES
@@ -231,12 +231,19 @@ class SideEffect:
 
 
 def read_side_effects(path: Path) -> list[SideEffect]:
-    """Parse the side-effect log (empty if no step ran yet)."""
+    """Parse the side-effect log (empty if no step ran yet).
+
+    A record torn by a SIGKILL during its write (no end marker) is left out: its step did
+    not return, so no history row can stand on it, and a later execution repeats it.
+    """
     if not path.exists():
         return []
     effects = []
     for line in path.read_text().splitlines():
-        instance_id, seq, label, key, attempt, pid, outcome, result = line.split(" ")
+        fields = line.split(" ")
+        if len(fields) != 9 or fields[-1] != RECORD_END:
+            continue  # the blank line before the first record, or a torn record
+        instance_id, seq, label, key, attempt, pid, outcome, result, _end = fields
         effects.append(
             SideEffect(instance_id, int(seq), label, key, int(attempt), int(pid), outcome, result)
         )
@@ -244,11 +251,10 @@ def read_side_effects(path: Path) -> list[SideEffect]:
 
 
 def count_lines(path: Path) -> int:
-    """How many side effects the log holds."""
+    """How many side effects the log holds (records begun: each starts with a newline)."""
     if not path.exists():
         return 0
-    with path.open("rb") as f:
-        return sum(1 for _ in f)
+    return path.read_bytes().count(b"\n")
 
 
 @dataclass
@@ -407,8 +413,8 @@ def check_saga_instances(
 
         moves = app.transitions(instance_id)
         assert moves[0].from_state is None and moves[0].to_state == "queued", instance_id
-        for before, after in itertools.pairwise(moves):
-            assert after.from_state == before.to_state, (instance_id, before, after)
+        for earlier, later in itertools.pairwise(moves):
+            assert later.from_state == earlier.to_state, (instance_id, earlier, later)
         assert moves[-1].to_state == instance.status.lower(), (instance_id, moves[-1])
         assert moves[-1].status == instance.status, (instance_id, moves[-1])
         assert instance.state == instance.status.lower()

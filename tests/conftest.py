@@ -6,6 +6,12 @@ SQLite and once on PostgreSQL. The PostgreSQL server is a throwaway cluster that
 for the session, then stops; ``$DAYTWO_TEST_POSTGRES`` points the tests at a running server
 instead. ``--backend sqlite`` (or ``postgresql``) runs one backend only; a test marked
 ``@pytest.mark.backends("sqlite")`` is about one backend's mechanics.
+
+In parallel (pytest-xdist, ``-n 2``: what ``scripts/test`` runs) the controller process
+starts the one PostgreSQL cluster before it starts the workers, hands its URL to each of them
+and stops it at the end; each worker migrates a template database of its own (a unique
+name) and copies it per test. ``_parallel.py`` says which tests go to one worker and which
+are handed out first.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _parallel import make_scheduler, slow_first
 from _postgres import admin, database_url, new_database, private_cluster
 from _shop import register_shop
 
@@ -24,6 +32,9 @@ import daytwo
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("sqlite", "postgresql")
+#: Where the xdist controller puts the shared server's URL for the workers.
+_WORKER_SERVER = "daytwo_test_postgres"
+_SHARED_SERVER = pytest.StashKey[str]()
 
 # $DAYTWO_DATABASE beats the URL an App is given in code, so a developer's shell setting
 # would point every test at that database: the tests never see it (subprocesses neither,
@@ -44,6 +55,53 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "backends(*names): run this test only on the named database backends"
     )
+    if _is_xdist_controller(config) and "postgresql" in _chosen_backends(config):
+        _start_shared_server(config)
+
+
+def _chosen_backends(config: pytest.Config) -> list[str]:
+    return list(config.getoption("--backend") or BACKENDS)
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """Whether this process hands tests to xdist workers (``-n N``, N > 0)."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", 0))
+
+
+def _start_shared_server(config: pytest.Config) -> None:
+    """One cluster for all workers, owned by the controller: started once (no race between
+    workers starting their own), stopped when the controller ends, however it ends."""
+    if os.environ.get("DAYTWO_TEST_POSTGRES") or config.option.collectonly:
+        return
+    stack = contextlib.ExitStack()
+    try:
+        server, _directory = stack.enter_context(private_cluster("daytwo-test-postgres-"))
+    except RuntimeError as exc:
+        pytest.exit(f"could not start PostgreSQL for the tests: {exc}", returncode=3)
+    config.add_cleanup(stack.close)
+    config.stash[_SHARED_SERVER] = server
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:  # xdist's WorkerController: untyped
+    """(xdist, in the controller) Give each worker the shared server's URL."""
+    server = node.config.stash.get(_SHARED_SERVER, None)
+    if server is not None:
+        node.workerinput[_WORKER_SERVER] = server
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own scheduler
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """(xdist, in the controller) ``--dist loadgroup`` with the module groups of
+    ``_parallel.SERIAL_MODULES``."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return make_scheduler(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):  # each xdist worker sorts its collection alike
+        slow_first(items, ROOT / "tests")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -56,9 +114,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of the session's PostgreSQL server (its ``postgres`` database)."""
-    existing = os.environ.get("DAYTWO_TEST_POSTGRES")
+    workerinput: dict[str, Any] = getattr(request.config, "workerinput", {})
+    existing = os.environ.get("DAYTWO_TEST_POSTGRES") or workerinput.get(_WORKER_SERVER)
     if existing:
         yield existing
         return

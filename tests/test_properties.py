@@ -126,8 +126,8 @@ def test_crash_at_any_commit_is_invisible(
     assert handle.id == iid
     assert result == _expected(program)
     assert [event.seq for event in history] == list(range(len(program)))
-    for position, keys in executions.items():
-        assert set(keys) == {f"{iid}:{position}"}
+    for seq, keys in executions.items():
+        assert set(keys) == {f"{iid}:{seq}"}
 
 
 def test_writes_are_fenced_by_the_lease_token(app: App) -> None:

@@ -40,7 +40,7 @@ def test_bulk_loaded_buckets_match_the_instances(tmp_path: Path) -> None:
             .where(instances.c.workflow == "order", instances.c.finished_at >= start)
             .group_by(instances.c.status)
         ).all()
-    counts = dict(ended)
+    counts: dict[str, int] = {status: n for status, n in ended}
     # The window also counts the bucket its start falls in (up to an hour more).
     assert success.good >= counts.get("SUCCEEDED", 0)
     assert success.valid >= sum(counts.values())

@@ -2,10 +2,14 @@
 a compensation path, a slow workflow for graceful-shutdown tests, and a workflow that
 waits for a signal.
 
-Every step appends one line to a side-effect log (the "external world") with ``O_APPEND``
-and ``fsync`` before it returns::
+Every step appends one record to a side-effect log (the "external world") with
+``O_APPEND`` and ``fsync`` before it returns: a newline, then::
 
-    instance_id seq label idempotency_key attempt pid outcome result
+    instance_id seq label idempotency_key attempt pid outcome result end
+
+A SIGKILL can land inside the ``write`` (the kernel stops a write at a page boundary of the
+file for a fatal signal) and leave a torn record: the leading newline keeps the next record
+on a line of its own, and the missing ``end`` marks the torn one, which the reader skips.
 
 The database comes from ``$DAYTWO_DATABASE``, the log path from ``$DAYTWO_SIDE_EFFECTS``,
 the longest simulated external call from ``$DAYTWO_MAX_STEP_SECONDS`` and the saga's timer
@@ -30,6 +34,8 @@ from typing import Any
 import daytwo
 from daytwo import Retry
 
+#: The last field of a complete side-effect record.
+RECORD_END = "end"
 #: Environment variable holding the side-effect log path.
 LOG_ENV = "DAYTWO_SIDE_EFFECTS"
 #: Environment variable holding the saga's durable timer in seconds (default 0.3).
@@ -52,8 +58,8 @@ def append_side_effect(path: str, label: str, outcome: str, result: str) -> None
     """Record one execution of the current step in the external log, durably."""
     info = daytwo.current_step()
     line = (
-        f"{info.instance_id} {info.seq} {label} {info.idempotency_key} {info.attempt} "
-        f"{os.getpid()} {outcome} {result}\n"
+        f"\n{info.instance_id} {info.seq} {label} {info.idempotency_key} {info.attempt} "
+        f"{os.getpid()} {outcome} {result} {RECORD_END}"
     )
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:

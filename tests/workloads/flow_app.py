@@ -2,7 +2,7 @@
 cluster-wide concurrency limit, in a rate-limited queue, and steps calling a dependency
 with a cluster-wide concurrency limit.
 
-Every step appends two lines to the side-effect log (``$DAYTWO_SIDE_EFFECTS``, in the
+Every step appends two records to the side-effect log (``$DAYTWO_SIDE_EFFECTS``, in the
 format of :mod:`workloads.crash_app`, so ``_harness.read_side_effects`` parses it): one as
 it begins (outcome ``enter``) and one as it ends (outcome ``exit``), each with the time
 (``time.time()``) in the result column. Label ``WORKFLOW.STEP``. Steps take up to

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from daytwo._errors import InvalidInput, WorkflowNotFound
 from daytwo.engine._context import current_run
@@ -16,6 +16,7 @@ __all__ = ["Registry", "Step", "WorkflowDefinition"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Letters and digits of any script (``bestellung-über``, ``注文``), '_', '-', '.', ':'.
 #: No spaces, slashes or quotes: names appear in shell commands, URLs and metric labels.
@@ -69,6 +70,15 @@ class Step(Generic[P, R]):
         result: R = run.call_step(self, args, kwargs)
         return result
 
+    # Typed so that a compensation keeps its own signature under ``mypy --strict``: as
+    # ``@step.compensate`` it returns the function, as ``@step.compensate(retry=...)`` a
+    # decorator that does.
+    @overload
+    def compensate(self, fn: F, *, retry: Retry | None = None) -> F: ...
+
+    @overload
+    def compensate(self, fn: None = None, *, retry: Retry | None = None) -> Callable[[F], F]: ...
+
     def compensate(
         self, fn: Callable[..., Any] | None = None, *, retry: Retry | None = None
     ) -> Any:
@@ -78,7 +88,7 @@ class Step(Generic[P, R]):
         reverse order of completion, when the instance fails for good or is cancelled.
         """
 
-        def register(function: Callable[..., Any]) -> Callable[..., Any]:
+        def register(function: F) -> F:
             self.compensation = function
             if retry is not None:
                 self.compensation_retry = retry

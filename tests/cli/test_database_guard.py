@@ -30,7 +30,7 @@ from daytwo.store import _database
 from daytwo.store._migrate import database_revisions, head_revisions, shown_revisions
 
 APP = "cli_app:app"
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 #: Commands that only read or act on an existing daytwo database, with their exit code
 #: when there is none (looking up an id in no database is "not found").
@@ -216,7 +216,7 @@ def test_creating_the_tables_logs_one_line_and_no_alembic_chatter(
 def test_a_worker_process_starts_without_alembic_lines(empty_url: str, tmp_path: Path) -> None:
     """Alembic logs while being imported: the level must be set before that, in a fresh
     process like a real ``daytwo worker`` (in the test process Alembic is imported already)."""
-    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     environment.pop("DAYTWO_DATABASE", None)
     for _ in range(2):  # creating the tables, then opening the current database
         worker = subprocess.Popen(

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from daytwo.cli._main import app as cli
 from daytwo.store._database import display_url
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parents[1]
 DAYTWO = str(Path(sys.executable).with_name("daytwo"))
 APP = "cli_app:app"
 PASSWORD = "hunter2-Secret"

@@ -159,16 +159,16 @@ def test_upgrade_sums_the_cycle_times_of_existing_buckets(tmp_path: Path) -> Non
         command.upgrade(config, "0004")
     engine.dispose()
     t0 = 1_767_225_600.0
-    with sqlite3.connect(path) as conn:
+    with sqlite3.connect(path) as raw:
         for n, took in enumerate((6.0, 7.5, 40.0)):  # two in one bucket, one in the next bin
-            conn.execute(
+            raw.execute(
                 "INSERT INTO instances (id, workflow, version, status, state, "
                 "state_entered_at, input, created_at, updated_at, finished_at) VALUES "
                 "(?, 'order', '1', 'SUCCEEDED', 'succeeded', ?, '1', ?, ?, ?)",
                 (f"i{n}", t0 + 10 + n, t0 + 10 + n - took, t0 + 10 + n, t0 + 10 + n),
             )
         # What the hot path of daytwo before 0005 had written for them.
-        conn.executemany(
+        raw.executemany(
             "INSERT INTO slo_buckets VALUES ('order', ?, ?, '1', ?, ?)",
             [(r, t0, "end:SUCCEEDED:10", 2) for r in (60, 3600)]
             + [(r, t0, "end:SUCCEEDED:60", 1) for r in (60, 3600)],

@@ -37,13 +37,13 @@ def test_sqlite_runs_in_wal_with_full_sync(app: daytwo.App) -> None:
     with app.store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 1000
 
 
 def test_database_from_the_first_release_is_upgraded_in_place(tmp_path: Path) -> None:
     """A database written by daytwo 0.1.0 opens, migrates to head and keeps its data."""
     path = tmp_path / "old.db"
-    dump = Path(__file__).parent / "fixtures" / "daytwo-0.1.0.sql"
+    dump = Path(__file__).parents[1] / "fixtures" / "daytwo-0.1.0.sql"
     with sqlite3.connect(path) as conn:
         conn.executescript(dump.read_text())
     app = daytwo.App(f"sqlite:///{path}")
@@ -153,7 +153,7 @@ def test_database_from_the_release_whose_slo_migration_was_0002_is_upgraded_in_p
     """Before flow control the SLO migration was 0002: such a database upgrades in place,
     gets the flow-control tables and keeps its SLO counts (not counted a second time)."""
     path = tmp_path / "slo-0002.db"
-    dump = Path(__file__).parent / "fixtures" / "daytwo-slo-0002.sql"
+    dump = Path(__file__).parents[1] / "fixtures" / "daytwo-slo-0002.sql"
     succeeded = (
         "SELECT sum(events) FROM slo_buckets"
         " WHERE resolution = 60 AND series LIKE 'end:SUCCEEDED:%'"

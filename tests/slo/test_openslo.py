@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import yaml
@@ -83,7 +83,8 @@ def _minutes(low: int = 1, high: int = 60 * 24 * 90) -> st.SearchStrategy[timede
     return st.integers(low, high).map(lambda m: timedelta(minutes=m))
 
 
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+_PERIODS: list[Literal["month", "week"]] = ["month", "week"]
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 
 
 @st.composite
@@ -129,7 +130,7 @@ def objectives(draw: st.DrawFn) -> slo.Objective:
     window = draw(
         st.one_of(
             _minutes().map(slo.Window.rolling),
-            st.sampled_from(["month", "week"]).map(slo.Window.calendar),
+            st.sampled_from(_PERIODS).map(slo.Window.calendar),
         )
     )
     return slo.Objective(

@@ -173,9 +173,11 @@ def test_workers_recover_by_themselves_when_the_server_restarts(tmp_path: Path) 
         with worker_pool(database, log_path, tmp_path) as pool:
             workers = [pool.spawn(concurrency=8, lease_seconds=3.0, env=env) for _ in range(2)]
             for threshold in (40, 120):
-                wait_until(
-                    lambda t=threshold: finished_count(app) >= t, timeout=120, what=f"{threshold}"
-                )
+
+                def reached(t: int = threshold) -> bool:
+                    return finished_count(app) >= t
+
+                wait_until(reached, timeout=120, what=f"{threshold}")
                 subprocess.run([SCRIPT, "restart", str(directory)], check=True)
             everything = len(numbers)
             run_to_completion(pool, workers, lambda: finished_count(app) == everything, timeout=180)

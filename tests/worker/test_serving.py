@@ -148,7 +148,7 @@ def test_a_worker_is_live_while_its_heartbeat_is_within_its_lease(
 
 @pytest.fixture
 def invoke(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
-    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parents[1]))
     yield cli_invoker(db_url)
 
 

@@ -29,7 +29,7 @@ from daytwo.slo import _tables as _slo_tables  # noqa: F401 -- its tables join t
 from daytwo.store._database import open_engine
 from daytwo.store._schema import metadata
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parents[1]
 DAYTWO = str(Path(sys.executable).with_name("daytwo"))
 APP = "cli_app:app"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _harness import wait_until
 
 import daytwo
 from daytwo import (
@@ -28,7 +29,6 @@ from daytwo.engine import execute
 from daytwo.store import ACTIVE_STATUSES, TERMINAL_STATUSES, DirectWriter
 from daytwo.store._schema import READY, RUNNING, TIMED, history, human_tasks, instances
 from daytwo.store._schema import transitions as transitions_table
-from tests._harness import wait_until
 
 MIGRATIONS = Path(daytwo.__file__).parent / "store" / "migrations" / "versions"
 NO_RETRY = Retry(max_attempts=1)

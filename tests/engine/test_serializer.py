@@ -119,7 +119,7 @@ def test_human_task_payload_and_result_decode_with_the_serializer(db_url: str) -
 
 
 def _first_open_task(app: App) -> daytwo.HumanTask:
-    from tests._harness import wait_until
+    from _harness import wait_until
 
     wait_until(lambda: bool(app.tasks.list()), timeout=30, what="the task to open")
     return app.tasks.list()[0]

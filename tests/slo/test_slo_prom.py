@@ -236,7 +236,7 @@ def test_worker_serves_metrics(tmp_path: Path, db_url: str) -> None:
         app.close()
         sys.modules.pop("cli_app", None)
     port = free_port()
-    tests_dir = str(Path(__file__).resolve().parent)
+    tests_dir = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": tests_dir, "DAYTWO_DATABASE": db_url}
     env.pop("DAYTWO_APP", None)
     process = subprocess.Popen(

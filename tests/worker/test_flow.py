@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from _harness import wait_until
@@ -229,7 +230,12 @@ def test_a_worker_polls_instead_of_spinning_while_instances_are_held_back(
 
     looks: list[float | None] = []
     next_due = app.store.next_due
-    monkeypatch.setattr(app.store, "next_due", lambda *a: looks.append(next_due(*a)) or looks[-1])
+
+    def next_due_seen(*args: Any) -> float | None:
+        looks.append(next_due(*args))
+        return looks[-1]
+
+    monkeypatch.setattr(app.store, "next_due", next_due_seen)
     if held_back_by == "pause":
         app.flow.pause("held", reason="vendor outage", by="bob")
     else:

@@ -32,7 +32,7 @@ from daytwo.store._migrate import (
     known_revisions,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 #: Every stamp a database of an earlier daytwo can have, each with a fixture per backend:
 #: each core revision that was the newest in some commit, then the first with branches.
 REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "slo_0001"]

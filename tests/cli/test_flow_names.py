@@ -9,7 +9,7 @@ Python and the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from _cli import Invoke, clean_cli_environment, cli_invoker
@@ -47,7 +47,7 @@ def client(db_url: str) -> Iterator[App]:
 def test_unknown_names_are_refused_with_the_known_ones(fake_app: App) -> None:
     _shop(fake_app)
     flow = fake_app.flow
-    refusals = {
+    refusals: dict[str, Callable[[], object]] = {
         "workflow named 'ordr' is known (known: order)": lambda: flow.pause(
             "ordr", reason=None, by="ops"
         ),

@@ -80,10 +80,12 @@ def _run_cluster_under_kills(
             # k/(kills+1) of the instances finished, a random moment later.
             for kill in range(kills):
                 threshold = instances * (kill + 1) // (kills + 1)
+
+                def reached(t: int = threshold) -> bool:
+                    return finished_count(app) >= t or not all(w.alive() for w in cluster)
+
                 wait_until(
-                    lambda t=threshold: (
-                        finished_count(app) >= t or not all(w.alive() for w in cluster)
-                    ),
+                    reached,
                     timeout=120,
                     interval=0.05,
                     what=f"{threshold} instances to finish",
