@@ -16,7 +16,7 @@ import typer
 
 from daytwo.cli import CliError, DatabaseOption, client_app, stderr_console
 from daytwo.slo._cli_options import AppOption, ObjectivesOption, gather_objectives
-from daytwo.slo._extension import LOOPBACK, SloExtension
+from daytwo.slo._extension import LOOPBACK, SloExtension, every_collector
 from daytwo.store import display_url
 
 __all__ = ["HostOption", "metrics_commands"]
@@ -65,7 +65,7 @@ def serve(
     objectives = gather_objectives(app, objectives_files)
     extension = app.extension(SloExtension)
     extension.add(*objectives)
-    service = MetricsService([c for e in app.extensions for c in e.collectors()], port, address)
+    service = MetricsService(every_collector(app), port, address)
     try:
         service.run_once()
     except OSError as exc:

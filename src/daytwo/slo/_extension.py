@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from daytwo.app import App
     from daytwo.worker import BackgroundService
 
-__all__ = ["LOOPBACK", "SloExtension"]
+__all__ = ["LOOPBACK", "SloExtension", "every_collector", "extension_of"]
 
 #: Where /metrics listens unless told otherwise: this machine only. The metrics name
 #: workflows, steps and error budgets; exposing them to the network is a decision.
@@ -101,14 +101,20 @@ class SloExtension(Extension):
             # The durable sinks' outbox deliveries (webhooks) run beside it, retrying.
             services += evaluator.deliveries
         if self.metrics_port is not None:
-            collectors = [c for e in self.app.extensions for c in e.collectors()]
-            services.append(MetricsService(collectors, self.metrics_port, self.metrics_host))
+            services.append(
+                MetricsService(every_collector(self.app), self.metrics_port, self.metrics_host)
+            )
         return services
 
     def collectors(self) -> Sequence[Any]:
         from daytwo.slo._metrics import StoreCollector
 
         return [StoreCollector.for_app(self.app, self.objectives)]
+
+
+def every_collector(app: App) -> list[Any]:
+    """What a /metrics endpoint of ``app`` serves: the collectors of all its extensions."""
+    return [c for extension in app.extensions for c in extension.collectors()]
 
 
 def extension_of(app: App) -> SloExtension | None:

@@ -1,8 +1,9 @@
 """Applying the durable writes of running instances (the engine's hot path).
 
-Everything one instance makes durable at one point is an :class:`InstanceWrite`; many of
-them (from many instances, when a worker group-commits) are applied in one transaction by
-:class:`WriteApplier` on a dedicated connection with precompiled statements.
+Everything one instance makes durable at one point is an :class:`InstanceWrite`
+(``_write_records.py``); many of them (from many instances, when a worker group-commits)
+are applied in one transaction by :class:`WriteApplier` on a dedicated connection with
+precompiled statements.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +39,13 @@ from daytwo.store._schema import (
 )
 from daytwo.store._vocabulary import InstanceStatus, TaskStatus
 from daytwo.store._write_lock import NoWriteLock, WriteLock
+from daytwo.store._write_records import (
+    _APPLIED,
+    PROGRESS_COLUMNS,
+    RUN_COLUMNS,
+    InstanceWrite,
+    WriteOutcome,
+)
 
 __all__ = ["RUN_COLUMNS", "InstanceWrite", "WriteApplier", "WriteOutcome"]
 
@@ -61,89 +68,6 @@ def _retry_after_abort(exc: BaseException, attempt: int) -> bool:
     log.info("write aborted (%s); retrying", exc)
     time.sleep(0.005 * attempt * (0.5 + random.random()))
     return True
-
-
-#: Columns a lease holder owns and writes at every durable point (always all of them, so
-#: the UPDATE has a single shape).
-RUN_COLUMNS = (
-    "status",
-    "state",
-    "state_entered_at",
-    "output",
-    "error",
-    "run_at",
-    "wake_at",
-    "wait_kind",
-    "wait_name",
-    "wait_seq",
-    "attempt",
-    "lease_owner",
-    "history_size",
-    "transition_count",
-    "updated_at",
-    "finished_at",
-)
-#: The subset that may change while the instance keeps running; none of them is indexed,
-#: so a progress write touches one table page instead of several index pages.
-PROGRESS_COLUMNS = ("state", "state_entered_at", "wait_kind", "wait_name", "wait_seq", "wake_at",
-                    "attempt", "history_size", "transition_count", "updated_at",
-                    "error")  # fmt: skip
-
-
-@dataclass(slots=True)
-class InstanceWrite:
-    """Everything one instance makes durable at one point, applied atomically.
-
-    ``values`` holds the instance columns in :data:`RUN_COLUMNS`; the write is fenced by
-    ``lease_token``: if another worker has claimed the instance since, nothing is written.
-    ``insert`` is set instead when the instance row does not exist yet (an inline run
-    creates its row at its first durable point). ``progress`` says that only
-    :data:`PROGRESS_COLUMNS` changed since the last write.
-    """
-
-    instance_id: str
-    lease_token: int
-    values: dict[str, Any]
-    insert: dict[str, Any] | None = None
-    progress: bool = False
-    history: list[dict[str, Any]] = field(default_factory=list)
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    transitions: list[dict[str, Any]] = field(default_factory=list)
-    consumed_signals: list[tuple[int, int]] = field(default_factory=list)
-    new_tasks: list[dict[str, Any]] = field(default_factory=list)
-    #: Set when suspending on an event: re-check for it under the lock (lost-wakeup guard).
-    recheck_signal: str | None = None
-    #: (workflow, version, created_at): lets the write keep the SLO aggregates.
-    identity: tuple[str, str, float] | None = None
-    #: Set on the write that ends an instance that may have an open human task: the reason
-    #: with which its open tasks are closed, in the same transaction.
-    close_tasks: str | None = None
-    #: The write ends the instance on its own terms (success, incompatibility): when a
-    #: cancel is pending it is not applied, and the outcome carries the cancel's reason.
-    yields_to_cancel: bool = False
-
-    @property
-    def has_side_rows(self) -> bool:
-        """Whether it consumes signals, creates or closes tasks or re-checks for a wake-up."""
-        return bool(
-            self.consumed_signals
-            or self.new_tasks
-            or self.recheck_signal is not None
-            or self.close_tasks is not None
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class WriteOutcome:
-    """The result of applying one :class:`InstanceWrite`."""
-
-    applied: bool
-    cancel_reason: str | None = None
-    woken: bool = False
-
-
-#: The outcome of most writes (shared: the class is frozen).
-_APPLIED = WriteOutcome(applied=True)
 
 
 class WriteApplier:
