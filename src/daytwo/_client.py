@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from daytwo._database import Database, creating_module_directory
@@ -45,6 +45,7 @@ from daytwo.store import (
     InstanceRow,
     InstanceStatus,
     ServedWorkflow,
+    StartOutcome,
     Store,
     display_url,
 )
@@ -169,6 +170,57 @@ class Client:
         code as :meth:`App.start` does).
         """
         outside_workflow(f"{self.caller}.start()", "start a new instance")
+        row = self._rows(workflow, version, queue, priority)(input, id)
+        return self._insert(row, version)
+
+    def start_many(
+        self,
+        workflow: str,
+        inputs: Iterable[Any],
+        *,
+        ids: Iterable[str] | None = None,
+        version: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> builtins.list[InstanceHandle]:
+        """Durably start one instance per input, all in one commit; a handle per input.
+
+        For imports and fan-outs: thousands of starts cost about what one does. ``ids``
+        (as many as inputs) makes each start idempotent as :meth:`start`; an id that exists
+        with the same workflow and input gives a handle with ``created=False``. All or
+        nothing: an input the workflow cannot take, or an id started otherwise
+        (:class:`InstanceConflict`), stores none of them.
+        """
+        outside_workflow(f"{self.caller}.start_many()", "start the instances again")
+        values = builtins.list(inputs)
+        names: builtins.list[str | None] = [None] * len(values)
+        if ids is not None:
+            names = builtins.list(ids)
+            if len(names) != len(values):
+                raise InvalidInput(
+                    f"start_many got {len(values)} inputs but {len(names)} ids; give one id "
+                    "per input, or none"
+                )
+        row_of = self._rows(workflow, version, queue, priority)
+        rows = [row_of(value, name) for value, name in zip(values, names, strict=True)]
+        if not rows:
+            return []
+
+        def same_starts(outcomes: Sequence[StartOutcome]) -> None:
+            for row, (created, existing) in zip(rows, outcomes, strict=True):
+                if not created:
+                    check_same_start(self.serializer, existing, row, version)
+
+        outcomes = self.store.insert_instances(rows, check=same_starts)
+        if any(created for created, _ in outcomes):
+            self.events.changed()
+            self.serving.warn_if_unserved(rows[0])
+        return [InstanceHandle(self, row["id"], created=created) for created, row in outcomes]
+
+    def _rows(
+        self, workflow: str, version: str | None, queue: str | None, priority: int | None
+    ) -> Callable[[Any, str | None], dict[str, Any]]:
+        """Checks the options of a start; returns what builds a row per (input, id)."""
         if not isinstance(workflow, str):
             raise InvalidInput(
                 f"a Client starts workflows by name (got {workflow!r}); pass the name given "
@@ -182,26 +234,35 @@ class Client:
         if version is not None and (not isinstance(version, str) or not version.strip()):
             raise InvalidInput(f"workflow version must be a non-empty string (got {version!r})")
         definition = self._local(workflow, version)
+        serializer, now = self.serializer, self.clock.now
         if definition is not None:  # the code is here: defaults and input checks from it
-            row = new_row(
-                definition, input, id,
-                queue=definition.queue if queue is None else queue,
-                priority=definition.priority if priority is None else priority,
-                serializer=self.serializer, now=self.clock.now(),
-            )  # fmt: skip
-            return self._insert(row, version)
-        text = self.serializer.dumps(input, f"the input of workflow {workflow!r}")
+            code = definition
+            in_queue = definition.queue if queue is None else queue
+            at_priority = definition.priority if priority is None else priority
+
+            def from_code(input: Any, instance_id: str | None) -> dict[str, Any]:
+                return new_row(
+                    code, input, instance_id, queue=in_queue, priority=at_priority,
+                    serializer=serializer, now=now(),
+                )  # fmt: skip
+
+            return from_code
         served = registered_workflow(self.store, self.clock.now(), workflow, version)
         if served is None:  # a version no worker registered (yet): the given defaults
             assert version is not None
             served = ServedWorkflow(workflow, version, "default", 0)
-        row = queued_row(
-            workflow, served.version, text, id,
-            queue=served.queue if queue is None else queue,
-            priority=served.priority if priority is None else priority,
-            now=self.clock.now(),
-        )  # fmt: skip
-        return self._insert(row, version)
+        registered = served
+
+        def by_name(input: Any, instance_id: str | None) -> dict[str, Any]:
+            text = serializer.dumps(input, f"the input of workflow {workflow!r}")
+            return queued_row(
+                workflow, registered.version, text, instance_id,
+                queue=registered.queue if queue is None else queue,
+                priority=registered.priority if priority is None else priority,
+                now=now(),
+            )  # fmt: skip
+
+        return by_name
 
     def _local(self, workflow: str, version: str | None) -> WorkflowDefinition | None:
         """The owning App's definition of ``workflow`` (``version``), if it has one."""

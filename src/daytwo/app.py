@@ -9,7 +9,7 @@ and workers (:meth:`App.worker`, over a :class:`~daytwo.worker.WorkerHost` it bu
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from daytwo._client import Client
@@ -290,6 +290,27 @@ class App:
         definition = self._definition(workflow, version)
         return self.client.start(
             definition.name, input, id=id, version=version, queue=queue, priority=priority
+        )
+
+    def start_many(
+        self,
+        workflow: str | Callable[..., Any],
+        inputs: Iterable[Any],
+        *,
+        ids: Iterable[str] | None = None,
+        version: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> list[InstanceHandle]:
+        """Durably start one instance per input in one commit (see :meth:`Client.start_many`).
+
+        Every input is checked against the workflow's signature first: one it cannot take
+        stores none of them.
+        """
+        outside_workflow("app.start_many()", "start the instances again")
+        definition = self._definition(workflow, version)
+        return self.client.start_many(
+            definition.name, inputs, ids=ids, version=version, queue=queue, priority=priority
         )
 
     def run(

@@ -54,6 +54,7 @@ from daytwo.store._schema import (
     transitions,
     workers,
 )
+from daytwo.store._starts import StartOutcome
 from daytwo.store._store import SETTINGS_CHANNEL, WAKE_CHANNEL, Store
 from daytwo.store._vocabulary import (
     ACTIVE_STATUSES,
@@ -64,6 +65,7 @@ from daytwo.store._vocabulary import (
     TaskStatus,
     WaitKind,
 )
+from daytwo.store._wake_sockets import WakeReceiver
 from daytwo.store._workers import (
     Coverage,
     ServedWorkflow,
@@ -106,12 +108,14 @@ __all__ = [
     "QueueLimits",
     "ServedWorkflow",
     "SignalRow",
+    "StartOutcome",
     "Store",
     "SubscriberPosition",
     "SubscriberStart",
     "TaskStatus",
     "TransitionRow",
     "WaitKind",
+    "WakeReceiver",
     "WorkerRegistration",
     "WriteOutcome",
     "WriterClosed",

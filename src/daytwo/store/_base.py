@@ -9,13 +9,15 @@ and the human-task inbox (``_inbox.py``), then instances, history, claims and le
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from daytwo.store._starts import StartCommits
 from daytwo.store._vocabulary import ACTIVE_STATUSES, TERMINAL_STATUSES
+from daytwo.store._wake_sockets import WakeReceiver, WakeSender, wake_directory
 from daytwo.store._write_lock import write_lock_for
 from daytwo.store._writes import WriteApplier
 
@@ -31,6 +33,8 @@ __all__ = [
 WAKE_CHANNEL = "daytwo_wake"
 #: The channel on which flow-control changes (queues, pauses, dependency limits) are announced.
 SETTINGS_CHANNEL = "daytwo_settings"
+#: Set on a SQLite connection whose transaction should wake the workers once it commits.
+_WAKE_PENDING = "daytwo_wake_pending"
 
 
 class StoreBase:
@@ -41,10 +45,24 @@ class StoreBase:
         self.dialect = engine.dialect.name
         self._lock = write_lock_for(self.dialect, engine.url.database)
         self._applier = WriteApplier(engine, self._lock)
+        #: SQLite: the wake-up datagrams to workers of other processes (None elsewhere).
+        self.wakeups: WakeSender | None = None
+        database = engine.url.database
+        if self.dialect == "sqlite" and database:
+            self.wakeups = WakeSender(wake_directory(database))
+        self._starts = StartCommits(
+            engine,
+            self._lock,
+            wake_channel=WAKE_CHANNEL,
+            after_commit=None if self.wakeups is None else self.wakeups.send,
+        )
 
     def close(self) -> None:
         """Release the connections."""
+        self._starts.close()
         self._applier.close()
+        if self.wakeups is not None:
+            self.wakeups.close()
         self.engine.dispose()
         self._lock.close()
 
@@ -55,8 +73,13 @@ class StoreBase:
         """A write transaction (SQLite: holds the write lock from its first statement)."""
         with self._lock.hold(), self.engine.connect() as conn:
             conn = conn.execution_options(daytwo_write=True)
+            conn.info.pop(_WAKE_PENDING, None)
             with conn.begin():
                 yield conn
+            wake = conn.info.pop(_WAKE_PENDING, False)
+        # After the commit and outside the write lock: the woken worker can write at once.
+        if wake and self.wakeups is not None:
+            self.wakeups.send()
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -67,10 +90,20 @@ class StoreBase:
     def notify_workers(self, conn: sa.Connection, queue: str) -> None:
         """Wake idle workers (PostgreSQL: NOTIFY, delivered when ``conn``'s transaction commits).
 
-        SQLite has no cross-process notification; its workers poll.
+        SQLite has no notifications: once ``conn``'s transaction (opened by :meth:`write`)
+        commits, a datagram goes to each worker's wake-up socket (``_wake_sockets.py``).
         """
         if self.dialect == "postgresql":
             conn.execute(sa.select(sa.func.pg_notify(WAKE_CHANNEL, queue)))
+        else:
+            conn.info[_WAKE_PENDING] = True
+
+    def wake_receiver(self, on_wake: Callable[[], None], *, name: str) -> WakeReceiver | None:
+        """SQLite: a socket on which a worker hears that another process stored work for it
+        (``on_wake`` per wake-up once started); None where NOTIFY does that (PostgreSQL)."""
+        if self.wakeups is None:
+            return None
+        return WakeReceiver(self.wakeups.directory, on_wake, name=name)
 
     def notify_settings_changed(self, conn: sa.Connection) -> None:
         """Tell listening workers that flow-control settings changed (PostgreSQL: NOTIFY).

@@ -13,7 +13,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
 
 from daytwo.store._base import ACTIVE_STATUSES, SETTINGS_CHANNEL, TERMINAL_STATUSES, WAKE_CHANNEL
 from daytwo.store._claims import UNLIMITED, ClaimRequest, QueueLimits, claim_params, of_pairs
@@ -36,6 +35,7 @@ from daytwo.store._schema import (
     transitions,
     workers,
 )
+from daytwo.store._starts import Check, StartOutcome, initial_transition
 from daytwo.store._vocabulary import InstanceStatus
 from daytwo.store._writes import InstanceWrite, WriteOutcome
 
@@ -51,34 +51,24 @@ __all__ = [
 ]
 
 
-def initial_transition(row: dict[str, Any]) -> dict[str, Any]:
-    """The first ``transitions`` row of a new instance (into its initial state)."""
-    return {
-        "instance_id": row["id"],
-        "seq": 0,
-        "from_state": None,
-        "to_state": row["state"],
-        "status": row["status"],
-        "at": row["created_at"],
-    }
-
-
 class Store(Inbox):
     """Queries over one database (the layers below: :class:`Inbox`, :class:`StoreBase`)."""
 
-    def insert_instance(self, row: dict[str, Any]) -> tuple[bool, InstanceRow]:
-        """Insert a new instance; if the id exists, return the existing row instead."""
-        try:
-            with self.write() as conn:
-                conn.execute(instances.insert(), row)
-                conn.execute(transitions.insert(), initial_transition(row))
-                self.notify_workers(conn, row["queue"])
-            created = True
-        except IntegrityError:
-            created = False
-        existing = self.get_instance(row["id"])
-        assert existing is not None
-        return created, existing
+    def insert_instance(self, row: dict[str, Any]) -> StartOutcome:
+        """Insert a new instance; if the id exists, return the existing row instead.
+
+        Concurrent calls of one process share commits (``_starts.py``).
+        """
+        return self._starts.insert([row])[0]
+
+    def insert_instances(
+        self, rows: Sequence[dict[str, Any]], check: Check | None = None
+    ) -> list[StartOutcome]:
+        """Insert many new instances in one transaction (an existing id: its stored row).
+
+        ``check`` sees the outcomes before the commit and may raise to store none of them.
+        """
+        return self._starts.insert(rows, check)
 
     def get_instance(self, instance_id: str) -> InstanceRow | None:
         """One instance row, or None."""

@@ -20,7 +20,7 @@ from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from daytwo.engine import FakeClock, RunResult, execute
-from daytwo.store import DirectWriter, GroupCommitter, QueueLimits, WriterClosed
+from daytwo.store import DirectWriter, GroupCommitter, QueueLimits, WakeReceiver, WriterClosed
 from daytwo.worker._registration import (
     registration,
     release_dead_workers,
@@ -111,6 +111,7 @@ class Worker:
         self._next_queue = 0
         self._empty_passes = 0
         self._listener: WakeListener | None = None
+        self._receiver: WakeReceiver | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -146,6 +147,10 @@ class Worker:
             self._listener = listener.start()
             # Every settings change is announced: no need to re-read them every second.
             self.host.flow.follow(lambda: listener.connected)
+        else:  # SQLite: a datagram from the process that stored the work (_wake_sockets.py)
+            receiver = store.wake_receiver(self.wake, name=self.id)
+            if receiver is not None and receiver.start():
+                self._receiver = receiver
         for target, name in ((self._claim_loop, "claim"), (self._heartbeat_loop, "heartbeat")):
             thread = threading.Thread(target=target, name=f"daytwo-{name}", daemon=True)
             thread.start()
@@ -200,6 +205,8 @@ class Worker:
         if self._listener is not None:
             self.host.flow.follow(None)
             self._listener.stop()
+        if self._receiver is not None:
+            self._receiver.stop()
         # From here on a run's write is refused (WriterClosed), so nothing it does after
         # the grace can be committed, and releasing its lease cannot race its last write.
         if self._writer is not None:
