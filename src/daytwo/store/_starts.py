@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 
 from daytwo.store._prepared import Prepared
 from daytwo.store._rows import InstanceRow
@@ -115,6 +115,7 @@ class StartCommits:
         self._stored = Prepared(
             sa.select(instances).where(instances.c.id == sa.bindparam("_id")), dialect
         )
+        self._one = _one_statement_start(wake_channel, dialect) if self._postgres else None
         self._begin = "BEGIN" if self._postgres else "BEGIN IMMEDIATE"
         self._mutex = threading.Lock()
         self._queue: deque[_Pending] = deque()
@@ -211,6 +212,8 @@ class StartCommits:
         """
         if not rows:
             return []
+        if self._one is not None and len(rows) == 1 and checks[0][1] is None:
+            return [self._commit_one_statement(rows[0])]
         attempt = 0
         while True:
             attempt += 1
@@ -240,6 +243,45 @@ class StartCommits:
         if self._after_commit is not None and any(outcome.created for outcome in outcomes):
             self._after_commit()
         return outcomes
+
+    def _commit_one_statement(self, row: dict[str, Any]) -> StartOutcome:
+        """PostgreSQL, one start alone: one autocommitted statement, one round trip.
+
+        A transaction of its own would add BEGIN and COMMIT, and each statement another
+        round trip; the commit's flush is what a start must pay, the round trips are not.
+        """
+        assert self._one is not None
+        params = self._one.params(
+            {**row, "_to_state": row["state"], "_status": row["status"],
+             "_at": row["created_at"], "_queue": row["queue"]}
+        )  # fmt: skip
+        attempt = 0
+        while True:
+            attempt += 1
+            connection = self._dbapi()
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self._one.sql, params)
+                created = cursor.fetchone()[0] == 1
+                outcome = (
+                    StartOutcome(True, _as_instance_row(row))
+                    if created
+                    else self._outcomes(cursor, [row], set())[0]
+                )
+            except BaseException as exc:
+                if connection.driver_connection.closed:
+                    self._connection = None
+                    connection.invalidate()
+                    raise
+                # The statement was its own transaction and rolled back as a whole.
+                if not _retry_after_abort(exc, attempt):
+                    raise
+                continue
+            finally:
+                cursor.close()
+            self.commits += 1
+            self.rows += 1
+            return outcome
 
     def _insert_rows(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> set[int]:
         """Insert what is new; the positions in ``rows`` that this transaction stored."""
@@ -312,6 +354,33 @@ class StartCommits:
         except Exception:  # the connection is broken: the next start opens another
             self._connection = None
             connection.invalidate()
+
+
+def _one_statement_start(wake_channel: str, dialect: Dialect) -> Prepared:
+    """The instance, its first transition and the workers' NOTIFY as one statement."""
+    anchor = (
+        postgresql.insert(instances)
+        .values({c.name: sa.bindparam(c.name) for c in instances.c})
+        .on_conflict_do_nothing()
+        .returning(instances.c.id)
+        .cte("anchor")
+    )
+    # Casts: a bare parameter in a select list would be typed text.
+    first = sa.select(
+        anchor.c.id,
+        sa.literal(0, transitions.c.seq.type),
+        sa.null(),
+        sa.cast(sa.bindparam("_to_state"), transitions.c.to_state.type),
+        sa.cast(sa.bindparam("_status"), transitions.c.status.type),
+        sa.cast(sa.bindparam("_at"), transitions.c.at.type),
+    ).select_from(anchor)
+    transition = postgresql.insert(transitions).from_select([c.name for c in transitions.c], first)
+    # The NOTIFY is sent even when the id existed: a worker that looks finds nothing new.
+    statement = sa.select(
+        sa.select(sa.func.count()).select_from(anchor).scalar_subquery(),
+        sa.func.pg_notify(wake_channel, sa.cast(sa.bindparam("_queue"), sa.Text)),
+    ).add_cte(transition.cte("first_transition"))
+    return Prepared(statement, dialect)
 
 
 def _as_instance_row(row: dict[str, Any]) -> InstanceRow:
