@@ -26,6 +26,7 @@ from daytwo.cli._flow import (
 )
 from daytwo.cli._history import history
 from daytwo.cli._instances import cancel, list_instances, signal, start, status
+from daytwo.cli._start_many import start_many
 from daytwo.cli._tasks import complete, list_tasks, reassign
 from daytwo.cli._workflows import list_workflows
 
@@ -36,10 +37,13 @@ def _noun(name: str, help: str) -> typer.Typer:
     return typer.Typer(name=name, help=help, no_args_is_help=True)
 
 
-instance = _noun("instance", "Workflow instances: list, show, start, signal, cancel, history.")
+instance = _noun(
+    "instance", "Workflow instances: list, show, start (one or many), signal, cancel, history."
+)
 instance.command("list")(list_instances)
 instance.command("show")(status)
 instance.command("start")(start)
+instance.command("start-many")(start_many)
 instance.command("signal")(signal)
 instance.command("cancel")(cancel)
 instance.command("history")(history)
