@@ -2,7 +2,8 @@
 
 * :data:`HOW` -- the description of each part of a backend section, put in the document.
 * :func:`targets` -- issue 11's targets for one backend as same-run ratios
-  (``_common.target``); a target whose figure is missing or skipped has ``pass: null``.
+  (``_common.target``); a target whose figure was skipped (``app.start_many`` missing)
+  has ``pass: null``, one whose measurement failed ``pass: false``.
 * :func:`summary` -- the headline figures per backend.
 
 Importing this module has no side effects.
@@ -33,9 +34,17 @@ HOW = {
 }
 
 
+#: The reason of a target whose measurement failed (its error is in the section).
+FAILED = "no figure: the measurement failed (see its error)"
+
+
 def missing(name: str, goal: float, why: str, *, below: bool = False) -> Result:
-    """A target that could not be checked (its figure is missing or was skipped)."""
-    return {"target": f"{name} {'<' if below else '>='} {goal:g}", "pass": None, "skipped": why}
+    """A target without its figure: not met if the measurement failed, unchecked (``pass``
+    None) if it was skipped."""
+    check: Result = {"target": f"{name} {'<' if below else '>='} {goal:g}"}
+    if why == FAILED:
+        return {**check, "pass": False, "error": why}
+    return {**check, "pass": None, "skipped": why}
 
 
 def targets(backend: str, section: Result) -> list[Result]:
@@ -46,9 +55,9 @@ def targets(backend: str, section: Result) -> list[Result]:
     for key, name, goal in (("one_thread", "app.start one thread", 0.5),
                             ("8_threads", "app.start 8 threads", 1.0)):  # fmt: skip
         value = starts.get(key, {}).get("ratio_to_raw")
-        checks.append((f"{name} starts_per_s / raw commits_per_s", value, goal, False, "failed"))
+        checks.append((f"{name} starts_per_s / raw commits_per_s", value, goal, False, FAILED))
     batch = starts.get("batch", {})
-    why = str(batch.get("skipped", "failed"))
+    why = str(batch.get("skipped", FAILED))
     checks.append(("app.start_many starts_per_s", batch.get("starts_per_s"), 20_000, False, why))
     workers = f"{e2e.get('worker_processes', '?')} worker process(es)"
     for key, name, goal in (("ratio_to_pre_inserted", "pre-inserted", 0.7),
@@ -57,11 +66,11 @@ def targets(backend: str, section: Result) -> list[Result]:
         label = f"end to end ({workers}) workflows_per_s / {name} workflows_per_s"
         if key == "ratio_to_raw":
             label = f"end to end ({workers}) workflows_per_s / raw commits_per_s"
-        checks.append((label, e2e.get(key), goal, False, "failed"))
+        checks.append((label, e2e.get(key), goal, False, FAILED))
     if backend == "sqlite":
         half = [o for o in section["open_loop"] if o.get("fraction") == 0.5]
         p99 = half[0].get("start_to_finish", {}).get("p99_ms") if half else None
-        checks.append(("start-to-finish p99_ms at 50% of sustained", p99, 20.0, True, "failed"))
+        checks.append(("start-to-finish p99_ms at 50% of sustained", p99, 20.0, True, FAILED))
     return [
         missing(name, goal, why, below=below) if value is None
         else target(name, value, goal, below=below)
