@@ -36,6 +36,7 @@ from _workload import (
 )
 
 import daytwo
+from daytwo.store import TERMINAL_STATUSES
 from daytwo.store._schema import instances
 
 __all__ = ["closed_loop", "open_loop", "pre_inserted", "start_rates"]
@@ -67,7 +68,7 @@ def _wait_finished(app: daytwo.App, n: int, timeout_s: float) -> None:
         counts = status_counts(app, THREE)
         if counts.get("SUCCEEDED", 0) >= n:
             return
-        bad = {k: v for k, v in counts.items() if k not in ("SUCCEEDED", "RUNNABLE", "RUNNING")}
+        bad = {k: v for k, v in counts.items() if k in TERMINAL_STATUSES and k != "SUCCEEDED"}
         if bad:
             raise RuntimeError(f"unexpected instance statuses: {counts}")
         if time.monotonic() > deadline:
