@@ -217,6 +217,7 @@ class Store(Inbox):
         if not instance_ids:
             return 0
         with self.write() as conn:
+            self._lock_in_order(conn, instance_ids)
             result = conn.execute(
                 instances.update()
                 .where(
@@ -227,6 +228,21 @@ class Store(Inbox):
                 .values(run_at=expiry)
             )
             return result.rowcount
+
+    def _lock_in_order(self, conn: sa.Connection, instance_ids: Sequence[str]) -> None:
+        """PostgreSQL: lock the rows by id first, the order the group commit takes them in.
+
+        An UPDATE over an IN list locks rows in whatever order it finds them; the same
+        worker's group commit, updating some of the same rows, could then deadlock with it.
+        SQLite's single writer has nothing to order.
+        """
+        if self.dialect == "postgresql":
+            conn.execute(
+                sa.select(instances.c.id)
+                .where(instances.c.id.in_(list(instance_ids)))
+                .order_by(instances.c.id)
+                .with_for_update()
+            )
 
     def release_leases(
         self,
@@ -245,6 +261,7 @@ class Store(Inbox):
         if not instance_ids:
             return 0
         with self.write() as conn:
+            self._lock_in_order(conn, instance_ids)
             result = conn.execute(
                 instances.update()
                 .where(
