@@ -1,0 +1,187 @@
+"""What waiting on results costs a worker in the same process (issue 11, item 3).
+
+Each round starts ``--instances`` instances of the three-step workflow with ``app.start``
+(not timed), then starts one in-process worker (``app.worker(concurrency=32)``) and waits
+for all of them in one of these ways:
+
+* ``result_each``: ``handle.result()`` on each handle in turn, from one thread;
+* ``poll_count``: no result waits, the count of succeeded instances read every 50 ms (the
+  baseline: what the worker does when nobody waits);
+* ``result_threads``: ``--threads`` threads, each calling ``handle.result()`` on its
+  share of the handles.
+
+The modes alternate round by round. Each reports the worker's steps/s from its start to
+the last instance's end (``worker_steps_per_s``: what waiting costs the worker) and to the
+moment the waiting finished (``wall_steps_per_s``: what the caller sees; the 50 ms polling
+adds up to 50 ms to it). The summary gives the median of each mode and the ratios of
+the waiting modes to ``poll_count``; the target is ``result_each`` >= 0.9 x
+``poll_count``. Prints one JSON document on stdout; progress goes to stderr.
+
+    python bench/bench_waits.py [--instances 1000] [--rounds 5] [--threads 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from _workload import STEPS_PER_WORKFLOW, THREE, expected, make_app, remove_db, status_counts
+
+import daytwo
+from daytwo.store import instances
+
+Result = dict[str, Any]
+"""A JSON-serialisable measurement result."""
+
+#: The interval of the ``poll_count`` baseline.
+POLL_SECONDS = 0.05
+#: Worker threads, as in the issue's measurement.
+CONCURRENCY = 32
+#: A round that takes longer than this has hung.
+TIMEOUT_S = 120.0
+
+Wait = Callable[[daytwo.App, list[daytwo.InstanceHandle], int], None]
+
+
+def wait_each(app: daytwo.App, handles: list[daytwo.InstanceHandle], threads: int) -> None:
+    """``handle.result()`` on each handle in turn."""
+    for x, handle in enumerate(handles):
+        assert handle.result(timeout=TIMEOUT_S) == expected(x)
+
+
+def poll_count(app: daytwo.App, handles: list[daytwo.InstanceHandle], threads: int) -> None:
+    """The count of succeeded instances, every 50 ms, until it is all of them."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while status_counts(app, THREE).get("SUCCEEDED", 0) < len(handles):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not all {len(handles)} instances ended in {TIMEOUT_S} s")
+        time.sleep(POLL_SECONDS)
+
+
+def wait_in_threads(app: daytwo.App, handles: list[daytwo.InstanceHandle], threads: int) -> None:
+    """``threads`` threads, each waiting with ``handle.result()`` on every n-th handle."""
+    failures: list[BaseException] = []
+
+    def wait_share(share: int) -> None:
+        try:
+            for x in range(share, len(handles), threads):
+                assert handles[x].result(timeout=TIMEOUT_S) == expected(x)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    waiters = [
+        threading.Thread(target=wait_share, args=(i,), name=f"bench-wait-{i}")
+        for i in range(threads)
+    ]
+    for waiter in waiters:
+        waiter.start()
+    for waiter in waiters:
+        waiter.join()
+    if failures:
+        raise failures[0]
+
+
+MODES: dict[str, Wait] = {
+    "result_each": wait_each,
+    "poll_count": poll_count,
+    "result_threads": wait_in_threads,
+}
+
+
+def last_end(app: daytwo.App) -> float:
+    """The latest ``updated_at`` of the instances (epoch seconds): when the last one ended."""
+    with app.store.read() as conn:
+        value = conn.execute(sa.select(sa.func.max(instances.c.updated_at))).scalar()
+    return float(value or 0.0)
+
+
+def measure(workdir: Path, mode: str, n: int, threads: int) -> Result:
+    """One round of ``mode`` on a fresh database."""
+    path = str(workdir / f"{mode}.db")
+    remove_db(path)
+    app = make_app(path)
+    try:
+        handles = [app.start(THREE, x) for x in range(n)]
+        worker = app.worker(concurrency=CONCURRENCY)
+        started_wall = time.time()
+        t0 = time.perf_counter()
+        worker.start()
+        try:
+            MODES[mode](app, handles, threads)
+            waited_s = time.perf_counter() - t0
+        finally:
+            worker.stop()
+        worker_s = last_end(app) - started_wall
+        assert status_counts(app, THREE) == {"SUCCEEDED": n}
+    finally:
+        app.close()
+        remove_db(path)
+    steps = n * STEPS_PER_WORKFLOW
+    return {
+        "mode": mode,
+        "worker_s": round(worker_s, 4),
+        "waited_s": round(waited_s, 4),
+        "worker_steps_per_s": round(steps / worker_s),
+        "wall_steps_per_s": round(steps / waited_s),
+    }
+
+
+def summary(rounds: list[Result]) -> Result:
+    """Median steps/s per mode, and the waiting modes' ratios to ``poll_count``."""
+    medians: Result = {}
+    for mode in MODES:
+        of_mode = [r for r in rounds if r["mode"] == mode]
+        medians[mode] = {
+            key: statistics.median(r[key] for r in of_mode)
+            for key in ("worker_steps_per_s", "wall_steps_per_s")
+        }
+    base = medians["poll_count"]
+    ratios = {
+        f"{mode}/poll_count": {
+            key: round(medians[mode][key] / base[key], 3) for key in medians[mode]
+        }
+        for mode in MODES
+        if mode != "poll_count"
+    }
+    return {"median": medians, "ratio": ratios}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of each mode")
+    parser.add_argument("--threads", type=int, default=8, help="waiting threads of result_threads")
+    ns = parser.parse_args(argv)
+    rounds: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bench-waits-") as workdir:
+        for index in range(ns.rounds):
+            # Alternate the modes (and their order) so that drift hits them alike.
+            order = list(MODES) if index % 2 == 0 else list(reversed(MODES))
+            for mode in order:
+                result = measure(Path(workdir), mode, ns.instances, ns.threads)
+                print(f"[bench_waits] round {index} {result}", file=sys.stderr, flush=True)
+                rounds.append(result)
+    document = {
+        "instances": ns.instances,
+        "concurrency": CONCURRENCY,
+        "waiting_threads": ns.threads,
+        "daytwo": daytwo.__file__,
+        **summary(rounds),
+        "rounds": rounds,
+    }
+    json.dump(document, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

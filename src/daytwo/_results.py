@@ -1,0 +1,255 @@
+"""Result waits: the callers of ``result()`` in one process share one poller.
+
+A waiter registers the id of its instance and blocks on its own event. One poller thread
+per :class:`~daytwo.Client` (started at the first wait, a daemon, stopped by
+``Client.close()``) reads all waited instances that have ended in one query per round
+(chunked ``IN`` lists; only ended rows come back) and hands each waiter its row. Between
+rounds it sleeps 5 ms after waits begin or something ends, doubling to a quarter of a
+second while nothing does: an instance ended by another process is seen within 250 ms.
+
+Runs of this process need no round: the worker (and ``App.run``) reports each instance it
+ends (``LocalEvents.run_finished``), and the poller reads just the waited ones among them,
+at once. An end nobody waits for costs a dict look-up in the worker's thread. Nothing
+depends on that shortcut for correctness; the rounds alone find every end.
+
+Each wait first reads its instance itself (after registering, so that no end between the
+read and the registration is missed): an instance that has ended already returns without
+the poller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from daytwo._errors import InstanceNotFound, WorkflowFailed
+from daytwo._records import Loads
+from daytwo.store import TERMINAL_STATUSES, InstanceLookups, InstanceRow, InstanceStatus, Store
+
+__all__ = ["FIRST_INTERVAL", "LONGEST_INTERVAL", "ResultWaits", "outcome_of"]
+
+log = logging.getLogger("daytwo.client")
+
+#: The poller's interval right after waits begin or an instance ends.
+FIRST_INTERVAL = 0.005
+#: Its interval once nothing has ended for a while: how late another process's end is seen.
+LONGEST_INTERVAL = 0.25
+
+
+class _Waiter:
+    """One caller waiting, and what the poller hands it.
+
+    Woken exactly once, by whoever takes it out of the waiters under their lock; a plain
+    lock, held from the start and released to wake, is the cheapest event there is.
+    """
+
+    __slots__ = ("_woken", "error", "row")
+
+    def __init__(self) -> None:
+        self._woken = threading.Lock()
+        self._woken.acquire()
+        #: The ended row; None when woken without one (the client closed: look again).
+        self.row: InstanceRow | None = None
+        #: The database error of the poller's read, raised in the waiter's thread.
+        self.error: Exception | None = None
+
+    def wait(self, timeout: float | None) -> bool:
+        """Whether it was woken within ``timeout`` seconds (None: however long it takes)."""
+        return self._woken.acquire(timeout=-1 if timeout is None else max(timeout, 0))
+
+    def wake(self) -> None:
+        self._woken.release()
+
+
+class ResultWaits:
+    """The result waits of one client: its waiters and their shared poller thread."""
+
+    def __init__(self, store: Callable[[], Store]) -> None:
+        self._store = store
+        self._lookups: tuple[Store, InstanceLookups] | None = None
+        self._opening = threading.Lock()
+        self._changed = threading.Condition()
+        #: instance id -> its waiters. Read without the lock by :meth:`instance_ended`
+        #: (a dict look-up is atomic); changed only under it.
+        self._waiters: dict[str, list[_Waiter]] = {}
+        #: Waited instances that runs of this process ended since the poller last looked.
+        self._ended: set[str] = set()
+        self._began = False  # waits began since the last round: shorten the interval
+        self._poller: threading.Thread | None = None
+        # Which poller runs: close() moves it on, and the poller that was running ends.
+        self._generation = 0
+        #: Reads the poller made: full rounds over every waited instance, and look-ups of
+        #: the waited instances that runs of this process ended (for tests and benchmarks).
+        self.rounds = 0
+        self.lookups = 0
+
+    # -- waiting --------------------------------------------------------------------------
+
+    def wait(self, instance_id: str, timeout: float | None) -> InstanceRow:
+        """The instance's row once it has ended, or after ``timeout`` seconds as it is then.
+
+        Raises :class:`InstanceNotFound` if there is no such instance, and the database's
+        error if reading fails.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            waiter = self._register(instance_id)
+            try:
+                row = self._read(instance_id)
+                if row["status"] in TERMINAL_STATUSES:
+                    return row
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return row
+                self._begin()
+                if not waiter.wait(remaining):
+                    break
+                if waiter.error is not None:
+                    raise waiter.error
+                if waiter.row is not None:
+                    return waiter.row
+            finally:
+                self._unregister(instance_id, waiter)
+        # Timed out: the row as it is now (it may have ended in the meantime).
+        return self._read(instance_id)
+
+    def _read(self, instance_id: str) -> InstanceRow:
+        row = self._lookup().get(instance_id)
+        if row is None:
+            raise InstanceNotFound(instance_id)
+        return row
+
+    def _lookup(self) -> InstanceLookups:
+        store = self._store()
+        lookups = self._lookups
+        if lookups is None or lookups[0] is not store:  # opened anew (closed, another URL)
+            with self._opening:
+                lookups = self._lookups
+                if lookups is None or lookups[0] is not store:
+                    if lookups is not None:
+                        lookups[1].close()
+                    lookups = self._lookups = (store, InstanceLookups(store.engine))
+        return lookups[1]
+
+    def _register(self, instance_id: str) -> _Waiter:
+        waiter = _Waiter()
+        with self._changed:
+            self._waiters.setdefault(instance_id, []).append(waiter)
+        return waiter
+
+    def _unregister(self, instance_id: str, waiter: _Waiter) -> None:
+        with self._changed:
+            waiters = self._waiters.get(instance_id)
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._waiters[instance_id]
+
+    def _begin(self) -> None:
+        """A waiter waits from now on: make sure the poller runs, and runs soon."""
+        with self._changed:
+            self._began = True
+            if self._poller is None:
+                self._poller = threading.Thread(
+                    target=self._poll,
+                    args=(self._generation,),
+                    name="daytwo-result-waits",
+                    daemon=True,
+                )
+                self._poller.start()
+            self._changed.notify()
+
+    # -- what runs of this process end ----------------------------------------------------
+
+    def instance_ended(self, instance_id: str) -> None:
+        """A run of this process ended the instance: hand it to its waiters at once."""
+        if instance_id not in self._waiters:  # nobody waits for it: no lock, nothing else
+            return
+        with self._changed:
+            self._ended.add(instance_id)
+            self._changed.notify()
+
+    # -- the poller -----------------------------------------------------------------------
+
+    def _poll(self, generation: int) -> None:
+        interval = FIRST_INTERVAL
+        next_round = time.monotonic()
+        while True:
+            with self._changed:
+                while True:
+                    if self._generation != generation:  # closed
+                        return
+                    if self._began:  # waits began: check them soon
+                        self._began = False
+                        interval = FIRST_INTERVAL
+                        next_round = min(next_round, time.monotonic() + interval)
+                    ended = self._ended & self._waiters.keys()
+                    self._ended.clear()
+                    due = bool(self._waiters) and time.monotonic() >= next_round
+                    if ended or due:
+                        break
+                    # Idle (nobody waits) until a wait begins; else until the next round.
+                    pause = next_round - time.monotonic() if self._waiters else None
+                    self._changed.wait(pause)
+                waited = list(self._waiters) if due else list(ended)
+            found = self._hand_over(waited)
+            if due:
+                self.rounds += 1
+                # Something ended that this process did not report (another process ended
+                # it): others may follow soon. Else wait longer, up to the longest interval.
+                elsewhere = found - ended
+                interval = FIRST_INTERVAL if elsewhere else min(interval * 2, LONGEST_INTERVAL)
+                next_round = time.monotonic() + interval
+            else:
+                self.lookups += 1
+
+    def _hand_over(self, instance_ids: list[str]) -> set[str]:
+        """Read which of ``instance_ids`` ended and wake their waiters; the ids that ended."""
+        try:
+            rows = self._lookup().ended(instance_ids)
+        except Exception as exc:  # the waiters raise it, as a read of their own would
+            log.warning("result waits: reading the waited instances failed", exc_info=True)
+            with self._changed:
+                for instance_id in instance_ids:
+                    for waiter in self._waiters.pop(instance_id, []):
+                        waiter.error = exc
+                        waiter.wake()
+            return set()
+        with self._changed:
+            for row in rows:
+                for waiter in self._waiters.pop(row["id"], []):
+                    waiter.row = row.copy()  # each waiter its own
+                    waiter.wake()
+        return {row["id"] for row in rows}
+
+    def close(self) -> None:
+        """Stop the poller; waits still in progress look again (and start a new one)."""
+        with self._changed:
+            poller, self._poller = self._poller, None
+            self._generation += 1
+            self._changed.notify()
+            waiters = [waiter for waiting in self._waiters.values() for waiter in waiting]
+            self._waiters.clear()
+        if poller is not None and poller is not threading.current_thread():
+            poller.join()
+        for waiter in waiters:  # row None: the wait reads again
+            waiter.wake()
+        with self._opening:
+            if self._lookups is not None:
+                self._lookups[1].close()
+                self._lookups = None
+
+
+def outcome_of(row: InstanceRow, loads: Loads) -> Any:
+    """The output of an ended instance's row, or :class:`WorkflowFailed`: what
+    ``outcome(Instance.from_row(row))`` says, without decoding the rest of the row."""
+    status = InstanceStatus(row["status"])
+    if status is InstanceStatus.SUCCEEDED:
+        output = row["output"]
+        return None if output is None else loads(output)
+    error = row["error"]
+    raise WorkflowFailed(row["id"], status, None if error is None else json.loads(error))
