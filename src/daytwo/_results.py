@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -82,10 +83,20 @@ class ResultWaits:
         self._poller: threading.Thread | None = None
         # Which poller runs: close() moves it on, and the poller that was running ends.
         self._generation = 0
+        #: The poller's interval after waits begin or something ends elsewhere, and the
+        #: most it doubles to (a test may lengthen both to see the in-process hand-over
+        #: alone at work).
+        self.first_interval = FIRST_INTERVAL
+        self.longest_interval = LONGEST_INTERVAL
         #: Reads the poller made: full rounds over every waited instance, and look-ups of
         #: the waited instances that runs of this process ended (for tests and benchmarks).
         self.rounds = 0
         self.lookups = 0
+
+    def waited(self) -> int:
+        """How many instances callers wait for now."""
+        with self._changed:
+            return len(self._waiters)
 
     # -- waiting --------------------------------------------------------------------------
 
@@ -176,8 +187,8 @@ class ResultWaits:
     # -- the poller -----------------------------------------------------------------------
 
     def _poll(self, generation: int) -> None:
-        interval = FIRST_INTERVAL
-        next_round = time.monotonic()
+        interval = self.first_interval
+        next_round = math.inf  # none while nobody waits: the waits' own reads come first
         while True:
             with self._changed:
                 while True:
@@ -185,16 +196,18 @@ class ResultWaits:
                         return
                     if self._began:  # waits began: check them soon
                         self._began = False
-                        interval = FIRST_INTERVAL
+                        interval = self.first_interval
                         next_round = min(next_round, time.monotonic() + interval)
                     ended = self._ended & self._waiters.keys()
                     self._ended.clear()
                     due = bool(self._waiters) and time.monotonic() >= next_round
                     if ended or due:
                         break
-                    # Idle (nobody waits) until a wait begins; else until the next round.
-                    pause = next_round - time.monotonic() if self._waiters else None
-                    self._changed.wait(pause)
+                    if not self._waiters:
+                        next_round = math.inf
+                    # Until the next round, or (none due: idle) until a wait begins.
+                    due_in = next_round - time.monotonic()
+                    self._changed.wait(None if next_round == math.inf else due_in)
                 waited = list(self._waiters) if due else list(ended)
             found = self._hand_over(waited)
             if due:
@@ -202,7 +215,8 @@ class ResultWaits:
                 # Something ended that this process did not report (another process ended
                 # it): others may follow soon. Else wait longer, up to the longest interval.
                 elsewhere = found - ended
-                interval = FIRST_INTERVAL if elsewhere else min(interval * 2, LONGEST_INTERVAL)
+                longer = min(interval * 2, self.longest_interval)
+                interval = self.first_interval if elsewhere else longer
                 next_round = time.monotonic() + interval
             else:
                 self.lookups += 1
