@@ -29,7 +29,7 @@ from typing import Any
 
 from daytwo._errors import InstanceNotFound, WorkflowFailed
 from daytwo._records import Loads
-from daytwo.store import TERMINAL_STATUSES, InstanceLookups, InstanceRow, InstanceStatus, Store
+from daytwo.store import TERMINAL_STATUSES, InstanceLookups, InstanceStatus, OutcomeRow, Store
 
 __all__ = ["FIRST_INTERVAL", "LONGEST_INTERVAL", "ResultWaits", "outcome_of"]
 
@@ -54,7 +54,7 @@ class _Waiter:
         self._woken = threading.Lock()
         self._woken.acquire()
         #: The ended row; None when woken without one (the client closed: look again).
-        self.row: InstanceRow | None = None
+        self.row: OutcomeRow | None = None
         #: The database error of the poller's read, raised in the waiter's thread.
         self.error: Exception | None = None
 
@@ -100,7 +100,7 @@ class ResultWaits:
 
     # -- waiting --------------------------------------------------------------------------
 
-    def wait(self, instance_id: str, timeout: float | None) -> InstanceRow:
+    def wait(self, instance_id: str, timeout: float | None) -> OutcomeRow:
         """The instance's row once it has ended, or after ``timeout`` seconds as it is then.
 
         Raises :class:`InstanceNotFound` if there is no such instance, and the database's
@@ -128,7 +128,7 @@ class ResultWaits:
         # Timed out: the row as it is now (it may have ended in the meantime).
         return self._read(instance_id)
 
-    def _read(self, instance_id: str) -> InstanceRow:
+    def _read(self, instance_id: str) -> OutcomeRow:
         row = self._lookup().get(instance_id)
         if row is None:
             raise InstanceNotFound(instance_id)
@@ -258,7 +258,7 @@ class ResultWaits:
                 self._lookups = None
 
 
-def outcome_of(row: InstanceRow, loads: Loads) -> Any:
+def outcome_of(row: OutcomeRow, loads: Loads) -> Any:
     """The output of an ended instance's row, or :class:`WorkflowFailed`: what
     ``outcome(Instance.from_row(row))`` says, without decoding the rest of the row."""
     status = InstanceStatus(row["status"])

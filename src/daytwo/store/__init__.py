@@ -20,7 +20,7 @@ from daytwo.store._database import (
 from daytwo.store._flow import FlowControl
 from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
 from daytwo.store._leases import acquire_lease, release_lease
-from daytwo.store._lookups import InstanceLookups
+from daytwo.store._lookups import InstanceLookups, OutcomeRow
 from daytwo.store._names import Catalog
 from daytwo.store._outbox import (
     ENDED_BADLY,
@@ -105,6 +105,7 @@ __all__ = [
     "InvalidDatabaseUrl",
     "NoDatabase",
     "OutboxEvent",
+    "OutcomeRow",
     "QueueLimits",
     "ServedWorkflow",
     "SignalRow",
