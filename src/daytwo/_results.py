@@ -1,16 +1,22 @@
 """Result waits: the callers of ``result()`` in one process share one poller.
 
-A waiter registers the id of its instance and blocks on its own event. One poller thread
-per :class:`~daytwo.Client` (started at the first wait, a daemon, stopped by
-``Client.close()``) reads all waited instances that have ended in one query per round
-(chunked ``IN`` lists; only ended rows come back) and hands each waiter its row. Between
-rounds it sleeps 5 ms after waits begin or something ends, doubling to a quarter of a
-second while nothing does: an instance ended by another process is seen within 250 ms.
+A waiter registers the id of its instance and blocks on a lock of its own. One poller
+thread per :class:`~daytwo.Client` (started at the first wait, a daemon, stopped by
+``Client.close()``) reads the waited instances, one query per round (chunked ``IN``
+lists), and hands each waiter whose instance ended its row.
+
+Which instances a round reads: each waited instance is checked 5 ms after its wait began,
+then at intervals doubling to a quarter of a second while it goes on, as each caller's
+own polling did before (an end in another process is seen within 250 ms). A round takes
+along the instances due within half their interval, so that waits begun at different
+moments soon share their rounds: however many wait, a round comes at most every 125 ms
+once their waits have gone on for a while.
 
 Runs of this process need no round: the worker (and ``App.run``) reports each instance it
 ends (``LocalEvents.run_finished``), and the poller reads just the waited ones among them,
-at once. An end nobody waits for costs a dict look-up in the worker's thread. Nothing
-depends on that shortcut for correctness; the rounds alone find every end.
+at once, all those reported meanwhile in one read. An end nobody waits for costs a dict
+look-up in the run's thread. Nothing depends on that shortcut for correctness; the rounds
+alone find every end.
 
 Each wait first reads its instance itself (after registering, so that no end between the
 read and the registration is missed): an instance that has ended already returns without
@@ -19,12 +25,13 @@ the poller.
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from daytwo._errors import InstanceNotFound, WorkflowFailed
@@ -35,9 +42,9 @@ __all__ = ["FIRST_INTERVAL", "LONGEST_INTERVAL", "ResultWaits", "outcome_of"]
 
 log = logging.getLogger("daytwo.client")
 
-#: The poller's interval right after waits begin or an instance ends.
+#: When a waited instance is first checked by a round, after its wait began.
 FIRST_INTERVAL = 0.005
-#: Its interval once nothing has ended for a while: how late another process's end is seen.
+#: The longest interval between its checks: how late another process's end is seen.
 LONGEST_INTERVAL = 0.25
 
 
@@ -66,6 +73,72 @@ class _Waiter:
         self._woken.release()
 
 
+class _Checks:
+    """When each waited instance is next read by a round (not thread-safe: the waits'
+    lock guards it)."""
+
+    def __init__(self) -> None:
+        #: instance id -> (when its next check is due, the interval that led there).
+        self._next: dict[str, tuple[float, float]] = {}
+        #: (due, instance id), soonest first; entries no longer in ``_next`` are stale.
+        self._due: list[tuple[float, str]] = []
+
+    def add(self, instance_id: str, now: float, first: float) -> float | None:
+        """Check a newly waited instance ``first`` seconds from now; when (None: it is
+        checked already)."""
+        if instance_id in self._next:
+            return None
+        self._schedule(instance_id, now + first, first)
+        return now + first
+
+    def remove(self, instance_id: str) -> None:
+        """Nobody waits for it any more."""
+        self._next.pop(instance_id, None)
+
+    def soonest(self) -> float | None:
+        """When the next check is due (None: no check)."""
+        self._drop_stale()
+        return self._due[0][0] if self._due else None
+
+    def take_due(self, now: float, longest: float) -> list[str]:
+        """The instances to read now: those due, and (if any is) those due within half
+        their interval, so that their checks fall into this round."""
+        soonest = self.soonest()
+        if soonest is None or soonest > now:
+            return []
+        taken: list[tuple[float, str]] = []
+        later: list[tuple[float, str]] = []
+        while self._due and self._due[0][0] <= now + longest / 2:
+            due, instance_id = heapq.heappop(self._due)
+            entry = self._next.get(instance_id)
+            if entry is None or entry[0] != due:
+                continue
+            (taken if due - entry[1] / 2 <= now else later).append((due, instance_id))
+        for item in later:
+            heapq.heappush(self._due, item)
+        return [instance_id for _, instance_id in taken]
+
+    def checked(self, instance_ids: Iterable[str], now: float, longest: float) -> None:
+        """They were read and are still going: check again after twice the interval."""
+        for instance_id in instance_ids:
+            entry = self._next.get(instance_id)
+            if entry is not None:
+                interval = min(entry[1] * 2, longest)
+                self._schedule(instance_id, now + interval, interval)
+
+    def _schedule(self, instance_id: str, due: float, interval: float) -> None:
+        self._next[instance_id] = (due, interval)
+        heapq.heappush(self._due, (due, instance_id))
+
+    def _drop_stale(self) -> None:
+        while self._due:
+            due, instance_id = self._due[0]
+            entry = self._next.get(instance_id)
+            if entry is not None and entry[0] == due:
+                return
+            heapq.heappop(self._due)
+
+
 class ResultWaits:
     """The result waits of one client: its waiters and their shared poller thread."""
 
@@ -79,17 +152,20 @@ class ResultWaits:
         self._waiters: dict[str, list[_Waiter]] = {}
         #: Waited instances that runs of this process ended since the poller last looked.
         self._ended: set[str] = set()
-        self._began = False  # waits began since the last round: shorten the interval
+        self._checks = _Checks()
+        #: When the poller wakes next by itself (inf: idle; -inf: busy, it looks at the
+        #: checks again before it sleeps): a new wait wakes it only to check sooner.
+        self._wakes_at = math.inf
         self._poller: threading.Thread | None = None
         # Which poller runs: close() moves it on, and the poller that was running ends.
         self._generation = 0
-        #: The poller's interval after waits begin or something ends elsewhere, and the
-        #: most it doubles to (a test may lengthen both to see the in-process hand-over
-        #: alone at work).
+        #: When a waited instance is first checked, and the most its interval doubles to
+        #: (a test may lengthen both to see the in-process hand-over alone at work).
         self.first_interval = FIRST_INTERVAL
         self.longest_interval = LONGEST_INTERVAL
-        #: Reads the poller made: full rounds over every waited instance, and look-ups of
-        #: the waited instances that runs of this process ended (for tests and benchmarks).
+        #: Reads the poller made: rounds (of the waited instances due a check), and reads of
+        #: just the waited instances that runs of this process ended (for tests and
+        #: benchmarks).
         self.rounds = 0
         self.lookups = 0
 
@@ -116,7 +192,7 @@ class ResultWaits:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return row
-                self._begin()
+                self._begin(instance_id)
                 if not waiter.wait(remaining):
                     break
                 if waiter.error is not None:
@@ -159,11 +235,12 @@ class ResultWaits:
                 waiters.remove(waiter)
                 if not waiters:
                     del self._waiters[instance_id]
+                    self._checks.remove(instance_id)
 
-    def _begin(self) -> None:
-        """A waiter waits from now on: make sure the poller runs, and runs soon."""
+    def _begin(self, instance_id: str) -> None:
+        """A waiter waits from now on: make sure the poller runs and checks the instance."""
         with self._changed:
-            self._began = True
+            due = self._checks.add(instance_id, time.monotonic(), self.first_interval)
             if self._poller is None:
                 self._poller = threading.Thread(
                     target=self._poll,
@@ -172,7 +249,8 @@ class ResultWaits:
                     daemon=True,
                 )
                 self._poller.start()
-            self._changed.notify()
+            elif due is not None and due < self._wakes_at:
+                self._changed.notify()
 
     # -- what runs of this process end ----------------------------------------------------
 
@@ -187,37 +265,28 @@ class ResultWaits:
     # -- the poller -----------------------------------------------------------------------
 
     def _poll(self, generation: int) -> None:
-        interval = self.first_interval
-        next_round = math.inf  # none while nobody waits: the waits' own reads come first
         while True:
             with self._changed:
                 while True:
                     if self._generation != generation:  # closed
                         return
-                    if self._began:  # waits began: check them soon
-                        self._began = False
-                        interval = self.first_interval
-                        next_round = min(next_round, time.monotonic() + interval)
-                    ended = self._ended & self._waiters.keys()
+                    ended = [i for i in self._ended if i in self._waiters]
                     self._ended.clear()
-                    due = bool(self._waiters) and time.monotonic() >= next_round
+                    now = time.monotonic()
+                    due = self._checks.take_due(now, self.longest_interval)
                     if ended or due:
                         break
-                    if not self._waiters:
-                        next_round = math.inf
-                    # Until the next round, or (none due: idle) until a wait begins.
-                    due_in = next_round - time.monotonic()
-                    self._changed.wait(None if next_round == math.inf else due_in)
-                waited = list(self._waiters) if due else list(ended)
-            found = self._hand_over(waited)
+                    soonest = self._checks.soonest()
+                    self._wakes_at = math.inf if soonest is None else soonest
+                    self._changed.wait(None if soonest is None else soonest - now)
+                self._wakes_at = -math.inf
+            taken = set(due)
+            found = self._hand_over(due + [i for i in ended if i not in taken])
+            with self._changed:
+                going = [i for i in due if i not in found and i in self._waiters]
+                self._checks.checked(going, time.monotonic(), self.longest_interval)
             if due:
                 self.rounds += 1
-                # Something ended that this process did not report (another process ended
-                # it): others may follow soon. Else wait longer, up to the longest interval.
-                elsewhere = found - ended
-                longer = min(interval * 2, self.longest_interval)
-                interval = self.first_interval if elsewhere else longer
-                next_round = time.monotonic() + interval
             else:
                 self.lookups += 1
 
@@ -229,12 +298,14 @@ class ResultWaits:
             log.warning("result waits: reading the waited instances failed", exc_info=True)
             with self._changed:
                 for instance_id in instance_ids:
+                    self._checks.remove(instance_id)
                     for waiter in self._waiters.pop(instance_id, []):
                         waiter.error = exc
                         waiter.wake()
             return set()
         with self._changed:
             for row in rows:
+                self._checks.remove(row["id"])
                 for waiter in self._waiters.pop(row["id"], []):
                     waiter.row = row.copy()  # each waiter its own
                     waiter.wake()
@@ -248,6 +319,8 @@ class ResultWaits:
             self._changed.notify()
             waiters = [waiter for waiting in self._waiters.values() for waiter in waiting]
             self._waiters.clear()
+            self._checks = _Checks()
+            self._wakes_at = math.inf
         if poller is not None and poller is not threading.current_thread():
             poller.join()
         for waiter in waiters:  # row None: the wait reads again
