@@ -5,9 +5,12 @@ a client's waits reads the waited instances that have ended, round after round. 
 SQLAlchemy's per-execution machinery such a read costs about ten times what the database
 spends on it (a primary-key look-up), and a pool checkout as much again; in a process
 whose worker runs the instances, that time is taken from the worker. So these reads use
-statements compiled once (see :class:`~daytwo.store._prepared.Prepared`) on one DBAPI
-connection of their own, in autocommit mode: each SELECT is its own consistent snapshot,
-and no transaction stays open between reads (PostgreSQL would end such a session). They
+statements compiled once (see :class:`~daytwo.store._prepared.Prepared`) on DBAPI
+connections kept for them, in autocommit mode: each SELECT is its own consistent
+snapshot, and no transaction stays open between reads (PostgreSQL would end such a
+session). A read takes an idle one of these connections without a lock (a list's
+``pop``/``append`` are atomic) or, if all are busy, another from the engine's pool: waits
+in many threads do not queue behind one connection. They
 read only the columns a wait needs (:class:`OutcomeRow`). Which rows have ended is decided
 here, not in the statement: next to an ``id IN (...)`` list, SQLite evaluates a test of
 the status (``IN``, or ``=`` on bound values) several times slower than the look-ups
@@ -30,6 +33,8 @@ __all__ = ["LOOKUP_CHUNK", "InstanceLookups", "OutcomeRow"]
 
 #: Most ids in one ``IN`` list (SQLite allows 999 parameters in older builds).
 LOOKUP_CHUNK = 512
+#: Most idle connections kept for the reads (more in use at once go back to the pool).
+IDLE_CONNECTIONS = 4
 
 
 class OutcomeRow(TypedDict):
@@ -49,8 +54,7 @@ _COLUMNS = [instances.c[name] for name in OutcomeRow.__annotations__]
 
 class InstanceLookups:
     """Reads instance rows by id with precompiled statements (one per ``IN`` list size),
-    on one connection taken from the pool at the first read (thread-safe: one read at a
-    time; :meth:`close` gives it back)."""
+    on connections of its own (thread-safe; :meth:`close` gives them back to the pool)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
@@ -61,8 +65,9 @@ class InstanceLookups:
         # compiled statements serve every number of ids.
         self._by_size: dict[int, Prepared] = {}
         self._lock = threading.Lock()
-        self._connection: Any = None
-        self._cursor: Any = None
+        #: Idle (connection, cursor) pairs.
+        self._idle: list[tuple[Any, Any]] = []
+        self._closed = False
         self._autocommit = engine.dialect.name == "postgresql"  # SQLite's already is
 
     def get(self, instance_id: str) -> OutcomeRow | None:
@@ -94,29 +99,46 @@ class InstanceLookups:
         return statement
 
     def _fetch(self, statement: Prepared, values: Mapping[str, Any]) -> list[OutcomeRow]:
-        with self._lock:
-            if self._cursor is None:
-                self._connection = self._engine.raw_connection()
-                if self._autocommit:
-                    self._connection.driver_connection.autocommit = True
-                self._cursor = self._connection.cursor()
-            try:
-                self._cursor.execute(statement.sql, statement.params(values))
-                names = [column[0] for column in self._cursor.description]
-                rows = self._cursor.fetchall()
-            except Exception:
-                # Perhaps the connection broke (a server restart): the next read opens another.
-                self._connection.invalidate()
-                self._connection = self._cursor = None
-                raise
+        connection: Any
+        try:
+            connection, cursor = self._idle.pop()
+        except IndexError:
+            connection = self._engine.raw_connection()
+            if self._autocommit:
+                connection.driver_connection.autocommit = True
+            cursor = connection.cursor()
+        try:
+            cursor.execute(statement.sql, statement.params(values))
+            names = [column[0] for column in cursor.description]
+            rows = cursor.fetchall()
+        except Exception:
+            # Perhaps the connection broke (a server restart): the next read opens another.
+            connection.invalidate()
+            raise
+        if self._closed or len(self._idle) >= IDLE_CONNECTIONS:
+            self._release(connection, cursor)
+        else:
+            self._idle.append((connection, cursor))
+            if self._closed:  # closed meanwhile: close() may have missed it
+                self._release_idle()
         return [cast(OutcomeRow, dict(zip(names, row, strict=True))) for row in rows]
 
     def close(self) -> None:
-        """Give the connection back to the pool (a later read takes one again)."""
-        with self._lock:
-            if self._connection is not None:
-                self._cursor.close()
-                if self._autocommit:
-                    self._connection.driver_connection.autocommit = False
-                self._connection.close()
-                self._connection = self._cursor = None
+        """Give the connections back to the pool (reads still going give theirs back
+        when they end)."""
+        self._closed = True
+        self._release_idle()
+
+    def _release_idle(self) -> None:
+        while True:
+            try:
+                connection, cursor = self._idle.pop()
+            except IndexError:
+                return
+            self._release(connection, cursor)
+
+    def _release(self, connection: Any, cursor: Any) -> None:
+        cursor.close()
+        if self._autocommit:
+            connection.driver_connection.autocommit = False
+        connection.close()
