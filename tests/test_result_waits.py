@@ -263,3 +263,23 @@ def test_waits_keep_real_time_with_a_fake_clock(fake_app: daytwo.App) -> None:
         handle.result(timeout=0.05)  # real seconds: the fake clock never moves
     with fake_app.worker(concurrency=2, poll_interval=0.05):
         assert handle.result(timeout=60) == 8
+
+
+def test_a_wait_in_progress_goes_on_when_the_waits_close(db_url: str) -> None:
+    waiting = register(daytwo.App(db_url))
+    running = register(daytwo.App(db_url))
+    try:
+        handle = waiting.start("double", 8)
+        waits = waiting.client.result_waits
+        result: list[Any] = []
+        waiter = threading.Thread(target=lambda: result.append(handle.result(timeout=60)))
+        waiter.start()
+        wait_until(lambda: waits.waited() == 1, timeout=30, what="the wait")
+        waits.close()  # the wait reads again, registers again, and a new poller serves it
+        wait_until(lambda: waits.waited() == 1 and pollers() >= 1, timeout=30, what="again")
+        with running.worker(concurrency=2, poll_interval=0.05):
+            waiter.join(60)
+        assert result == [16]
+    finally:
+        waiting.close()
+        running.close()

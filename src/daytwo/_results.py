@@ -265,6 +265,19 @@ class ResultWaits:
     # -- the poller -----------------------------------------------------------------------
 
     def _poll(self, generation: int) -> None:
+        try:
+            self._rounds(generation)
+        except Exception:  # a bug: the waits must not hang on a poller that is gone
+            log.exception("result waits: the poller failed; the waits read again")
+            with self._changed:
+                if self._generation != generation:
+                    return
+                self._poller = None
+                waiters = self._forget_waiters()
+            for waiter in waiters:  # row None: each reads again and starts a new poller
+                waiter.wake()
+
+    def _rounds(self, generation: int) -> None:
         while True:
             with self._changed:
                 while True:
@@ -317,10 +330,7 @@ class ResultWaits:
             poller, self._poller = self._poller, None
             self._generation += 1
             self._changed.notify()
-            waiters = [waiter for waiting in self._waiters.values() for waiter in waiting]
-            self._waiters.clear()
-            self._checks = _Checks()
-            self._wakes_at = math.inf
+            waiters = self._forget_waiters()
         if poller is not None and poller is not threading.current_thread():
             poller.join()
         for waiter in waiters:  # row None: the wait reads again
@@ -329,6 +339,15 @@ class ResultWaits:
             if self._lookups is not None:
                 self._lookups[1].close()
                 self._lookups = None
+
+    def _forget_waiters(self) -> list[_Waiter]:
+        """Every waiter, no longer registered (under the lock; the caller wakes them)."""
+        waiters = [waiter for waiting in self._waiters.values() for waiter in waiting]
+        self._waiters.clear()
+        self._ended.clear()
+        self._checks = _Checks()
+        self._wakes_at = math.inf
+        return waiters
 
 
 def outcome_of(row: OutcomeRow, loads: Loads) -> Any:
