@@ -141,12 +141,12 @@ def measure(workdir: Path, mode: str, n: int, threads: int) -> Result:
     }
 
 
-def summary(rounds: list[Result]) -> Result:
+def summary(rounds: list[Result], modes: Sequence[str]) -> Result:
     """Median and best round per mode (steps/s, CPU seconds), and the waiting modes'
     ratios to ``poll_count`` (of steps/s: >= 0.9 is the target)."""
     keys = ("worker_steps_per_s", "wall_steps_per_s", "cpu_s")
     figures: Result = {"median": {}, "best": {}}
-    for mode in MODES:
+    for mode in modes:
         of_mode = [r for r in rounds if r["mode"] == mode]
         figures["median"][mode] = {key: statistics.median(r[key] for r in of_mode) for key in keys}
         figures["best"][mode] = {
@@ -154,13 +154,13 @@ def summary(rounds: list[Result]) -> Result:
         }
     for kind in ("median", "best"):
         of_kind = figures[kind]
-        base = of_kind["poll_count"]
+        base = of_kind.get("poll_count")
         figures[f"{kind}_ratio"] = {
             f"{mode}/poll_count": {
                 key: round(of_kind[mode][key] / base[key], 3) for key in of_kind[mode]
             }
-            for mode in MODES
-            if mode != "poll_count"
+            for mode in modes
+            if mode != "poll_count" and base is not None
         }
     return figures
 
@@ -170,13 +170,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each mode")
     parser.add_argument("--threads", type=int, default=8, help="waiting threads of result_threads")
+    parser.add_argument(
+        "--modes", nargs="+", choices=list(MODES), default=list(MODES), help="(poll_count first)"
+    )
     ns = parser.parse_args(argv)
     logging.getLogger("daytwo").setLevel(logging.ERROR)  # "no live worker" at each first start
     rounds: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-waits-") as workdir:
         for index in range(ns.rounds):
             # Alternate the modes (and their order) so that drift hits them alike.
-            order = list(MODES) if index % 2 == 0 else list(reversed(MODES))
+            order = ns.modes if index % 2 == 0 else list(reversed(ns.modes))
             for mode in order:
                 result = measure(Path(workdir), mode, ns.instances, ns.threads)
                 print(f"[bench_waits] round {index} {result}", file=sys.stderr, flush=True)
@@ -186,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "concurrency": CONCURRENCY,
         "waiting_threads": ns.threads,
         "daytwo": daytwo.__file__,
-        **summary(rounds),
+        **summary(rounds, ns.modes),
         "rounds": rounds,
     }
     json.dump(document, sys.stdout, indent=2)
