@@ -2,10 +2,10 @@
 
 A start, signal, cancel or task completion made in this process wakes this process's
 workers at once (``listeners``) instead of at their next poll; a run that ends an instance
-hands it to the callers waiting in ``result()`` (``ended_listeners``: the client's
-:class:`~daytwo._results.ResultWaits`). Other processes learn of both from the database (their
-poll, or PostgreSQL's LISTEN/NOTIFY), so these are only shortcuts: nothing depends on them
-for correctness.
+hands it to the callers waiting in ``result()`` (the ended-listeners: the client's
+:class:`~daytwo._results.ResultWaits`). Other processes learn of both from the database
+(their poll, or PostgreSQL's LISTEN/NOTIFY), so these are only shortcuts: nothing depends
+on them for correctness.
 """
 
 from __future__ import annotations
