@@ -67,7 +67,9 @@ class _Waiter:
 
     def wait(self, timeout: float | None) -> bool:
         """Whether it was woken within ``timeout`` seconds (None: however long it takes)."""
-        return self._woken.acquire(timeout=-1 if timeout is None else max(timeout, 0))
+        if timeout is None:
+            return self._woken.acquire()
+        return self._woken.acquire(timeout=min(max(timeout, 0), threading.TIMEOUT_MAX))
 
     def wake(self) -> None:
         self._woken.release()
