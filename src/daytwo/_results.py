@@ -18,9 +18,9 @@ at once, all those reported meanwhile in one read. An end nobody waits for costs
 look-up in the run's thread. Nothing depends on that shortcut for correctness; the rounds
 alone find every end.
 
-Each wait first reads its instance itself (after registering, so that no end between the
-read and the registration is missed): an instance that has ended already returns without
-the poller.
+Each wait first reads its instance itself: an instance that has ended already returns at
+once, without a lock or the poller. One that ends in this process between that read and
+the registration is found by the wait's first round, 5 ms later.
 """
 
 from __future__ import annotations
@@ -185,26 +185,23 @@ class ResultWaits:
         error if reading fails.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            waiter = self._register(instance_id)
-            try:
-                row = self._read(instance_id)
-                if row["status"] in TERMINAL_STATUSES:
-                    return row
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return row
-                self._begin(instance_id)
-                if not waiter.wait(remaining):
-                    break
-                if waiter.error is not None:
-                    raise waiter.error
-                if waiter.row is not None:
-                    return waiter.row
-            finally:
+        row = self._read(instance_id)
+        while row["status"] not in TERMINAL_STATUSES:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            waiter = self._begin(instance_id)
+            if not waiter.wait(remaining):
                 self._unregister(instance_id, waiter)
-        # Timed out: the row as it is now (it may have ended in the meantime).
-        return self._read(instance_id)
+                # Timed out: the row as it is now (it may have ended in the meantime).
+                return self._read(instance_id)
+            # Whoever woke it took it out of the waiters already.
+            if waiter.error is not None:
+                raise waiter.error
+            if waiter.row is not None:
+                return waiter.row
+            row = self._read(instance_id)  # woken without a row (closed): read again
+        return row
 
     def _read(self, instance_id: str) -> OutcomeRow:
         row = self._lookup().get(instance_id)
@@ -224,12 +221,6 @@ class ResultWaits:
                     lookups = self._lookups = (store, InstanceLookups(store.engine))
         return lookups[1]
 
-    def _register(self, instance_id: str) -> _Waiter:
-        waiter = _Waiter()
-        with self._changed:
-            self._waiters.setdefault(instance_id, []).append(waiter)
-        return waiter
-
     def _unregister(self, instance_id: str, waiter: _Waiter) -> None:
         with self._changed:
             waiters = self._waiters.get(instance_id)
@@ -239,9 +230,11 @@ class ResultWaits:
                     del self._waiters[instance_id]
                     self._checks.remove(instance_id)
 
-    def _begin(self, instance_id: str) -> None:
-        """A waiter waits from now on: make sure the poller runs and checks the instance."""
+    def _begin(self, instance_id: str) -> _Waiter:
+        """A new waiter of the instance, registered; the poller runs and checks it."""
+        waiter = _Waiter()
         with self._changed:
+            self._waiters.setdefault(instance_id, []).append(waiter)
             due = self._checks.add(instance_id, time.monotonic(), self.first_interval)
             if self._poller is None:
                 self._poller = threading.Thread(
@@ -253,6 +246,7 @@ class ResultWaits:
                 self._poller.start()
             elif due is not None and due < self._wakes_at:
                 self._changed.notify()
+        return waiter
 
     # -- what runs of this process end ----------------------------------------------------
 
