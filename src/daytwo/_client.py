@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from daytwo._events import LocalEvents
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
 from daytwo._registered import RegisteredWorkflow, registered_workflow, registered_workflows
+from daytwo._results import ResultWaits, outcome_of
 from daytwo._serving import Serving, catalog
 from daytwo._starts import (
     check_priority,
@@ -117,6 +117,9 @@ class Client:
         self._flow: FlowControl | None = None
         # Who serves what: explains due instances nothing runs, warns at unserved starts.
         self.serving = Serving(lambda: self.store, self.clock.now)
+        #: The callers of result(), with their one shared poller.
+        self.result_waits = ResultWaits(lambda: self.store)
+        events.add_ended_listener(self.result_waits.instance_ended)
 
     # -- the database ---------------------------------------------------------------------
 
@@ -145,7 +148,8 @@ class Client:
         return self._flow
 
     def close(self) -> None:
-        """Release database connections."""
+        """Stop the poller of result waits and release database connections."""
+        self.result_waits.close()
         self._database.close()
 
     # -- starting -------------------------------------------------------------------------
@@ -354,25 +358,18 @@ class Client:
         """Wait for the instance to end and return its output.
 
         Raises :class:`WorkflowFailed` if it ended otherwise, :class:`TimeoutError` if
-        ``timeout`` seconds pass first. Runs of this process wake the wait at once; others
-        are seen by polling (at most every quarter second).
+        ``timeout`` seconds pass first. Runs of this process hand their ends to the wait at
+        once; ends in other processes are seen by polling (within a quarter of a second).
+        All the waits of a client, in any number of threads, share one poller thread and
+        its one query per round.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            instance = Instance.from_row(  # polled: no explanation
-                self._stored(instance_id), loads=self.serializer.loads
-            )
-            if instance.status in TERMINAL_STATUSES:
-                return outcome(instance)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"instance {instance_id!r} is still {instance.status} "
-                    f"(state {instance.state!r}) after {timeout} s"
-                )
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-            self.events.wait_for_a_run(delay if remaining is None else min(delay, remaining))
-            delay = min(delay * 2, 0.25)
+        row = self.result_waits.wait(instance_id, timeout)
+        if row["status"] in TERMINAL_STATUSES:
+            return outcome_of(row, self.serializer.loads)
+        raise TimeoutError(
+            f"instance {instance_id!r} is still {row['status']} "
+            f"(state {row['state']!r}) after {timeout} s"
+        )
 
     def list(
         self,

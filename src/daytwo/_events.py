@@ -1,15 +1,15 @@
 """In-process notifications between an App's client calls, its workers and its waiters.
 
 A start, signal, cancel or task completion made in this process wakes this process's
-workers at once (``listeners``) instead of at their next poll; a run that ends wakes the
-callers waiting in ``result()``. Other processes learn of both from the database (their
-poll, or PostgreSQL's LISTEN/NOTIFY), so these are only shortcuts: nothing depends on them
-for correctness.
+workers at once (``listeners``) instead of at their next poll; a run that ends an instance
+hands it to the callers waiting in ``result()`` (the ended-listeners: the client's
+:class:`~daytwo._results.ResultWaits`). Other processes learn of both from the database
+(their poll, or PostgreSQL's LISTEN/NOTIFY), so these are only shortcuts: nothing depends
+on them for correctness.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from daytwo.engine import Clock, FakeClock
@@ -18,12 +18,13 @@ __all__ = ["LocalEvents"]
 
 
 class LocalEvents:
-    """The wake-up listeners of one App (or Client) and its "a run ended" condition."""
+    """The wake-up listeners of one App (or Client), and who learns of the instances
+    that its runs end."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._listeners: list[Callable[[], None]] = []
-        self._finished = threading.Condition()
+        self._ended_listeners: list[Callable[[str], None]] = []
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` when this process starts, signals or cancels an instance (and
@@ -42,12 +43,14 @@ class LocalEvents:
         for listener in list(self._listeners):
             listener()
 
-    def run_finished(self) -> None:
-        """A run in this process ended: wake the waiters of :meth:`wait_for_a_run`."""
-        with self._finished:
-            self._finished.notify_all()
+    def add_ended_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(instance_id)`` when a run of this process ends an instance."""
+        self._ended_listeners.append(listener)
 
-    def wait_for_a_run(self, timeout: float) -> None:
-        """Block until a run of this process ends, or ``timeout`` seconds."""
-        with self._finished:
-            self._finished.wait(timeout)
+    def run_finished(self, instance_id: str, ended: bool) -> None:
+        """A run of this process finished; ``ended``: the instance reached a terminal
+        status (else it waits, or the run lost its lease). Called in the run's thread for
+        every run: a listener must cost next to nothing for an instance nobody waits for."""
+        if ended:
+            for listener in self._ended_listeners:
+                listener(instance_id)

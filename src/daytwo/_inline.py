@@ -76,14 +76,14 @@ class InlineRuns:
             assert existing is not None
             check_same_start(app.serializer, existing, row, version)
         elif first.kind == "finished":
-            app.events.run_finished()
+            app.events.run_finished(instance_id, True)
             return self._result_of(instance_id, first)
         pairs = [(definition.name, definition.version)]
         while True:
             current = app.store.get_instance(instance_id)
             assert current is not None
             if current["status"] in TERMINAL_STATUSES:
-                app.events.run_finished()
+                app.events.run_finished(instance_id, True)
                 # The same decoding as the new instance's path (_result_of): the app's
                 # serializer, for an instance that this call did not run to its end.
                 return outcome(Instance.from_row(current, loads=app.serializer.loads))

@@ -142,10 +142,11 @@ class App:
         return self.client.flow
 
     def close(self) -> None:
-        """Release what the extensions hold, then the database connections."""
+        """Release what the extensions hold, then the client (its result poller and the
+        database connections)."""
         for extension in self._extensions.values():
             extension.close()
-        self._database.close()
+        self.client.close()
 
     # -- extensions -----------------------------------------------------------------------
 
@@ -456,8 +457,8 @@ class _AppWorkerHost:
     def remove_listener(self, listener: Callable[[], None]) -> None:
         self._app.events.remove_listener(listener)
 
-    def run_finished(self) -> None:
-        self._app.events.run_finished()
+    def run_finished(self, instance_id: str, ended: bool) -> None:
+        self._app.events.run_finished(instance_id, ended)
 
     def worker_started(self, worker_id: str) -> None:
         # It counts as live for this app whatever its heartbeat (a fake clock runs ahead).

@@ -20,6 +20,7 @@ from daytwo.store._database import (
 from daytwo.store._flow import FlowControl
 from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
 from daytwo.store._leases import acquire_lease, release_lease
+from daytwo.store._lookups import InstanceLookups, OutcomeRow
 from daytwo.store._names import Catalog
 from daytwo.store._outbox import (
     ENDED_BADLY,
@@ -99,12 +100,14 @@ __all__ = [
     "HistoryOutcome",
     "HistoryRow",
     "HumanTaskRow",
+    "InstanceLookups",
     "InstanceRow",
     "InstanceStatus",
     "InstanceWrite",
     "InvalidDatabaseUrl",
     "NoDatabase",
     "OutboxEvent",
+    "OutcomeRow",
     "QueueLimits",
     "ServedWorkflow",
     "SignalRow",

@@ -65,8 +65,10 @@ class WorkerHost(Protocol):
         """Stop calling ``listener``."""
         ...
 
-    def run_finished(self) -> None:
-        """A run ended (wakes this process's callers waiting for a result)."""
+    def run_finished(self, instance_id: str, ended: bool) -> None:
+        """A run of the instance finished, in the run's thread, once what it wrote is
+        durable; ``ended``: the instance reached a terminal status (this process's callers
+        waiting for its result get it at once). Called for every run: keep it cheap."""
         ...
 
     def worker_started(self, worker_id: str) -> None:

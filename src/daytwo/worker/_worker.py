@@ -410,8 +410,10 @@ class Worker:
 
     def _run_one(self, row: Any) -> RunResult | None:
         assert self._writer is not None
+        result: RunResult | None = None
         try:
-            return execute(self.host.runtime, self._writer, row)
+            result = execute(self.host.runtime, self._writer, row)
+            return result
         except Exception as exc:
             if isinstance(exc, WriterClosed) or row["id"] in self._abandoned:
                 # It outlived the shutdown grace; its lease was given back already.
@@ -440,7 +442,7 @@ class Worker:
                 self._inflight_by_queue[row["queue"]] -= 1
                 self.completed += 1
             self._wake.set()
-            self.host.run_finished()
+            self.host.run_finished(row["id"], result is not None and result.kind == "finished")
 
     # -- leases ---------------------------------------------------------------------------
 
