@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from daytwo.store._checkpoints import Checkpointer, without_automatic_checkpoints
 from daytwo.store._starts import StartCommits
 from daytwo.store._vocabulary import ACTIVE_STATUSES, TERMINAL_STATUSES
 from daytwo.store._wake_sockets import WakeReceiver, WakeSender, wake_directory
@@ -46,10 +44,7 @@ class StoreBase:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._lock = write_lock_for(self.dialect, engine.url.database)
-        # SQLite: the hot writers' connections checkpoint nothing themselves; one thread does.
-        self._checkpointer = Checkpointer(engine) if self.dialect == "sqlite" else None
-        prepare = None if self._checkpointer is None else self._hot_connection
-        self._applier = WriteApplier(engine, self._lock, prepare=prepare)
+        self._applier = WriteApplier(engine, self._lock)
         #: SQLite: the wake-up datagrams to workers of other processes (None elsewhere).
         self.wakeups: WakeSender | None = None
         database = engine.url.database
@@ -60,21 +55,12 @@ class StoreBase:
             self._lock,
             wake_channel=WAKE_CHANNEL,
             after_commit=None if self.wakeups is None else self.wakeups.send,
-            prepare=prepare,
         )
-
-    def _hot_connection(self, connection: Any) -> None:
-        """A hot writer's dedicated connection: checkpoints by the thread (_checkpoints.py)."""
-        assert self._checkpointer is not None
-        without_automatic_checkpoints(connection)
-        self._checkpointer.start()
 
     def close(self) -> None:
         """Release the connections."""
         self._starts.close()
         self._applier.close()
-        if self._checkpointer is not None:
-            self._checkpointer.close()
         if self.wakeups is not None:
             self.wakeups.close()
         self.engine.dispose()

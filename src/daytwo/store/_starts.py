@@ -95,13 +95,11 @@ class StartCommits:
         *,
         wake_channel: str,
         after_commit: Callable[[], object] | None = None,
-        prepare: Callable[[Any], None] | None = None,
     ) -> None:
         self.engine = engine
         self._wake_channel = wake_channel
         self._write_lock = write_lock
         self._after_commit = after_commit
-        self._prepare = prepare
         dialect = engine.dialect
         self._postgres = dialect.name == "postgresql"
         insert = (postgresql if self._postgres else sqlite).insert(instances)
@@ -345,8 +343,6 @@ class StartCommits:
     def _dbapi(self) -> Any:
         if self._connection is None:
             self._connection = self.engine.raw_connection()
-            if self._prepare is not None:
-                self._prepare(self._connection)
             if self._postgres:  # transactions are explicit (BEGIN ... COMMIT)
                 self._connection.driver_connection.autocommit = True
         return self._connection

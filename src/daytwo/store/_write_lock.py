@@ -154,10 +154,7 @@ class WriteLock:
         return True
 
     def close(self) -> None:
-        """Release the descriptor (closing twice is harmless: ``App.close()`` may be called
-        by the user and again by whoever made the App)."""
-        if self._closed.is_set():
-            return
+        """Release the descriptor."""
         self._closed.set()
         os.close(self._fd)
 

@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,16 +73,8 @@ def _retry_after_abort(exc: BaseException, attempt: int) -> bool:
 class WriteApplier:
     """Applies instance writes on one dedicated connection (serialized by a lock)."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        write_lock: WriteLock | NoWriteLock,
-        *,
-        prepare: Callable[[Any], None] | None = None,
-    ) -> None:
+    def __init__(self, engine: Engine, write_lock: WriteLock | NoWriteLock) -> None:
         self.engine = engine
-        #: Called with the dedicated connection once it is opened.
-        self._prepare = prepare
         self._write_lock = write_lock
         dialect = engine.dialect
         self.dialect_name = dialect.name
@@ -174,8 +166,6 @@ class WriteApplier:
     def _dbapi(self) -> Any:
         if self._connection is None:
             self._connection = self.engine.raw_connection()
-            if self._prepare is not None:
-                self._prepare(self._connection)
             if self._one is not None:
                 # Transactions are explicit (BEGIN ... COMMIT) so that a single-statement
                 # write can run as its own transaction without them.
