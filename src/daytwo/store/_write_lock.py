@@ -154,7 +154,10 @@ class WriteLock:
         return True
 
     def close(self) -> None:
-        """Release the descriptor."""
+        """Release the descriptor (closing twice is harmless: ``App.close()`` may be called
+        by the user and again by whoever made the App)."""
+        if self._closed.is_set():
+            return
         self._closed.set()
         os.close(self._fd)
 
