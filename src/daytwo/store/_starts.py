@@ -120,6 +120,7 @@ class StartCommits:
         self._mutex = threading.Lock()
         self._queue: deque[_Pending] = deque()
         self._committing = False
+        self._closing = False
         self._idle = threading.Condition(self._mutex)
         self._connection: Any = None
         #: Commits made and rows they carried (what the benchmark reports).
@@ -162,7 +163,8 @@ class StartCommits:
                 following = self._queue[0] if self._queue else None
                 if following is None:
                     self._committing = False
-                    self._idle.notify_all()
+                    if self._closing:
+                        self._idle.notify_all()
             for pending in batch:
                 if pending is not own:
                     pending.turn.release()
@@ -172,6 +174,7 @@ class StartCommits:
     def close(self) -> None:
         """Return the dedicated connection to the pool."""
         with self._idle:
+            self._closing = True
             while self._committing:
                 self._idle.wait()
             if self._connection is not None:

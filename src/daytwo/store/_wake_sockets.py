@@ -24,12 +24,16 @@ import secrets
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable
 
 __all__ = ["WakeReceiver", "WakeSender", "wake_directory"]
 
 log = logging.getLogger("daytwo.store")
 
+#: How long a sender trusts that the directory does not exist (a worker starting meanwhile
+#: claims what is due when it starts, and polls).
+ABSENT_RECHECK_SECONDS = 0.1
 #: The longest path ``AF_UNIX`` accepts on Linux (``sun_path`` is 108 bytes, NUL included).
 _MAX_SOCKET_PATH = 107
 
@@ -46,12 +50,16 @@ class WakeSender:
         self.directory = directory
         self._socket: socket.socket | None = None
         self._lock = threading.Lock()
+        self._absent_until = 0.0
 
     def send(self) -> int:
         """Wake every listening worker; returns how many were told (never raises)."""
+        if time.monotonic() < self._absent_until:
+            return 0
         try:
             names = os.listdir(self.directory)
-        except OSError:  # no worker ever listened here
+        except OSError:  # no worker ever listened here: look again in a while, not per start
+            self._absent_until = time.monotonic() + ABSENT_RECHECK_SECONDS
             return 0
         if not names:
             return 0
