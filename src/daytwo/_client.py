@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from daytwo._database import Database, creating_module_directory
@@ -23,11 +23,12 @@ from daytwo._registered import RegisteredWorkflow, registered_workflow, register
 from daytwo._results import ResultWaits, outcome_of
 from daytwo._serving import Serving, catalog
 from daytwo._starts import (
-    check_priority,
+    RowBuilder,
     check_same_start,
-    new_row,
+    check_start_options,
     outside_workflow,
-    queued_row,
+    rows_by_name,
+    rows_from_code,
 )
 from daytwo.engine import (
     Clock,
@@ -223,50 +224,17 @@ class Client:
 
     def _rows(
         self, workflow: str, version: str | None, queue: str | None, priority: int | None
-    ) -> Callable[[Any, str | None], dict[str, Any]]:
+    ) -> RowBuilder:
         """Checks the options of a start; returns what builds a row per (input, id)."""
-        if not isinstance(workflow, str):
-            raise InvalidInput(
-                f"a Client starts workflows by name (got {workflow!r}); pass the name given "
-                "to @app.workflow"
-            )
-        check_name("workflow", workflow)
-        if queue is not None:
-            check_name("queue", queue)
-        if priority is not None:
-            check_priority(priority)
-        if version is not None and (not isinstance(version, str) or not version.strip()):
-            raise InvalidInput(f"workflow version must be a non-empty string (got {version!r})")
+        check_start_options(workflow, version, queue, priority)
         definition = self._local(workflow, version)
-        serializer, now = self.serializer, self.clock.now
         if definition is not None:  # the code is here: defaults and input checks from it
-            code = definition
-            in_queue = definition.queue if queue is None else queue
-            at_priority = definition.priority if priority is None else priority
-
-            def from_code(input: Any, instance_id: str | None) -> dict[str, Any]:
-                return new_row(
-                    code, input, instance_id, queue=in_queue, priority=at_priority,
-                    serializer=serializer, now=now(),
-                )  # fmt: skip
-
-            return from_code
+            return rows_from_code(definition, queue, priority, self.serializer, self.clock.now)
         served = registered_workflow(self.store, self.clock.now(), workflow, version)
         if served is None:  # a version no worker registered (yet): the given defaults
             assert version is not None
             served = ServedWorkflow(workflow, version, "default", 0)
-        registered = served
-
-        def by_name(input: Any, instance_id: str | None) -> dict[str, Any]:
-            text = serializer.dumps(input, f"the input of workflow {workflow!r}")
-            return queued_row(
-                workflow, registered.version, text, instance_id,
-                queue=registered.queue if queue is None else queue,
-                priority=registered.priority if priority is None else priority,
-                now=now(),
-            )  # fmt: skip
-
-        return by_name
+        return rows_by_name(served, queue, priority, self.serializer, self.clock.now)
 
     def _local(self, workflow: str, version: str | None) -> WorkflowDefinition | None:
         """The owning App's definition of ``workflow`` (``version``), if it has one."""

@@ -10,21 +10,28 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from daytwo._errors import InstanceConflict, InvalidInput
 from daytwo.engine import JsonSerializer, Serializer, WorkflowDefinition, check_name, current_run
-from daytwo.store import InstanceStatus
+from daytwo.store import InstanceStatus, ServedWorkflow
 
 __all__ = [
+    "RowBuilder",
     "check_priority",
     "check_same_start",
+    "check_start_options",
     "new_instance_id",
     "new_row",
     "outside_workflow",
     "queued_row",
+    "rows_by_name",
+    "rows_from_code",
 ]
+
+#: Builds the row of one start from its input and id (None: a new id).
+RowBuilder = Callable[[Any, str | None], dict[str, Any]]
 
 
 def new_instance_id() -> str:
@@ -161,3 +168,62 @@ def check_priority(priority: object) -> None:
         raise InvalidInput(f"priority must be an integer, lower runs first (got {priority!r})")
     if not -(2**31) <= priority < 2**31:
         raise InvalidInput(f"priority must fit in 32 bits (got {priority})")
+
+
+def check_start_options(
+    workflow: object, version: object, queue: str | None, priority: int | None
+) -> None:
+    """Refuse a start by name whose workflow, version, queue or priority is malformed."""
+    if not isinstance(workflow, str):
+        raise InvalidInput(
+            f"a Client starts workflows by name (got {workflow!r}); pass the name given "
+            "to @app.workflow"
+        )
+    check_name("workflow", workflow)
+    if queue is not None:
+        check_name("queue", queue)
+    if priority is not None:
+        check_priority(priority)
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise InvalidInput(f"workflow version must be a non-empty string (got {version!r})")
+
+
+def rows_from_code(
+    definition: WorkflowDefinition,
+    queue: str | None,
+    priority: int | None,
+    serializer: Serializer,
+    now: Callable[[], float],
+) -> RowBuilder:
+    """Rows of starts of a workflow whose code is here: its defaults, its input check."""
+    in_queue = definition.queue if queue is None else queue
+    at_priority = definition.priority if priority is None else priority
+
+    def build(input: Any, instance_id: str | None) -> dict[str, Any]:
+        return new_row(
+            definition, input, instance_id, queue=in_queue, priority=at_priority,
+            serializer=serializer, now=now(),
+        )  # fmt: skip
+
+    return build
+
+
+def rows_by_name(
+    served: ServedWorkflow,
+    queue: str | None,
+    priority: int | None,
+    serializer: Serializer,
+    now: Callable[[], float],
+) -> RowBuilder:
+    """Rows of starts of a workflow known by name: the defaults the workers registered."""
+    in_queue = served.queue if queue is None else queue
+    at_priority = served.priority if priority is None else priority
+
+    def build(input: Any, instance_id: str | None) -> dict[str, Any]:
+        text = serializer.dumps(input, f"the input of workflow {served.name!r}")
+        return queued_row(
+            served.name, served.version, text, instance_id,
+            queue=in_queue, priority=at_priority, now=now(),
+        )  # fmt: skip
+
+    return build
