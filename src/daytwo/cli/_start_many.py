@@ -121,7 +121,7 @@ def _parsed(lines: TextIO, name: str) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
+            yield number, json.loads(line.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
             raise CliError(
                 f"{name}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); each line "
