@@ -105,9 +105,9 @@ class StartCommits:
         insert = (postgresql if self._postgres else sqlite).insert(instances)
         values = insert.values({c.name: sa.bindparam(c.name) for c in instances.c})
         self._insert = Prepared(values.on_conflict_do_nothing(), dialect)
-        self._insert_returning = Prepared(
-            values.on_conflict_do_nothing().returning(instances.c.id), dialect
-        )
+        # PostgreSQL batches: one INSERT per chunk of rows, each column sent as an array.
+        self._insert_arrays = _insert_from_arrays(instances, dialect, returning="id")
+        self._transitions_arrays = _insert_from_arrays(transitions, dialect)
         self._transition = Prepared(
             transitions.insert().values({c.name: sa.bindparam(c.name) for c in transitions.c}),
             dialect,
@@ -298,16 +298,9 @@ class StartCommits:
             positions = list(first.values())
             for chunk in range(0, len(positions), _PG_ROWS_PER_STATEMENT):
                 part = positions[chunk : chunk + _PG_ROWS_PER_STATEMENT]
-                cursor.executemany(
-                    self._insert_returning.sql,
-                    [self._insert_returning.params(rows[p]) for p in part],
-                    returning=True,
-                )
-                stored: set[str] = set()
-                while True:
-                    stored.update(row[0] for row in cursor.fetchall())
-                    if not cursor.nextset():
-                        break
+                columns = _columns([rows[p] for p in part], instances)
+                cursor.execute(self._insert_arrays, columns)
+                stored = {row[0] for row in cursor.fetchall()}
                 created.update(p for p in part if rows[p]["id"] in stored)
         else:
             # In-process SQLite: a statement per row costs microseconds, and its rowcount
@@ -319,7 +312,10 @@ class StartCommits:
                     created.add(position)
         if created:
             new = [initial_transition(rows[p]) for p in sorted(created)]
-            cursor.executemany(self._transition.sql, self._transition.many(new))
+            if self._postgres:
+                cursor.execute(self._transitions_arrays, _columns(new, transitions))
+            else:
+                cursor.executemany(self._transition.sql, self._transition.many(new))
             if self._postgres:
                 for queue in sorted({rows[p]["queue"] for p in created}):
                     cursor.execute("SELECT pg_notify(%s, %s)", (self._wake_channel, queue))
@@ -384,6 +380,28 @@ def _one_statement_start(wake_channel: str, dialect: Dialect) -> Prepared:
         sa.func.pg_notify(wake_channel, sa.cast(sa.bindparam("_queue"), sa.Text)),
     ).add_cte(transition.cte("first_transition"))
     return Prepared(statement, dialect)
+
+
+def _insert_from_arrays(table: sa.Table, dialect: Dialect, returning: str | None = None) -> str:
+    """``INSERT ... SELECT * FROM unnest(%b::type[], ...)``: many rows in one statement.
+
+    One statement carries a whole chunk in one round trip and one execution on the
+    server, where a pipelined statement per row is parsed and run once per row (a batch
+    start made 15,000-18,000 rows/s that way).
+    """
+    names = ", ".join(column.name for column in table.c)
+    # %b: each array in binary form (psycopg's text form quotes every element, which cost
+    # more than the server's work).
+    arrays = ", ".join(f"%b::{column.type.compile(dialect=dialect)}[]" for column in table.c)
+    sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"
+    if table is instances:
+        sql += " ON CONFLICT DO NOTHING"
+    return sql + (f" RETURNING {returning}" if returning else "")
+
+
+def _columns(rows: Sequence[dict[str, Any]], table: sa.Table) -> tuple[list[Any], ...]:
+    """``rows`` as one list per column of ``table`` (the arrays of :func:`_insert_from_arrays`)."""
+    return tuple([row[column.name] for row in rows] for column in table.c)
 
 
 def _as_instance_row(row: dict[str, Any]) -> InstanceRow:
