@@ -86,21 +86,7 @@ def _run_child(
     else:
         system_database_url = database_url
 
-    @DBOS.step()
-    def step_one(x: int) -> int:
-        return x + 1
-
-    @DBOS.step()
-    def step_two(x: int) -> int:
-        return x * 2
-
-    @DBOS.step()
-    def step_three(x: int) -> int:
-        return x - 3
-
-    @DBOS.workflow()
-    def three(x: int) -> int:
-        return step_three(step_two(step_one(x)))
+    three = baselines.dbos_three_step_workflow()
 
     config: DBOSConfig = {
         "name": "daytwo-bench-dbos-e2e",

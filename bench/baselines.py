@@ -263,6 +263,29 @@ def read_postgres_settings(engine: Any) -> dict[str, str]:
     return settings
 
 
+def dbos_three_step_workflow() -> Callable[[int], int]:
+    """Declare the benchmark's three-step workflow with DBOS (before DBOS is configured)."""
+    from dbos import DBOS
+
+    @DBOS.step()
+    def step_one(x: int) -> int:
+        return x + 1
+
+    @DBOS.step()
+    def step_two(x: int) -> int:
+        return x * 2
+
+    @DBOS.step()
+    def step_three(x: int) -> int:
+        return x - 3
+
+    @DBOS.workflow()
+    def three(x: int) -> int:
+        return step_three(step_two(step_one(x)))
+
+    return three
+
+
 def _run_dbos_child(
     mode: str,
     n: int,
@@ -297,21 +320,7 @@ def _run_dbos_child(
     else:
         system_database_url = database_url
 
-    @DBOS.step()
-    def step_one(x: int) -> int:
-        return x + 1
-
-    @DBOS.step()
-    def step_two(x: int) -> int:
-        return x * 2
-
-    @DBOS.step()
-    def step_three(x: int) -> int:
-        return x - 3
-
-    @DBOS.workflow()
-    def three(x: int) -> int:
-        return step_three(step_two(step_one(x)))
+    three = dbos_three_step_workflow()
 
     def expected(x: int) -> int:
         return (x + 1) * 2 - 3

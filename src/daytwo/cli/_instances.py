@@ -21,6 +21,9 @@ from daytwo.cli._options import (
     DatabaseOption,
     JsonOption,
     LimitOption,
+    PriorityOption,
+    QueueOption,
+    VersionOption,
     operator,
 )
 from daytwo.cli._output import (
@@ -38,7 +41,16 @@ from daytwo.cli._output import (
 )
 from daytwo.store import display_url
 
-__all__ = ["InstanceId", "cancel", "error_text", "list_instances", "signal", "start", "status"]
+__all__ = [
+    "InstanceId",
+    "cancel",
+    "error_text",
+    "list_instances",
+    "signal",
+    "start",
+    "status",
+    "unregistered",
+]
 
 InstanceId = Annotated[str, typer.Argument(metavar="ID", help="The instance id.")]
 
@@ -59,22 +71,9 @@ def start(
             "--id", metavar="ID", help="Instance id; starting an existing id starts nothing new."
         ),
     ] = None,
-    version: Annotated[
-        str | None,
-        typer.Option(
-            "--version", metavar="VERSION", help="Workflow version (default: the newest)."
-        ),
-    ] = None,
-    queue: Annotated[
-        str | None,
-        typer.Option(
-            "--queue", metavar="QUEUE", help="Queue to wait in (default: the workflow's)."
-        ),
-    ] = None,
-    priority: Annotated[
-        int | None,
-        typer.Option("--priority", metavar="N", help="Lower runs first (default: the workflow's)."),
-    ] = None,
+    version: VersionOption = None,
+    queue: QueueOption = None,
+    priority: PriorityOption = None,
     wait: Annotated[
         bool,
         typer.Option(
@@ -139,12 +138,17 @@ def _start_by_name(
     try:
         return client.start(workflow, value, **options)
     except daytwo.WorkflowNotFound as exc:
-        known = ", ".join(exc.known) or "none"
-        raise CliError(
-            f"unknown workflow {workflow!r}: no worker has registered it (workers registered: "
-            f"{known}); pass your workflow code with --app MODULE:APP, start a worker with "
-            "it, or give --version to store the instance anyway"
-        ) from None
+        raise unregistered(exc, workflow, "the instance") from None
+
+
+def unregistered(exc: daytwo.WorkflowNotFound, workflow: str, what: str) -> CliError:
+    """The error of a start by name of a workflow no worker registered."""
+    known = ", ".join(exc.known) or "none"
+    return CliError(
+        f"unknown workflow {workflow!r}: no worker has registered it (workers registered: "
+        f"{known}); pass your workflow code with --app MODULE:APP, start a worker with it, "
+        f"or give --version to store {what} anyway"
+    )
 
 
 def _wait_and_print(

@@ -50,6 +50,19 @@ JsonOption = Annotated[
     typer.Option("--json", metavar=FLAG, help="Print JSON (for scripts) instead of a table."),
 ]
 
+#: The options a start shares with every other start (``instance start``, ``start-many``).
+VersionOption = Annotated[
+    str | None,
+    typer.Option("--version", metavar="VERSION", help="Workflow version (default: the newest)."),
+]
+QueueOption = Annotated[
+    str | None,
+    typer.Option("--queue", metavar="QUEUE", help="Queue to wait in (default: the workflow's)."),
+]
+PriorityOption = Annotated[
+    int | None,
+    typer.Option("--priority", metavar="N", help="Lower runs first (default: the workflow's)."),
+]
 LimitOption = Annotated[int, typer.Option("--limit", min=1, metavar="N", help="At most this many.")]
 
 ByOption = Annotated[

@@ -15,7 +15,15 @@ import daytwo
 from daytwo._serving import unserved_warnings_shown_elsewhere
 from daytwo.cli._apps import explicit_database, load_app, open_client
 from daytwo.cli._errors import CliError
-from daytwo.cli._options import AppOption, DatabaseOption, JsonOption
+from daytwo.cli._instances import unregistered
+from daytwo.cli._options import (
+    AppOption,
+    DatabaseOption,
+    JsonOption,
+    PriorityOption,
+    QueueOption,
+    VersionOption,
+)
 from daytwo.cli._output import print_json, stderr_console
 from daytwo.store import display_url
 
@@ -44,22 +52,9 @@ def start_many(
         ),
     ] = None,
     app_spec: AppOption = None,
-    version: Annotated[
-        str | None,
-        typer.Option(
-            "--version", metavar="VERSION", help="Workflow version (default: the newest)."
-        ),
-    ] = None,
-    queue: Annotated[
-        str | None,
-        typer.Option(
-            "--queue", metavar="QUEUE", help="Queue to wait in (default: the workflow's)."
-        ),
-    ] = None,
-    priority: Annotated[
-        int | None,
-        typer.Option("--priority", metavar="N", help="Lower runs first (default: the workflow's)."),
-    ] = None,
+    version: VersionOption = None,
+    queue: QueueOption = None,
+    priority: PriorityOption = None,
     json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
@@ -84,12 +79,7 @@ def start_many(
         try:
             handles = source.start_many(workflow, values, **options)
         except daytwo.WorkflowNotFound as exc:
-            known = ", ".join(exc.known) or "none"
-            raise CliError(
-                f"unknown workflow {workflow!r}: no worker has registered it (workers "
-                f"registered: {known}); pass your workflow code with --app MODULE:APP, start "
-                "a worker with it, or give --version to store the instances anyway"
-            ) from None
+            raise unregistered(exc, workflow, "the instances") from None
     created = sum(handle.created for handle in handles)
     where = display_url(source.database_url)
     stderr_console().print(
