@@ -1,5 +1,6 @@
 """daytwo: a durable-workflow engine with its production operations built in."""
 
+from daytwo._audit import AuditRecord, resolve_actor
 from daytwo._client import Client
 from daytwo._errors import (
     DaytwoError,
@@ -34,12 +35,23 @@ from daytwo.engine import (
     SystemClock,
     current_step,
 )
-from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
+from daytwo.store import (
+    AuditOutcome,
+    AuditTarget,
+    HistoryKind,
+    HistoryOutcome,
+    InstanceStatus,
+    OperatorAction,
+    WaitKind,
+)
 from daytwo.worker import Worker
 
 __all__ = [
     "App",
     "Attempt",
+    "AuditOutcome",
+    "AuditRecord",
+    "AuditTarget",
     "Client",
     "Clock",
     "Context",
@@ -59,6 +71,7 @@ __all__ = [
     "InvalidInput",
     "JsonSerializer",
     "NotRunnable",
+    "OperatorAction",
     "RegisteredWorkflow",
     "Reject",
     "Retry",
@@ -80,4 +93,5 @@ __all__ = [
     "WorkflowNotFound",
     "__version__",
     "current_step",
+    "resolve_actor",
 ]

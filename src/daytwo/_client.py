@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from daytwo._audit import AuditEntry, AuditTarget, AuditTrail, OperatorAction, resolve_actor
 from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, WorkflowFailed
 from daytwo._events import LocalEvents
@@ -113,6 +114,8 @@ class Client:
         #: How calls are named in the refusal of a call made by workflow code.
         self.caller = "client"
         self.tasks = HumanTasks(self)
+        #: The audit log of operator actions.
+        self.audit = AuditTrail(lambda: self.store, self.clock.now)
         #: The code of the App owning this client (None: a client without code).
         self._registry = registry
         self._flow: FlowControl | None = None
@@ -280,30 +283,37 @@ class Client:
             )
         self.events.changed()
 
-    def cancel(self, instance_id: str, reason: str = "cancelled by operator") -> None:
+    def cancel(
+        self, instance_id: str, reason: str = "cancelled by operator", *, by: str | None = None
+    ) -> None:
         """Cancel an active instance: it stops at its next durable point and compensates.
 
         A cancel is a request that the instance honours at its next durable point, its end
         included: an instance whose last step is running when the cancel arrives does not
         succeed, it compensates and ends CANCELLED. It is refused (:class:`NotRunnable`)
         when the instance has ended, or is already compensating after a failure (it then
-        ends COMPENSATED or COMPENSATION_FAILED by itself).
+        ends COMPENSATED or COMPENSATION_FAILED by itself). Audited: ``by`` (default
+        :func:`resolve_actor`) and ``reason`` are recorded with the outcome.
         """
         outside_workflow(f"{self.caller}.cancel()", "cancel again")
-        before = self.store.request_cancel(instance_id, reason, self.clock.now())
-        if before is None:
-            raise InstanceNotFound(instance_id)
-        if before["status"] in TERMINAL_STATUSES:
-            raise NotRunnable(
-                f"instance {instance_id!r} already ended {before['status']}; nothing to cancel"
-            )
-        if before["error"] is not None:
-            failure = json.loads(before["error"])
-            raise NotRunnable(
-                f"instance {instance_id!r} is already compensating after a failure "
-                f"({failure.get('type')}: {failure.get('message')}); it ends COMPENSATED or "
-                "COMPENSATION_FAILED by itself"
-            )
+        entry = AuditEntry(
+            resolve_actor(by), OperatorAction.CANCEL, AuditTarget.INSTANCE, instance_id, reason
+        )
+        with self.audit.refusals(entry):
+            before = self.store.request_cancel(instance_id, reason, self.clock.now(), entry)
+            if before is None:
+                raise InstanceNotFound(instance_id)
+            if before["status"] in TERMINAL_STATUSES:
+                raise NotRunnable(
+                    f"instance {instance_id!r} already ended {before['status']}; nothing to cancel"
+                )
+            if before["error"] is not None:
+                failure = json.loads(before["error"])
+                raise NotRunnable(
+                    f"instance {instance_id!r} is already compensating after a failure "
+                    f"({failure.get('type')}: {failure.get('message')}); it ends COMPENSATED "
+                    "or COMPENSATION_FAILED by itself"
+                )
         self.events.changed()
 
     # -- reading --------------------------------------------------------------------------

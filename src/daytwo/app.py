@@ -356,10 +356,12 @@ class App:
         """Deliver a signal (see :meth:`Client.signal`)."""
         self.client.signal(instance_id, name, payload, sent_by=sent_by)
 
-    def cancel(self, instance_id: str, reason: str = "cancelled by operator") -> None:
+    def cancel(
+        self, instance_id: str, reason: str = "cancelled by operator", *, by: str | None = None
+    ) -> None:
         """Cancel an active instance: it stops at its next durable point and compensates
         (see :meth:`Client.cancel`)."""
-        self.client.cancel(instance_id, reason)
+        self.client.cancel(instance_id, reason, by=by)
 
     def result(self, instance_id: str, timeout: float | None = None) -> Any:
         """Wait for the instance to end and return its output (see :meth:`Client.result`)."""

@@ -329,13 +329,14 @@ def cancel(
     reason: Annotated[
         str, typer.Option("--reason", metavar="TEXT", help="Why (recorded with the instance).")
     ] = "cancelled by operator",
+    by: ByOption = None,
     app_spec: AppOption = None,
     json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Cancel an active instance: it stops at its next durable point and compensates."""
     client = open_client(ctx, database, app_spec, lookup=f"instance with id {instance_id!r}")
-    client.cancel(instance_id, reason)
+    client.cancel(instance_id, reason, by=operator(by))
     if json_output:
         print_json(client.get(instance_id).to_dict())
         return

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import typer
 
+from daytwo.cli._audit import list_audit
 from daytwo.cli._flow import (
     list_dependencies,
     list_queues,
@@ -68,7 +69,10 @@ dependency = _noun("dependency", "Cluster-wide concurrency limits on calls to de
 dependency.command("list")(list_dependencies)
 dependency.command("set")(set_dependency)
 
-NOUNS = (instance, task, workflow, queue, dependency)
+audit = _noun("audit", "The audit log of operator actions: who did what, to what, and why.")
+audit.command("list")(list_audit)
+
+NOUNS = (instance, task, workflow, queue, dependency, audit)
 
 #: Older spelling -> the command it is now (the same function, the same options).
 OLDER_SPELLINGS = {

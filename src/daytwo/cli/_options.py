@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated
 
 import typer
+
+import daytwo
 
 __all__ = [
     "FLAG",
@@ -14,6 +15,7 @@ __all__ = [
     "DatabaseOption",
     "JsonOption",
     "LimitOption",
+    "ReasonOption",
     "operator",
 ]
 
@@ -67,15 +69,20 @@ LimitOption = Annotated[int, typer.Option("--limit", min=1, metavar="N", help="A
 
 ByOption = Annotated[
     str | None,
-    typer.Option("--by", metavar="WHO", help="Who does it (recorded; default: your user name)."),
+    typer.Option(
+        "--by",
+        metavar="WHO",
+        help="Who does it (recorded in the audit log; default: $DAYTWO_ACTOR, else your "
+        "user name).",
+    ),
+]
+ReasonOption = Annotated[
+    str | None,
+    typer.Option("--reason", metavar="TEXT", help="Why (recorded in the audit log)."),
 ]
 
 
-def operator(by: str | None) -> str | None:
-    """Who is acting: ``--by``, else the user running the command (``$USER``), else None."""
-    if by:
-        return by
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no $USER and a uid without a passwd entry (containers)
-        return None
+def operator(by: str | None) -> str:
+    """Who is acting: ``--by``, else ``$DAYTWO_ACTOR``, else the OS user (see
+    :func:`daytwo.resolve_actor`)."""
+    return daytwo.resolve_actor(by)

@@ -6,6 +6,15 @@ run your package's queries), the engine's tables to read (never write) and the v
 """
 
 from daytwo.store._aggregates import CYCLE_TIME_BOUNDS
+from daytwo.store._audit import (
+    AuditEntry,
+    AuditFilter,
+    AuditOutcome,
+    AuditRow,
+    AuditTarget,
+    OperatorAction,
+    append_audit,
+)
 from daytwo.store._claims import QueueLimits
 from daytwo.store._database import (
     DATABASE_ENV,
@@ -45,6 +54,7 @@ from daytwo.store._rows import (
     TransitionRow,
 )
 from daytwo.store._schema import (
+    audit_log,
     history,
     human_tasks,
     instances,
@@ -90,6 +100,11 @@ __all__ = [
     "TERMINAL_STATUSES",
     "WAKE_CHANNEL",
     "AttemptRow",
+    "AuditEntry",
+    "AuditFilter",
+    "AuditOutcome",
+    "AuditRow",
+    "AuditTarget",
     "Catalog",
     "Coverage",
     "DirectWriter",
@@ -106,6 +121,7 @@ __all__ = [
     "InstanceWrite",
     "InvalidDatabaseUrl",
     "NoDatabase",
+    "OperatorAction",
     "OutboxEvent",
     "OutcomeRow",
     "QueueLimits",
@@ -126,7 +142,9 @@ __all__ = [
     "acquire_lease",
     "active_groups",
     "advance_position",
+    "append_audit",
     "append_event",
+    "audit_log",
     "coverage",
     "display_url",
     "ensure_subscriber",

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
+from daytwo.store._audit import AuditEntry, AuditFilter, AuditRow, append_audit, audit_query
 from daytwo.store._base import TERMINAL_STATUSES, StoreBase
 from daytwo.store._rows import HumanTaskRow, InstanceRow, SignalRow, typed_row, typed_rows
 from daytwo.store._schema import human_tasks, instances, signals
@@ -155,11 +156,14 @@ class Inbox(StoreBase):
         if woken:
             self.notify_workers(conn, row["queue"])
 
-    def request_cancel(self, instance_id: str, reason: str, now: float) -> InstanceRow | None:
+    def request_cancel(
+        self, instance_id: str, reason: str, now: float, audit: AuditEntry | None = None
+    ) -> InstanceRow | None:
         """Mark the instance for cancellation and make it claimable if it is not running.
 
         Returns the row as it was; nothing changes when the instance ended or is already
-        compensating after a failure (its ``error`` is set).
+        compensating after a failure (its ``error`` is set). ``audit`` is appended with the
+        change, in its transaction.
         """
         with self.write() as conn:
             row = conn.execute(locked_instance(instance_id)).mappings().first()
@@ -170,7 +174,21 @@ class Inbox(StoreBase):
                 values.update(status=InstanceStatus.RUNNABLE, run_at=now)
                 self.notify_workers(conn, row["queue"])
             conn.execute(instances.update().where(instances.c.id == instance_id).values(**values))
+            if audit is not None:
+                append_audit(conn, audit, now)
             return typed_row(row, InstanceRow)
+
+    # -- the audit log --------------------------------------------------------------------
+
+    def record_audit(self, entry: AuditEntry, now: float) -> int:
+        """Append ``entry`` in a transaction of its own (a refusal: nothing else changed)."""
+        with self.write() as conn:
+            return append_audit(conn, entry, now)
+
+    def audit_rows(self, where: AuditFilter) -> list[AuditRow]:
+        """Audit rows, newest first."""
+        with self.read() as conn:
+            return typed_rows(conn.execute(audit_query(where)).mappings(), AuditRow)
 
     # -- human tasks ----------------------------------------------------------------------
 

@@ -357,3 +357,38 @@ outbox_subscribers = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
 )
+
+#: The audit log (``_audit.py``): one row per operator action, single or bulk, refused ones
+#: included. An action's row is written in the transaction that carries the action out, so
+#: the log never shows an action that did not happen (nor misses one that did); a refusal
+#: is written on its own. ``target`` is an instance id, a task id or a name; a bulk action
+#: records its ``selection`` (the query, JSON) and the ``count`` it acted on.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("at", Double, nullable=False),
+    Column("actor", String(255), nullable=False),
+    #: What was done: an :class:`~daytwo.store.OperatorAction` (packages add their own).
+    Column("action", String(64), nullable=False),
+    #: What it was done to: an :class:`~daytwo.store.AuditTarget`.
+    Column("target_kind", String(32), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("reason", Text),
+    #: JSON object: the action's parameters (a skip's result, a queue's new limits).
+    Column("params", Text),
+    #: JSON object: the query of a bulk action.
+    Column("selection", Text),
+    Column("count", Integer),
+    #: An :class:`~daytwo.store.AuditOutcome`, and what it means in words.
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_target", "target_kind", "target"),
+    sqlite_autoincrement=True,
+)

@@ -1,0 +1,185 @@
+"""The audit log's rows: what an operator action writes and how the log is read.
+
+Every operator action (single or bulk), pause, limit change, breaker override and task
+action appends one row with :func:`append_audit` inside the transaction that carries it
+out: the row commits or rolls back with the action, so the log can be trusted both ways.
+A refused action is recorded too (:meth:`Store.record_audit`, a transaction of its own),
+since "someone tried to skip a payment step" is what an auditor asks about.
+
+The vocabularies are the store's words: :class:`OperatorAction` for the engine's actions
+(an operations package declares its own enum for its actions, stored in the same column),
+:class:`AuditTarget` and :class:`AuditOutcome`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypedDict
+
+import sqlalchemy as sa
+
+from daytwo.store._schema import audit_log
+
+__all__ = [
+    "AuditEntry",
+    "AuditFilter",
+    "AuditOutcome",
+    "AuditRow",
+    "AuditTarget",
+    "OperatorAction",
+    "append_audit",
+    "audit_query",
+]
+
+
+class OperatorAction(StrEnum):
+    """The engine's operator actions, as the audit log names them."""
+
+    CANCEL = "instance.cancel"
+    RETRY = "instance.retry"
+    SKIP = "instance.skip"
+    RESUME = "instance.resume"
+    ABORT = "instance.abort"
+    TERMINATE = "instance.terminate"
+    RESTART = "instance.restart"
+    FORK = "instance.fork"
+    WAKE = "instance.wake"
+    SIGNAL = "instance.signal"
+    TASK_COMPLETE = "task.complete"
+    TASK_REASSIGN = "task.reassign"
+    TASK_CANCEL = "task.cancel"
+    PAUSE = "workflow.pause"
+    UNPAUSE = "workflow.resume"
+    QUEUE_SET = "queue.set"
+    DEPENDENCY_SET = "dependency.set"
+    BREAKER_OPEN = "breaker.open"
+    BREAKER_CLOSE = "breaker.close"
+    BREAKER_RESET = "breaker.reset"
+    BREAKER_SET = "breaker.set"
+    BULK = "bulk"
+    PURGE = "purge"
+
+
+class AuditTarget(StrEnum):
+    """What an action was done to (``audit_log.target_kind``)."""
+
+    INSTANCE = "instance"
+    #: The instances a query selected (a bulk action): ``selection`` holds the query.
+    SELECTION = "selection"
+    TASK = "task"
+    WORKFLOW = "workflow"
+    QUEUE = "queue"
+    DEPENDENCY = "dependency"
+    BREAKER = "breaker"
+
+
+class AuditOutcome(StrEnum):
+    """How an action ended (``audit_log.outcome``)."""
+
+    DONE = "done"
+    #: Not allowed in the target's state (or the target does not exist): nothing changed.
+    REFUSED = "refused"
+    #: It started and did not finish (a bulk action's batch that raised).
+    FAILED = "failed"
+    #: A bulk action still going on (its row is updated as batches finish).
+    RUNNING = "running"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One action, as the log records it."""
+
+    actor: str
+    action: str
+    target_kind: AuditTarget
+    target: str
+    reason: str | None = None
+    params: Mapping[str, Any] | None = None
+    selection: Mapping[str, Any] | None = None
+    count: int | None = None
+    outcome: AuditOutcome = AuditOutcome.DONE
+    detail: str | None = None
+
+
+class AuditRow(TypedDict):
+    """An ``audit_log`` row (JSON columns as text)."""
+
+    id: int
+    at: float
+    actor: str
+    action: str
+    target_kind: str
+    target: str
+    reason: str | None
+    params: str | None
+    selection: str | None
+    count: int | None
+    outcome: str
+    detail: str | None
+
+
+def append_audit(conn: sa.Connection, entry: AuditEntry, now: float) -> int:
+    """Append ``entry`` inside ``conn``'s open transaction; returns the row's id."""
+    result = conn.execute(
+        audit_log.insert().values(
+            at=now,
+            actor=entry.actor,
+            action=str(entry.action),
+            target_kind=str(entry.target_kind),
+            target=entry.target,
+            reason=entry.reason,
+            params=None if entry.params is None else json.dumps(dict(entry.params)),
+            selection=None if entry.selection is None else json.dumps(dict(entry.selection)),
+            count=entry.count,
+            outcome=str(entry.outcome),
+            detail=entry.detail,
+        )
+    )
+    primary_key = result.inserted_primary_key
+    assert primary_key is not None
+    return int(primary_key[0])
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit rows to read, newest first (every field optional)."""
+
+    action: str | None = None
+    actor: str | None = None
+    target_kind: str | None = None
+    target: str | None = None
+    outcome: str | None = None
+    since: float | None = None
+    until: float | None = None
+    #: Rows older than this id (keyset paging: the last id of the previous page).
+    before_id: int | None = None
+    limit: int = 100
+
+
+def audit_query(where: AuditFilter) -> sa.Select[Any]:
+    """The SELECT of the rows ``where`` asks for, newest first."""
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(where.limit)
+    column = audit_log.c
+    if where.action is not None:
+        # "instance" selects every instance.* action; "instance.retry" just that one.
+        query = query.where(
+            sa.or_(column.action == where.action, column.action.startswith(f"{where.action}."))
+        )
+    for value, col in (
+        (where.actor, column.actor),
+        (where.target_kind, column.target_kind),
+        (where.target, column.target),
+        (where.outcome, column.outcome),
+    ):
+        if value is not None:
+            query = query.where(col == value)
+    if where.since is not None:
+        query = query.where(column.at >= where.since)
+    if where.until is not None:
+        query = query.where(column.at < where.until)
+    if where.before_id is not None:
+        query = query.where(column.id < where.before_id)
+    return query
