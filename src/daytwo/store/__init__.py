@@ -14,6 +14,8 @@ from daytwo.store._audit import (
     AuditTarget,
     OperatorAction,
     append_audit,
+    recording_refusals,
+    resolve_actor,
 )
 from daytwo.store._claims import QueueLimits
 from daytwo.store._database import (
@@ -157,8 +159,10 @@ __all__ = [
     "open_engine",
     "recent_registrations",
     "record_delivery_failure",
+    "recording_refusals",
     "release_lease",
     "release_workers",
+    "resolve_actor",
     "resolve_url",
     "running_workers_on",
     "signals",
