@@ -17,7 +17,9 @@ from daytwo._errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
+from daytwo._explain import ApplicableAction, Explanation
 from daytwo._extension import Extension
+from daytwo._live_workers import WorkerInfo
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._registered import RegisteredWorkflow
 from daytwo._version import __version__
@@ -48,6 +50,7 @@ from daytwo.worker import Worker
 
 __all__ = [
     "App",
+    "ApplicableAction",
     "Attempt",
     "AuditOutcome",
     "AuditRecord",
@@ -56,6 +59,7 @@ __all__ = [
     "Clock",
     "Context",
     "DaytwoError",
+    "Explanation",
     "Extension",
     "FakeClock",
     "HistoryEvent",
@@ -89,6 +93,7 @@ __all__ = [
     "WaitKind",
     "WaitTimeout",
     "Worker",
+    "WorkerInfo",
     "WorkflowFailed",
     "WorkflowNotFound",
     "__version__",

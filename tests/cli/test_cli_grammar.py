@@ -90,11 +90,16 @@ def test_the_top_level_help_shows_the_nouns_and_names_the_older_spellings(
 @pytest.mark.parametrize(
     ("noun", "verbs"),
     [
-        ("instance", ["list", "show", "start", "start-many", "signal", "cancel", "history"]),
+        (
+            "instance",
+            ["list", "show", "start", "start-many", "signal", "cancel", "history", "explain"],
+        ),
         ("task", ["list", "complete", "reassign"]),
         ("workflow", ["list", "pause", "resume"]),
         ("queue", ["list", "set"]),
         ("dependency", ["list", "set"]),
+        ("audit", ["list"]),
+        ("workers", ["list"]),
     ],
 )
 def test_each_noun_has_its_verbs(noun: str, verbs: list[str]) -> None:

@@ -28,6 +28,7 @@ from daytwo.store._database import (
     open_engine,
     resolve_url,
 )
+from daytwo.store._explaining import DependencyFacts, InstanceFacts, PauseFacts, instance_facts
 from daytwo.store._flow import FlowControl
 from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
 from daytwo.store._leases import acquire_lease, release_lease
@@ -85,9 +86,11 @@ from daytwo.store._workers import (
     WorkerRegistration,
     active_groups,
     coverage,
+    in_flight_by_worker,
     recent_registrations,
     release_workers,
     running_workers_on,
+    worker_registrations,
 )
 from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 
@@ -109,6 +112,7 @@ __all__ = [
     "AuditTarget",
     "Catalog",
     "Coverage",
+    "DependencyFacts",
     "DirectWriter",
     "EventKind",
     "FlowControl",
@@ -117,6 +121,7 @@ __all__ = [
     "HistoryOutcome",
     "HistoryRow",
     "HumanTaskRow",
+    "InstanceFacts",
     "InstanceLookups",
     "InstanceRow",
     "InstanceStatus",
@@ -126,6 +131,7 @@ __all__ = [
     "OperatorAction",
     "OutboxEvent",
     "OutcomeRow",
+    "PauseFacts",
     "QueueLimits",
     "ServedWorkflow",
     "SignalRow",
@@ -153,6 +159,8 @@ __all__ = [
     "events_after",
     "history",
     "human_tasks",
+    "in_flight_by_worker",
+    "instance_facts",
     "instances",
     "last_event_seq",
     "metadata",
@@ -170,5 +178,6 @@ __all__ = [
     "step_attempts",
     "subscriber_position",
     "transitions",
+    "worker_registrations",
     "workers",
 ]
