@@ -109,7 +109,10 @@ def test_a_throttled_step_names_its_dependency_and_its_limit(fake_app: App) -> N
     fake_app.start("charging", id="second")
     with fake_app.worker(concurrency=2):
         inside.wait(30)
-        statuses = lambda: {fake_app.get(i).status: i for i in ("first", "second")}  # noqa: E731
+
+        def statuses() -> dict[str, str]:
+            return {str(fake_app.get(i).status): i for i in ("first", "second")}
+
         wait_until(lambda: "WAITING" in statuses(), timeout=30)
         held = statuses()
         reasons = fake_app.explain(held["WAITING"]).reasons
