@@ -25,6 +25,7 @@ from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
     Clock,
     Context,
+    FailurePolicy,
     FakeClock,
     JsonSerializer,
     Retry,
@@ -57,6 +58,7 @@ __all__ = [
     "Context",
     "DaytwoError",
     "Extension",
+    "FailurePolicy",
     "FakeClock",
     "HistoryEvent",
     "HistoryKind",
