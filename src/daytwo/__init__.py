@@ -27,6 +27,7 @@ from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
     Clock,
     Context,
+    FailurePolicy,
     FakeClock,
     JsonSerializer,
     Retry,
@@ -61,6 +62,7 @@ __all__ = [
     "DaytwoError",
     "Explanation",
     "Extension",
+    "FailurePolicy",
     "FakeClock",
     "HistoryEvent",
     "HistoryKind",

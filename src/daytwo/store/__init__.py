@@ -5,6 +5,7 @@ in your package's ``_tables.py``), :class:`Store` (its ``read()``/``write()`` tr
 run your package's queries), the engine's tables to read (never write) and the vocabulary.
 """
 
+from daytwo.store._actions import WAKEABLE_WAITS, InstanceActions
 from daytwo.store._aggregates import CYCLE_TIME_BOUNDS
 from daytwo.store._audit import (
     AuditEntry,
@@ -70,6 +71,7 @@ from daytwo.store._schema import (
 )
 from daytwo.store._starts import StartOutcome
 from daytwo.store._store import SETTINGS_CHANNEL, WAKE_CHANNEL, Store
+from daytwo.store._terminate import terminate as terminate_instance
 from daytwo.store._vocabulary import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -103,6 +105,7 @@ __all__ = [
     "RUN_COLUMNS",
     "SETTINGS_CHANNEL",
     "TERMINAL_STATUSES",
+    "WAKEABLE_WAITS",
     "WAKE_CHANNEL",
     "AttemptRow",
     "AuditEntry",
@@ -121,6 +124,7 @@ __all__ = [
     "HistoryOutcome",
     "HistoryRow",
     "HumanTaskRow",
+    "InstanceActions",
     "InstanceFacts",
     "InstanceLookups",
     "InstanceRow",
@@ -177,6 +181,7 @@ __all__ = [
     "slo_buckets",
     "step_attempts",
     "subscriber_position",
+    "terminate_instance",
     "transitions",
     "worker_registrations",
     "workers",
