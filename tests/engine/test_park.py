@@ -135,3 +135,31 @@ def test_an_unknown_policy_is_refused_in_one_line(fake_app: App) -> None:
 
     with pytest.raises(daytwo.InvalidInput, match="unknown failure policy"):
         fake_app.workflow(name="w", on_failure="later")
+
+
+def test_a_failure_of_the_workflow_code_itself_compensates_under_park(
+    fake_app: App, clock: FakeClock
+) -> None:
+    calls = _order_app(fake_app, workflow_policy="park")
+
+    @fake_app.workflow(name="raises", on_failure="park")
+    def raises(ctx: daytwo.Context) -> None:
+        fake_app.registry.step("reserve")()  # type: ignore[misc]
+        raise daytwo.Reject("out of stock")
+
+    fake_app.start("raises", id="r-1")
+    _drain(fake_app, clock)
+    assert fake_app.get("r-1").status is InstanceStatus.COMPENSATED
+    assert calls == ["reserve", "release r-1"]
+
+
+def test_a_parked_instance_can_be_cancelled(fake_app: App, clock: FakeClock) -> None:
+    calls = _order_app(fake_app, workflow_policy="park")
+    fake_app.start("order", 10, id="o-1")
+    _drain(fake_app, clock)
+    fake_app.cancel("o-1", "customer withdrew", by="ann")
+    _drain(fake_app, clock)
+    ended = fake_app.get("o-1")
+    assert ended.status is InstanceStatus.CANCELLED
+    assert calls[-1] == "release r-1"
+    assert [h.kind for h in fake_app.history("o-1")] == ["step", "cancel", "compensation"]
