@@ -69,6 +69,12 @@ def test_a_parked_instance_stops_at_the_failed_step_without_compensating(
     assert "parked" in (parked.waiting_for or "")
     row = fake_app.store.get_instance("o-1")
     assert row is not None and row["run_at"] is None and row["wait_seq"] == 1
+    clock.advance(86400)  # nothing claims it, however long it waits
+    claimed = fake_app.store.claim(
+        "w", [("order", "1")], now=clock.now(), lease_seconds=30, limit=10, instance_id="o-1"
+    )
+    assert claimed == []
+    assert fake_app.store.next_due([("order", "1")]) is None
     # The step has no failed history row; its attempts stay, the last with the error.
     assert [(h.name, h.outcome) for h in fake_app.history("o-1")] == [("reserve", "completed")]
     attempts = fake_app.attempts("o-1")
