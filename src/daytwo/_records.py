@@ -110,10 +110,7 @@ class Instance:
         if self.status is InstanceStatus.RUNNING:
             return None if self.held_by is None else f"its lease expired; {self.held_by}"
         if self.status is InstanceStatus.NEEDS_ATTENTION:
-            return (
-                f"an operator: step {self.wait_name!r} failed for good after {self.attempt} "
-                f"attempt(s) and is parked (daytwo instance retry|skip|abort {self.id})"
-            )
+            return f"an operator: {self.wait_name!r} parked after {self.attempt} attempt(s)"
         if self.status is not InstanceStatus.WAITING:
             return self.held_by
         until = f" until {self.wake_at.isoformat()}" if self.wake_at else ""

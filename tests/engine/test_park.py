@@ -69,6 +69,12 @@ def test_a_parked_instance_stops_at_the_failed_step_without_compensating(
     assert "parked" in (parked.waiting_for or "")
     row = fake_app.store.get_instance("o-1")
     assert row is not None and row["run_at"] is None and row["wait_seq"] == 1
+    clock.advance(86400)  # nothing claims it, however long it waits
+    claimed = fake_app.store.claim(
+        "w", [("order", "1")], now=clock.now(), lease_seconds=30, limit=10, instance_id="o-1"
+    )
+    assert claimed == []
+    assert fake_app.store.next_due([("order", "1")]) is None
     # The step has no failed history row; its attempts stay, the last with the error.
     assert [(h.name, h.outcome) for h in fake_app.history("o-1")] == [("reserve", "completed")]
     attempts = fake_app.attempts("o-1")
@@ -135,3 +141,31 @@ def test_an_unknown_policy_is_refused_in_one_line(fake_app: App) -> None:
 
     with pytest.raises(daytwo.InvalidInput, match="unknown failure policy"):
         fake_app.workflow(name="w", on_failure="later")
+
+
+def test_a_failure_of_the_workflow_code_itself_compensates_under_park(
+    fake_app: App, clock: FakeClock
+) -> None:
+    calls = _order_app(fake_app, workflow_policy="park")
+
+    @fake_app.workflow(name="raises", on_failure="park")
+    def raises(ctx: daytwo.Context) -> None:
+        fake_app.registry.step("reserve")()  # type: ignore[misc]
+        raise daytwo.Reject("out of stock")
+
+    fake_app.start("raises", id="r-1")
+    _drain(fake_app, clock)
+    assert fake_app.get("r-1").status is InstanceStatus.COMPENSATED
+    assert calls == ["reserve", "release r-1"]
+
+
+def test_a_parked_instance_can_be_cancelled(fake_app: App, clock: FakeClock) -> None:
+    calls = _order_app(fake_app, workflow_policy="park")
+    fake_app.start("order", 10, id="o-1")
+    _drain(fake_app, clock)
+    fake_app.cancel("o-1", "customer withdrew", by="ann")
+    _drain(fake_app, clock)
+    ended = fake_app.get("o-1")
+    assert ended.status is InstanceStatus.CANCELLED
+    assert calls[-1] == "release r-1"
+    assert [h.kind for h in fake_app.history("o-1")] == ["step", "cancel", "compensation"]

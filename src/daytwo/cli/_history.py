@@ -94,13 +94,27 @@ def _history_table(events: list[daytwo.HistoryEvent], width: int) -> Table:
                 "TRY": str(event.attempt),
                 "AT": short_time(event.started_at),
                 "TOOK": duration(took),
-                "RESULT / ERROR": error_text(event.error)
-                if event.error
-                else abbreviate(event.result, 50),
+                "RESULT / ERROR": (
+                    error_text(event.error) if event.error else abbreviate(event.result, 50)
+                )
+                + _operator_note(event.detail),
             }
         )
     caption = None if events else "nothing recorded yet"
     return fit_table(HISTORY_COLUMNS, rows, width=width, title="History", caption=caption)
+
+
+#: Who decided an operation's outcome instead of the code, by the key of its ``detail``.
+_OPERATOR_DECIDED = {"skipped_by": "skipped by", "aborted_by": "aborted by", "by": "by"}
+
+
+def _operator_note(detail: dict[str, object] | None) -> str:
+    """`` (skipped by ann: charged by phone)`` for an outcome an operator supplied."""
+    for key, words in _OPERATOR_DECIDED.items():
+        if detail and key in detail:
+            reason = detail.get("reason")
+            return f" ({words} {detail[key]}{f': {reason}' if reason else ''})"
+    return ""
 
 
 ATTEMPT_COLUMNS = (

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import typer
 
+from daytwo.cli._actions import abort, retry, skip, terminate, wake
+from daytwo.cli._actions import resume as resume_instance
 from daytwo.cli._audit import list_audit
 from daytwo.cli._explain import explain_instance
 from daytwo.cli._flow import (
@@ -41,7 +43,9 @@ def _noun(name: str, help: str) -> typer.Typer:
 
 
 instance = _noun(
-    "instance", "Workflow instances: list, show, start (one or many), signal, cancel, history."
+    "instance",
+    "Workflow instances: list, show, start (one or many), signal, cancel, history; act on "
+    "one: retry, skip, resume, abort, terminate, wake.",
 )
 instance.command("list")(list_instances)
 instance.command("show")(status)
@@ -51,6 +55,12 @@ instance.command("signal")(signal)
 instance.command("cancel")(cancel)
 instance.command("history")(history)
 instance.command("explain")(explain_instance)
+instance.command("retry")(retry)
+instance.command("skip")(skip)
+instance.command("resume")(resume_instance)
+instance.command("abort")(abort)
+instance.command("terminate")(terminate)
+instance.command("wake")(wake)
 
 task = _noun("task", "The human-task inbox: list, complete and reassign tasks.")
 task.command("list")(list_tasks)
