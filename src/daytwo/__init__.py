@@ -1,6 +1,7 @@
 """daytwo: a durable-workflow engine with its production operations built in."""
 
 from daytwo._audit import AuditRecord, resolve_actor
+from daytwo._bulk import BulkJob, BulkPreview, BulkProgress
 from daytwo._client import Client
 from daytwo._errors import (
     DaytwoError,
@@ -18,8 +19,10 @@ from daytwo._errors import (
     WorkflowNotFound,
 )
 from daytwo._extension import Extension
+from daytwo._links import Link
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._registered import RegisteredWorkflow
+from daytwo._selection import Selection
 from daytwo._version import __version__
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
@@ -38,9 +41,12 @@ from daytwo.engine import (
 from daytwo.store import (
     AuditOutcome,
     AuditTarget,
+    BulkOutcome,
+    BulkStatus,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
+    LinkKind,
     OperatorAction,
     WaitKind,
 )
@@ -52,6 +58,11 @@ __all__ = [
     "AuditOutcome",
     "AuditRecord",
     "AuditTarget",
+    "BulkJob",
+    "BulkOutcome",
+    "BulkPreview",
+    "BulkProgress",
+    "BulkStatus",
     "Client",
     "Clock",
     "Context",
@@ -70,11 +81,14 @@ __all__ = [
     "InstanceStatus",
     "InvalidInput",
     "JsonSerializer",
+    "Link",
+    "LinkKind",
     "NotRunnable",
     "OperatorAction",
     "RegisteredWorkflow",
     "Reject",
     "Retry",
+    "Selection",
     "SerializationError",
     "Serializer",
     "Step",

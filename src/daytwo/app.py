@@ -12,6 +12,7 @@ import builtins
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from daytwo._bulk_workflow import register_bulk_workflow
 from daytwo._client import Client
 from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InvalidInput
@@ -92,6 +93,7 @@ class App:
         self._runtime: Runtime | None = None
         self._inline = InlineRuns(self)
         self._extensions: dict[str, Extension] = {}
+        register_bulk_workflow(self)  # every worker serves the bulk jobs (dogfood)
         for extension in extensions:
             self.use(extension)
 
@@ -362,6 +364,18 @@ class App:
         """Cancel an active instance: it stops at its next durable point and compensates
         (see :meth:`Client.cancel`)."""
         self.client.cancel(instance_id, reason, by=by)
+
+    def restart(self, instance_id: str, **options: Any) -> InstanceHandle:
+        """See :meth:`Client.restart`."""
+        return self.client.restart(instance_id, **options)
+
+    def fork(self, instance_id: str, position: int, **options: Any) -> InstanceHandle:
+        """See :meth:`Client.fork`."""
+        return self.client.fork(instance_id, position, **options)
+
+    def bulk(self, action: str, selection: Any, params: Any = None, **options: Any) -> Any:
+        """See :meth:`Client.bulk`."""
+        return self.client.bulk(action, selection, params, **options)
 
     def result(self, instance_id: str, timeout: float | None = None) -> Any:
         """Wait for the instance to end and return its output (see :meth:`Client.result`)."""

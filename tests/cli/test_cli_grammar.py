@@ -90,7 +90,20 @@ def test_the_top_level_help_shows_the_nouns_and_names_the_older_spellings(
 @pytest.mark.parametrize(
     ("noun", "verbs"),
     [
-        ("instance", ["list", "show", "start", "start-many", "signal", "cancel", "history"]),
+        (
+            "instance",
+            [
+                "list",
+                "show",
+                "start",
+                "start-many",
+                "signal",
+                "cancel",
+                "history",
+                "restart",
+                "fork",
+            ],
+        ),
         ("task", ["list", "complete", "reassign"]),
         ("workflow", ["list", "pause", "resume"]),
         ("queue", ["list", "set"]),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import typer
 
 from daytwo.cli._audit import list_audit
+from daytwo.cli._bulk import bulk
 from daytwo.cli._flow import (
     list_dependencies,
     list_queues,
@@ -27,6 +28,7 @@ from daytwo.cli._flow import (
 )
 from daytwo.cli._history import history
 from daytwo.cli._instances import cancel, list_instances, signal, start, status
+from daytwo.cli._restart import fork, restart
 from daytwo.cli._start_many import start_many
 from daytwo.cli._tasks import complete, list_tasks, reassign
 from daytwo.cli._workflows import list_workflows
@@ -39,7 +41,8 @@ def _noun(name: str, help: str) -> typer.Typer:
 
 
 instance = _noun(
-    "instance", "Workflow instances: list, show, start (one or many), signal, cancel, history."
+    "instance",
+    "Workflow instances: list, show, start (one or many), signal, cancel, history, restart, fork.",
 )
 instance.command("list")(list_instances)
 instance.command("show")(status)
@@ -48,6 +51,8 @@ instance.command("start-many")(start_many)
 instance.command("signal")(signal)
 instance.command("cancel")(cancel)
 instance.command("history")(history)
+instance.command("restart")(restart)
+instance.command("fork")(fork)
 
 task = _noun("task", "The human-task inbox: list, complete and reassign tasks.")
 task.command("list")(list_tasks)
@@ -72,7 +77,7 @@ dependency.command("set")(set_dependency)
 audit = _noun("audit", "The audit log of operator actions: who did what, to what, and why.")
 audit.command("list")(list_audit)
 
-NOUNS = (instance, task, workflow, queue, dependency, audit)
+NOUNS = (instance, task, workflow, queue, dependency, audit, bulk)
 
 #: Older spelling -> the command it is now (the same function, the same options).
 OLDER_SPELLINGS = {
