@@ -23,7 +23,9 @@ def _shop(app: daytwo.App) -> daytwo.App:
     def reserve(n: int) -> int:
         return n
 
-    @app.step(dependency="payments", retry=daytwo.Retry(max_attempts=5, initial_delay=600, max_delay=600))
+    slow = daytwo.Retry(max_attempts=5, initial_delay=600, max_delay=600)
+
+    @app.step(dependency="payments", retry=slow)
     def charge(n: int) -> int:
         if n % 2:
             raise RuntimeError("card declined")
@@ -204,7 +206,10 @@ def test_the_rate_limit_paces_the_job_on_the_injected_clock(
         (lambda app: app.bulk("cancel", Selection()), "an empty selection would select every"),
         (lambda app: app.bulk("cancel", Selection(status="STUCK")), "unknown status 'STUCK'"),
         (
-            lambda app: app.bulk("cancel", Selection(started_before="yesterday")),  # type: ignore[arg-type]
+            lambda app: app.bulk(
+                "cancel",
+                Selection(started_before="yesterday"),  # type: ignore[arg-type]
+            ),
             "selection started_before must be a datetime or epoch seconds",
         ),
         (
@@ -221,7 +226,7 @@ def test_the_rate_limit_paces_the_job_on_the_injected_clock(
             "a bulk rate is instances per second, more than 0",
         ),
         (
-            lambda app: app.bulk("cancel", {"status": "WAITING"}),  # type: ignore[arg-type]
+            lambda app: app.bulk("cancel", {"status": "WAITING"}),
             "a bulk action needs a daytwo.Selection",
         ),
     ],

@@ -5,6 +5,7 @@ instance, bad positions refused in one line with nothing changed."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -88,8 +89,9 @@ def test_a_restart_with_a_given_id_is_idempotent(fake_app: daytwo.App) -> None:
 def test_restart_and_fork_refuse_an_active_instance(fake_app: daytwo.App) -> None:
     app = _shop(fake_app)
     app.start("order", 1, id="o-1")
-    for action in (lambda: app.restart("o-1"), lambda: app.fork("o-1", 1)):
-        with pytest.raises(daytwo.NotRunnable, match="is RUNNABLE .* cancel, abort or terminate"):
+    actions: list[Callable[[], object]] = [lambda: app.restart("o-1"), lambda: app.fork("o-1", 1)]
+    for action in actions:
+        with pytest.raises(daytwo.NotRunnable, match=r"is RUNNABLE .* cancel, abort or terminate"):
             action()
     assert [i.id for i in app.list()] == ["o-1"]
     refused = app.client.audit.list(outcome=AuditOutcome.REFUSED)
@@ -179,6 +181,6 @@ def test_a_fork_inside_the_compensation_is_refused(fake_app: daytwo.App) -> None
     _run(app)
     kinds = [e.kind for e in app.history("t-1")]
     assert kinds == ["step", "compensation"]
-    with pytest.raises(daytwo.InvalidInput, match="inside the ending of 't-1'.*fork at 0..1"):
+    with pytest.raises(daytwo.InvalidInput, match=r"inside the ending of 't-1'.*fork at 0\.\.1"):
         app.fork("t-1", 2)
     assert app.fork("t-1", 1).created

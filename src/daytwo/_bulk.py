@@ -60,6 +60,8 @@ __all__ = [
     "act_on_batch",
     "action_named",
     "bulk",
+    "bulk_job",
+    "bulk_jobs",
     "end_job",
 ]
 
@@ -249,7 +251,14 @@ def bulk(
     reason: str | None = None,
     by: str | None = None,
 ) -> BulkPreview | BulkJob:
-    """See :meth:`Client.bulk`."""
+    """Apply ``action`` ("cancel", "restart", ...) to every instance of ``selection``.
+
+    A dry run (the default) returns a :class:`BulkPreview` (count, first ids) and changes
+    nothing. Otherwise a :class:`BulkJob`: the instances selected now, acted on by the
+    workers (system workflow ``daytwo.bulk``) in batches at ``rate`` per second (default
+    50; a batch is at most ``batch_size``, default the rate), each once; an instance whose
+    state no longer allows the action is counted as refused. One audit row for the job
+    (the selection, the count, the outcome when it ends)."""
     outside_workflow(f"{client.caller}.bulk()", "start the bulk job again")
     chosen = action_named(action)
     if not isinstance(selection, Selection):
@@ -356,6 +365,11 @@ def end_job(client: Client, job_id: str) -> str:
     """Finish the job (the last step of ``daytwo.bulk``); its status."""
     finish_bulk_job(client.store, job_id, BulkStatus.DONE, client.clock.now())
     return str(_progress(client, job_id).status)
+
+
+def bulk_job(client: Client, job_id: str) -> BulkProgress:
+    """A bulk job's progress (selected, done, refused, failed, pending, status)."""
+    return _progress(client, job_id)
 
 
 def bulk_jobs(client: Client, limit: int = 50) -> list[BulkProgress]:

@@ -25,7 +25,6 @@ from daytwo._links import links_for
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
 from daytwo._registered import RegisteredWorkflow, registered_workflow, registered_workflows
 from daytwo._results import ResultWaits, outcome_of
-from daytwo._selection import Selection
 from daytwo._serving import Serving, catalog
 from daytwo._starts import (
     RowBuilder,
@@ -320,74 +319,12 @@ class Client:
                 )
         self.events.changed()
 
-    def restart(
-        self,
-        instance_id: str,
-        *,
-        new_id: str | None = None,
-        version: str | None = None,
-        reason: str | None = None,
-        by: str | None = None,
-    ) -> InstanceHandle:
-        """A new instance of an ended one's workflow (its newest version unless
-        ``version``) with the same input, queue and priority, linked to it. The new id is
-        ``new_id`` (idempotent: the same call returns the instance it made) or
-        ``{id}-restart-N``. Refused (:class:`NotRunnable`) while the instance is active.
-        Audited."""
-        return _restarts.restart(
-            self, instance_id, new_id=new_id, version=version, reason=reason, by=by
-        )
-
-    def fork(
-        self,
-        instance_id: str,
-        position: int,
-        *,
-        new_id: str | None = None,
-        version: str | None = None,
-        reason: str | None = None,
-        by: str | None = None,
-    ) -> InstanceHandle:
-        """As :meth:`restart`, but the new instance (``{id}-fork-N``) begins with the
-        recorded history rows before ``position``, results included: replay returns them
-        without executing. A position past the history or inside its compensation is
-        :class:`InvalidInput`. Audited."""
-        return _restarts.fork(
-            self, instance_id, position, new_id=new_id, version=version, reason=reason, by=by
-        )
-
-    def bulk(
-        self,
-        action: str,
-        selection: Selection,
-        params: Mapping[str, Any] | None = None,
-        *,
-        dry_run: bool = True,
-        rate: float | None = None,
-        batch_size: int | None = None,
-        reason: str | None = None,
-        by: str | None = None,
-    ) -> _bulk.BulkPreview | _bulk.BulkJob:
-        """Apply ``action`` ("cancel", "restart", ...) to every instance of ``selection``.
-
-        A dry run (the default) returns a :class:`BulkPreview` (count, first ids) and
-        changes nothing. Otherwise a :class:`BulkJob`: the instances selected now, acted
-        on by the workers (system workflow ``daytwo.bulk``) in batches at ``rate`` per
-        second (default 50), each once; an instance whose state no longer allows the
-        action is counted as refused. One audit row for the job (the selection, the
-        count, the outcome when it ends)."""
-        return _bulk.bulk(
-            self, action, selection, params, dry_run=dry_run, rate=rate,
-            batch_size=batch_size, reason=reason, by=by,
-        )  # fmt: skip
-
-    def bulk_job(self, job_id: str) -> _bulk.BulkProgress:
-        """A bulk job's progress (selected, done, refused, failed, pending, status)."""
-        return _bulk.BulkJob(self, job_id).progress()
-
-    def bulk_jobs(self, limit: int = 50) -> builtins.list[_bulk.BulkProgress]:
-        """Bulk jobs, newest first."""
-        return _bulk.bulk_jobs(self, limit)
+    # Restart and fork (_restarts.py), bulk actions (_bulk.py): one implementation each.
+    restart = _restarts.restart
+    fork = _restarts.fork
+    bulk = _bulk.bulk
+    bulk_job = _bulk.bulk_job
+    bulk_jobs = _bulk.bulk_jobs
 
     # -- reading --------------------------------------------------------------------------
 

@@ -52,7 +52,10 @@ def restart(
     reason: str | None = None,
     by: str | None = None,
 ) -> InstanceHandle:
-    """See :meth:`Client.restart`."""
+    """A new instance of an ended one's workflow (its newest version unless ``version``)
+    with the same input, queue and priority, linked to it. The new id is ``new_id``
+    (idempotent: the same call returns the instance it made) or ``{id}-restart-N``.
+    Refused (:class:`NotRunnable`) while the instance is active. Audited."""
     outside_workflow(f"{client.caller}.restart()", "restart it again")
     entry = AuditEntry(
         resolve_actor(by), OperatorAction.RESTART, AuditTarget.INSTANCE, instance_id, reason,
@@ -73,7 +76,10 @@ def fork(
     reason: str | None = None,
     by: str | None = None,
 ) -> InstanceHandle:
-    """See :meth:`Client.fork`."""
+    """As :meth:`restart`, but the new instance (``{id}-fork-N``) begins with the recorded
+    history rows before ``position``, results included: replay returns them without
+    executing. A position past the history or inside its compensation is
+    :class:`InvalidInput`. Audited."""
     outside_workflow(f"{client.caller}.fork()", "fork it again")
     entry = AuditEntry(
         resolve_actor(by), OperatorAction.FORK, AuditTarget.INSTANCE, instance_id, reason,

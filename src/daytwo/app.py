@@ -12,6 +12,7 @@ import builtins
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from daytwo._bulk import BulkJob, BulkPreview
 from daytwo._bulk_workflow import register_bulk_workflow
 from daytwo._client import Client
 from daytwo._database import Database, creating_module_directory
@@ -21,6 +22,7 @@ from daytwo._extension import Extension
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
+from daytwo._selection import Selection
 from daytwo._starts import check_priority, new_instance_id, new_row, outside_workflow
 from daytwo.engine import (
     DEFAULT_RETRY,
@@ -373,7 +375,9 @@ class App:
         """See :meth:`Client.fork`."""
         return self.client.fork(instance_id, position, **options)
 
-    def bulk(self, action: str, selection: Any, params: Any = None, **options: Any) -> Any:
+    def bulk(
+        self, action: str, selection: Selection, params: Any = None, **options: Any
+    ) -> BulkPreview | BulkJob:
         """See :meth:`Client.bulk`."""
         return self.client.bulk(action, selection, params, **options)
 

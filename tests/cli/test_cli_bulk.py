@@ -111,7 +111,5 @@ def test_bad_bulk_input_is_one_line_and_changes_nothing(
     assert refused.exit_code == 2, (refused.stdout, refused.stderr)
     assert refused.stderr.count("\n") == 1, refused.stderr
     assert message in refused.stderr
-    assert [(i.id, i.status) for i in user_app.list()] == [
-        ("w-1", daytwo.InstanceStatus.RUNNABLE)
-    ]
+    assert [(i.id, i.status) for i in user_app.list()] == [("w-1", daytwo.InstanceStatus.RUNNABLE)]
     assert user_app.client.bulk_jobs() == []

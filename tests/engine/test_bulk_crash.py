@@ -79,8 +79,6 @@ def test_a_bulk_restart_survives_a_sigkill_acting_on_each_instance_once(
                 sa.select(bulk_items.c.acted_at).where(bulk_items.c.job_id == job.id)
             ).scalars()
         )
-    busiest = max(
-        bisect.bisect_left(moments, at + 1.0) - index for index, at in enumerate(moments)
-    )
+    busiest = max(bisect.bisect_left(moments, at + 1.0) - index for index, at in enumerate(moments))
     assert busiest <= RATE, busiest
     app.close()
