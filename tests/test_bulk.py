@@ -240,3 +240,35 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(
     assert "\n" not in str(refused.value)
     assert [(i.id, i.status) for i in shop.list()] == before
     assert shop.client.audit.list() == []
+
+
+def test_selections_leave_out_daytwo_s_own_workflows_unless_named(shop: daytwo.App) -> None:
+    shop.flow.pause("daytwo.bulk", reason="hold the job", by=None)
+    job = shop.bulk("cancel", Selection(status="WAITING"), dry_run=False)
+    assert isinstance(job, daytwo.BulkJob)
+    assert shop.get(job.id).status is daytwo.InstanceStatus.RUNNABLE
+    assert job.id not in _ids(shop, status="RUNNABLE")
+    assert job.id not in _ids(shop, all=True)
+    assert _ids(shop, workflow="daytwo.bulk") == [job.id]
+    shop.cancel(job.id, "not now")  # stopping a job before it began: cancel its instance
+    with shop.worker(concurrency=1, poll_interval=0.05) as worker:
+        shop.flow.resume("daytwo.bulk")
+        worker.drain()
+    progress = job.progress()
+    assert (progress.status, progress.pending) == (BulkStatus.STOPPED, 3)
+
+
+def test_cancelling_a_running_job_stops_it_with_what_it_did(
+    shop: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    job = shop.bulk("cancel", Selection(status="WAITING"), dry_run=False, rate=1)
+    assert isinstance(job, daytwo.BulkJob)
+    with shop.worker(concurrency=1, poll_interval=0.05) as worker:
+        worker.drain()  # the first batch of one, then the job sleeps a second
+        assert job.progress().done == 1
+        shop.cancel(job.id, "enough")
+        worker.drain()
+    progress = job.progress()
+    assert (progress.status, progress.done, progress.pending) == (BulkStatus.STOPPED, 1, 2)
+    [record] = shop.client.audit.list(action="bulk")
+    assert (record.outcome, record.detail) == (AuditOutcome.FAILED, "1 done, 2 pending")

@@ -63,6 +63,7 @@ __all__ = [
     "bulk_job",
     "bulk_jobs",
     "end_job",
+    "stop_job",
 ]
 
 log = logging.getLogger("daytwo.bulk")
@@ -365,6 +366,11 @@ def end_job(client: Client, job_id: str) -> str:
     """Finish the job (the last step of ``daytwo.bulk``); its status."""
     finish_bulk_job(client.store, job_id, BulkStatus.DONE, client.clock.now())
     return str(_progress(client, job_id).status)
+
+
+def stop_job(client: Client, job_id: str) -> None:
+    """End the job ``stopped`` (its instance was cancelled): the rest stays pending."""
+    finish_bulk_job(client.store, job_id, BulkStatus.STOPPED, client.clock.now())
 
 
 def bulk_job(client: Client, job_id: str) -> BulkProgress:

@@ -4,14 +4,16 @@ Every App registers it (so every worker serves it); the engine, store and worker
 nothing of it. Its input is the job's id, which is also the instance's id. It acts on the
 job's pending instances batch by batch, each batch a step, and sleeps durably after each
 for the job's rate; a worker killed mid-batch loses that step's attempt, and the next
-worker runs the batch again, which skips the instances already acted on.
+worker runs the batch again, which skips the instances already acted on. Cancelling the
+instance stops the job (``daytwo instance cancel JOB``): what was done stays done, the
+rest stays pending, and the job ends ``stopped``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from daytwo._bulk import BULK_VERSION, BULK_WORKFLOW, act_on_batch, end_job
+from daytwo._bulk import BULK_VERSION, BULK_WORKFLOW, act_on_batch, end_job, stop_job
 from daytwo.engine import Context, Retry
 
 if TYPE_CHECKING:
@@ -30,6 +32,12 @@ def register_bulk_workflow(app: App) -> None:
     @app.step(name=f"{BULK_WORKFLOW}.batch", retry=_BATCH_RETRY)
     def bulk_batch(job_id: str) -> dict[str, Any]:
         return act_on_batch(app.client, job_id)
+
+    @bulk_batch.compensate
+    def bulk_stopped(job_id: str, batch: dict[str, Any]) -> None:
+        # The job's instance was cancelled (or failed): what was done stays done (there is
+        # nothing to undo); the job and its audit row end "stopped" with their counts.
+        stop_job(app.client, job_id)
 
     @app.step(name=f"{BULK_WORKFLOW}.finish", retry=_BATCH_RETRY)
     def bulk_finish(job_id: str) -> str:

@@ -280,7 +280,8 @@ def finish_bulk_job(store: Store, job_id: str, status: BulkStatus, now: float) -
     """End a running job with ``status`` and its audit row with its counts; False if it
     had ended already (a repeated finish changes nothing)."""
     counts = bulk_counts(store, job_id)
-    detail = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n)
+    order = (BulkOutcome.DONE, BulkOutcome.REFUSED, BulkOutcome.FAILED, BulkOutcome.PENDING)
+    detail = ", ".join(f"{counts[outcome]} {outcome}" for outcome in order if counts[outcome])
     with store.write() as conn:
         job = conn.execute(
             sa.select(bulk_jobs).where(bulk_jobs.c.id == job_id).with_for_update()
