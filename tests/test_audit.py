@@ -97,3 +97,42 @@ def test_the_audit_row_commits_with_the_action(app: daytwo.App) -> None:
     with app.client.store.read() as conn:
         outcomes = [row.outcome for row in conn.execute(sa.select(audit_log.c.outcome))]
     assert outcomes == ["refused"]
+
+
+def test_flow_control_changes_are_audited_and_refusals_too(app: daytwo.App) -> None:
+    @app.step(dependency="payments-api")
+    def charge() -> int:
+        return 1
+
+    @app.workflow(name="order", queue="orders")
+    def order(ctx: daytwo.Context) -> int:
+        return charge()
+
+    flow = app.flow
+    flow.set_queue("orders", concurrency=5, reason="protect the PSP", by="ann")
+    flow.pause("order", reason="payments outage", by="ann")
+    flow.pause("order", "charge", reason="PSP down", by="ann")
+    assert flow.resume("order", "charge", reason="PSP back", by="ann") == 0
+    flow.set_dependency_limit("payments-api", 3, by="ann")
+    flow.set_dependency_limit("payments-api", None, by="ann")
+    with pytest.raises(daytwo.InvalidInput):
+        flow.resume("order", "charge", by="ann")  # not paused any more
+    with pytest.raises(daytwo.InvalidInput):
+        flow.set_queue("orders", concurrency=0, by="ann")
+    records = list(reversed(app.client.audit.list()))
+    assert [(r.action, r.target, r.outcome) for r in records] == [
+        (OperatorAction.QUEUE_SET, "orders", AuditOutcome.DONE),
+        (OperatorAction.PAUSE, "order", AuditOutcome.DONE),
+        (OperatorAction.PAUSE, "order", AuditOutcome.DONE),
+        (OperatorAction.UNPAUSE, "order", AuditOutcome.DONE),
+        (OperatorAction.DEPENDENCY_SET, "payments-api", AuditOutcome.DONE),
+        (OperatorAction.DEPENDENCY_SET, "payments-api", AuditOutcome.DONE),
+        (OperatorAction.UNPAUSE, "order", AuditOutcome.REFUSED),
+        (OperatorAction.QUEUE_SET, "orders", AuditOutcome.REFUSED),
+    ]
+    assert records[0].params == {"concurrency": 5} and records[0].reason == "protect the PSP"
+    assert records[2].params == {"step": "charge"}
+    assert records[3].count == 0 and records[3].reason == "PSP back"
+    assert records[5].params is None  # the limit removed
+    assert "not paused" in (records[6].detail or "")
+    assert {r.actor for r in records} == {"ann"}

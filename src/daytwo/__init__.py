@@ -18,8 +18,10 @@ from daytwo._errors import (
     WorkflowFailed,
     WorkflowNotFound,
 )
+from daytwo._explain import ApplicableAction, Explanation
 from daytwo._extension import Extension
 from daytwo._links import Link
+from daytwo._live_workers import WorkerInfo
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._registered import RegisteredWorkflow
 from daytwo._selection import Selection
@@ -54,6 +56,7 @@ from daytwo.worker import Worker
 
 __all__ = [
     "App",
+    "ApplicableAction",
     "Attempt",
     "AuditOutcome",
     "AuditRecord",
@@ -67,6 +70,7 @@ __all__ = [
     "Clock",
     "Context",
     "DaytwoError",
+    "Explanation",
     "Extension",
     "FakeClock",
     "HistoryEvent",
@@ -103,6 +107,7 @@ __all__ = [
     "WaitKind",
     "WaitTimeout",
     "Worker",
+    "WorkerInfo",
     "WorkflowFailed",
     "WorkflowNotFound",
     "__version__",

@@ -1,6 +1,7 @@
 """Who acts, and the audit log as a Client reads it.
 
-Every operator action takes ``reason=`` and ``by=``; :func:`resolve_actor` decides who
+Every operator action takes ``reason=`` and ``by=``; ``resolve_actor`` (the store's, so
+that the store's own actions use it too) decides who
 ``by`` is when it is not given: ``$DAYTWO_ACTOR`` (set by a service account, a runbook
 runner, the HTTP API for its token's owner), else the OS user running the process. The
 actions write their rows through the store (``daytwo.store.append_audit``, in the
@@ -9,16 +10,13 @@ action's own transaction); :class:`AuditTrail` is the reading side, ``client.aud
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, TaskNotFound
 from daytwo.store import (
     AuditEntry,
     AuditFilter,
@@ -27,10 +25,11 @@ from daytwo.store import (
     AuditTarget,
     OperatorAction,
     Store,
+    recording_refusals,
+    resolve_actor,
 )
 
 __all__ = [
-    "ACTOR_ENV",
     "AuditEntry",
     "AuditOutcome",
     "AuditRecord",
@@ -39,22 +38,6 @@ __all__ = [
     "OperatorAction",
     "resolve_actor",
 ]
-
-#: The environment variable naming who acts when ``by=`` is not given.
-ACTOR_ENV = "DAYTWO_ACTOR"
-
-
-def resolve_actor(by: str | None = None) -> str:
-    """Who is acting: ``by``, else ``$DAYTWO_ACTOR``, else the OS user, else "unknown"."""
-    if by:
-        return by
-    from_env = os.environ.get(ACTOR_ENV)
-    if from_env:
-        return from_env
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no $USER and a uid without a passwd entry (containers)
-        return "unknown"
 
 
 @dataclass(frozen=True)
@@ -147,20 +130,12 @@ class AuditTrail:
         )
         return [AuditRecord.from_row(row) for row in self._store().audit_rows(where)]
 
-    def refused(self, entry: AuditEntry, why: BaseException) -> None:
-        """Record that ``entry`` was refused (nothing else changed), with the refusal."""
-        refusal = replace(entry, outcome=AuditOutcome.REFUSED, detail=str(why))
-        self._store().record_audit(refusal, self._now())
-
     @contextmanager
     def refusals(self, entry: AuditEntry) -> Iterator[None]:
         """Record ``entry`` as refused if the action inside raises an expected refusal
         (:class:`NotRunnable`, a missing instance or task, bad input), then re-raise."""
-        try:
+        with recording_refusals(self._store().record_audit, entry, self._now):
             yield
-        except (NotRunnable, InstanceNotFound, TaskNotFound, InvalidInput) as refusal:
-            self.refused(entry, refusal)
-            raise
 
 
 def _seconds(value: datetime | float | None) -> float | None:

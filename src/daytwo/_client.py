@@ -20,8 +20,10 @@ from daytwo._audit import AuditEntry, AuditTarget, AuditTrail, OperatorAction, r
 from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, WorkflowFailed
 from daytwo._events import LocalEvents
+from daytwo._explain import Explanation, explain
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._links import links_for
+from daytwo._live_workers import WorkerInfo, live_workers
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
 from daytwo._registered import RegisteredWorkflow, registered_workflow, registered_workflows
 from daytwo._results import ResultWaits, outcome_of
@@ -53,6 +55,7 @@ from daytwo.store import (
     StartOutcome,
     Store,
     display_url,
+    instance_facts,
 )
 
 __all__ = ["Client", "outcome"]
@@ -413,6 +416,20 @@ class Client:
         """The workflow versions the workers registered (what :meth:`start` can start by
         name, and with which defaults), by name then newest version first."""
         return registered_workflows(self.store, self.clock.now())
+
+    def explain(self, instance_id: str) -> Explanation:
+        """What the instance waits for and why, and the operator actions that apply now
+        (``daytwo explain ID``); raises :class:`InstanceNotFound`."""
+        facts = instance_facts(self.store, instance_id, self.clock.now())
+        if facts is None:
+            raise InstanceNotFound(instance_id)
+        [instance] = self._explained([facts.row])
+        return explain(facts, instance, self.clock.now())
+
+    def workers(self, *, stopped: bool = False) -> builtins.list[WorkerInfo]:
+        """The workers that have not stopped, newest first (``stopped``: the latest stopped
+        ones too), with the instances running under each one's lease."""
+        return live_workers(self.store, self.clock.now(), stopped=stopped)
 
     def __repr__(self) -> str:
         return f"<daytwo.Client {display_url(self.database_url)}>"

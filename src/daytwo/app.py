@@ -18,6 +18,7 @@ from daytwo._client import Client
 from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InvalidInput
 from daytwo._events import LocalEvents
+from daytwo._explain import Explanation
 from daytwo._extension import Extension
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns
@@ -380,6 +381,11 @@ class App:
     ) -> BulkPreview | BulkJob:
         """See :meth:`Client.bulk`."""
         return self.client.bulk(action, selection, params, **options)
+
+    def explain(self, instance_id: str) -> Explanation:
+        """What the instance waits for and why, and the actions that apply now (see
+        :meth:`Client.explain`)."""
+        return self.client.explain(instance_id)
 
     def result(self, instance_id: str, timeout: float | None = None) -> Any:
         """Wait for the instance to end and return its output (see :meth:`Client.result`)."""

@@ -102,12 +102,15 @@ def test_the_top_level_help_shows_the_nouns_and_names_the_older_spellings(
                 "history",
                 "restart",
                 "fork",
+                "explain",
             ],
         ),
         ("task", ["list", "complete", "reassign"]),
         ("workflow", ["list", "pause", "resume"]),
         ("queue", ["list", "set"]),
         ("dependency", ["list", "set"]),
+        ("audit", ["list"]),
+        ("workers", ["list"]),
     ],
 )
 def test_each_noun_has_its_verbs(noun: str, verbs: list[str]) -> None:

@@ -15,7 +15,15 @@ from typing import Annotated, Any
 import typer
 
 from daytwo.cli._apps import open_client
-from daytwo.cli._options import FLAG, AppOption, ByOption, DatabaseOption, JsonOption, operator
+from daytwo.cli._options import (
+    FLAG,
+    AppOption,
+    ByOption,
+    DatabaseOption,
+    JsonOption,
+    ReasonOption,
+    operator,
+)
 from daytwo.cli._output import Column, duration, print_json, print_table, stdout_console
 
 __all__ = ["dependencies", "pause", "pauses", "queues", "resume"]
@@ -126,6 +134,8 @@ def set_queue(
         typer.Option("--per", min=0.001, metavar="SECONDS", help="The rate limit's period."),
     ] = None,
     force: ForceOption = False,
+    reason: ReasonOption = None,
+    by: ByOption = None,
     app_spec: AppOption = None,
     json_output: JsonOption = False,
     database: DatabaseOption = None,
@@ -139,6 +149,8 @@ def set_queue(
         rate_limit=rate,
         rate_period=per,
         force=force,
+        reason=reason,
+        by=operator(by),
     )
     if json_output:
         print_json(settings.to_dict())
@@ -155,7 +167,8 @@ def pause(
     workflow: Workflow,
     step: StepOption = None,
     reason: Annotated[
-        str | None, typer.Option("--reason", metavar="TEXT", help="Why (shown to others).")
+        str | None,
+        typer.Option("--reason", metavar="TEXT", help="Why (shown to others, and audited)."),
     ] = None,
     by: ByOption = None,
     force: ForceOption = False,
@@ -182,13 +195,15 @@ def resume(
     ctx: typer.Context,
     workflow: Workflow,
     step: StepOption = None,
+    reason: ReasonOption = None,
+    by: ByOption = None,
     app_spec: AppOption = None,
     json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Lift a pause; instances held at a paused step continue."""
     client = open_client(ctx, database, app_spec)
-    released = client.flow.resume(workflow, step)
+    released = client.flow.resume(workflow, step, reason=reason, by=operator(by))
     if json_output:
         print_json({"workflow": workflow, "step": step, "released": released if step else None})
         return
@@ -284,6 +299,8 @@ def set_dependency(
         bool, typer.Option("--unlimited", metavar=FLAG, help="Remove the limit.")
     ] = False,
     force: ForceOption = False,
+    reason: ReasonOption = None,
+    by: ByOption = None,
     app_spec: AppOption = None,
     json_output: JsonOption = False,
     database: DatabaseOption = None,
@@ -292,7 +309,13 @@ def set_dependency(
     if (concurrency is None) == (not unlimited):
         raise typer.BadParameter("give either --concurrency N or --unlimited")
     client = open_client(ctx, database, app_spec)
-    client.flow.set_dependency_limit(name, None if unlimited else concurrency, force=force)
+    client.flow.set_dependency_limit(
+        name,
+        None if unlimited else concurrency,
+        force=force,
+        reason=reason,
+        by=operator(by),
+    )
     if json_output:
         print_json({"name": name, "concurrency": None if unlimited else concurrency})
         return

@@ -18,6 +18,7 @@ import typer
 
 from daytwo.cli._audit import list_audit
 from daytwo.cli._bulk import bulk
+from daytwo.cli._explain import explain_instance
 from daytwo.cli._flow import (
     list_dependencies,
     list_queues,
@@ -31,6 +32,7 @@ from daytwo.cli._instances import cancel, list_instances, signal, start, status
 from daytwo.cli._restart import fork, restart
 from daytwo.cli._start_many import start_many
 from daytwo.cli._tasks import complete, list_tasks, reassign
+from daytwo.cli._workers_list import list_workers
 from daytwo.cli._workflows import list_workflows
 
 __all__ = ["OLDER_SPELLINGS", "OLDER_SPELLINGS_HELP", "add_nouns"]
@@ -53,6 +55,7 @@ instance.command("cancel")(cancel)
 instance.command("history")(history)
 instance.command("restart")(restart)
 instance.command("fork")(fork)
+instance.command("explain")(explain_instance)
 
 task = _noun("task", "The human-task inbox: list, complete and reassign tasks.")
 task.command("list")(list_tasks)
@@ -77,7 +80,11 @@ dependency.command("set")(set_dependency)
 audit = _noun("audit", "The audit log of operator actions: who did what, to what, and why.")
 audit.command("list")(list_audit)
 
-NOUNS = (instance, task, workflow, queue, dependency, audit, bulk)
+# Plural, unlike the other nouns: `daytwo worker` is the command that runs one.
+workers = _noun("workers", "The worker processes: what each serves and is doing now.")
+workers.command("list")(list_workers)
+
+NOUNS = (instance, task, workflow, queue, dependency, audit, workers, bulk)
 
 #: Older spelling -> the command it is now (the same function, the same options).
 OLDER_SPELLINGS = {
@@ -108,6 +115,8 @@ def add_nouns(root: typer.Typer) -> None:
         root.add_typer(noun)
     added = root.registered_groups[-len(NOUNS) :]
     root.registered_groups[:] = added + root.registered_groups[: -len(NOUNS)]
+    # `daytwo explain ID`: the question an operator asks first, without the noun.
+    root.command("explain")(explain_instance)
     for command in root.registered_commands:
         if command.name in OLDER_SPELLINGS:
             command.hidden = True

@@ -14,6 +14,8 @@ from daytwo.store._audit import (
     AuditTarget,
     OperatorAction,
     append_audit,
+    recording_refusals,
+    resolve_actor,
 )
 from daytwo.store._bulk import (
     SYSTEM_PREFIX,
@@ -44,6 +46,7 @@ from daytwo.store._database import (
     open_engine,
     resolve_url,
 )
+from daytwo.store._explaining import DependencyFacts, InstanceFacts, PauseFacts, instance_facts
 from daytwo.store._flow import FlowControl
 from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
 from daytwo.store._leases import acquire_lease, release_lease
@@ -112,9 +115,11 @@ from daytwo.store._workers import (
     WorkerRegistration,
     active_groups,
     coverage,
+    in_flight_by_worker,
     recent_registrations,
     release_workers,
     running_workers_on,
+    worker_registrations,
 )
 from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 
@@ -142,6 +147,7 @@ __all__ = [
     "BulkStatus",
     "Catalog",
     "Coverage",
+    "DependencyFacts",
     "DirectWriter",
     "EventKind",
     "FlowControl",
@@ -150,6 +156,7 @@ __all__ = [
     "HistoryOutcome",
     "HistoryRow",
     "HumanTaskRow",
+    "InstanceFacts",
     "InstanceLink",
     "InstanceLookups",
     "InstanceQuery",
@@ -163,6 +170,7 @@ __all__ = [
     "OperatorAction",
     "OutboxEvent",
     "OutcomeRow",
+    "PauseFacts",
     "QueueLimits",
     "ServedWorkflow",
     "SignalRow",
@@ -199,6 +207,8 @@ __all__ = [
     "get_bulk_job",
     "history",
     "human_tasks",
+    "in_flight_by_worker",
+    "instance_facts",
     "instance_links",
     "instances",
     "item_outcomes",
@@ -210,8 +220,10 @@ __all__ = [
     "pending_items",
     "recent_registrations",
     "record_delivery_failure",
+    "recording_refusals",
     "release_lease",
     "release_workers",
+    "resolve_actor",
     "resolve_url",
     "running_workers_on",
     "select_ids",
@@ -223,5 +235,6 @@ __all__ = [
     "step_attempts",
     "subscriber_position",
     "transitions",
+    "worker_registrations",
     "workers",
 ]

@@ -13,18 +13,23 @@ The vocabularies are the store's words: :class:`OperatorAction` for the engine's
 
 from __future__ import annotations
 
+import getpass
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
+from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, TaskNotFound
 from daytwo.store._bulk_items import BulkOutcome, current_item, mark_item
 from daytwo.store._schema import audit_log
 
 __all__ = [
+    "ACTOR_ENV",
     "AuditEntry",
     "AuditFilter",
     "AuditOutcome",
@@ -33,7 +38,25 @@ __all__ = [
     "OperatorAction",
     "append_audit",
     "audit_query",
+    "recording_refusals",
+    "resolve_actor",
 ]
+
+#: The environment variable naming who acts when ``by=`` is not given.
+ACTOR_ENV = "DAYTWO_ACTOR"
+
+
+def resolve_actor(by: str | None = None) -> str:
+    """Who is acting: ``by``, else ``$DAYTWO_ACTOR``, else the OS user, else "unknown"."""
+    if by:
+        return by
+    from_env = os.environ.get(ACTOR_ENV)
+    if from_env:
+        return from_env
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no $USER and a uid without a passwd entry (containers)
+        return "unknown"
 
 
 class OperatorAction(StrEnum):
@@ -200,3 +223,22 @@ def audit_query(where: AuditFilter) -> sa.Select[Any]:
     if where.before_id is not None:
         query = query.where(column.id < where.before_id)
     return query
+
+
+#: What :func:`recording_refusals` records as a refusal: the target's state does not allow
+#: the action, the target does not exist, or the request itself is wrong.
+REFUSALS = (NotRunnable, InstanceNotFound, TaskNotFound, InvalidInput)
+
+
+@contextmanager
+def recording_refusals(
+    record: Callable[[AuditEntry, float], object], entry: AuditEntry, now: Callable[[], float]
+) -> Iterator[None]:
+    """Record ``entry`` as refused (with the refusal as its detail) when the action inside
+    raises one of :data:`REFUSALS`, then re-raise. ``record`` is
+    :meth:`Store.record_audit`: a transaction of its own, after the action's rolled back."""
+    try:
+        yield
+    except REFUSALS as refusal:
+        record(replace(entry, outcome=AuditOutcome.REFUSED, detail=str(refusal)), now())
+        raise

@@ -11,13 +11,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from daytwo._errors import InvalidInput
+from daytwo.store._audit import (
+    AuditEntry,
+    AuditTarget,
+    OperatorAction,
+    append_audit,
+    recording_refusals,
+    resolve_actor,
+)
 from daytwo.store._claims import UNLIMITED, QueueLimits
 from daytwo.store._names import Catalog, NameCheck
 from daytwo.store._schema import (
@@ -200,12 +209,36 @@ class FlowControl:
         rate_limit: int | None = None,
         rate_period: float | None = None,
         force: bool = False,
+        reason: str | None = None,
+        by: str | None = None,
     ) -> QueueSettings:
-        """Create or replace a queue's limits (None removes a limit).
+        """Create or replace a queue's limits (None removes a limit). Audited.
 
         A queue name that no worker, workflow, setting or instance uses is refused with the
         known ones, unless ``force``.
         """
+        params = {
+            "concurrency": concurrency,
+            "worker_concurrency": worker_concurrency,
+            "rate_limit": rate_limit,
+            "rate_period": rate_period,
+        }
+        entry = self._entry(OperatorAction.QUEUE_SET, AuditTarget.QUEUE, name, reason, by, params)
+        with self._refusals(entry):
+            self._check_queue(name, concurrency, worker_concurrency, rate_limit, rate_period, force)
+            values = {**params, "updated_at": self._now()}
+            self._upsert(queues, {"name": name, **values}, ["name"], values, entry)
+        return QueueSettings(name, concurrency, worker_concurrency, rate_limit, rate_period)
+
+    def _check_queue(
+        self,
+        name: str,
+        concurrency: int | None,
+        worker_concurrency: int | None,
+        rate_limit: int | None,
+        rate_period: float | None,
+        force: bool,
+    ) -> None:
         for label, value in (
             ("concurrency", concurrency),
             ("worker concurrency", worker_concurrency),
@@ -219,15 +252,6 @@ class FlowControl:
             raise InvalidInput(f"rate period must be positive (got {rate_period})")
         if not force:
             self.names.queue(name)
-        values = {
-            "concurrency": concurrency,
-            "worker_concurrency": worker_concurrency,
-            "rate_limit": rate_limit,
-            "rate_period": rate_period,
-            "updated_at": self._now(),
-        }
-        self._upsert(queues, {"name": name, **values}, ["name"], values)
-        return QueueSettings(name, concurrency, worker_concurrency, rate_limit, rate_period)
 
     def pause(
         self,
@@ -238,27 +262,49 @@ class FlowControl:
         by: str | None,
         force: bool = False,
     ) -> None:
-        """Pause new starts of ``workflow`` or, with ``step``, that step of it.
+        """Pause new starts of ``workflow`` or, with ``step``, that step of it. Audited.
 
         A workflow or step that nothing knows (a typo) is refused with the known names,
         unless ``force``.
         """
-        if not force:
-            if step:
-                self.names.step(workflow, step)
-            else:
-                self.names.workflow(workflow)
-        row = {
-            "workflow": workflow,
-            "step": step or "",
-            "reason": reason,
-            "paused_by": by,
-            "paused_at": self._now(),
-        }
-        self._upsert(pauses, row, ["workflow", "step"], {"reason": reason, "paused_by": by})
+        entry = self._entry(
+            OperatorAction.PAUSE, AuditTarget.WORKFLOW, workflow, reason, by, {"step": step}
+        )
+        with self._refusals(entry):
+            if not force:
+                if step:
+                    self.names.step(workflow, step)
+                else:
+                    self.names.workflow(workflow)
+            row = {
+                "workflow": workflow,
+                "step": step or "",
+                "reason": reason,
+                "paused_by": entry.actor,
+                "paused_at": self._now(),
+            }
+            update = {"reason": reason, "paused_by": entry.actor}
+            self._upsert(pauses, row, ["workflow", "step"], update, entry)
 
-    def resume(self, workflow: str, step: str | None = None) -> int:
-        """Lift a pause; instances held at a paused step become runnable. Returns how many."""
+    def resume(
+        self,
+        workflow: str,
+        step: str | None = None,
+        *,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> int:
+        """Lift a pause; instances held at a paused step become runnable. Returns how many.
+        Audited."""
+        entry = self._entry(
+            OperatorAction.UNPAUSE, AuditTarget.WORKFLOW, workflow, reason, by, {"step": step}
+        )
+        with self._refusals(entry):
+            released = self._resume(workflow, step, entry)
+        self.invalidate()
+        return released
+
+    def _resume(self, workflow: str, step: str | None, entry: AuditEntry) -> int:
         now = self._now()
         with self.store.write() as conn:
             found = conn.execute(
@@ -281,7 +327,7 @@ class FlowControl:
                 )
             ).scalars():
                 self.store.notify_workers(conn, queue)
-        self.invalidate()
+            append_audit(conn, replace(entry, count=int(released)), now)
         return int(released)
 
     def wake_if_resumed(self, instance_id: str, workflow: str, step: str) -> bool:
@@ -341,24 +387,41 @@ class FlowControl:
         return result
 
     def set_dependency_limit(
-        self, name: str, concurrency: int | None, *, force: bool = False
+        self,
+        name: str,
+        concurrency: int | None,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+        by: str | None = None,
     ) -> None:
         """Limit concurrent calls to dependency ``name`` across the cluster (None: no limit).
+        Audited.
 
         A dependency that no step calls is refused with the known ones, unless ``force``.
         """
-        if concurrency is None:
-            with self.store.write() as conn:
-                conn.execute(dependency_limits.delete().where(dependency_limits.c.name == name))
-                self.store.notify_settings_changed(conn)
-            self.invalidate()
-            return
-        if concurrency < 1:
-            raise InvalidInput(f"dependency concurrency must be at least 1 (got {concurrency})")
-        if not force:
-            self.names.dependency(name)
-        values = {"concurrency": concurrency, "updated_at": self._now()}
-        self._upsert(dependency_limits, {"name": name, **values}, ["name"], values)
+        entry = self._entry(
+            OperatorAction.DEPENDENCY_SET,
+            AuditTarget.DEPENDENCY,
+            name,
+            reason,
+            by,
+            {"concurrency": concurrency},
+        )
+        with self._refusals(entry):
+            if concurrency is None:
+                with self.store.write() as conn:
+                    conn.execute(dependency_limits.delete().where(dependency_limits.c.name == name))
+                    self.store.notify_settings_changed(conn)
+                    append_audit(conn, entry, self._now())
+                self.invalidate()
+                return
+            if concurrency < 1:
+                raise InvalidInput(f"dependency concurrency must be at least 1 (got {concurrency})")
+            if not force:
+                self.names.dependency(name)
+            values = {"concurrency": concurrency, "updated_at": self._now()}
+            self._upsert(dependency_limits, {"name": name, **values}, ["name"], values, entry)
 
     def dependency_status(self) -> list[dict[str, Any]]:
         """Per limited dependency: its limit and the calls in flight now."""
@@ -382,12 +445,34 @@ class FlowControl:
     # -- helpers --------------------------------------------------------------------------
 
     def _upsert(
-        self, table: sa.Table, row: dict[str, Any], keys: list[str], update: dict[str, Any]
+        self,
+        table: sa.Table,
+        row: dict[str, Any],
+        keys: list[str],
+        update: dict[str, Any],
+        audit: AuditEntry,
     ) -> None:
         with self.store.write() as conn:
             self._upsert_in(conn, table, row, keys, update)
             self.store.notify_settings_changed(conn)
+            append_audit(conn, audit, self._now())
         self.invalidate()
+
+    def _entry(
+        self,
+        action: OperatorAction,
+        kind: AuditTarget,
+        target: str,
+        reason: str | None,
+        by: str | None,
+        params: dict[str, Any],
+    ) -> AuditEntry:
+        """The audit row of a settings change (the parameters that are set)."""
+        given = {key: value for key, value in params.items() if value is not None}
+        return AuditEntry(resolve_actor(by), action, kind, target, reason, given or None)
+
+    def _refusals(self, entry: AuditEntry) -> AbstractContextManager[None]:
+        return recording_refusals(self.store.record_audit, entry, self._now)
 
     def _upsert_in(
         self,

@@ -20,7 +20,7 @@ from daytwo.store._schema import dependency_limits, dependency_slots, instances
 from daytwo.store._store import Store
 from daytwo.store._vocabulary import InstanceStatus
 
-__all__ = ["DependencySlots"]
+__all__ = ["DependencySlots", "slot_is_live"]
 
 
 class DependencySlots:
@@ -58,7 +58,7 @@ class DependencySlots:
                 return False  # a stale run: its slot would replace the live run's
             in_flight = conn.execute(
                 sa.select(sa.func.count())
-                .select_from(dependency_slots.join(instances, _slot_is_live(now)))
+                .select_from(dependency_slots.join(instances, slot_is_live(now)))
                 .where(dependency_slots.c.dependency == dependency)
             ).scalar_one()
             if in_flight >= limit:
@@ -94,7 +94,7 @@ class DependencySlots:
                 name: count
                 for name, count in conn.execute(
                     sa.select(dependency_slots.c.dependency, sa.func.count())
-                    .select_from(dependency_slots.join(instances, _slot_is_live(now)))
+                    .select_from(dependency_slots.join(instances, slot_is_live(now)))
                     .group_by(dependency_slots.c.dependency)
                 ).tuples()
             }
@@ -109,7 +109,7 @@ def _holds_lease(conn: sa.Connection, instance_id: str, token: int) -> bool:
     return bool(current == token)
 
 
-def _slot_is_live(now: float) -> sa.ColumnElement[bool]:
+def slot_is_live(now: float) -> sa.ColumnElement[bool]:
     # A slot counts while its instance still runs under the lease it was taken with: a
     # crashed worker's slots stop counting once its lease expires or is taken over.
     return sa.and_(

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from daytwo.store._schema import instances, workers
+from daytwo.store._schema import RUNNING, instances, workers
 from daytwo.store._store import Store
 from daytwo.store._vocabulary import ACTIVE_STATUSES, InstanceStatus
 
@@ -29,9 +29,11 @@ __all__ = [
     "WorkerRegistration",
     "active_groups",
     "coverage",
+    "in_flight_by_worker",
     "recent_registrations",
     "release_workers",
     "running_workers_on",
+    "worker_registrations",
 ]
 
 #: The lease assumed for a worker that registered none (an older daytwo's).
@@ -238,3 +240,27 @@ def release_workers(store: Store, dead: Sequence[str], now: float) -> None:
             .values(run_at=now)
         )
         conn.execute(workers.update().where(workers.c.id.in_(dead)).values(stopped_at=now))
+
+
+def worker_registrations(
+    store: Store, *, stopped: bool = False, limit: int = 100
+) -> list[WorkerRegistration]:
+    """Workers that have not stopped (with ``stopped``, the latest stopped ones too),
+    newest first."""
+    query = sa.select(workers).order_by(workers.c.started_at.desc()).limit(limit)
+    if not stopped:
+        query = query.where(workers.c.stopped_at.is_(None))
+    with store.read() as conn:
+        return [WorkerRegistration.from_row(row) for row in conn.execute(query).mappings()]
+
+
+def in_flight_by_worker(store: Store) -> dict[str, int]:
+    """Per worker id: the instances running under its lease now (the running-instances
+    index holds only those)."""
+    query = (
+        sa.select(instances.c.lease_owner, sa.func.count())
+        .where(sa.text(RUNNING))
+        .group_by(instances.c.lease_owner)
+    )
+    with store.read() as conn:
+        return {owner: int(n) for owner, n in conn.execute(query).tuples() if owner is not None}
