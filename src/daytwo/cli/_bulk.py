@@ -75,7 +75,8 @@ def _moment(text: str | None, option: str) -> float | None:
 
 
 def _when(option: str, what: str) -> Any:
-    return typer.Option(option, metavar="WHEN", help=f"{what}: {MOMENT_HELP}.")
+    forms = MOMENT_HELP if option == "--started-before" else "as for --started-before"
+    return typer.Option(option, metavar="WHEN", help=f"{what}: {forms}.")
 
 
 def _act(action: str) -> Any:
