@@ -156,3 +156,32 @@ def test_workers_lists_live_workers_and_with_all_the_stopped(fake_app: App) -> N
     assert fake_app.client.workers() == []
     [stopped] = fake_app.client.workers(stopped=True)
     assert stopped.id == live.id and stopped.stopped_at is not None and not stopped.live
+
+
+def test_a_parked_instance_names_its_step_error_and_the_actions(fake_app: App) -> None:
+    @fake_app.step(retry=daytwo.Retry(max_attempts=1), on_failure=daytwo.FailurePolicy.PARK)
+    def charge() -> None:
+        raise ConnectionError("card declined by the PSP: try later")
+
+    @fake_app.workflow(name="order")
+    def order(ctx: Context) -> None:
+        charge()
+
+    fake_app.start("order", id="o-1")
+    with fake_app.worker(concurrency=1) as worker:
+        worker.drain()
+    explained = fake_app.explain("o-1")
+    assert explained.summary.startswith("o-1 (order 1) is NEEDS_ATTENTION")
+    assert explained.reasons == [
+        "parked at step 'charge' after 1 attempt(s): its failure policy is park, and it "
+        "waits for an operator",
+        "last error: ConnectionError: card declined by the PSP: try later",
+    ]
+    assert _commands(explained) == [
+        OperatorAction.RETRY,
+        OperatorAction.SKIP,
+        OperatorAction.RESUME,
+        OperatorAction.CANCEL,
+        OperatorAction.ABORT,
+        OperatorAction.TERMINATE,
+    ]

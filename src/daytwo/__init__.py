@@ -30,6 +30,7 @@ from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
     Clock,
     Context,
+    FailurePolicy,
     FakeClock,
     JsonSerializer,
     Retry,
@@ -72,6 +73,7 @@ __all__ = [
     "DaytwoError",
     "Explanation",
     "Extension",
+    "FailurePolicy",
     "FakeClock",
     "HistoryEvent",
     "HistoryKind",

@@ -92,14 +92,37 @@ def _restart(client: Client, instance_id: str, params: Mapping[str, Any], reason
     return client.restart(instance_id, version=params.get("version"), reason=reason, by=by)
 
 
-#: Every action a bulk job can take, by its audit name; wiring one more is one line.
+def _skip(client: Client, instance_id: str, params: Mapping[str, Any], reason: str | None,
+          by: str) -> Any:  # fmt: skip
+    return client.skip(instance_id, params["result"], reason=reason, by=by)
+
+
+def _plain(name: str) -> Action:
+    """An action that takes only the instance, ``reason`` and ``by`` (retry, abort, ...)."""
+
+    def act(client: Client, instance_id: str, params: Mapping[str, Any], reason: str | None,
+            by: str) -> Any:  # fmt: skip
+        return getattr(client, name)(instance_id, reason=reason, by=by)
+
+    return act
+
+
+#: Every action a bulk job can take, by its audit name; wiring one more is one line. (Not
+#: fork: its position belongs to one instance's history.)
 ACTIONS: dict[OperatorAction, Action] = {
+    OperatorAction.RETRY: _plain("retry"),
+    OperatorAction.SKIP: _skip,
+    OperatorAction.RESUME: _plain("resume"),
+    OperatorAction.WAKE: _plain("wake"),
     OperatorAction.CANCEL: _cancel,
+    OperatorAction.ABORT: _plain("abort"),
+    OperatorAction.TERMINATE: _plain("terminate"),
     OperatorAction.RESTART: _restart,
 }
-#: The parameters each action takes (and must be given).
+#: The parameters each action takes, and those it must be given.
 PARAMETERS: dict[OperatorAction, tuple[frozenset[str], frozenset[str]]] = {
     OperatorAction.RESTART: (frozenset({"version"}), frozenset()),
+    OperatorAction.SKIP: (frozenset(), frozenset({"result"})),
 }
 
 
@@ -124,7 +147,9 @@ def _checked_params(
         raise InvalidInput(f"bulk {action.value} does not take {unknown[0]!r}; it takes {takes}")
     missing = sorted(required - set(given))
     if missing:
-        raise InvalidInput(f"bulk {action.value} needs {missing[0]!r}")
+        raise InvalidInput(
+            f"bulk {action.value} needs {missing[0]!r} (on the command line: --{missing[0]})"
+        )
     if "result" in given:  # stored as JSON in the job: it must serialize now
         client.serializer.dumps(given["result"], f"the result of bulk {action.value}")
     return given

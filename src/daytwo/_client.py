@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from daytwo import _bulk, _restarts
+from daytwo._actions import ClientActions
 from daytwo._audit import AuditEntry, AuditTarget, AuditTrail, OperatorAction, resolve_actor
 from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, WorkflowFailed
@@ -64,8 +65,9 @@ __all__ = ["Client", "outcome"]
 STATUSES = TERMINAL_STATUSES | ACTIVE_STATUSES
 
 
-class Client:
-    """Start, signal, cancel and read instances in a daytwo database, without the code.
+class Client(ClientActions):
+    """Start, signal, cancel, act on (retry, skip, ... in ``_actions.py``) and read
+    instances in a daytwo database, without the code.
 
     Which database: ``$DAYTWO_DATABASE`` if set, else ``database``, else
     ``sqlite:///daytwo.db`` (a relative SQLite path in ``database`` is relative to the file

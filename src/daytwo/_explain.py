@@ -17,12 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from daytwo._records import Instance
-from daytwo.store import InstanceFacts, InstanceStatus, OperatorAction, WaitKind
+from daytwo.store import (
+    WAKEABLE_WAITS,
+    InstanceFacts,
+    InstanceStatus,
+    OperatorAction,
+    WaitKind,
+)
 
 __all__ = ["ApplicableAction", "Explanation", "explain"]
-
-#: The status of a parked instance (merge: InstanceStatus.NEEDS_ATTENTION).
-PARKED_STATUS = "NEEDS_ATTENTION"
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,11 @@ def _reasons(facts: InstanceFacts, instance: Instance, now: float) -> list[str]:
         lines.append(_pause_line(facts, name))
     elif kind == WaitKind.THROTTLED:
         lines.append(_dependency_line(facts, name))
+    elif kind == WaitKind.PARKED:
+        lines.append(
+            f"parked at step {name!r} after {row['attempt']} attempt(s): its failure policy "
+            "is park, and it waits for an operator"
+        )
     elif kind is not None:
         # A wait kind of a later release (a parked step, an open circuit): its state label
         # names it ("parked:charge", "circuit open: payments-api").
@@ -138,10 +146,6 @@ def _reasons(facts: InstanceFacts, instance: Instance, now: float) -> list[str]:
         lines.append(
             f"waits ({kind}) at {name!r}: {row['state']}"
             + ("" if until is None else f"; until {_at(until)} (in {_span(until - now)})")
-        )
-    if status == PARKED_STATUS:
-        lines.append(
-            f"parked at step {name!r} after {row['attempt']} attempt(s): it needs an operator"
         )
     if facts.last_attempt is not None and status != InstanceStatus.RUNNING:
         lines.append(f"last error: {_error_line(facts.last_attempt['error'])}")
@@ -224,7 +228,7 @@ def _actions(facts: InstanceFacts, instance: Instance) -> list[ApplicableAction]
         add(OperatorAction.FORK, "fork", "a new instance that reuses the results before "
             "POSITION", " POSITION")  # fmt: skip
         return found
-    if status == PARKED_STATUS:
+    if status == InstanceStatus.NEEDS_ATTENTION:
         add(OperatorAction.RETRY, "retry", "run the parked step again now (same idempotency key)")
         add(OperatorAction.SKIP, "skip", "record RESULT as the step's result and go on",
             " RESULT_JSON")  # fmt: skip
@@ -233,11 +237,7 @@ def _actions(facts: InstanceFacts, instance: Instance) -> list[ApplicableAction]
         add(OperatorAction.RETRY, "retry", "run the next attempt now")
         add(OperatorAction.SKIP, "skip", "record RESULT as the step's result and go on",
             " RESULT_JSON")  # fmt: skip
-    if status == InstanceStatus.WAITING and (
-        kind in (WaitKind.TIMER, WaitKind.RETRY, WaitKind.THROTTLED)
-        or (kind == WaitKind.SIGNAL and row["wake_at"] is not None)
-        or (kind not in (WaitKind.SIGNAL, WaitKind.TASK, WaitKind.PAUSED) and row["wake_at"])
-    ):
+    if status == InstanceStatus.WAITING and row["wake_at"] is not None and kind in WAKEABLE_WAITS:
         add(OperatorAction.WAKE, "wake", "end the wait now")
     if kind == WaitKind.TASK and facts.task is not None and status == InstanceStatus.WAITING:
         task_id = facts.task["id"]

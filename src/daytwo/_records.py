@@ -84,7 +84,7 @@ class Instance:
         """Build from an ``instances`` row, decoding input and output with ``loads`` (the
         app's serializer); ``held_by``: see the attribute."""
         status = InstanceStatus(row["status"])
-        waiting = status is InstanceStatus.WAITING
+        waiting = status is InstanceStatus.WAITING or status is InstanceStatus.NEEDS_ATTENTION
         return cls(
             id=row["id"],
             workflow=row["workflow"],
@@ -115,6 +115,11 @@ class Instance:
         for a due one that nothing runs, why (no worker serves it, a pause)."""
         if self.status is InstanceStatus.RUNNING:
             return None if self.held_by is None else f"its lease expired; {self.held_by}"
+        if self.status is InstanceStatus.NEEDS_ATTENTION:
+            return (
+                f"an operator: step {self.wait_name!r} failed for good after {self.attempt} "
+                f"attempt(s) and is parked (daytwo instance retry|skip|abort {self.id})"
+            )
         if self.status is not InstanceStatus.WAITING:
             return self.held_by
         until = f" until {self.wake_at.isoformat()}" if self.wake_at else ""

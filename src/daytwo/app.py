@@ -28,6 +28,7 @@ from daytwo._starts import check_priority, new_instance_id, new_row, outside_wor
 from daytwo.engine import (
     DEFAULT_RETRY,
     Clock,
+    FailurePolicy,
     JsonSerializer,
     Registry,
     Retry,
@@ -37,6 +38,7 @@ from daytwo.engine import (
     SystemClock,
     WorkflowDefinition,
     check_name,
+    failure_policy,
 )
 from daytwo.store import FlowControl, Store
 
@@ -198,6 +200,7 @@ class App:
         retry: Retry | None = None,
         dependency: str | None = None,
         timeout: float | None = None,
+        on_failure: FailurePolicy | str | None = None,
     ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
     def step(  # type: ignore[misc]  # mypy misreads the positional-only optional fn
@@ -209,12 +212,15 @@ class App:
         retry: Retry | None = None,
         dependency: str | None = None,
         timeout: float | None = None,
+        on_failure: FailurePolicy | str | None = None,
     ) -> Any:
         """Declare a step: its outcome is recorded, its failures retried per ``retry``.
 
         ``dependency`` names the external system the step calls (for per-dependency
-        metrics); ``timeout`` bounds one attempt in seconds.
+        metrics); ``timeout`` bounds one attempt in seconds; ``on_failure`` what failing
+        for good does (:class:`FailurePolicy`; default: the workflow's).
         """
+        policy = None if on_failure is None else failure_policy(on_failure)
         if timeout is not None and timeout <= 0:
             raise InvalidInput(f"step timeout must be a positive number of seconds (got {timeout})")
 
@@ -225,6 +231,7 @@ class App:
                 retry=retry or DEFAULT_RETRY,
                 dependency=dependency,
                 timeout=timeout,
+                on_failure=policy,
             )
             self.registry.add_step(step)
             return step
@@ -238,21 +245,26 @@ class App:
         version: str = "1",
         queue: str = "default",
         priority: int = 0,
+        on_failure: FailurePolicy | str = FailurePolicy.COMPENSATE,
     ) -> Callable[[F], F]:
         """Declare a workflow: ``fn(ctx, input)``; its instances are pinned to ``version``.
 
         New instances wait in ``queue`` (served by workers started with ``--queue``) with
-        ``priority`` (lower first; both can be overridden per start).
+        ``priority`` (lower first; both can be overridden per start). ``on_failure``: what a
+        step that fails for good does (:class:`FailurePolicy`: compensate, or park).
         """
         check_name("queue", queue)
         check_priority(priority)
+        policy = failure_policy(on_failure)
 
         def register(function: F) -> F:
             check_name("workflow", name or function.__name__)
             if not isinstance(version, str) or not version.strip():
                 raise InvalidInput(f"workflow version must be a non-empty string (got {version!r})")
             self.registry.add_workflow(
-                WorkflowDefinition(name or function.__name__, version, function, queue, priority)
+                WorkflowDefinition(
+                    name or function.__name__, version, function, queue, priority, policy
+                )
             )
             function.__daytwo_workflow__ = name or function.__name__  # type: ignore[attr-defined]
             return function
@@ -386,6 +398,38 @@ class App:
         """What the instance waits for and why, and the actions that apply now (see
         :meth:`Client.explain`)."""
         return self.client.explain(instance_id)
+
+    def retry(
+        self, instance_id: str, *, reason: str | None = None, by: str | None = None
+    ) -> Instance:
+        """Run a parked or backing-off step again now (see :meth:`Client.retry`)."""
+        return self.client.retry(instance_id, reason=reason, by=by)
+
+    def skip(self, instance_id: str, result: Any, *, reason: str | None = None, by: str | None = None) -> Instance:  # fmt: skip  # noqa: E501
+        """Complete a parked step with ``result`` (see :meth:`Client.skip`)."""
+        return self.client.skip(instance_id, result, reason=reason, by=by)
+
+    def resume(
+        self, instance_id: str, *, reason: str | None = None, by: str | None = None
+    ) -> Instance:
+        """Continue a parked instance under the code now deployed (see :meth:`Client.resume`)."""
+        return self.client.resume(instance_id, reason=reason, by=by)
+
+    def abort(
+        self, instance_id: str, *, reason: str | None = None, by: str | None = None
+    ) -> Instance:
+        """End with compensation (see :meth:`Client.abort`)."""
+        return self.client.abort(instance_id, reason=reason, by=by)
+
+    def terminate(self, instance_id: str, *, reason: str | None = None, by: str | None = None) -> Instance:  # fmt: skip  # noqa: E501
+        """End now, TERMINATED, without compensation (see :meth:`Client.terminate`)."""
+        return self.client.terminate(instance_id, reason=reason, by=by)
+
+    def wake(
+        self, instance_id: str, *, reason: str | None = None, by: str | None = None
+    ) -> Instance:
+        """Skip the rest of a timed wait now (see :meth:`Client.wake`)."""
+        return self.client.wake(instance_id, reason=reason, by=by)
 
     def result(self, instance_id: str, timeout: float | None = None) -> Any:
         """Wait for the instance to end and return its output (see :meth:`Client.result`)."""

@@ -104,6 +104,14 @@ def _register(app: App) -> None:
     def retry(ctx: daytwo.Context) -> None:
         flaky()
 
+    @app.step(retry=NO_RETRY, on_failure="park")
+    def broken() -> None:
+        raise RuntimeError("broken")
+
+    @app.workflow(name="parks")
+    def parks(ctx: daytwo.Context) -> None:
+        broken()
+
 
 def test_the_enums_are_what_the_database_holds(app: App) -> None:
     """Every status, wait kind, history kind and outcome, and task status an instance
@@ -148,6 +156,14 @@ def test_the_enums_are_what_the_database_holds(app: App) -> None:
         assert app.result(waiting["signal"], timeout=30) == 1
         with pytest.raises(daytwo.WorkflowFailed):
             app.result(cancelled, timeout=30)
+        parked = app.start("parks").id
+        wait_until(
+            lambda: app.get(parked).status is InstanceStatus.NEEDS_ATTENTION,
+            timeout=30,
+            what="the instance to park",
+        )
+        assert app.get(parked).wait_kind is WaitKind.PARKED
+        app.terminate(parked, reason="not worth fixing")
 
     statuses = _distinct(app, instances.c.status)
     assert statuses <= _values(InstanceStatus)
@@ -158,6 +174,7 @@ def test_the_enums_are_what_the_database_holds(app: App) -> None:
         InstanceStatus.COMPENSATION_FAILED,
         InstanceStatus.CANCELLED,
         InstanceStatus.WAITING,
+        InstanceStatus.TERMINATED,
     }
     assert _distinct(app, transitions_table.c.status) <= _values(InstanceStatus)
     assert _distinct(app, instances.c.wait_kind) <= _values(WaitKind)

@@ -51,6 +51,8 @@ STATUS_STYLES: dict[str, str] = {
     InstanceStatus.FAILED: "bold red",
     InstanceStatus.COMPENSATION_FAILED: "bold red",
     InstanceStatus.INCOMPATIBLE: "bold red",
+    InstanceStatus.NEEDS_ATTENTION: "bold yellow",
+    InstanceStatus.TERMINATED: "bold red",
     TaskStatus.OPEN: "yellow",
     TaskStatus.COMPLETED: "green",
 }

@@ -5,7 +5,7 @@ from daytwo.engine._context import Context, StepInfo, current_run, current_step
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name, version_key
 from daytwo.engine._durable import RunResult, Runtime
 from daytwo.engine._invocation import StepTimeout
-from daytwo.engine._retry import DEFAULT_RETRY, Retry
+from daytwo.engine._retry import DEFAULT_RETRY, FailurePolicy, Retry, failure_policy
 from daytwo.engine._runner import Run, execute
 from daytwo.engine._serde import JsonSerializer, Serializer
 
@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_RETRY",
     "Clock",
     "Context",
+    "FailurePolicy",
     "FakeClock",
     "JsonSerializer",
     "Registry",
@@ -30,5 +31,6 @@ __all__ = [
     "current_run",
     "current_step",
     "execute",
+    "failure_policy",
     "version_key",
 ]

@@ -13,11 +13,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from daytwo._errors import StepFailed
+from daytwo._errors import Reject, StepFailed
 from daytwo.engine._durable import ATTEMPT, CLEAR_WAIT, STEP, DurableRun
 from daytwo.engine._invocation import error_record
 from daytwo.engine._retry import Retry
-from daytwo.store import HistoryOutcome, WaitKind
+from daytwo.store import HistoryOutcome, InstanceStatus, WaitKind
 
 __all__ = ["WORKER_LOST", "AttemptRun"]
 
@@ -58,9 +58,17 @@ class AttemptRun(DurableRun):
         args_text: str,
         exc: Exception,
         retry: Retry,
+        park: bool = False,
     ) -> NoReturn:
-        """Record a failed attempt: suspend until its retry, or fail the step for good."""
+        """Record a failed attempt: suspend until its retry, or fail the step for good.
+
+        With ``park`` (the ``park`` failure policy) a step that fails for good is not
+        recorded as failed: the instance stops NEEDS_ATTENTION at it (see :meth:`_park`);
+        a :class:`Reject` fails it all the same (a business decision compensates).
+        """
         self._attempt_failed(name, seq, attempt, key, started, exc, retry)
+        if park and not isinstance(exc, Reject):
+            self._park(name, seq, attempt)
         self._record(
             seq, STEP, name, HistoryOutcome.FAILED,
             args=args_text, error=json.dumps(error_record(exc)), attempt=attempt,
@@ -85,15 +93,44 @@ class AttemptRun(DurableRun):
             self._attempt_lost(name, seq, self.values["attempt"], key)
         return int(self.values["attempt"]) + 1
 
-    def _lost_attempts(self, seq: int, attempt: int) -> int:
-        """How many of the attempts before ``attempt`` at ``seq`` were lost with a worker."""
+    def _park(self, name: str, seq: int, attempt: int) -> NoReturn:
+        """Stop NEEDS_ATTENTION at the step at ``seq``, which failed for good.
+
+        Nothing claims the instance (``run_at`` NULL) until an operator acts on it; its
+        history has no row at ``seq`` and its failed attempts stay, the last one holding
+        the error. The write that parks also appends an ``instance.parked`` outbox event
+        (``store/_writes.py``).
+        """
+        self.values["attempt"] = attempt
+        log.warning(
+            "instance %s: step %s failed for good after %d attempt(s); parked for an operator",
+            self.instance_id, name, attempt,
+        )  # fmt: skip
+        self._suspend(
+            WaitKind.PARKED, name, seq, None, f"parked:{name}",
+            status=InstanceStatus.NEEDS_ATTENTION,
+        )  # fmt: skip
+
+    def _uncounted_attempts(self, seq: int, attempt: int) -> int:
+        """How many of the attempts before ``attempt`` at ``seq`` the retry policy ignores.
+
+        Those lost with a worker, and every attempt up to the last one after which the
+        policy gave up (its ``retry_at`` is NULL): the instance went on after it only
+        because an operator retried or resumed a parked step, which starts a fresh budget.
+        """
         if attempt == 1:
             return 0
         rows: list[Mapping[Any, Any]] = [row for row in self._attempts if row["seq"] == seq]
         buffered = {row["attempt"] for row in rows}
         stored = self._store(self.runtime.store.load_attempts, self.instance_id)
         rows += [row for row in stored if row["seq"] == seq and row["attempt"] not in buffered]
-        return sum(json.loads(row["error"]).get("type") == WORKER_LOST for row in rows)
+        rows = [row for row in rows if row["attempt"] < attempt]
+        given_up: int = max((row["attempt"] for row in rows if row["retry_at"] is None), default=0)
+        lost: int = sum(
+            row["attempt"] > given_up and json.loads(row["error"]).get("type") == WORKER_LOST
+            for row in rows
+        )
+        return given_up + lost
 
     def _attempt_lost(self, name: str, seq: int, attempt: int, key: str) -> None:
         now = self._now()
@@ -119,10 +156,11 @@ class AttemptRun(DurableRun):
         """Record a failed attempt; suspend until the retry if the policy allows one.
 
         The policy counts failures: attempts lost with their worker do not use up retries
-        (a crash must not turn into a business failure) nor lengthen the backoff.
+        (a crash must not turn into a business failure) nor lengthen the backoff, and an
+        operator's retry of a parked step starts the count again (:meth:`_uncounted_attempts`).
         """
         now = self._now()
-        failures = attempt - self._lost_attempts(seq, attempt)
+        failures = attempt - self._uncounted_attempts(seq, attempt)
         retry_at = now + retry.delay(failures) if retry.retryable(exc, failures) else None
         self._add_attempt(name, seq, attempt, key, error_record(exc), started, retry_at)
         log.info("instance %s: %s attempt %d failed: %r", self.instance_id, name, attempt, exc)

@@ -9,7 +9,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from daytwo._errors import InvalidInput, WorkflowNotFound
 from daytwo.engine._context import current_run
-from daytwo.engine._retry import Retry
+from daytwo.engine._retry import FailurePolicy, Retry, failure_policy
 from daytwo.engine._signature import InputSignature
 
 __all__ = ["Registry", "Step", "WorkflowDefinition"]
@@ -48,12 +48,15 @@ class Step(Generic[P, R]):
         retry: Retry,
         dependency: str | None,
         timeout: float | None,
+        on_failure: FailurePolicy | None = None,
     ) -> None:
         self.fn = fn
         self.name = check_name("step", name)
         self.retry = retry
         self.dependency = dependency
         self.timeout = timeout
+        #: What failing for good does (None: the workflow's policy).
+        self.on_failure = None if on_failure is None else failure_policy(on_failure)
         # Precomputed: these name the value in a serialization error on every call.
         self.describe_arguments = f"the arguments of step {name!r}"
         self.describe_result = f"the result of step {name!r}"
@@ -110,6 +113,8 @@ class WorkflowDefinition:
     #: Where new instances wait for a worker, and their priority there (lower runs first).
     queue: str = "default"
     priority: int = 0
+    #: What a step that fails for good does, unless the step says otherwise.
+    on_failure: FailurePolicy = FailurePolicy.COMPENSATE
     #: The input the function takes; read from ``fn`` when not given.
     signature: InputSignature = field(default=None)  # type: ignore[assignment]
 

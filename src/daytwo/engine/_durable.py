@@ -64,6 +64,8 @@ _T = TypeVar("_T")
 # enum members themselves.
 RUNNING = InstanceStatus.RUNNING.value
 WAITING = InstanceStatus.WAITING.value
+#: The statuses a suspended run leaves its instance in.
+_SUSPENDED = frozenset({WAITING, InstanceStatus.NEEDS_ATTENTION.value})
 ATTEMPT = WaitKind.ATTEMPT.value
 STEP = HistoryKind.STEP.value
 COMPLETED = HistoryOutcome.COMPLETED.value
@@ -115,7 +117,9 @@ def _rejected(write: InstanceWrite) -> str:
 
 
 #: Waits at a step call (its history row is a ``step`` one).
-_STEP_WAITS = frozenset({WaitKind.RETRY, WaitKind.ATTEMPT, WaitKind.PAUSED, WaitKind.THROTTLED})
+_STEP_WAITS = frozenset(
+    {WaitKind.RETRY, WaitKind.ATTEMPT, WaitKind.PAUSED, WaitKind.THROTTLED, WaitKind.PARKED}
+)
 #: Waits for something sent from outside: re-checked under the lock when suspending.
 _EVENT_WAITS = frozenset({WaitKind.SIGNAL, WaitKind.TASK})
 
@@ -224,6 +228,7 @@ class DurableRun:
                 WaitKind.ATTEMPT: f"step {wait_name!r} (an attempt was running)",
                 WaitKind.PAUSED: f"paused step {wait_name!r}",
                 WaitKind.THROTTLED: f"a slot for step {wait_name!r}",
+                WaitKind.PARKED: f"an operator (step {wait_name!r} is parked)",
                 WaitKind.TIMER: f"timer {wait_name!r}",
                 WaitKind.SIGNAL: f"signal {wait_name!r}",
                 WaitKind.TASK: f"human task {wait_name!r}",
@@ -357,7 +362,7 @@ class DurableRun:
             # (Once the instance is compensating, a cancel changes nothing: reacting to it
             # again at every durable point would undo the compensations' retry backoffs.)
             self.cancel_reason = outcome.cancel_reason
-            if self.values["status"] == WAITING:
+            if self.values["status"] in _SUSPENDED:
                 # The cancel arrived while we were suspending: make sure a worker picks
                 # the instance up again to compensate.
                 self._store(
@@ -384,10 +389,17 @@ class DurableRun:
             self._flush()
 
     def _suspend(
-        self, kind: WaitKind, name: str, seq: int, until: float | None, state: str
+        self,
+        kind: WaitKind,
+        name: str,
+        seq: int,
+        until: float | None,
+        state: str,
+        *,
+        status: str = WAITING,
     ) -> NoReturn:
         self.values.update(
-            status=WAITING,
+            status=status,
             run_at=until,
             wake_at=until,
             wait_kind=kind,
@@ -395,7 +407,7 @@ class DurableRun:
             wait_seq=seq,
             lease_owner=None,
         )
-        self._set_state(state, WAITING)
+        self._set_state(state, status)
         self._flush(recheck=name if kind in _EVENT_WAITS else None, full=True)
         raise Suspended()
 

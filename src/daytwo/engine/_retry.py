@@ -1,11 +1,39 @@
-"""Retry policies for steps and compensations."""
+"""Retry policies for steps and compensations, and what happens once retries are exhausted."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-__all__ = ["Retry"]
+__all__ = ["FailurePolicy", "Retry", "failure_policy"]
+
+
+class FailurePolicy(StrEnum):
+    """What a step that failed for good (retries exhausted, or a non-retryable error) does
+    to its instance: ``on_failure=`` of ``@app.workflow`` and ``@app.step`` (the step's
+    beats the workflow's). A :class:`daytwo.Reject` always compensates, whatever the policy:
+    it is a business decision, not something an operator can fix."""
+
+    #: The saga: the step is recorded as failed, the workflow sees :class:`StepFailed`,
+    #: and the completed steps are compensated if it does not handle it.
+    COMPENSATE = "compensate"
+    #: The instance stops NEEDS_ATTENTION at the failed step, holding its history, until an
+    #: operator retries, skips, resumes, aborts or terminates it.
+    PARK = "park"
+
+
+def failure_policy(value: FailurePolicy | str) -> FailurePolicy:
+    """``value`` as a :class:`FailurePolicy`; anything else is refused in one line."""
+    from daytwo._errors import InvalidInput
+
+    try:
+        return FailurePolicy(value)
+    except ValueError:
+        choices = ", ".join(repr(str(policy)) for policy in FailurePolicy)
+        raise InvalidInput(
+            f"unknown failure policy {value!r}; use one of {choices} (daytwo.FailurePolicy)"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from daytwo.engine._durable import (
     Writer,
 )
 from daytwo.engine._invocation import error_record, invoke
-from daytwo.engine._retry import NO_RETRY
+from daytwo.engine._retry import NO_RETRY, FailurePolicy
 from daytwo.engine._saga import SagaRun
 from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, TaskStatus, WaitKind
 
@@ -100,7 +100,7 @@ class Run(SagaRun):
                 return self._fail({"type": "Cancelled", "message": self.cancel_reason})
             return self._forward()
         except Suspended:
-            return RunResult("suspended", WAITING, self.values["run_at"])
+            return RunResult("suspended", self.values["status"], self.values["run_at"])
         except StoreFailed as failed:
             # The caller (worker or inline run) gives the lease back or retries.
             raise failed.error from None
@@ -218,7 +218,9 @@ class Run(SagaRun):
         except Exception as exc:
             if slot is not None:
                 self._give_slot(step)
-            self._step_failed(step.name, seq, attempt, key, started, args_text, exc, step.retry)
+            self._step_failed(
+                step.name, seq, attempt, key, started, args_text, exc, step.retry, self._parks(step)
+            )  # fmt: skip
         if slot is not None:
             self._give_slot(step)
         try:
@@ -226,7 +228,9 @@ class Run(SagaRun):
         except SerializationError as exc:
             # A result that cannot be stored is a bug in the step, not a transient failure:
             # its side effect has run, and every retry would run it again for nothing.
-            self._step_failed(step.name, seq, attempt, key, started, args_text, exc, NO_RETRY)
+            self._step_failed(
+                step.name, seq, attempt, key, started, args_text, exc, NO_RETRY, self._parks(step)
+            )  # fmt: skip
         self._record(
             seq, STEP, step.name, COMPLETED,
             args=args_text, result=result_text, attempt=attempt, idempotency_key=key,
@@ -236,6 +240,11 @@ class Run(SagaRun):
         if self._plain_json and type(value) in _JSON_SCALARS:
             return value  # what parsing result_text would give back
         return serde.loads(result_text)
+
+    def _parks(self, step: Step[Any, Any]) -> bool:
+        """Whether the step parks its instance when it fails for good (the step's policy,
+        else the workflow's)."""
+        return (step.on_failure or self.definition.on_failure) is FailurePolicy.PARK
 
     def _gate(self, step: Step[Any, Any], seq: int) -> int | None:
         """Hold the instance at a paused step; return the step's dependency limit, if any."""

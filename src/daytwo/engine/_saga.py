@@ -61,6 +61,10 @@ class SagaRun(AttemptRun):
         for row in reversed(self.history):
             if row["kind"] != STEP or row["outcome"] != COMPLETED or row["seq"] in done:
                 continue
+            if row["detail"] is not None and "skipped_by" in json.loads(row["detail"]):
+                # An operator supplied its result (``daytwo instance skip``): the step's
+                # side effect never happened, so there is nothing to undo.
+                continue
             step = self.runtime.registry.step(row["name"])
             if step is not None and step.compensation is not None:
                 due.append(row)
@@ -108,7 +112,9 @@ class SagaRun(AttemptRun):
                 detail={"compensates": row["seq"]},
             )  # fmt: skip
             self.values.update(CLEAR_WAIT)
-        return self._end_failed(compensated=True)
+        # COMPENSATED if any compensation is recorded (this run's or an earlier one's); an
+        # operator's abort of a parked instance may arrive here with nothing to compensate.
+        return self._end_failed(compensated=False)
 
     def _end_failed(self, *, compensated: bool) -> RunResult:
         error = json.loads(self.values["error"])

@@ -2,11 +2,14 @@
 
 Event indicators read the bucket aggregates (``_buckets.py``); the cycle-time indicator adds
 the active instances whose target passed inside the window (bad at once, counted from the
-instances index); the rate indicators count retries (compensations) when they happen, per
-instance alive in the window: ended in it, or active now (so a retry storm that ends nothing
-still has a denominator and burns the budget while it lasts); the stuck ratio is a gauge
-sampled at each evaluation, so its windows sum the samples stored by earlier evaluations
-plus the one taken now.
+instances index); the success indicator adds the instances parked now (NEEDS_ATTENTION: they
+require manual intervention) that parked inside the window, bad at once — counted from the
+instances, not as an event when they park, so one that is retried and succeeds later is one
+valid event (its end), never two; the rate indicators count retries (compensations) when
+they happen, per instance alive in the window: ended in it, or active now (so a retry storm
+that ends nothing still has a denominator and burns the budget while it lasts); the stuck
+ratio is a gauge sampled at each evaluation, so its windows sum the samples stored by
+earlier evaluations plus the one taken now.
 
 Each objective also has a last event (:meth:`Indicators.last_event`): when its SLI last
 counted a valid event. The no-data alert compares it with ``now``, in the engine and in
@@ -32,7 +35,7 @@ from daytwo.slo._definitions import (
 from daytwo.slo._results import Measure
 from daytwo.slo._stuck import count_stuck, state_thresholds
 from daytwo.slo._tables import slo_evaluations
-from daytwo.store import ACTIVE_STATUSES, Store, instances
+from daytwo.store import ACTIVE_STATUSES, InstanceStatus, Store, instances
 
 __all__ = ["Indicators", "check_dependencies", "event_measure"]
 
@@ -46,10 +49,12 @@ def event_measure(
     *,
     late: int = 0,
     active: int = 0,
+    parked: int = 0,
 ) -> Measure:
     """The measure of an event SLI over ``counts`` (events per bucket series, see
     ``store/_aggregates.py``); ``late`` active instances past a cycle-time target are bad;
-    ``active`` instances (alive now) are valid events of the rate indicators."""
+    ``active`` instances (alive now) are valid events of the rate indicators; ``parked``
+    instances (NEEDS_ATTENTION now) are bad events of the success indicator."""
     ended = sum(n for series, n in counts.items() if series.startswith("end:"))
     if isinstance(sli, CycleTime):
         limit = sli.within.total_seconds()
@@ -69,7 +74,7 @@ def event_measure(
         )
         return Measure(ended + active - bad, bad, ended + active)
     good = sum(n for series, n in counts.items() if series.startswith("end:SUCCEEDED:"))
-    return Measure(good, ended - good, ended)
+    return Measure(good, ended - good + parked, ended + parked)
 
 
 class Indicators:
@@ -117,6 +122,7 @@ class Indicators:
             late = self._active_late(objective, sli.within.total_seconds(), starts)
         # Alive now, so alive in every window that ends now.
         active = self.active(objective) if isinstance(sli, RetryRate | CompensationRate) else 0
+        parked = self._parked(objective, starts) if isinstance(sli, Success) else {}
         return {
             name: event_measure(
                 sli,
@@ -124,9 +130,38 @@ class Indicators:
                 self.dependencies,
                 late=late[name] if isinstance(sli, CycleTime) else 0,
                 active=active,
+                parked=parked.get(name, 0),
             )
             for name, start in starts.items()
         }
+
+    def _parked(self, objective: Objective, starts: Mapping[str, float]) -> dict[str, int]:
+        """Instances NEEDS_ATTENTION now that parked (entered that state) in each window."""
+        columns = [
+            sa.func.sum(sa.case((instances.c.state_entered_at >= start, 1), else_=0))
+            for start in starts.values()
+        ]
+        query = sa.select(*columns).where(
+            instances.c.workflow == objective.workflow,
+            instances.c.status == InstanceStatus.NEEDS_ATTENTION,
+        )
+        if objective.version is not None:
+            query = query.where(instances.c.version == objective.version)
+        with self.store.read() as conn:
+            row = conn.execute(query).one()
+        return {name: int(value or 0) for name, value in zip(starts, row, strict=True)}
+
+    def _last_parked(self, objective: Objective) -> float | None:
+        """When the latest instance parked now parked."""
+        query = sa.select(sa.func.max(instances.c.state_entered_at)).where(
+            instances.c.workflow == objective.workflow,
+            instances.c.status == InstanceStatus.NEEDS_ATTENTION,
+        )
+        if objective.version is not None:
+            query = query.where(instances.c.version == objective.version)
+        with self.store.read() as conn:
+            parked = conn.execute(query).scalar_one()
+        return None if parked is None else float(parked)
 
     def active(self, objective: Objective) -> int:
         """Active instances of the objective's workflow (and version) now."""
@@ -146,7 +181,8 @@ class Indicators:
 
         Ends count for every indicator; the rate indicators and the stuck ratio also count
         the instances active now (valid events of theirs at this very moment); the cycle
-        time counts an active instance when its target passes (it turns bad then).
+        time counts an active instance when its target passes (it turns bad then), the
+        success indicator an instance when it parks.
         """
         key = (objective.workflow, objective.version)
         if key not in self._last_end:
@@ -160,6 +196,8 @@ class Indicators:
             moments.append(self.now if active else None)
         elif isinstance(sli, CycleTime):
             moments.append(self._last_late(objective, sli.within.total_seconds()))
+        elif isinstance(sli, Success):
+            moments.append(self._last_parked(objective))
         known = [min(moment, self.now) for moment in moments if moment is not None]
         return max(known, default=None)
 

@@ -139,6 +139,8 @@ def _cumulative(
         with store.read() as conn:
             late = int(conn.execute(query).scalar_one())
     # Rates: a window's valid events are the ends in it plus the instances active now, which
-    # is no counter's increase; the active ones are a gauge of their own.
+    # is no counter's increase; the active ones are a gauge of their own. Parked instances
+    # are left out of the success counters: one that is retried and succeeds would make the
+    # bad counter go down (a counter reset to Prometheus); they are in the stuck gauges.
     measure = event_measure(sli, counts, dependencies, late=late)
     return int(measure.valid), int(measure.bad)

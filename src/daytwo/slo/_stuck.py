@@ -1,11 +1,13 @@
 """Stuck instances: per-state thresholds, the stuck count of a workflow, and the reasons.
 
-An active instance is stuck when it has been in its current state longer than that state's
-threshold, when it is leased by a worker whose lease expired (the worker died), when it
-waits for a human task that is overdue, or when it is due (runnable, a fired timer, an
-expired lease) and no live worker serves it — its queue, or its version in that queue
-(``store/_workers.py``): nothing will ever run it, however young it is. INCOMPATIBLE
-instances are listed too: they need a human, although they have ended.
+An active instance is stuck when it is parked (NEEDS_ATTENTION: a step failed for good under
+the ``park`` failure policy; stuck by definition, whatever the thresholds), when it has been
+in its current state longer than that state's threshold, when it is leased by a worker whose
+lease expired (the worker died), when it waits for a human task that is overdue, or when it
+is due (runnable, a fired timer, an expired lease) and no live worker serves it — its queue,
+or its version in that queue (``store/_workers.py``): nothing will ever run it, however
+young it is. INCOMPATIBLE instances are listed too: they need a human, although they have
+ended.
 
 Thresholds: explicit per state (``StuckRatio.thresholds``), else ``factor`` x the state's
 median time-in-state over the transitions of the workflow's most recent successful
@@ -141,7 +143,8 @@ def _stuck_condition(
     if served is not None:
         workflow, live = served
         unserved = sa.and_(instances.c.run_at <= now, sa.not_(live.served_condition(workflow)))
-    return sa.or_(too_long, dead_lease, _overdue_task(now), unserved)
+    parked = instances.c.status == InstanceStatus.NEEDS_ATTENTION
+    return sa.or_(parked, too_long, dead_lease, _overdue_task(now), unserved)
 
 
 def count_stuck(
@@ -250,6 +253,10 @@ def _reason(
     if status == InstanceStatus.INCOMPATIBLE:
         message = json.loads(row["error"])["message"] if row["error"] else "code changed"
         return f"incompatible: {message}"
+    if status == InstanceStatus.NEEDS_ATTENTION:
+        return f"parked: step {name!r} failed for good after {row['attempt']} attempt(s); " + (
+            f"last error {_last_error(conn, row['id'])}; an operator must retry, skip or abort it"
+        )
     if status == InstanceStatus.RUNNING:
         owner = row["lease_owner"]
         if row["run_at"] is not None and row["run_at"] < now:
@@ -278,14 +285,7 @@ def _reason(
     if kind == WaitKind.SIGNAL:
         return f"waiting for signal {name!r}"
     if kind == WaitKind.RETRY:
-        last = conn.execute(
-            sa.select(step_attempts.c.error)
-            .where(step_attempts.c.instance_id == row["id"])
-            .order_by(step_attempts.c.seq.desc(), step_attempts.c.attempt.desc())
-            .limit(1)
-        ).scalar()
-        error = json.loads(last) if last else {}
-        text = f"{error.get('type', 'Error')}: {error.get('message', '')}" if error else "?"
+        text = _last_error(conn, row["id"])
         return f"step {name!r} retrying for the {_ordinal(row['attempt'])} time; last error {text}"
     if kind == WaitKind.TIMER:
         return f"timer {name!r} due {_ago(now - (row['wake_at'] or now))} ago and not resumed"
@@ -293,6 +293,18 @@ def _reason(
         f"{status.lower()} in state {row['state']!r} for "
         f"{_ago(now - row['state_entered_at'])}, not picked up by a worker"
     )
+
+
+def _last_error(conn: sa.Connection, instance_id: str) -> str:
+    """The error of the instance's latest failed attempt, in one line."""
+    last = conn.execute(
+        sa.select(step_attempts.c.error)
+        .where(step_attempts.c.instance_id == instance_id)
+        .order_by(step_attempts.c.seq.desc(), step_attempts.c.attempt.desc())
+        .limit(1)
+    ).scalar()
+    error = json.loads(last) if last else {}
+    return f"{error.get('type', 'Error')}: {error.get('message', '')}" if error else "?"
 
 
 def _ordinal(n: int) -> str:

@@ -5,6 +5,7 @@ in your package's ``_tables.py``), :class:`Store` (its ``read()``/``write()`` tr
 run your package's queries), the engine's tables to read (never write) and the vocabulary.
 """
 
+from daytwo.store._actions import WAKEABLE_WAITS, InstanceActions
 from daytwo.store._aggregates import CYCLE_TIME_BOUNDS
 from daytwo.store._audit import (
     AuditEntry,
@@ -99,6 +100,7 @@ from daytwo.store._schema import (
 )
 from daytwo.store._starts import StartOutcome
 from daytwo.store._store import SETTINGS_CHANNEL, WAKE_CHANNEL, Store
+from daytwo.store._terminate import terminate as terminate_instance
 from daytwo.store._vocabulary import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -133,6 +135,7 @@ __all__ = [
     "SETTINGS_CHANNEL",
     "SYSTEM_PREFIX",
     "TERMINAL_STATUSES",
+    "WAKEABLE_WAITS",
     "WAKE_CHANNEL",
     "AlreadyActed",
     "AttemptRow",
@@ -156,6 +159,7 @@ __all__ = [
     "HistoryOutcome",
     "HistoryRow",
     "HumanTaskRow",
+    "InstanceActions",
     "InstanceFacts",
     "InstanceLink",
     "InstanceLookups",
@@ -234,6 +238,7 @@ __all__ = [
     "slo_buckets",
     "step_attempts",
     "subscriber_position",
+    "terminate_instance",
     "transitions",
     "worker_registrations",
     "workers",

@@ -51,7 +51,9 @@ __all__ = [
     "ensure_subscriber",
     "events_after",
     "last_event_seq",
+    "parked_payload",
     "record_delivery_failure",
+    "reports_event",
     "subscriber_position",
 ]
 
@@ -61,8 +63,8 @@ OUTBOX_LOCK_KEY = 0x6F7574626F78
 
 
 class EventKind(StrEnum):
-    """What an outbox event reports. Later issues add ``instance.parked``,
-    ``circuit.opened`` and ``deployment.changed``."""
+    """What an outbox event reports. Later issues add ``circuit.opened`` and
+    ``deployment.changed``."""
 
     #: An SLO alert started firing; key: its dedup key, payload: the alert record.
     ALERT_FIRED = "alert.fired"
@@ -70,12 +72,18 @@ class EventKind(StrEnum):
     ALERT_RESOLVED = "alert.resolved"
     #: An instance ended in one of :data:`ENDED_BADLY`; key: the instance id.
     INSTANCE_ENDED_BADLY = "instance.ended_badly"
+    #: A step failed for good under the ``park`` policy and the instance stopped
+    #: NEEDS_ATTENTION; key: the instance id, payload: workflow, version, step, attempt,
+    #: error (see :func:`parked_payload`).
+    INSTANCE_PARKED = "instance.parked"
 
 
 #: The end statuses that write an ``instance.ended_badly`` event. CANCELLED is not one of
 #: them: a cancel is someone's decision, recorded with its reason, not something that went
 #: wrong (a cancel whose compensation fails ends COMPENSATION_FAILED, which is).
-ENDED_BADLY = frozenset({"FAILED", "COMPENSATED", "COMPENSATION_FAILED", "INCOMPATIBLE"})
+ENDED_BADLY = frozenset(
+    {"FAILED", "COMPENSATED", "COMPENSATION_FAILED", "INCOMPATIBLE", "TERMINATED"}
+)
 
 
 class SubscriberStart(StrEnum):
@@ -263,9 +271,47 @@ def record_delivery_failure(
     return bool(updated)
 
 
+#: The status of a parked instance (the store's vocabulary, as the text a write binds).
+_NEEDS_ATTENTION = "NEEDS_ATTENTION"
+
+
 def ends_badly(values: Mapping[str, Any]) -> bool:
     """Whether an instance write's run columns end it in one of :data:`ENDED_BADLY`."""
     return values["finished_at"] is not None and values["status"] in ENDED_BADLY
+
+
+def parks(values: Mapping[str, Any]) -> bool:
+    """Whether an instance write's run columns park it (the ``park`` failure policy)."""
+    return bool(values["status"] == _NEEDS_ATTENTION)
+
+
+def reports_event(values: Mapping[str, Any]) -> bool:
+    """Whether an instance write appends an outbox event: it ends badly, or it parks."""
+    return ends_badly(values) or parks(values)
+
+
+def parked_payload(
+    instance_id: str,
+    identity: tuple[str, str, float] | None,
+    values: Mapping[str, Any],
+    attempts: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The payload of an ``instance.parked`` event: which step, after how many attempts,
+    and the last attempt's error type and message (written by the same write)."""
+    workflow, version, _ = identity if identity is not None else (None, None, None)
+    error: dict[str, Any] | None = None
+    if attempts:
+        stored = json.loads(attempts[-1]["error"])
+        error = {"type": stored.get("type"), "message": stored.get("message")}
+    return {
+        "instance_id": instance_id,
+        "workflow": workflow,
+        "version": version,
+        "step": values["wait_name"],
+        "attempt": values["attempt"],
+        "error": error,
+        "parked_at": values["updated_at"],
+    }
 
 
 def ended_badly_payload(
@@ -317,22 +363,29 @@ class HotPathAppender:
     def report_bad_ends(
         self, cursor: Any, writes: Sequence[InstanceWrite], outcomes: Sequence[WriteOutcome]
     ) -> None:
-        """Append an ``instance.ended_badly`` event per applied write that ends badly.
+        """Append an ``instance.ended_badly`` event per applied write that ends badly, and
+        an ``instance.parked`` one per write that parks its instance.
 
         ``WriteApplier`` calls it last before ``COMMIT``: on PostgreSQL the append holds the
         outbox lock to the commit, so taking it after every row lock cannot deadlock. A
-        batch without bad ends (nearly all of them) costs a check per write.
+        batch without bad ends or parks (nearly all of them) costs a check per write.
         """
-        events = [
-            (
-                EventKind.INSTANCE_ENDED_BADLY,
-                write.instance_id,
-                ended_badly_payload(write.instance_id, write.identity, write.values),
-                write.values["finished_at"],
-            )
-            for write, outcome in zip(writes, outcomes, strict=True)
-            if outcome.applied and ends_badly(write.values)
-        ]
+        events = []
+        for write, outcome in zip(writes, outcomes, strict=True):
+            if not outcome.applied:
+                continue
+            values = write.values
+            if ends_badly(values):
+                payload = ended_badly_payload(write.instance_id, write.identity, values)
+                events.append(
+                    (EventKind.INSTANCE_ENDED_BADLY, write.instance_id, payload,
+                     values["finished_at"])
+                )  # fmt: skip
+            elif parks(values):
+                payload = parked_payload(write.instance_id, write.identity, values, write.attempts)
+                events.append(
+                    (EventKind.INSTANCE_PARKED, write.instance_id, payload, values["updated_at"])
+                )
         if events:
             self.append(cursor, events)
 

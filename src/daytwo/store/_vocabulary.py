@@ -50,6 +50,12 @@ class InstanceStatus(StrEnum):
     CANCELLED = "CANCELLED"
     #: Its code no longer matches its history (or its version is gone).
     INCOMPATIBLE = "INCOMPATIBLE"
+    #: A step failed for good under the ``park`` failure policy: the instance stopped at it
+    #: (``wait_kind`` parked), holding its history, until an operator retries, skips,
+    #: resumes, aborts or terminates it. Active: nothing claims it by itself.
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    #: Ended by an operator without compensation (``daytwo instance terminate``).
+    TERMINATED = "TERMINATED"
 
     @property
     def terminal(self) -> bool:
@@ -66,20 +72,26 @@ TERMINAL_STATUSES: frozenset[InstanceStatus] = frozenset(
         InstanceStatus.COMPENSATION_FAILED,
         InstanceStatus.CANCELLED,
         InstanceStatus.INCOMPATIBLE,
+        InstanceStatus.TERMINATED,
     }
 )
 #: The statuses of an instance that has not ended.
 ACTIVE_STATUSES: frozenset[InstanceStatus] = frozenset(
-    {InstanceStatus.RUNNABLE, InstanceStatus.RUNNING, InstanceStatus.WAITING}
+    {
+        InstanceStatus.RUNNABLE,
+        InstanceStatus.RUNNING,
+        InstanceStatus.WAITING,
+        InstanceStatus.NEEDS_ATTENTION,
+    }
 )
 
 
 class WaitKind(StrEnum):
     """What a pending wait is (``instances.wait_kind``; ``wait_name`` names its subject).
 
-    Set while the instance is WAITING, except :attr:`ATTEMPT`, which marks the attempt in
-    flight of a RUNNING instance (so that a run taking it over after a crash knows the
-    attempt was lost with its worker).
+    Set while the instance is WAITING (or NEEDS_ATTENTION: :attr:`PARKED`), except
+    :attr:`ATTEMPT`, which marks the attempt in flight of a RUNNING instance (so that a run
+    taking it over after a crash knows the attempt was lost with its worker).
     """
 
     #: A durable timer (``ctx.sleep``).
@@ -96,6 +108,9 @@ class WaitKind(StrEnum):
     PAUSED = "paused"
     #: A slot of a limited dependency, retried soon.
     THROTTLED = "throttled"
+    #: An operator's decision about a step that failed for good under the ``park`` failure
+    #: policy (the instance is NEEDS_ATTENTION; ``attempt`` counts the attempts made).
+    PARKED = "parked"
 
 
 class HistoryKind(StrEnum):
@@ -113,6 +128,8 @@ class HistoryKind(StrEnum):
     COMPENSATION = "compensation"
     #: A cancel request, as the instance met it.
     CANCEL = "cancel"
+    #: An operator ended the instance without compensation (``detail``: by whom, why).
+    TERMINATE = "terminate"
 
 
 class HistoryOutcome(StrEnum):

@@ -27,7 +27,7 @@ from daytwo.store._claims import (
     limit_statements,
 )
 from daytwo.store._one_statement import OneStatementWrites
-from daytwo.store._outbox import ENDED_BADLY, HotPathAppender, ends_badly
+from daytwo.store._outbox import HotPathAppender, reports_event
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
     history,
@@ -203,11 +203,10 @@ class WriteApplier:
                     cursor.execute(self._begin)
                     outcomes = self._apply_all(cursor, writes)
                     claimed = [self._claim(cursor, claim) for claim in claims] if claims else None
-                    # Last before the commit (see _outbox.py); a write that does not end its
-                    # instance badly costs a dict lookup or two here.
+                    # Last before the commit (see _outbox.py); a write that neither ends its
+                    # instance badly nor parks it costs a dict lookup or two here.
                     for write in writes:
-                        values = write.values
-                        if values["finished_at"] is not None and values["status"] in ENDED_BADLY:
+                        if reports_event(write.values):
                             self._outbox.report_bad_ends(cursor, writes, outcomes)
                             break
                     cursor.execute("COMMIT")
@@ -239,9 +238,9 @@ class WriteApplier:
         The long way is needed for writes with side rows (signals, tasks, the wake-up
         re-check), for an end that writes an outbox event (rare; the event's lock must be
         taken after every row lock, which one statement cannot promise) and to find out why
-        a fenced update matched nothing.
+        a fenced update matched nothing. (A park writes an event too.)
         """
-        if write.has_side_rows or ends_badly(write.values):
+        if write.has_side_rows or reports_event(write.values):
             return None
         assert self._one is not None
         buckets = merge_bucket_rows(
