@@ -272,3 +272,72 @@ def test_cancelling_a_running_job_stops_it_with_what_it_did(
     assert (progress.status, progress.done, progress.pending) == (BulkStatus.STOPPED, 1, 2)
     [record] = shop.client.audit.list(action="bulk")
     assert (record.outcome, record.detail) == (AuditOutcome.FAILED, "1 done, 2 pending")
+
+
+class Courier:
+    """The dependency of ``shipment``: down until told otherwise."""
+
+    down = True
+
+
+def _shipments(app: daytwo.App, courier: Courier) -> None:
+    @app.step(retry=daytwo.Retry(max_attempts=1), on_failure=daytwo.FailurePolicy.PARK,
+              dependency="courier")  # fmt: skip
+    def deliver(n: int) -> int:
+        if courier.down:
+            raise ConnectionError("courier down")
+        return n
+
+    @app.workflow(name="shipment")
+    def shipment(ctx: daytwo.Context, n: int) -> int:
+        return deliver(n)
+
+
+def _park(app: daytwo.App, courier: Courier, prefix: str, count: int) -> list[str]:
+    courier.down = True
+    ids = [f"{prefix}-{n}" for n in range(count)]
+    app.start_many("shipment", list(range(count)), ids=ids)
+    with app.worker(concurrency=2, poll_interval=0.05) as worker:
+        worker.drain()
+    assert {app.get(i).status for i in ids} == {daytwo.InstanceStatus.NEEDS_ATTENTION}
+    courier.down = False
+    return ids
+
+
+def test_a_bulk_retry_and_a_bulk_skip_act_on_parked_instances(
+    fake_app: daytwo.App, clock: daytwo.FakeClock
+) -> None:
+    courier = Courier()
+    _shipments(fake_app, courier)
+    parked = _park(fake_app, courier, "s", 4)
+    assert _ids(fake_app, status="NEEDS_ATTENTION", error="courier down") == parked
+    assert _ids(fake_app, dependency="courier") == parked  # parked at deliver
+    retry = fake_app.bulk("retry", Selection(dependency="courier"), dry_run=False)
+    assert isinstance(retry, daytwo.BulkJob)
+    _run_job(fake_app, clock, retry)
+    assert (retry.progress().done, retry.progress().refused) == (4, 0)
+    assert {fake_app.get(i).output for i in parked} == {0, 1, 2, 3}
+
+    skipped = _park(fake_app, courier, "t", 3)
+    skip = fake_app.bulk("skip", Selection(status="NEEDS_ATTENTION"), {"result": -1},
+                         dry_run=False, by="ann")  # fmt: skip
+    assert isinstance(skip, daytwo.BulkJob)
+    _run_job(fake_app, clock, skip)
+    assert skip.progress().done == 3
+    assert {fake_app.get(i).output for i in skipped} == {-1}
+    [record] = fake_app.client.audit.list(action="bulk", actor="ann")
+    assert record.params == {"action": "instance.skip", "result": -1, "rate": 50.0}
+
+
+def test_a_bulk_skip_needs_a_result_that_serializes(fake_app: daytwo.App) -> None:
+    courier = Courier()
+    _shipments(fake_app, courier)
+    _park(fake_app, courier, "s", 1)
+    selection = Selection(status="NEEDS_ATTENTION")
+    with pytest.raises(daytwo.InvalidInput, match=r"bulk instance\.skip needs 'result'"):
+        fake_app.bulk("skip", selection, dry_run=False)
+    with pytest.raises(daytwo.SerializationError) as unstorable:
+        fake_app.bulk("skip", selection, {"result": object()}, dry_run=False)
+    assert "\n" not in str(unstorable.value)
+    assert fake_app.client.bulk_jobs() == []
+    assert fake_app.get("s-0").status is daytwo.InstanceStatus.NEEDS_ATTENTION

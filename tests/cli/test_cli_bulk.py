@@ -98,7 +98,7 @@ def test_a_bulk_action_is_a_dry_run_unless_yes(invoke: Invoke, user_app: daytwo.
         (["bulk", "cancel"], "an empty selection would select every instance"),
         (["bulk", "cancel", "--started-before", "last tuesday"], "--started-before 'last tuesday'"),
         (["bulk", "cancel", "--status", "NOPE"], "unknown status 'NOPE'"),
-        (["bulk", "cancel", "--all", "--result", "{bad"], "--result is not valid JSON"),
+        (["bulk", "skip", "--all", "--result", "{bad"], "--result is not valid JSON"),
         (["bulk", "cancel", "--all", "--rate", "-1", "--yes"], "a bulk rate is instances per"),
         (["bulk", "show", "bulk-nope"], "no bulk job 'bulk-nope'"),
     ],
