@@ -25,7 +25,13 @@ SERIAL_MODULES = {"test_readme.py": "readme"}
 
 #: Where the slowest tests live (paths under tests/): worker processes killed, stopped and
 #: restarted, ten thousand waiting instances, the crash-point property, the README.
-SLOW = ("worker/", "store/test_postgres.py", "test_properties.py", "test_readme.py")
+SLOW = (
+    "worker/",
+    "store/test_postgres.py",
+    "test_properties.py",
+    "test_readme.py",
+    "engine/test_bulk_crash.py",
+)
 
 
 def make_scheduler(config: pytest.Config, log: Any) -> Any:

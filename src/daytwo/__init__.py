@@ -1,6 +1,7 @@
 """daytwo: a durable-workflow engine with its production operations built in."""
 
 from daytwo._audit import AuditRecord, resolve_actor
+from daytwo._bulk import BulkJob, BulkPreview, BulkProgress
 from daytwo._client import Client
 from daytwo._errors import (
     DaytwoError,
@@ -19,9 +20,11 @@ from daytwo._errors import (
 )
 from daytwo._explain import ApplicableAction, Explanation
 from daytwo._extension import Extension
+from daytwo._links import Link
 from daytwo._live_workers import WorkerInfo
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._registered import RegisteredWorkflow
+from daytwo._selection import Selection
 from daytwo._version import __version__
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
@@ -41,9 +44,12 @@ from daytwo.engine import (
 from daytwo.store import (
     AuditOutcome,
     AuditTarget,
+    BulkOutcome,
+    BulkStatus,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
+    LinkKind,
     OperatorAction,
     WaitKind,
 )
@@ -56,6 +62,11 @@ __all__ = [
     "AuditOutcome",
     "AuditRecord",
     "AuditTarget",
+    "BulkJob",
+    "BulkOutcome",
+    "BulkPreview",
+    "BulkProgress",
+    "BulkStatus",
     "Client",
     "Clock",
     "Context",
@@ -76,11 +87,14 @@ __all__ = [
     "InstanceStatus",
     "InvalidInput",
     "JsonSerializer",
+    "Link",
+    "LinkKind",
     "NotRunnable",
     "OperatorAction",
     "RegisteredWorkflow",
     "Reject",
     "Retry",
+    "Selection",
     "SerializationError",
     "Serializer",
     "Step",

@@ -10,10 +10,12 @@ what needs the code (checking an input against the workflow's signature, inline 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from daytwo import _bulk, _restarts
 from daytwo._actions import ClientActions
 from daytwo._audit import AuditEntry, AuditTarget, AuditTrail, OperatorAction, resolve_actor
 from daytwo._database import Database, creating_module_directory
@@ -21,6 +23,7 @@ from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, Workflow
 from daytwo._events import LocalEvents
 from daytwo._explain import Explanation, explain
 from daytwo._handles import HumanTasks, InstanceHandle
+from daytwo._links import links_for
 from daytwo._live_workers import WorkerInfo, live_workers
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
 from daytwo._registered import RegisteredWorkflow, registered_workflow, registered_workflows
@@ -321,11 +324,19 @@ class Client(ClientActions):
                 )
         self.events.changed()
 
+    # Restart and fork (_restarts.py), bulk actions (_bulk.py): one implementation each.
+    restart = _restarts.restart
+    fork = _restarts.fork
+    bulk = _bulk.bulk
+    bulk_job = _bulk.bulk_job
+    bulk_jobs = _bulk.bulk_jobs
+
     # -- reading --------------------------------------------------------------------------
 
     def get(self, instance_id: str) -> Instance:
-        """The instance with that id; raises :class:`InstanceNotFound`."""
-        return self._explained([self._stored(instance_id)])[0]
+        """The instance with that id, with its links; raises :class:`InstanceNotFound`."""
+        instance = self._explained([self._stored(instance_id)])[0]
+        return dataclasses.replace(instance, links=links_for(self.store, instance_id))
 
     status = get
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from daytwo.store import Store, in_flight_by_worker, worker_registrations
+from daytwo.store import SYSTEM_PREFIX, Store, in_flight_by_worker, worker_registrations
 
 __all__ = ["WorkerInfo", "live_workers"]
 
@@ -27,7 +27,8 @@ class WorkerInfo:
     pid: int
     #: The queues it claims from (None: a worker of an older daytwo, which did not say).
     queues: tuple[str, ...] | None
-    #: ``name@version`` of each workflow version it runs (None: not said).
+    #: ``name@version`` of each workflow version it runs (None: not said); daytwo's own
+    #: (``daytwo.bulk``, which every worker runs) left out.
     workflows: tuple[str, ...] | None
     concurrency: int
     in_flight: int
@@ -65,7 +66,11 @@ def live_workers(store: Store, now: float, *, stopped: bool = False) -> list[Wor
             queues=r.queues,
             workflows=None
             if r.workflows is None
-            else tuple(f"{w.name}@{w.version}" for w in r.workflows),
+            else tuple(
+                f"{w.name}@{w.version}"
+                for w in r.workflows
+                if not w.name.startswith(SYSTEM_PREFIX)  # daytwo.bulk: every worker has it
+            ),
             concurrency=r.concurrency,
             in_flight=running.get(r.id, 0),
             started_at=_time(r.started_at),

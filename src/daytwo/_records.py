@@ -12,9 +12,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, TaskStatus, WaitKind
+
+if TYPE_CHECKING:
+    from daytwo._links import Link
 
 __all__ = ["Attempt", "HistoryEvent", "HumanTask", "Instance", "TaskStatus", "Transition"]
 
@@ -70,6 +73,9 @@ class Instance:
     #: live worker serves its queue or version, or a pause holds it. None otherwise, and
     #: when the instance was not explained (see :attr:`waiting_for`).
     held_by: str | None = None
+    #: Restarts and forks, both ways (``Link.describe()``): read by ``get()`` (one
+    #: instance) only; None in listings.
+    links: tuple[Link, ...] | None = None
 
     @classmethod
     def from_row(
@@ -148,12 +154,12 @@ class Instance:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            **_plain(self),
-            "waiting_for": self.waiting_for,
-            "cancel_outcome": self.cancel_outcome,
-        }
+        """JSON-ready form (``links`` only when they were read)."""
+        plain = _plain(self)
+        del plain["links"]
+        if self.links is not None:
+            plain["links"] = [link.to_dict() for link in self.links]
+        return {**plain, "waiting_for": self.waiting_for, "cancel_outcome": self.cancel_outcome}
 
 
 #: History rows whose result daytwo records itself, as JSON (see Context.now).

@@ -15,7 +15,13 @@ from typing import Any
 
 from daytwo._errors import WorkflowNotFound
 from daytwo.engine import version_key
-from daytwo.store import ServedWorkflow, Store, WorkerRegistration, recent_registrations
+from daytwo.store import (
+    SYSTEM_PREFIX,
+    ServedWorkflow,
+    Store,
+    WorkerRegistration,
+    recent_registrations,
+)
 
 __all__ = ["RegisteredWorkflow", "registered_workflow", "registered_workflows"]
 
@@ -40,7 +46,7 @@ class RegisteredWorkflow:
 
 def registered_workflows(store: Store, now: float) -> list[RegisteredWorkflow]:
     """Every workflow version the latest registrations name, by name then newest version
-    first."""
+    first; daytwo's own (``daytwo.bulk``, served by every worker) left out."""
     newest: dict[tuple[str, str], ServedWorkflow] = {}
     live: set[tuple[str, str]] = set()
     for registration in recent_registrations(store):  # newest first
@@ -49,7 +55,7 @@ def registered_workflows(store: Store, now: float) -> list[RegisteredWorkflow]:
             newest.setdefault(key, workflow)
             if registration.live(now):
                 live.add(key)
-    names = sorted({name for name, _ in newest})
+    names = sorted({name for name, _ in newest if not name.startswith(SYSTEM_PREFIX)})
     return [
         RegisteredWorkflow(name, version, newest[name, version].queue,
                            newest[name, version].priority, (name, version) in live)
@@ -79,7 +85,14 @@ def registered_workflow(
     ]
     if version is None:
         if not served:
-            known = sorted({w for r in registrations for w in _all_names(r.workflows)})
+            known = sorted(
+                {
+                    w
+                    for r in registrations
+                    for w in _all_names(r.workflows)
+                    if not w.startswith(SYSTEM_PREFIX)  # daytwo's own: not a misspelling
+                }
+            )
             raise WorkflowNotFound(
                 name,
                 known,

@@ -12,6 +12,8 @@ import builtins
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from daytwo._bulk import BulkJob, BulkPreview
+from daytwo._bulk_workflow import register_bulk_workflow
 from daytwo._client import Client
 from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InvalidInput
@@ -21,6 +23,7 @@ from daytwo._extension import Extension
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
+from daytwo._selection import Selection
 from daytwo._starts import check_priority, new_instance_id, new_row, outside_workflow
 from daytwo.engine import (
     DEFAULT_RETRY,
@@ -95,6 +98,7 @@ class App:
         self._runtime: Runtime | None = None
         self._inline = InlineRuns(self)
         self._extensions: dict[str, Extension] = {}
+        register_bulk_workflow(self)  # every worker serves the bulk jobs (dogfood)
         for extension in extensions:
             self.use(extension)
 
@@ -375,6 +379,20 @@ class App:
         """Cancel an active instance: it stops at its next durable point and compensates
         (see :meth:`Client.cancel`)."""
         self.client.cancel(instance_id, reason, by=by)
+
+    def restart(self, instance_id: str, **options: Any) -> InstanceHandle:
+        """See :meth:`Client.restart`."""
+        return self.client.restart(instance_id, **options)
+
+    def fork(self, instance_id: str, position: int, **options: Any) -> InstanceHandle:
+        """See :meth:`Client.fork`."""
+        return self.client.fork(instance_id, position, **options)
+
+    def bulk(
+        self, action: str, selection: Selection, params: Any = None, **options: Any
+    ) -> BulkPreview | BulkJob:
+        """See :meth:`Client.bulk`."""
+        return self.client.bulk(action, selection, params, **options)
 
     def explain(self, instance_id: str) -> Explanation:
         """What the instance waits for and why, and the actions that apply now (see

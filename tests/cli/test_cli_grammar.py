@@ -94,7 +94,8 @@ def test_the_top_level_help_shows_the_nouns_and_names_the_older_spellings(
             "instance",
             [
                 *("list", "show", "start", "start-many", "signal", "cancel", "history"),
-                *("explain", "retry", "skip", "resume", "abort", "terminate", "wake"),
+                *("restart", "fork", "explain", "retry", "skip", "resume", "abort"),
+                *("terminate", "wake"),
             ],
         ),
         ("task", ["list", "complete", "reassign"]),

@@ -198,6 +198,7 @@ def status(
         ("input", abbreviate(instance.input, 2000)),
         ("output", abbreviate(instance.output, 2000) or None),
         ("error", error_text(instance.error) or None),
+        ("links", "; ".join(link.describe() for link in instance.links or ()) or None),
     ]
     for label, value in rows:
         if value is not None:

@@ -82,7 +82,9 @@ def use_daytwo_classes(typer_app: typer.Typer) -> None:
         if command.cls in (None, TyperCommand):
             command.cls = Command
     for group in typer_app.registered_groups:
-        group.cls = Group
+        own = None if group.typer_instance is None else group.typer_instance.info.cls
+        # A group of its own kind (daytwo bulk) keeps it.
+        group.cls = own if isinstance(own, type) and issubclass(own, Group) else Group
         if group.typer_instance is not None:
             use_daytwo_classes(group.typer_instance)
 

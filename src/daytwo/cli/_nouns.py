@@ -19,6 +19,7 @@ import typer
 from daytwo.cli._actions import abort, retry, skip, terminate, wake
 from daytwo.cli._actions import resume as resume_instance
 from daytwo.cli._audit import list_audit
+from daytwo.cli._bulk import bulk
 from daytwo.cli._explain import explain_instance
 from daytwo.cli._flow import (
     list_dependencies,
@@ -30,6 +31,7 @@ from daytwo.cli._flow import (
 )
 from daytwo.cli._history import history
 from daytwo.cli._instances import cancel, list_instances, signal, start, status
+from daytwo.cli._restart import fork, restart
 from daytwo.cli._start_many import start_many
 from daytwo.cli._tasks import complete, list_tasks, reassign
 from daytwo.cli._workers_list import list_workers
@@ -44,8 +46,8 @@ def _noun(name: str, help: str) -> typer.Typer:
 
 instance = _noun(
     "instance",
-    "Workflow instances: list, show, start (one or many), signal, cancel, history; act on "
-    "one: retry, skip, resume, abort, terminate, wake.",
+    "Workflow instances: list, show, start (one or many), signal, cancel, history, explain; "
+    "act on one: retry, skip, resume, abort, terminate, wake, restart, fork.",
 )
 instance.command("list")(list_instances)
 instance.command("show")(status)
@@ -54,6 +56,8 @@ instance.command("start-many")(start_many)
 instance.command("signal")(signal)
 instance.command("cancel")(cancel)
 instance.command("history")(history)
+instance.command("restart")(restart)
+instance.command("fork")(fork)
 instance.command("explain")(explain_instance)
 instance.command("retry")(retry)
 instance.command("skip")(skip)
@@ -89,7 +93,7 @@ audit.command("list")(list_audit)
 workers = _noun("workers", "The worker processes: what each serves and is doing now.")
 workers.command("list")(list_workers)
 
-NOUNS = (instance, task, workflow, queue, dependency, audit, workers)
+NOUNS = (instance, task, workflow, queue, dependency, audit, workers, bulk)
 
 #: Older spelling -> the command it is now (the same function, the same options).
 OLDER_SPELLINGS = {

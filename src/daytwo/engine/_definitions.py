@@ -168,7 +168,8 @@ class Registry:
         """The definition to run: the given version, or the newest registered one."""
         versions = self.workflows.get(name)
         if not versions:
-            raise WorkflowNotFound(name, list(self.workflows))
+            # daytwo's own workflows (daytwo.bulk) are not what a user misspelt.
+            raise WorkflowNotFound(name, [n for n in self.workflows if not n.startswith("daytwo.")])
         if version is None:
             if len(versions) == 1:  # the common case; spares parsing the version
                 return next(iter(versions.values()))

@@ -25,6 +25,7 @@ from typing import Any, TypedDict
 import sqlalchemy as sa
 
 from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, TaskNotFound
+from daytwo.store._bulk_items import BulkOutcome, current_item, mark_item
 from daytwo.store._schema import audit_log
 
 __all__ = [
@@ -145,7 +146,15 @@ class AuditRow(TypedDict):
 
 
 def append_audit(conn: sa.Connection, entry: AuditEntry, now: float) -> int:
-    """Append ``entry`` inside ``conn``'s open transaction; returns the row's id."""
+    """Append ``entry`` inside ``conn``'s open transaction; returns the row's id.
+
+    An action a bulk job takes on an instance (``_bulk_items.acting_for``) marks the job's
+    row for that instance instead (returns 0): the job has the one audit row.
+    """
+    item = current_item(entry.target) if entry.target_kind == AuditTarget.INSTANCE else None
+    if item is not None:
+        mark_item(conn, item, _ITEM_OUTCOMES[entry.outcome], entry.detail, now)
+        return 0
     result = conn.execute(
         audit_log.insert().values(
             at=now,
@@ -164,6 +173,14 @@ def append_audit(conn: sa.Connection, entry: AuditEntry, now: float) -> int:
     primary_key = result.inserted_primary_key
     assert primary_key is not None
     return int(primary_key[0])
+
+
+_ITEM_OUTCOMES = {
+    AuditOutcome.DONE: BulkOutcome.DONE,
+    AuditOutcome.REFUSED: BulkOutcome.REFUSED,
+    AuditOutcome.FAILED: BulkOutcome.FAILED,
+    AuditOutcome.RUNNING: BulkOutcome.DONE,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,7 +168,8 @@ class NameCheck:
 
 
 def _unknown(kind: NameKind, name: str, known: Iterable[str], where: str = "") -> InvalidInput:
-    names = sorted(set(known))
+    # daytwo's own workflows and steps (daytwo.bulk) are not what a user misspelt.
+    names = sorted(n for n in set(known) if not n.startswith("daytwo."))
     listed = ", ".join(names[:LISTED])
     if len(names) > LISTED:
         listed += f" and {len(names) - LISTED} more"

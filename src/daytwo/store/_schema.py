@@ -392,3 +392,60 @@ audit_log = Table(
     Index("ix_audit_log_target", "target_kind", "target"),
     sqlite_autoincrement=True,
 )
+
+#: How instances descend from each other (``_links.py``): ``instance_id`` was made from
+#: ``linked_id`` (a restart, a fork at ``position``; child workflows later). Read only when
+#: one instance is shown, from either side (hence the index on ``linked_id``).
+instance_links = Table(
+    "instance_links",
+    metadata,
+    Column("instance_id", String(255), nullable=False),
+    Column("linked_id", String(255), nullable=False),
+    #: A :class:`~daytwo.store.LinkKind`.
+    Column("kind", String(32), nullable=False),
+    Column("position", Integer),
+    Column("created_at", Double, nullable=False),
+    PrimaryKeyConstraint("instance_id", "kind", "linked_id", name="pk_instance_links"),
+    Index("ix_instance_links_linked", "linked_id", "kind"),
+)
+
+#: One row per bulk action (``_bulk.py``): what it does (``action``, ``params`` JSON), to
+#: which instances (``selection``, the query as JSON, evaluated once when the job starts),
+#: who asked and why, its pace, and how it stands. ``audit_id`` is its audit row.
+bulk_jobs = Table(
+    "bulk_jobs",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("action", String(64), nullable=False),
+    Column("params", Text),
+    Column("selection", Text, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("reason", Text),
+    #: A :class:`~daytwo.store.BulkStatus`.
+    Column("status", String(16), nullable=False),
+    Column("selected", Integer, nullable=False),
+    Column("rate", Double, nullable=False),
+    Column("batch_size", Integer, nullable=False),
+    Column("audit_id", BigInteger),
+    Column("detail", Text),
+    Column("created_at", Double, nullable=False),
+    Column("finished_at", Double),
+)
+
+#: The instances of a bulk job, one row each, written when the job starts (``pending``)
+#: and updated in the transaction of the action on that instance: a batch run again after
+#: a crash finds the instances already acted on, so each is acted on once.
+bulk_items = Table(
+    "bulk_items",
+    metadata,
+    Column("job_id", String(255), nullable=False),
+    Column("instance_id", String(255), nullable=False),
+    #: A :class:`~daytwo.store.BulkOutcome`.
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text),
+    Column("acted_at", Double),
+    PrimaryKeyConstraint("job_id", "instance_id", name="pk_bulk_items"),
+    # A batch takes the next pending instances by id.
+    Index("ix_bulk_items_outcome", "job_id", "outcome", "instance_id"),
+    sqlite_with_rowid=False,
+)
