@@ -3,6 +3,7 @@
 from daytwo._audit import AuditRecord, resolve_actor
 from daytwo._client import Client
 from daytwo._errors import (
+    BreakerNotFound,
     DaytwoError,
     InstanceConflict,
     InstanceNotFound,
@@ -38,6 +39,10 @@ from daytwo.engine import (
 from daytwo.store import (
     AuditOutcome,
     AuditTarget,
+    BreakerPolicy,
+    BreakerState,
+    BreakerStatus,
+    CallOutcome,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
@@ -52,6 +57,11 @@ __all__ = [
     "AuditOutcome",
     "AuditRecord",
     "AuditTarget",
+    "BreakerNotFound",
+    "BreakerPolicy",
+    "BreakerState",
+    "BreakerStatus",
+    "CallOutcome",
     "Client",
     "Clock",
     "Context",

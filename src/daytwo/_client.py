@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from daytwo._audit import AuditEntry, AuditTarget, AuditTrail, OperatorAction, resolve_actor
+from daytwo._breakers import BreakerActions
 from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, WorkflowFailed
 from daytwo._events import LocalEvents
@@ -116,6 +117,8 @@ class Client:
         self.tasks = HumanTasks(self)
         #: The audit log of operator actions.
         self.audit = AuditTrail(lambda: self.store, self.clock.now)
+        #: The circuit breakers per dependency (list, get, configure, open, close, reset).
+        self.breakers = BreakerActions(lambda: self.flow, self.audit)
         #: The code of the App owning this client (None: a client without code).
         self._registry = registry
         self._flow: FlowControl | None = None

@@ -30,6 +30,10 @@ WORKER_LOST = "WorkerLost"
 class AttemptRun(DurableRun):
     """A run's attempt records; see the module docstring."""
 
+    #: The dependency whose half-open circuit the attempt in flight probes (see
+    #: ``_circuit.py``): its failure is recorded but does not count against the retries.
+    probing: str | None = None
+
     def _begin_attempt(self, state: str, name: str, seq: int, attempt: int) -> None:
         """Attempt ``attempt`` of the step (or compensation) at ``seq`` is about to start.
 
@@ -86,14 +90,15 @@ class AttemptRun(DurableRun):
         return int(self.values["attempt"]) + 1
 
     def _lost_attempts(self, seq: int, attempt: int) -> int:
-        """How many of the attempts before ``attempt`` at ``seq`` were lost with a worker."""
+        """How many of the attempts before ``attempt`` at ``seq`` do not count against the
+        retries: lost with a worker, or failed probes of a half-open circuit."""
         if attempt == 1:
             return 0
         rows: list[Mapping[Any, Any]] = [row for row in self._attempts if row["seq"] == seq]
         buffered = {row["attempt"] for row in rows}
         stored = self._store(self.runtime.store.load_attempts, self.instance_id)
         rows += [row for row in stored if row["seq"] == seq and row["attempt"] not in buffered]
-        return sum(json.loads(row["error"]).get("type") == WORKER_LOST for row in rows)
+        return sum(_uncounted(json.loads(row["error"])) for row in rows)
 
     def _attempt_lost(self, name: str, seq: int, attempt: int, key: str) -> None:
         now = self._now()
@@ -122,9 +127,15 @@ class AttemptRun(DurableRun):
         (a crash must not turn into a business failure) nor lengthen the backoff.
         """
         now = self._now()
+        error = error_record(exc)
         failures = attempt - self._lost_attempts(seq, attempt)
-        retry_at = now + retry.delay(failures) if retry.retryable(exc, failures) else None
-        self._add_attempt(name, seq, attempt, key, error_record(exc), started, retry_at)
+        if self.probing is not None:
+            error["circuit_probe"] = self.probing
+            failures -= 1
+            self.probing = None
+        delay = retry.delay(max(failures, 1))
+        retry_at = now + delay if retry.retryable(exc, failures) else None
+        self._add_attempt(name, seq, attempt, key, error, started, retry_at)
         log.info("instance %s: %s attempt %d failed: %r", self.instance_id, name, attempt, exc)
         if retry_at is not None:
             self.values["attempt"] = attempt
@@ -154,3 +165,9 @@ class AttemptRun(DurableRun):
                 "retry_at": retry_at,
             }
         )
+
+
+def _uncounted(error: Mapping[str, Any]) -> bool:
+    """Whether a failed attempt does not count against the retries: it was lost with its
+    worker, or it was a half-open circuit's probe."""
+    return error.get("type") == WORKER_LOST or "circuit_probe" in error

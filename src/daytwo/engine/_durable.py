@@ -115,7 +115,9 @@ def _rejected(write: InstanceWrite) -> str:
 
 
 #: Waits at a step call (its history row is a ``step`` one).
-_STEP_WAITS = frozenset({WaitKind.RETRY, WaitKind.ATTEMPT, WaitKind.PAUSED, WaitKind.THROTTLED})
+_STEP_WAITS = frozenset(
+    {WaitKind.RETRY, WaitKind.ATTEMPT, WaitKind.PAUSED, WaitKind.THROTTLED, WaitKind.CIRCUIT}
+)
 #: Waits for something sent from outside: re-checked under the lock when suspending.
 _EVENT_WAITS = frozenset({WaitKind.SIGNAL, WaitKind.TASK})
 
@@ -224,6 +226,7 @@ class DurableRun:
                 WaitKind.ATTEMPT: f"step {wait_name!r} (an attempt was running)",
                 WaitKind.PAUSED: f"paused step {wait_name!r}",
                 WaitKind.THROTTLED: f"a slot for step {wait_name!r}",
+                WaitKind.CIRCUIT: f"an open circuit before step {wait_name!r}",
                 WaitKind.TIMER: f"timer {wait_name!r}",
                 WaitKind.SIGNAL: f"signal {wait_name!r}",
                 WaitKind.TASK: f"human task {wait_name!r}",

@@ -15,6 +15,15 @@ from daytwo.store._audit import (
     OperatorAction,
     append_audit,
 )
+from daytwo.store._breaker_admin import BreakerControl, BreakerStatus
+from daytwo.store._breaker_policy import (
+    BreakerPolicy,
+    WindowCounts,
+    classify,
+    count_window,
+    verdict,
+)
+from daytwo.store._breakers import Admission, BreakerView, circuit_state
 from daytwo.store._claims import QueueLimits
 from daytwo.store._database import (
     DATABASE_ENV,
@@ -70,6 +79,8 @@ from daytwo.store._store import SETTINGS_CHANNEL, WAKE_CHANNEL, Store
 from daytwo.store._vocabulary import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
+    BreakerState,
+    CallOutcome,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
@@ -99,12 +110,19 @@ __all__ = [
     "SETTINGS_CHANNEL",
     "TERMINAL_STATUSES",
     "WAKE_CHANNEL",
+    "Admission",
     "AttemptRow",
     "AuditEntry",
     "AuditFilter",
     "AuditOutcome",
     "AuditRow",
     "AuditTarget",
+    "BreakerControl",
+    "BreakerPolicy",
+    "BreakerState",
+    "BreakerStatus",
+    "BreakerView",
+    "CallOutcome",
     "Catalog",
     "Coverage",
     "DirectWriter",
@@ -135,6 +153,7 @@ __all__ = [
     "TransitionRow",
     "WaitKind",
     "WakeReceiver",
+    "WindowCounts",
     "WorkerRegistration",
     "WriteOutcome",
     "WriterClosed",
@@ -145,6 +164,9 @@ __all__ = [
     "append_audit",
     "append_event",
     "audit_log",
+    "circuit_state",
+    "classify",
+    "count_window",
     "coverage",
     "display_url",
     "ensure_subscriber",
@@ -166,5 +188,6 @@ __all__ = [
     "step_attempts",
     "subscriber_position",
     "transitions",
+    "verdict",
     "workers",
 ]

@@ -70,6 +70,17 @@ class EventKind(StrEnum):
     ALERT_RESOLVED = "alert.resolved"
     #: An instance ended in one of :data:`ENDED_BADLY`; key: the instance id.
     INSTANCE_ENDED_BADLY = "instance.ended_badly"
+    #: A dependency's circuit breaker opened (its window's failure or slow-call rate
+    #: reached the threshold, or its half-open probes failed); key: the dependency.
+    CIRCUIT_OPENED = "circuit.opened"
+    #: An open circuit let its first probe call through; key: the dependency.
+    CIRCUIT_HALF_OPENED = "circuit.half_opened"
+    #: A circuit closed (its probes succeeded, or an operator reset it); key: the dependency.
+    CIRCUIT_CLOSED = "circuit.closed"
+    #: An operator forced a circuit open; key: the dependency.
+    CIRCUIT_FORCED_OPEN = "circuit.forced_open"
+    #: An operator forced a circuit closed; key: the dependency.
+    CIRCUIT_FORCED_CLOSED = "circuit.forced_closed"
 
 
 #: The end statuses that write an ``instance.ended_badly`` event. CANCELLED is not one of
