@@ -17,9 +17,7 @@ from daytwo.store import EventKind, events_after, step_attempts
 INSTANCES = 500
 OUTAGE = 20 * 60.0
 CONCURRENCY = 8
-POLICY = BreakerPolicy(
-    failure_rate=50, window=20, minimum_calls=10, open_for=60, half_open_calls=3
-)
+POLICY = BreakerPolicy(failure_rate=50, window=20, minimum_calls=10, open_for=60, half_open_calls=3)
 
 
 def test_a_twenty_minute_outage_fails_no_instance_and_only_probes_reach_it(

@@ -64,6 +64,9 @@ from daytwo.store._rows import (
 )
 from daytwo.store._schema import (
     audit_log,
+    breaker_calls,
+    breaker_probes,
+    breakers,
     history,
     human_tasks,
     instances,
@@ -164,6 +167,9 @@ __all__ = [
     "append_audit",
     "append_event",
     "audit_log",
+    "breaker_calls",
+    "breaker_probes",
+    "breakers",
     "circuit_state",
     "classify",
     "count_window",

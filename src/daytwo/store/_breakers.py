@@ -348,7 +348,9 @@ class Breakers:
         woken = self._wake_waiting(conn, row.name, now) if to.lets_calls_through else 0
         self.store.notify_settings_changed(conn)
         if audit is not None:
-            append_audit(conn, replace(audit, count=woken), now)
+            # A close or reset records how many waiting instances it let go on.
+            count = woken if to.lets_calls_through else None
+            append_audit(conn, replace(audit, count=count), now)
         kind = (
             event
             or {
