@@ -204,7 +204,8 @@ class Run(SagaRun):
         key = f"{self.instance_id}:{seq}"
         attempt = self._next_attempt(step.name, seq, key)
         slot = self._gate(step, seq)
-        circuit = admit_call(self, step, seq)  # may suspend at an open circuit
+        # A step without a dependency pays one attribute test; an open circuit suspends here.
+        circuit = None if step.dependency is None else admit_call(self, step, seq)
         self._begin_attempt(step.name, step.name, seq, attempt)
         if slot is not None:
             self._take_slot(step, seq, slot)

@@ -197,6 +197,8 @@ class Breakers:
                 if now < row.until:
                     return Admission(False, retry_at=row.until, state=row.state)
                 row = self._transition(conn, row, BreakerState.HALF_OPEN, now, "open_for elapsed")
+            if not _holds_lease(conn, instance_id, token):
+                return Admission(False, retry_at=now, state=row.state)  # stale: lease lost
             held = conn.execute(
                 sa.select(breaker_probes.c.lease_token).where(
                     breaker_probes.c.name == name, breaker_probes.c.instance_id == instance_id
@@ -211,8 +213,6 @@ class Breakers:
             ).scalar_one()
             if row.probe_calls + live >= row.policy.half_open_calls:
                 return Admission(False, retry_at=held_back, state=row.state)
-            if not _holds_lease(conn, instance_id, token):
-                return Admission(False, retry_at=now, state=row.state)  # stale: lease lost
             values = {"lease_token": token, "taken_at": now}
             conn.execute(
                 self._insert(breaker_probes)
