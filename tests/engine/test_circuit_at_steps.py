@@ -83,6 +83,9 @@ def test_failures_open_the_circuit_and_waiters_hold_without_spending_an_attempt(
             (daytwo.InstanceStatus.WAITING, "circuit open: pay", WaitKind.CIRCUIT, 0)
         }
         assert fake_app.attempts("o4") == []
+        assert (held[0].waiting_for or "").startswith(
+            "circuit open: pay before step 'charge' (asks again until "
+        )
         clock.advance(2)  # the failed ones' retries come due: they wait at the circuit too
         worker.drain()
         assert payments.calls == 4
