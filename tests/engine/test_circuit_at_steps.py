@@ -253,3 +253,25 @@ def test_a_reset_lets_every_waiter_continue_at_once(fake_app: App, clock: FakeCl
     assert {fake_app.get(f"o{n}").status for n in range(5)} == {daytwo.InstanceStatus.SUCCEEDED}
     history = [json.loads(json.dumps(e.kind)) for e in fake_app.history("o4")]
     assert history == ["step"]
+
+
+def test_a_circuit_opened_by_one_process_holds_the_instances_of_another(
+    db_url: str, clock: FakeClock
+) -> None:
+    first, second = App(db_url, clock=clock), App(db_url, clock=clock)
+    try:
+        payments = _shop(first, clock)
+        other = _shop(second, clock)
+        payments.down = True
+        _start(first, 4)
+        with first.worker(concurrency=1) as worker:
+            worker.drain()
+        assert second.breakers.get("pay").state is BreakerState.OPEN
+        second.start("order", 99, id="elsewhere")
+        with second.worker(concurrency=1) as worker:
+            worker.drain()
+        assert (payments.calls, other.calls) == (4, 0)
+        assert second.get("elsewhere").state == "circuit open: pay"
+    finally:
+        first.close()
+        second.close()
