@@ -23,7 +23,7 @@ from daytwo.store._breaker_policy import (
     count_window,
     verdict,
 )
-from daytwo.store._breakers import Admission, BreakerView, circuit_state
+from daytwo.store._breaker_records import Admission, BreakerView, circuit_state
 from daytwo.store._claims import QueueLimits
 from daytwo.store._database import (
     DATABASE_ENV,

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from daytwo._errors import BreakerNotFound, NotRunnable
 from daytwo.store._audit import AuditEntry, append_audit
 from daytwo.store._breaker_policy import BreakerPolicy, WindowCounts
-from daytwo.store._breakers import _CHANGED, Breakers, BreakerView, circuit_state
+from daytwo.store._breaker_records import BreakerView, circuit_state
+from daytwo.store._breakers import _CHANGED, Breakers
 from daytwo.store._schema import TIMED, breakers, instances
 from daytwo.store._vocabulary import BreakerState, WaitKind
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,13 +28,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from daytwo.store._audit import AuditEntry, append_audit
 from daytwo.store._breaker_policy import BreakerPolicy, WindowCounts, verdict
+from daytwo.store._breaker_records import Admission, BreakerView, circuit_state
+from daytwo.store._breaker_window import counted, prune, window_rows
 from daytwo.store._outbox import EventKind, append_event
 from daytwo.store._schema import TIMED, breaker_calls, breaker_probes, breakers, instances
 from daytwo.store._slots import _holds_lease
 from daytwo.store._store import Store
 from daytwo.store._vocabulary import BreakerState, CallOutcome, InstanceStatus, WaitKind
 
-__all__ = ["Admission", "BreakerView", "Breakers", "circuit_state"]
+__all__ = ["Breakers"]
 
 #: How long a process trusts its snapshot of the breakers' states (seconds).
 SNAPSHOT_TTL = 1.0
@@ -44,59 +46,6 @@ SNAPSHOT_TTL = 1.0
 HELD_BACK_FACTOR = 10.0
 #: Set in a connection's info by a transition (see :meth:`Breakers.writing`).
 _CHANGED = "daytwo_breaker_changed"
-
-
-def circuit_state(name: str) -> str:
-    """The state label of an instance waiting at the circuit of dependency ``name``."""
-    return f"circuit open: {name}"
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerView:
-    """A breaker as stored: its state, since and until when, its probes, its policy."""
-
-    name: str
-    state: BreakerState
-    since: float
-    until: float | None
-    policy: BreakerPolicy
-    policy_source: str
-    probe_calls: int = 0
-    probe_failures: int = 0
-    probe_slow: int = 0
-    reason: str | None = None
-    changed_by: str | None = None
-    updated_at: float = 0.0
-
-    @classmethod
-    def from_row(cls, row: Mapping[Any, Any]) -> BreakerView:
-        """The view of a ``breakers`` row."""
-        return cls(
-            name=row["name"],
-            state=BreakerState(row["state"]),
-            since=row["since"],
-            until=row["until"],
-            policy=BreakerPolicy.from_json(row["policy"]),
-            policy_source=row["policy_source"],
-            probe_calls=row["probe_calls"],
-            probe_failures=row["probe_failures"],
-            probe_slow=row["probe_slow"],
-            reason=row["reason"],
-            changed_by=row["changed_by"],
-            updated_at=row["updated_at"],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """Whether a call may go through now; if not, when to ask again."""
-
-    allowed: bool
-    #: The call is one of a half-open circuit's probes (it holds a permit).
-    probe: bool = False
-    #: When the instance held back asks again (it is woken earlier if the circuit closes).
-    retry_at: float | None = None
-    state: BreakerState = BreakerState.CLOSED
 
 
 class Breakers:
@@ -133,7 +82,7 @@ class Breakers:
         self, conn: sa.Connection, name: str, policy: BreakerPolicy, now: float
     ) -> WindowCounts:
         """The calls in ``name``'s window now (see :func:`~._breaker_policy.count_window`)."""
-        return _counted(self._window_rows(conn, name, policy, now))
+        return counted(window_rows(conn, name, policy, now))
 
     @contextmanager
     def writing(self) -> Iterator[sa.Connection]:
@@ -196,9 +145,16 @@ class Breakers:
                 assert row.until is not None
                 if now < row.until:
                     return Admission(False, retry_at=row.until, state=row.state)
-                row = self._transition(conn, row, BreakerState.HALF_OPEN, now, "open_for elapsed")
             if not _holds_lease(conn, instance_id, token):
                 return Admission(False, retry_at=now, state=row.state)  # stale: lease lost
+            if row.state is BreakerState.OPEN:
+                # The first probe of the period: its permit goes in before the event, which
+                # is the transaction's last statement (see _outbox.py).
+                permit = (instance_id, token)
+                self._transition(
+                    conn, row, BreakerState.HALF_OPEN, now, "open_for elapsed", permit=permit
+                )
+                return Admission(True, probe=True, state=BreakerState.HALF_OPEN)
             held = conn.execute(
                 sa.select(breaker_probes.c.lease_token).where(
                     breaker_probes.c.name == name, breaker_probes.c.instance_id == instance_id
@@ -213,12 +169,7 @@ class Breakers:
             ).scalar_one()
             if row.probe_calls + live >= row.policy.half_open_calls:
                 return Admission(False, retry_at=held_back, state=row.state)
-            values = {"lease_token": token, "taken_at": now}
-            conn.execute(
-                self._insert(breaker_probes)
-                .values(name=name, instance_id=instance_id, **values)
-                .on_conflict_do_update(index_elements=["name", "instance_id"], set_=values)
-            )
+            self._take_permit(conn, name, instance_id, token, now)
             return Admission(True, probe=True, state=row.state)
 
     def record(
@@ -265,14 +216,14 @@ class Breakers:
                     name=name, at=now, outcome=str(outcome), duration=duration
                 )
             )
-            rows = self._window_rows(conn, name, row.policy, now)
-            why = verdict(row.policy, _counted(rows)) if row.state is BreakerState.CLOSED else None
+            rows = window_rows(conn, name, row.policy, now)
+            why = verdict(row.policy, counted(rows)) if row.state is BreakerState.CLOSED else None
             if why is not None:
                 self._transition(
                     conn, row, BreakerState.OPEN, now, why, until=now + row.policy.open_for
                 )
             else:
-                self._prune(conn, name, row.policy, rows, now)
+                prune(conn, name, row.policy, rows, now)
 
     def wake_if_closed(self, instance_id: str, name: str) -> bool:
         """Make an instance that just suspended at ``name``'s circuit runnable if the circuit
@@ -327,6 +278,7 @@ class Breakers:
         audit: AuditEntry | None = None,
         event: EventKind | None = None,
         clear_window: bool = True,
+        permit: tuple[str, int] | None = None,
     ) -> BreakerView:
         """Move ``row`` to ``to`` in ``conn``'s transaction: its probes and (by default) its
         window start afresh, waiters are woken if calls go through, an outbox event last."""
@@ -343,6 +295,8 @@ class Breakers:
             changes.update(reason=audit.reason, changed_by=audit.actor)
         conn.execute(breakers.update().where(breakers.c.name == row.name).values(**changes))
         conn.execute(breaker_probes.delete().where(breaker_probes.c.name == row.name))
+        if permit is not None:  # (instance id, lease token) of the half-open's first probe
+            self._take_permit(conn, row.name, *permit, now)
         if clear_window:
             conn.execute(breaker_calls.delete().where(breaker_calls.c.name == row.name))
         woken = self._wake_waiting(conn, row.name, now) if to.lets_calls_through else 0
@@ -402,6 +356,16 @@ class Breakers:
 
     # -- helpers --------------------------------------------------------------------------
 
+    def _take_permit(
+        self, conn: sa.Connection, name: str, instance_id: str, token: int, now: float
+    ) -> None:
+        values = {"lease_token": token, "taken_at": now}
+        conn.execute(
+            self._insert(breaker_probes)
+            .values(name=name, instance_id=instance_id, **values)
+            .on_conflict_do_update(index_elements=["name", "instance_id"], set_=values)
+        )
+
     def _ensure(self, conn: sa.Connection, name: str, policy: BreakerPolicy, now: float) -> bool:
         """Insert ``name`` closed with the code's ``policy`` unless it exists; whether it did."""
         statement = self._insert(breakers).values(
@@ -428,40 +392,6 @@ class Breakers:
             query = query.with_for_update()
         row = conn.execute(query).mappings().first()
         return None if row is None else BreakerView.from_row(row)
-
-    def _window_rows(
-        self, conn: sa.Connection, name: str, policy: BreakerPolicy, now: float
-    ) -> list[tuple[int, str]]:
-        query = sa.select(breaker_calls.c.id, breaker_calls.c.outcome).where(
-            breaker_calls.c.name == name
-        )
-        if policy.window_seconds is not None:
-            query = query.where(breaker_calls.c.at > now - policy.window_seconds)
-        else:
-            query = query.order_by(breaker_calls.c.id.desc()).limit(policy.window)
-        return [(row[0], row[1]) for row in conn.execute(query)]
-
-    def _prune(
-        self,
-        conn: sa.Connection,
-        name: str,
-        policy: BreakerPolicy,
-        rows: list[tuple[int, str]],
-        now: float,
-    ) -> None:
-        """Delete the calls that fell out of the window."""
-        mine = breaker_calls.c.name == name
-        if policy.window_seconds is not None:
-            gone = breaker_calls.c.at <= now - policy.window_seconds
-        elif policy.window is not None and len(rows) >= policy.window:
-            gone = breaker_calls.c.id < min(row_id for row_id, _ in rows)
-        else:
-            return
-        conn.execute(breaker_calls.delete().where(mine, gone))
-
-
-def _counted(rows: list[tuple[int, str]]) -> WindowCounts:
-    return WindowCounts.of(outcome for _, outcome in rows)
 
 
 def _permit_is_live(now: float) -> sa.ColumnElement[bool]:
