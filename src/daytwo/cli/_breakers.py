@@ -39,12 +39,12 @@ NameArgument = Annotated[
 BREAKER_COLUMNS = (
     Column("DEPENDENCY"),
     Column("STATE"),
-    Column("FAILURE RATE"),
+    Column("FAIL RATE"),
     Column("CALLS"),
     Column("SINCE"),
-    Column("UNTIL", drop=1),
+    Column("UNTIL"),
     Column("WAITING"),
-    Column("POLICY", wrap=True, drop=2),
+    Column("POLICY", wrap=True, drop=1),
 )
 
 
@@ -73,7 +73,7 @@ def _row(status: BreakerStatus) -> Row:
     return {
         "DEPENDENCY": view.name,
         "STATE": state,
-        "FAILURE RATE": _rate(window.failure_rate),
+        "FAIL RATE": _rate(window.failure_rate),
         "CALLS": str(window.calls),
         "SINCE": _time(view.since),
         "UNTIL": _time(view.until),

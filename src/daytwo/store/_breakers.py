@@ -229,15 +229,23 @@ class Breakers:
         """Make an instance that just suspended at ``name``'s circuit runnable if the circuit
         let calls through meanwhile (a close that committed between the instance's look
         and its suspension found nothing to wake). Returns whether it was woken."""
-        now = self._now()
+        query = sa.select(breakers.c.state).where(breakers.c.name == name)
+        if self.store.dialect == "sqlite":
+            # SQLite serializes writers: a close is wholly before this read (which sees it)
+            # or wholly after it (and then wakes the instance itself). No write, mostly.
+            with self.store.read() as conn:
+                state = conn.execute(query).scalar()
+            if state is None or not BreakerState(state).lets_calls_through:
+                return False
         with self.writing() as conn:
-            query = sa.select(breakers.c.state).where(breakers.c.name == name)
             if self.store.dialect == "postgresql":
+                # Share-locked: a transition in flight waits for this look or is waited for
+                # (a plain read under READ COMMITTED could miss it both ways).
                 query = query.with_for_update(read=True)
             state = conn.execute(query).scalar()
             if state is None or not BreakerState(state).lets_calls_through:
                 return False
-            return bool(self._wake_waiting(conn, name, now, instance_id))
+            return bool(self._wake_waiting(conn, name, self._now(), instance_id))
 
     # -- transitions (also used by the operators' actions) --------------------------------
 
