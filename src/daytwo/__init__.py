@@ -4,6 +4,7 @@ from daytwo._audit import AuditRecord, resolve_actor
 from daytwo._bulk import BulkJob, BulkPreview, BulkProgress
 from daytwo._client import Client
 from daytwo._errors import (
+    BreakerNotFound,
     DaytwoError,
     InstanceConflict,
     InstanceNotFound,
@@ -44,8 +45,12 @@ from daytwo.engine import (
 from daytwo.store import (
     AuditOutcome,
     AuditTarget,
+    BreakerPolicy,
+    BreakerState,
+    BreakerStatus,
     BulkOutcome,
     BulkStatus,
+    CallOutcome,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
@@ -62,11 +67,16 @@ __all__ = [
     "AuditOutcome",
     "AuditRecord",
     "AuditTarget",
+    "BreakerNotFound",
+    "BreakerPolicy",
+    "BreakerState",
+    "BreakerStatus",
     "BulkJob",
     "BulkOutcome",
     "BulkPreview",
     "BulkProgress",
     "BulkStatus",
+    "CallOutcome",
     "Client",
     "Clock",
     "Context",

@@ -18,6 +18,7 @@ from typing import Any
 from daytwo import _bulk, _restarts
 from daytwo._actions import ClientActions
 from daytwo._audit import AuditEntry, AuditTarget, AuditTrail, OperatorAction, resolve_actor
+from daytwo._breakers import BreakerActions
 from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, WorkflowFailed
 from daytwo._events import LocalEvents
@@ -124,6 +125,8 @@ class Client(ClientActions):
         self.tasks = HumanTasks(self)
         #: The audit log of operator actions.
         self.audit = AuditTrail(lambda: self.store, self.clock.now)
+        #: The circuit breakers per dependency (list, get, configure, open, close, reset).
+        self.breakers = BreakerActions(lambda: self.flow, self.audit)
         #: The code of the App owning this client (None: a client without code).
         self._registry = registry
         self._flow: FlowControl | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BreakerNotFound",
     "DaytwoError",
     "InstanceConflict",
     "InstanceNotFound",
@@ -92,6 +93,19 @@ class WorkflowNotFound(DaytwoError, LookupError):
         self.name = name
         #: The workflow names that are known where it was looked up.
         self.known = sorted(known)
+
+
+class BreakerNotFound(InvalidInput):
+    """No circuit breaker has the given name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        names = ", ".join(known) if known else "none"
+        super().__init__(
+            f"no circuit breaker named {name!r}; known breakers: {names} (declare one with "
+            "app.circuit_breaker(NAME, policy) or `daytwo breaker set NAME`)"
+        )
+        self.name = name
+        self.known = known
 
 
 class NotRunnable(DaytwoError):

@@ -132,6 +132,8 @@ class Instance:
                 WaitKind.PAUSED: f"paused step {self.wait_name!r} (daytwo resume {self.workflow} "
                 f"--step {self.wait_name})",
                 WaitKind.THROTTLED: f"a dependency slot for step {self.wait_name!r}{until}",
+                WaitKind.CIRCUIT: f"{self.state} before step {self.wait_name!r} (asks again"
+                f"{until or ' when it closes'}; daytwo breaker show)",
             }.get(kind, kind)
         )
         return waiting if self.held_by is None else f"{waiting}; due, but {self.held_by}"

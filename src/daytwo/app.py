@@ -12,6 +12,8 @@ import builtins
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from daytwo._breaker_metrics import breaker_collector
+from daytwo._breakers import BreakerActions, declare_breaker
 from daytwo._bulk import BulkJob, BulkPreview
 from daytwo._bulk_workflow import register_bulk_workflow
 from daytwo._client import Client
@@ -40,7 +42,7 @@ from daytwo.engine import (
     check_name,
     failure_policy,
 )
-from daytwo.store import FlowControl, Store
+from daytwo.store import BreakerPolicy, FlowControl, Store
 
 if TYPE_CHECKING:
     from daytwo.worker import BackgroundService, Worker
@@ -95,6 +97,7 @@ class App:
             self._database, self.serializer, self.clock, self.events, self.registry
         )
         self.tasks: HumanTasks = self.client.tasks
+        self.breakers: BreakerActions = self.client.breakers
         self._runtime: Runtime | None = None
         self._inline = InlineRuns(self)
         self._extensions: dict[str, Extension] = {}
@@ -175,6 +178,11 @@ class App:
         extension.attach(self)
         return extension
 
+    def collectors(self) -> builtins.list[Any]:
+        """The core's /metrics collectors (every /metrics endpoint of the app serves them
+        beside its extensions'): the circuit breakers' states."""
+        return [breaker_collector(self.store)]
+
     @property
     def extensions(self) -> builtins.list[Extension]:
         """The extensions plugged into this app, in the order they were added."""
@@ -237,6 +245,13 @@ class App:
             return step
 
         return register(fn) if fn is not None else register
+
+    def circuit_breaker(
+        self, dependency: str, policy: BreakerPolicy | None = None
+    ) -> BreakerPolicy:
+        """Declare a circuit breaker on calls to ``dependency`` (see :class:`BreakerPolicy`):
+        the default a worker stores; an operator's ``daytwo breaker set`` wins over it."""
+        return declare_breaker(self.registry, dependency, policy)
 
     def workflow(
         self,

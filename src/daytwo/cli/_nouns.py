@@ -1,15 +1,15 @@
 """The grammar of the command line: ``daytwo NOUN VERB [ARGUMENTS] [OPTIONS]``.
 
 A noun is a singular kind of thing daytwo keeps (``instance``, ``task``, ``queue``,
-``dependency``, ``workflow``; later packages add theirs: ``incident``, ``runbook``...); a
-verb is what is done to it, from a small shared set: ``list`` (many, newest or oldest
-first, ``--json`` an array), ``show`` (one, by id), ``start``, ``set`` (replace settings),
-and the domain's own verbs where no shared one fits (``signal``, ``cancel``, ``history``,
-``complete``, ``reassign``, ``pause``, ``resume``). Every command that prints takes
-``--json``. The commands of the first releases (``daytwo list``, ``status``, ``tasks
-...``, ``queues ...``, ``pause``...) stay as older spellings of the same functions (and
-``pauses``, whose listing ``workflow list`` now includes): hidden from the top-level help,
-named in its epilog, never removed.
+``dependency``, ``breaker``, ``workflow``; later packages add theirs: ``incident``,
+``runbook``...); a verb is what is done to it, from a small shared set: ``list`` (many,
+newest or oldest first, ``--json`` an array), ``show`` (one, by id), ``start``, ``set``
+(replace settings), and the domain's own verbs where no shared one fits (``signal``,
+``cancel``, ``history``, ``complete``, ``reassign``, ``pause``, ``resume``). Every command
+that prints takes ``--json``. The commands of the first releases (``daytwo list``,
+``status``, ``tasks ...``, ``queues ...``, ``pause``...) stay as older spellings of the same
+functions (and ``pauses``, whose listing ``workflow list`` now includes): hidden from the
+top-level help, named in its epilog, never removed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,14 @@ import typer
 from daytwo.cli._actions import abort, retry, skip, terminate, wake
 from daytwo.cli._actions import resume as resume_instance
 from daytwo.cli._audit import list_audit
+from daytwo.cli._breakers import (
+    close_breaker,
+    list_breakers,
+    open_breaker,
+    reset_breaker,
+    set_breaker,
+    show_breaker,
+)
 from daytwo.cli._bulk import bulk
 from daytwo.cli._explain import explain_instance
 from daytwo.cli._flow import (
@@ -93,7 +101,19 @@ audit.command("list")(list_audit)
 workers = _noun("workers", "The worker processes: what each serves and is doing now.")
 workers.command("list")(list_workers)
 
-NOUNS = (instance, task, workflow, queue, dependency, audit, workers, bulk)
+breaker = _noun(
+    "breaker",
+    "Circuit breakers per dependency: state and window; set the policy; force open or "
+    "closed; reset.",
+)
+breaker.command("list")(list_breakers)
+breaker.command("show")(show_breaker)
+breaker.command("set")(set_breaker)
+breaker.command("open")(open_breaker)
+breaker.command("close")(close_breaker)
+breaker.command("reset")(reset_breaker)
+
+NOUNS = (instance, task, workflow, queue, dependency, breaker, audit, workers, bulk)
 
 #: Older spelling -> the command it is now (the same function, the same options).
 OLDER_SPELLINGS = {

@@ -30,6 +30,10 @@ WORKER_LOST = "WorkerLost"
 class AttemptRun(DurableRun):
     """A run's attempt records; see the module docstring."""
 
+    #: The dependency whose half-open circuit the attempt in flight probes (see
+    #: ``_circuit.py``): its failure is recorded but does not count against the retries.
+    probing: str | None = None
+
     def _begin_attempt(self, state: str, name: str, seq: int, attempt: int) -> None:
         """Attempt ``attempt`` of the step (or compensation) at ``seq`` is about to start.
 
@@ -114,7 +118,8 @@ class AttemptRun(DurableRun):
     def _uncounted_attempts(self, seq: int, attempt: int) -> int:
         """How many of the attempts before ``attempt`` at ``seq`` the retry policy ignores.
 
-        Those lost with a worker, and every attempt up to the last one after which the
+        Those lost with a worker, failed probes of a half-open circuit, and every attempt up
+        to the last one after which the
         policy gave up (its ``retry_at`` is NULL): the instance went on after it only
         because an operator retried or resumed a parked step, which starts a fresh budget.
         """
@@ -126,11 +131,10 @@ class AttemptRun(DurableRun):
         rows += [row for row in stored if row["seq"] == seq and row["attempt"] not in buffered]
         rows = [row for row in rows if row["attempt"] < attempt]
         given_up: int = max((row["attempt"] for row in rows if row["retry_at"] is None), default=0)
-        lost: int = sum(
-            row["attempt"] > given_up and json.loads(row["error"]).get("type") == WORKER_LOST
-            for row in rows
+        uncounted: int = sum(
+            row["attempt"] > given_up and _uncounted(json.loads(row["error"])) for row in rows
         )
-        return given_up + lost
+        return given_up + uncounted
 
     def _attempt_lost(self, name: str, seq: int, attempt: int, key: str) -> None:
         now = self._now()
@@ -160,9 +164,15 @@ class AttemptRun(DurableRun):
         operator's retry of a parked step starts the count again (:meth:`_uncounted_attempts`).
         """
         now = self._now()
+        error = error_record(exc)
         failures = attempt - self._uncounted_attempts(seq, attempt)
-        retry_at = now + retry.delay(failures) if retry.retryable(exc, failures) else None
-        self._add_attempt(name, seq, attempt, key, error_record(exc), started, retry_at)
+        if self.probing is not None:
+            error["circuit_probe"] = self.probing
+            failures -= 1
+            self.probing = None
+        delay = retry.delay(max(failures, 1))
+        retry_at = now + delay if retry.retryable(exc, failures) else None
+        self._add_attempt(name, seq, attempt, key, error, started, retry_at)
         log.info("instance %s: %s attempt %d failed: %r", self.instance_id, name, attempt, exc)
         if retry_at is not None:
             self.values["attempt"] = attempt
@@ -192,3 +202,9 @@ class AttemptRun(DurableRun):
                 "retry_at": retry_at,
             }
         )
+
+
+def _uncounted(error: Mapping[str, Any]) -> bool:
+    """Whether a failed attempt does not count against the retries: it was lost with its
+    worker, or it was a half-open circuit's probe."""
+    return error.get("type") == WORKER_LOST or "circuit_probe" in error

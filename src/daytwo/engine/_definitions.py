@@ -11,6 +11,7 @@ from daytwo._errors import InvalidInput, WorkflowNotFound
 from daytwo.engine._context import current_run
 from daytwo.engine._retry import FailurePolicy, Retry, failure_policy
 from daytwo.engine._signature import InputSignature
+from daytwo.store import BreakerPolicy
 
 __all__ = ["Registry", "Step", "WorkflowDefinition"]
 
@@ -143,6 +144,9 @@ class Registry:
 
     workflows: dict[str, dict[str, WorkflowDefinition]] = field(default_factory=dict)
     steps: dict[str, Step[Any, Any]] = field(default_factory=dict)
+    #: The circuit breakers the code declares, by dependency (``app.circuit_breaker``):
+    #: the defaults a worker stores when no breaker of that name is stored yet.
+    breakers: dict[str, BreakerPolicy] = field(default_factory=dict)
 
     def add_workflow(self, definition: WorkflowDefinition) -> None:
         """Register a workflow version; the same name and version twice is an error."""

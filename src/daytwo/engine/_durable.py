@@ -118,7 +118,14 @@ def _rejected(write: InstanceWrite) -> str:
 
 #: Waits at a step call (its history row is a ``step`` one).
 _STEP_WAITS = frozenset(
-    {WaitKind.RETRY, WaitKind.ATTEMPT, WaitKind.PAUSED, WaitKind.THROTTLED, WaitKind.PARKED}
+    {
+        WaitKind.RETRY,
+        WaitKind.ATTEMPT,
+        WaitKind.PAUSED,
+        WaitKind.THROTTLED,
+        WaitKind.PARKED,
+        WaitKind.CIRCUIT,
+    }
 )
 #: Waits for something sent from outside: re-checked under the lock when suspending.
 _EVENT_WAITS = frozenset({WaitKind.SIGNAL, WaitKind.TASK})
@@ -229,6 +236,7 @@ class DurableRun:
                 WaitKind.PAUSED: f"paused step {wait_name!r}",
                 WaitKind.THROTTLED: f"a slot for step {wait_name!r}",
                 WaitKind.PARKED: f"an operator (step {wait_name!r} is parked)",
+                WaitKind.CIRCUIT: f"an open circuit before step {wait_name!r}",
                 WaitKind.TIMER: f"timer {wait_name!r}",
                 WaitKind.SIGNAL: f"signal {wait_name!r}",
                 WaitKind.TASK: f"human task {wait_name!r}",

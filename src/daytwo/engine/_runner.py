@@ -38,6 +38,7 @@ from daytwo._errors import (
     WaitTimeout,
     _ControlFlow,
 )
+from daytwo.engine._circuit import admit_call, record_call
 from daytwo.engine._clock import Clock
 from daytwo.engine._context import Context, StepInfo, _run_var
 from daytwo.engine._definitions import Step
@@ -203,6 +204,8 @@ class Run(SagaRun):
         key = f"{self.instance_id}:{seq}"
         attempt = self._next_attempt(step.name, seq, key)
         slot = self._gate(step, seq)
+        # A step without a dependency pays one attribute test; an open circuit suspends here.
+        circuit = None if step.dependency is None else admit_call(self, step, seq)
         self._begin_attempt(step.name, step.name, seq, attempt)
         if slot is not None:
             self._take_slot(step, seq, slot)
@@ -218,11 +221,15 @@ class Run(SagaRun):
         except Exception as exc:
             if slot is not None:
                 self._give_slot(step)
+            if circuit is not None:
+                record_call(self, circuit, started, exc)
             self._step_failed(
                 step.name, seq, attempt, key, started, args_text, exc, step.retry, self._parks(step)
             )  # fmt: skip
         if slot is not None:
             self._give_slot(step)
+        if circuit is not None:
+            record_call(self, circuit, started, None)
         try:
             result_text = serde.dumps(value, step.describe_result)
         except SerializationError as exc:

@@ -113,8 +113,9 @@ class SloExtension(Extension):
 
 
 def every_collector(app: App) -> list[Any]:
-    """What a /metrics endpoint of ``app`` serves: the collectors of all its extensions."""
-    return [c for extension in app.extensions for c in extension.collectors()]
+    """What a /metrics endpoint of ``app`` serves: the core's collectors and those of all
+    its extensions."""
+    return app.collectors() + [c for extension in app.extensions for c in extension.collectors()]
 
 
 def extension_of(app: App) -> SloExtension | None:

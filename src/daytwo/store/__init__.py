@@ -18,6 +18,15 @@ from daytwo.store._audit import (
     recording_refusals,
     resolve_actor,
 )
+from daytwo.store._breaker_admin import BreakerControl, BreakerStatus
+from daytwo.store._breaker_policy import (
+    BreakerPolicy,
+    WindowCounts,
+    classify,
+    count_window,
+    verdict,
+)
+from daytwo.store._breaker_records import Admission, BreakerView, circuit_state
 from daytwo.store._bulk import (
     SYSTEM_PREFIX,
     BulkJobRow,
@@ -85,6 +94,9 @@ from daytwo.store._rows import (
 )
 from daytwo.store._schema import (
     audit_log,
+    breaker_calls,
+    breaker_probes,
+    breakers,
     bulk_items,
     bulk_jobs,
     history,
@@ -104,6 +116,8 @@ from daytwo.store._terminate import terminate as terminate_instance
 from daytwo.store._vocabulary import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
+    BreakerState,
+    CallOutcome,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
@@ -137,6 +151,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "WAKEABLE_WAITS",
     "WAKE_CHANNEL",
+    "Admission",
     "AlreadyActed",
     "AttemptRow",
     "AuditEntry",
@@ -144,10 +159,16 @@ __all__ = [
     "AuditOutcome",
     "AuditRow",
     "AuditTarget",
+    "BreakerControl",
+    "BreakerPolicy",
+    "BreakerState",
+    "BreakerStatus",
+    "BreakerView",
     "BulkItem",
     "BulkJobRow",
     "BulkOutcome",
     "BulkStatus",
+    "CallOutcome",
     "Catalog",
     "Coverage",
     "DependencyFacts",
@@ -186,6 +207,7 @@ __all__ = [
     "TransitionRow",
     "WaitKind",
     "WakeReceiver",
+    "WindowCounts",
     "WorkerRegistration",
     "WriteOutcome",
     "WriterClosed",
@@ -197,10 +219,16 @@ __all__ = [
     "append_audit",
     "append_event",
     "audit_log",
+    "breaker_calls",
+    "breaker_probes",
+    "breakers",
     "bulk_counts",
     "bulk_items",
     "bulk_jobs",
+    "circuit_state",
+    "classify",
     "count_links",
+    "count_window",
     "coverage",
     "create_bulk_job",
     "derive_instance",
@@ -240,6 +268,7 @@ __all__ = [
     "subscriber_position",
     "terminate_instance",
     "transitions",
+    "verdict",
     "worker_registrations",
     "workers",
 ]

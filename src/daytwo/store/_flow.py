@@ -27,6 +27,7 @@ from daytwo.store._audit import (
     recording_refusals,
     resolve_actor,
 )
+from daytwo.store._breaker_admin import BreakerControl
 from daytwo.store._claims import UNLIMITED, QueueLimits
 from daytwo.store._names import Catalog, NameCheck
 from daytwo.store._schema import (
@@ -103,6 +104,8 @@ class FlowControl:
         #: Refuses names nothing has; ``local_names`` are the calling app's own.
         self.names = NameCheck(store, local_names)
         self.slots = DependencySlots(store, now)
+        #: The circuit breakers per dependency (their states follow settings changes).
+        self.breakers = BreakerControl(store, now)
         self._lock = threading.Lock()
         self._cached: FlowSettings | None = None
         self._read_at = 0.0
@@ -158,6 +161,7 @@ class FlowControl:
         """Forget the cached snapshot (after a change made by this process)."""
         with self._lock:
             self._cached = None
+        self.breakers.invalidate()
 
     def queue_status(self) -> list[dict[str, Any]]:
         """Per queue: settings, runnable backlog, running instances, oldest runnable age."""

@@ -76,6 +76,17 @@ class EventKind(StrEnum):
     #: NEEDS_ATTENTION; key: the instance id, payload: workflow, version, step, attempt,
     #: error (see :func:`parked_payload`).
     INSTANCE_PARKED = "instance.parked"
+    #: A dependency's circuit breaker opened (its window's failure or slow-call rate
+    #: reached the threshold, or its half-open probes failed); key: the dependency.
+    CIRCUIT_OPENED = "circuit.opened"
+    #: An open circuit let its first probe call through; key: the dependency.
+    CIRCUIT_HALF_OPENED = "circuit.half_opened"
+    #: A circuit closed (its probes succeeded, or an operator reset it); key: the dependency.
+    CIRCUIT_CLOSED = "circuit.closed"
+    #: An operator forced a circuit open; key: the dependency.
+    CIRCUIT_FORCED_OPEN = "circuit.forced_open"
+    #: An operator forced a circuit closed; key: the dependency.
+    CIRCUIT_FORCED_CLOSED = "circuit.forced_closed"
 
 
 #: The end statuses that write an ``instance.ended_badly`` event. CANCELLED is not one of

@@ -280,6 +280,60 @@ dependency_slots = Table(
     PrimaryKeyConstraint("dependency", "instance_id", name="pk_dependency_slots"),
 )
 
+#: Circuit breakers per dependency (``_breakers.py``), shared by every worker: the state
+#: (a :class:`~daytwo.store.BreakerState`), since when, until when an open circuit may
+#: half-open, the half-open probes' results, and the policy as JSON (``policy_source``:
+#: ``code`` as the latest worker's declaration wrote it, or ``operator``).
+breakers = Table(
+    "breakers",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("since", Double, nullable=False),
+    Column("until", Double),
+    Column("probe_calls", Integer, nullable=False, server_default="0"),
+    Column("probe_failures", Integer, nullable=False, server_default="0"),
+    Column("probe_slow", Integer, nullable=False, server_default="0"),
+    Column("policy", Text, nullable=False),
+    Column("policy_source", String(16), nullable=False),
+    Column("reason", Text),
+    Column("changed_by", String(255)),
+    Column("updated_at", Double, nullable=False),
+)
+
+#: The sliding window of a closed breaker: one row per recorded call (a
+#: :class:`~daytwo.store.CallOutcome`), pruned to the window at each record (the last N
+#: calls, or the last N seconds).
+breaker_calls = Table(
+    "breaker_calls",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("name", String(255), nullable=False),
+    Column("at", Double, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("duration", Double, nullable=False),
+    Index("ix_breaker_calls_name_id", "name", "id"),
+    Index("ix_breaker_calls_name_at", "name", "at"),
+    sqlite_autoincrement=True,
+)
+
+#: Half-open probe permits in flight: like a dependency slot, a permit counts only while
+#: its instance still runs under the lease token it was taken with.
+breaker_probes = Table(
+    "breaker_probes",
+    metadata,
+    Column("name", String(255), nullable=False),
+    Column("instance_id", String(255), nullable=False),
+    Column("lease_token", Integer, nullable=False),
+    Column("taken_at", Double, nullable=False),
+    PrimaryKeyConstraint("name", "instance_id", name="pk_breaker_probes"),
+)
+
 #: SLO aggregates: event counts per (workflow, version) in time buckets of two resolutions
 #: (minutes for the short alert windows, hours for the long ones). Updated in the same
 #: transaction as the state change they count (``_aggregates.py``), so evaluating a 28-day

@@ -21,6 +21,8 @@ from enum import StrEnum
 __all__ = [
     "ACTIVE_STATUSES",
     "TERMINAL_STATUSES",
+    "BreakerState",
+    "CallOutcome",
     "HistoryKind",
     "HistoryOutcome",
     "InstanceStatus",
@@ -111,6 +113,9 @@ class WaitKind(StrEnum):
     #: An operator's decision about a step that failed for good under the ``park`` failure
     #: policy (the instance is NEEDS_ATTENTION; ``attempt`` counts the attempts made).
     PARKED = "parked"
+    #: An open circuit breaker of the step's dependency (state ``circuit open: NAME``),
+    #: until it may half-open or is closed.
+    CIRCUIT = "circuit"
 
 
 class HistoryKind(StrEnum):
@@ -153,3 +158,44 @@ class TaskStatus(StrEnum):
     #: The instance ended (cancelled, failed, compensated, incompatible) while the task was
     #: open; ``closed_reason`` says how. It can no longer be completed.
     CLOSED = "closed"
+
+
+class BreakerState(StrEnum):
+    """The state of a dependency's circuit breaker (``breakers.state``)."""
+
+    #: Calls go through; their outcomes fill the window that decides when to open.
+    CLOSED = "closed"
+    #: Calls are held back until ``until``, when the circuit may half-open.
+    OPEN = "open"
+    #: A few probe calls go through; their outcomes close or reopen the circuit.
+    HALF_OPEN = "half_open"
+    #: Held open by an operator (``daytwo breaker open``) until closed or reset.
+    FORCED_OPEN = "forced_open"
+    #: Held closed by an operator: calls go through whatever their outcomes.
+    FORCED_CLOSED = "forced_closed"
+
+    @property
+    def lets_calls_through(self) -> bool:
+        """Whether a call goes through without asking the store (closed or forced closed)."""
+        return self in (BreakerState.CLOSED, BreakerState.FORCED_CLOSED)
+
+
+class CallOutcome(StrEnum):
+    """How a call to a dependency with a breaker went (``breaker_calls.outcome``)."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    #: A success slower than the policy's ``slow_call_duration``.
+    SLOW = "slow"
+    #: A failure slower than ``slow_call_duration``: counts as failed and as slow.
+    SLOW_FAILURE = "slow_failure"
+
+    @property
+    def failed(self) -> bool:
+        """Whether the call counts as a failure."""
+        return self in (CallOutcome.FAILURE, CallOutcome.SLOW_FAILURE)
+
+    @property
+    def slow(self) -> bool:
+        """Whether the call counts as slow."""
+        return self in (CallOutcome.SLOW, CallOutcome.SLOW_FAILURE)

@@ -134,6 +134,8 @@ class Worker:
             concurrency=self.concurrency, lease_seconds=self.lease_seconds,
         )  # fmt: skip
         store.register_worker(serving.to_row())
+        # The code's circuit breakers, stored unless an operator's setting is (it wins).
+        self.host.flow.breakers.declare(self.host.registry.breakers)
         self.host.worker_started(self.id)
         self._release_dead_workers()
         warn_about_unserved_work(store, self.host.clock.now(), serving)
