@@ -12,7 +12,9 @@ from daytwo._errors import (
     SerializationError,
     StepFailed,
     StoreUnavailable,
+    TaskCancelled,
     TaskNotFound,
+    TaskTimedOut,
     WaitTimeout,
     WorkflowFailed,
     WorkflowNotFound,
@@ -20,19 +22,25 @@ from daytwo._errors import (
 from daytwo._extension import Extension
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._registered import RegisteredWorkflow
+from daytwo._task_records import PlannedStep, TaskEvent
 from daytwo._version import __version__
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
     Clock,
     Context,
+    Escalation,
     FakeClock,
     JsonSerializer,
+    Reminder,
     Retry,
     Serializer,
     Step,
     StepInfo,
     StepTimeout,
     SystemClock,
+    after,
+    at_due,
+    before,
     current_step,
 )
 from daytwo.store import (
@@ -42,6 +50,7 @@ from daytwo.store import (
     HistoryOutcome,
     InstanceStatus,
     OperatorAction,
+    TaskEventKind,
     WaitKind,
 )
 from daytwo.worker import Worker
@@ -56,6 +65,7 @@ __all__ = [
     "Clock",
     "Context",
     "DaytwoError",
+    "Escalation",
     "Extension",
     "FakeClock",
     "HistoryEvent",
@@ -72,8 +82,10 @@ __all__ = [
     "JsonSerializer",
     "NotRunnable",
     "OperatorAction",
+    "PlannedStep",
     "RegisteredWorkflow",
     "Reject",
+    "Reminder",
     "Retry",
     "SerializationError",
     "Serializer",
@@ -83,8 +95,12 @@ __all__ = [
     "StepTimeout",
     "StoreUnavailable",
     "SystemClock",
+    "TaskCancelled",
+    "TaskEvent",
+    "TaskEventKind",
     "TaskNotFound",
     "TaskStatus",
+    "TaskTimedOut",
     "Transition",
     "WaitKind",
     "WaitTimeout",
@@ -92,6 +108,9 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowNotFound",
     "__version__",
+    "after",
+    "at_due",
+    "before",
     "current_step",
     "resolve_actor",
 ]

@@ -8,14 +8,17 @@ from daytwo.engine._invocation import StepTimeout
 from daytwo.engine._retry import DEFAULT_RETRY, Retry
 from daytwo.engine._runner import Run, execute
 from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.engine._task_plan import Escalation, Reminder, TaskSchedule, after, at_due, before
 
 __all__ = [
     "DEFAULT_RETRY",
     "Clock",
     "Context",
+    "Escalation",
     "FakeClock",
     "JsonSerializer",
     "Registry",
+    "Reminder",
     "Retry",
     "Run",
     "RunResult",
@@ -25,7 +28,11 @@ __all__ = [
     "StepInfo",
     "StepTimeout",
     "SystemClock",
+    "TaskSchedule",
     "WorkflowDefinition",
+    "after",
+    "at_due",
+    "before",
     "check_name",
     "current_run",
     "current_step",

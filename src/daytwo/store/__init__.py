@@ -51,6 +51,7 @@ from daytwo.store._rows import (
     HumanTaskRow,
     InstanceRow,
     SignalRow,
+    TaskEventRow,
     TransitionRow,
 )
 from daytwo.store._schema import (
@@ -62,17 +63,20 @@ from daytwo.store._schema import (
     signals,
     slo_buckets,
     step_attempts,
+    task_events,
     transitions,
     workers,
 )
 from daytwo.store._starts import StartOutcome
 from daytwo.store._store import SETTINGS_CHANNEL, WAKE_CHANNEL, Store
+from daytwo.store._task_plans import SYSTEM_ACTOR, PlanStep, PlanStepKind, TaskPlan
 from daytwo.store._vocabulary import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
+    TaskEventKind,
     TaskStatus,
     WaitKind,
 )
@@ -97,6 +101,7 @@ __all__ = [
     "ENDED_BADLY",
     "RUN_COLUMNS",
     "SETTINGS_CHANNEL",
+    "SYSTEM_ACTOR",
     "TERMINAL_STATUSES",
     "WAKE_CHANNEL",
     "AttemptRow",
@@ -124,6 +129,8 @@ __all__ = [
     "OperatorAction",
     "OutboxEvent",
     "OutcomeRow",
+    "PlanStep",
+    "PlanStepKind",
     "QueueLimits",
     "ServedWorkflow",
     "SignalRow",
@@ -131,6 +138,9 @@ __all__ = [
     "Store",
     "SubscriberPosition",
     "SubscriberStart",
+    "TaskEventKind",
+    "TaskEventRow",
+    "TaskPlan",
     "TaskStatus",
     "TransitionRow",
     "WaitKind",
@@ -165,6 +175,7 @@ __all__ = [
     "slo_buckets",
     "step_attempts",
     "subscriber_position",
+    "task_events",
     "transitions",
     "workers",
 ]

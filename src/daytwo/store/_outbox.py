@@ -70,6 +70,14 @@ class EventKind(StrEnum):
     ALERT_RESOLVED = "alert.resolved"
     #: An instance ended in one of :data:`ENDED_BADLY`; key: the instance id.
     INSTANCE_ENDED_BADLY = "instance.ended_badly"
+    #: A reminder of a human task's plan is due; key: the task id, payload: the task
+    #: (id, instance, name, assignee, due) and the step ("1h before due").
+    TASK_REMINDER = "task.reminder"
+    #: A step of a task's escalation chain reassigned it; payload as for a reminder, with
+    #: ``from`` (the previous assignee) and ``assignee`` (the new one).
+    TASK_ESCALATED = "task.escalated"
+    #: A task's ``timeout=`` passed while it was open; payload: the task.
+    TASK_TIMED_OUT = "task.timed_out"
 
 
 #: The end statuses that write an ``instance.ended_badly`` event. CANCELLED is not one of
