@@ -21,7 +21,7 @@ class PlannedStep:
     assignee: str | None
     #: As the workflow wrote it: "1h before due", "4h after creation: role:sales-manager".
     label: str
-    #: Taken already (or passed over because the task is no longer open).
+    #: Taken already (a step left when the task closed never is).
     done: bool
 
     def to_dict(self) -> dict[str, Any]:

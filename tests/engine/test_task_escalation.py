@@ -156,7 +156,8 @@ def test_a_closed_task_takes_no_more_steps(fake_app: App, clock: FakeClock) -> N
     clock.advance(10 * HOUR)
     assert TaskDeadlines(fake_app.store, clock).take_due() == 0
     assert _kinds(fake_app, task.id) == ["created", "completed"]
-    assert fake_app.tasks.get(task.id).next_action_at is None
+    closed = fake_app.tasks.get(task.id)
+    assert closed.next_action_at is None and not any(step.done for step in closed.steps)
 
 
 def test_the_worker_runs_the_task_deadline_service(fake_app: App, clock: FakeClock) -> None:

@@ -28,7 +28,7 @@ from daytwo.cli._flow import (
 from daytwo.cli._history import history
 from daytwo.cli._instances import cancel, list_instances, signal, start, status
 from daytwo.cli._start_many import start_many
-from daytwo.cli._tasks import complete, list_tasks, reassign
+from daytwo.cli._tasks import cancel_task, complete, list_tasks, reassign, show_task
 from daytwo.cli._workflows import list_workflows
 
 __all__ = ["OLDER_SPELLINGS", "OLDER_SPELLINGS_HELP", "add_nouns"]
@@ -49,10 +49,12 @@ instance.command("signal")(signal)
 instance.command("cancel")(cancel)
 instance.command("history")(history)
 
-task = _noun("task", "The human-task inbox: list, complete and reassign tasks.")
+task = _noun("task", "The human-task inbox: list, show, complete, reassign and cancel tasks.")
 task.command("list")(list_tasks)
+task.command("show")(show_task)
 task.command("complete")(complete)
 task.command("reassign")(reassign)
+task.command("cancel")(cancel_task)
 
 workflow = _noun(
     "workflow", "Workflows the workers registered; pause and resume their starts or a step."

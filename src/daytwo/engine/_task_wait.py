@@ -99,7 +99,6 @@ def wait_for_task(
                 result=signal["payload"],
                 completed_at=now,
                 completed_by=signal["sent_by"],
-                next_step=None,
                 next_action_at=None,
             )
             run._new_tasks.append(task)

@@ -93,7 +93,6 @@ class Inbox(StoreBase):
                         result=payload,
                         completed_at=now,
                         completed_by=sent_by,
-                        next_step=None,
                         next_action_at=None,
                     )
                 )

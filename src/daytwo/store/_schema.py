@@ -196,9 +196,10 @@ human_tasks = Table(
     #: JSON: its reminders, escalation chain and timeout as absolute times (migration 0010;
     #: ``_task_plans.TaskPlan``), NULL for a task without any.
     Column("plan", Text),
-    #: Index in the plan's steps of the next reminder or escalation, and when it is due:
-    #: the task-deadline service takes ``next_action_at <= now``. NULL once nothing is left
-    #: or the task is no longer open.
+    #: Index in the plan's steps of the next reminder or escalation (NULL: all taken; a
+    #: closed task keeps the index of the first step it never took), and when it is due:
+    #: the task-deadline service takes ``next_action_at <= now``, NULL once nothing is
+    #: left or the task is no longer open.
     Column("next_step", Integer),
     Column("next_action_at", Double),
     UniqueConstraint("instance_id", "seq", name="uq_human_tasks_instance_seq"),

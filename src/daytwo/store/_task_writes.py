@@ -60,7 +60,6 @@ class TaskWrites:
                 status=TaskStatus.CLOSED,
                 closed_reason=sa.bindparam("_reason"),
                 completed_at=sa.bindparam("_now"),
-                next_step=None,
                 next_action_at=None,
             ),
             dialect,

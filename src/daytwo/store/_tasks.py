@@ -230,7 +230,7 @@ class TaskInbox(Inbox):
                 conn.execute(
                     human_tasks.update()
                     .where(human_tasks.c.id == task_id)
-                    .values(next_step=None, next_action_at=None)
+                    .values(next_action_at=None)
                 )
                 return False
             if index is None or next_step != index:
@@ -282,7 +282,7 @@ class TaskInbox(Inbox):
         result = conn.execute(
             human_tasks.update()
             .where(_open(task_id))
-            .values(next_step=None, next_action_at=None, **values)
+            .values(next_action_at=None, **values)
         )
         return result.rowcount > 0
 
