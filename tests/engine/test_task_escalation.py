@@ -397,3 +397,51 @@ def test_a_bad_plan_in_a_workflow_fails_it_with_the_message(fake_app: App) -> No
     with fake_app.worker(concurrency=1), refused:
         fake_app.result("b1", timeout=20)
     assert fake_app.tasks.list(status=None) == []  # nothing was created
+
+
+# -- a real crash between two steps -------------------------------------------------------
+
+#: A process that takes the due steps and is SIGKILLed right after the first one committed.
+_DIES_AFTER_ONE_STEP = """
+import os, signal, sys
+import daytwo
+from daytwo.worker import TaskDeadlines
+
+clock = daytwo.FakeClock(float(sys.argv[2]))
+app = daytwo.App(sys.argv[1], clock=clock, create=False)
+store = app.store
+take = store.apply_task_step
+
+def take_then_die(task_id, index, now):
+    taken = take(task_id, index, now)
+    if taken:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return taken
+
+store.apply_task_step = take_then_die
+TaskDeadlines(store, clock).take_due()
+"""
+
+
+def test_a_process_killed_between_two_steps_leaves_the_next_one_to_take_once(
+    fake_app: App, clock: FakeClock
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    _approval(fake_app)
+    fake_app.start("approval", {"total": 1500}, id="k1")
+    task = _created(fake_app, "k1")
+    clock.advance(6 * HOUR)  # three steps are due
+    killed = subprocess.run(
+        [sys.executable, "-c", _DIES_AFTER_ONE_STEP, fake_app.database_url, str(clock.now())],
+        capture_output=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    assert _kinds(fake_app, task.id) == ["created", "reminded"]  # the first step, committed
+    clock.advance(31)  # the dead process's lease expires
+    assert TaskDeadlines(fake_app.store, clock).take_due() == 2
+    assert _kinds(fake_app, task.id) == ["created", "reminded", "reminded", "escalated"]
+    assert len(_outbox(fake_app, EventKind.TASK_REMINDER)) == 2

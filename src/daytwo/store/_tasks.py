@@ -280,9 +280,7 @@ class TaskInbox(Inbox):
     def _close(self, conn: sa.Connection, task_id: str, values: dict[str, Any]) -> bool:
         """Move an open task out of ``open`` (and out of the plan's index)."""
         result = conn.execute(
-            human_tasks.update()
-            .where(_open(task_id))
-            .values(next_action_at=None, **values)
+            human_tasks.update().where(_open(task_id)).values(next_action_at=None, **values)
         )
         return result.rowcount > 0
 
