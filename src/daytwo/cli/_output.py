@@ -53,6 +53,8 @@ STATUS_STYLES: dict[str, str] = {
     InstanceStatus.INCOMPATIBLE: "bold red",
     TaskStatus.OPEN: "yellow",
     TaskStatus.COMPLETED: "green",
+    TaskStatus.CANCELLED: "magenta",
+    TaskStatus.TIMED_OUT: "red",
 }
 
 

@@ -134,7 +134,7 @@ class TaskSchedule:
         if reminders and due_s is None:
             raise InvalidInput(
                 f"{where}: remind= needs due=, since reminders are counted back from the due "
-                "time (or remind before a timeout with escalate=)"
+                "time; give due= too"
             )
         for reminder in reminders:
             if due_s is not None and reminder.before_due > due_s:
