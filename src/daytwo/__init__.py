@@ -14,7 +14,9 @@ from daytwo._errors import (
     SerializationError,
     StepFailed,
     StoreUnavailable,
+    TaskCancelled,
     TaskNotFound,
+    TaskTimedOut,
     WaitTimeout,
     WorkflowFailed,
     WorkflowNotFound,
@@ -26,20 +28,26 @@ from daytwo._live_workers import WorkerInfo
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._registered import RegisteredWorkflow
 from daytwo._selection import Selection
+from daytwo._task_records import PlannedStep, TaskEvent
 from daytwo._version import __version__
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
     Clock,
     Context,
+    Escalation,
     FailurePolicy,
     FakeClock,
     JsonSerializer,
+    Reminder,
     Retry,
     Serializer,
     Step,
     StepInfo,
     StepTimeout,
     SystemClock,
+    after,
+    at_due,
+    before,
     current_step,
 )
 from daytwo.store import (
@@ -56,6 +64,7 @@ from daytwo.store import (
     InstanceStatus,
     LinkKind,
     OperatorAction,
+    TaskEventKind,
     WaitKind,
 )
 from daytwo.worker import Worker
@@ -81,6 +90,7 @@ __all__ = [
     "Clock",
     "Context",
     "DaytwoError",
+    "Escalation",
     "Explanation",
     "Extension",
     "FailurePolicy",
@@ -101,8 +111,10 @@ __all__ = [
     "LinkKind",
     "NotRunnable",
     "OperatorAction",
+    "PlannedStep",
     "RegisteredWorkflow",
     "Reject",
+    "Reminder",
     "Retry",
     "Selection",
     "SerializationError",
@@ -113,8 +125,12 @@ __all__ = [
     "StepTimeout",
     "StoreUnavailable",
     "SystemClock",
+    "TaskCancelled",
+    "TaskEvent",
+    "TaskEventKind",
     "TaskNotFound",
     "TaskStatus",
+    "TaskTimedOut",
     "Transition",
     "WaitKind",
     "WaitTimeout",
@@ -123,6 +139,9 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowNotFound",
     "__version__",
+    "after",
+    "at_due",
+    "before",
     "current_step",
     "resolve_actor",
 ]

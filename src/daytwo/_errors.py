@@ -21,7 +21,9 @@ __all__ = [
     "SerializationError",
     "StepFailed",
     "StoreUnavailable",
+    "TaskCancelled",
     "TaskNotFound",
+    "TaskTimedOut",
     "WaitTimeout",
     "WorkflowFailed",
     "WorkflowNotFound",
@@ -148,6 +150,34 @@ class StepFailed(DaytwoError):
 
 class WaitTimeout(DaytwoError, TimeoutError):
     """A signal did not arrive before the wait's timeout."""
+
+
+class TaskTimedOut(DaytwoError, TimeoutError):
+    """Raised by ``ctx.human_task`` when the task's ``timeout=`` passed before anyone
+    completed it (unless the workflow gave ``on_timeout=``). The task is closed as
+    ``timed_out``; the workflow may catch this and decide what follows."""
+
+    def __init__(self, name: str, task_id: str | None) -> None:
+        super().__init__(f"human task {name!r} ({task_id}) timed out before anyone completed it")
+        self.name = name
+        self.task_id = task_id
+
+
+class TaskCancelled(DaytwoError):
+    """Raised by ``ctx.human_task`` when an operator cancelled the task
+    (``client.tasks.cancel``). Not caught, it fails the instance like any exception (its
+    completed steps are compensated)."""
+
+    def __init__(self, name: str, task_id: str | None, reason: str | None, by: str | None) -> None:
+        super().__init__(
+            f"human task {name!r} ({task_id}) was cancelled"
+            + (f" by {by}" if by else "")
+            + (f": {reason}" if reason else "")
+        )
+        self.name = name
+        self.task_id = task_id
+        self.reason = reason
+        self.by = by
 
 
 class WorkflowFailed(DaytwoError):

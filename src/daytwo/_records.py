@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, TaskStatus, WaitKind
+from daytwo._task_records import PlannedStep, planned_steps
+from daytwo.store import (
+    HistoryKind,
+    HistoryOutcome,
+    InstanceStatus,
+    TaskPlan,
+    TaskStatus,
+    WaitKind,
+)
 
 if TYPE_CHECKING:
     from daytwo._links import Link
@@ -278,13 +286,25 @@ class HumanTask:
     created_at: datetime
     completed_at: datetime | None
     completed_by: str | None
-    #: Why a closed task was closed (its instance's end).
+    #: Why a closed or cancelled task was closed (its instance's end, the cancel's reason).
     closed_reason: str | None = None
+    #: When it times out if still open (``timeout=``).
+    timeout_at: datetime | None = None
+    #: When its next reminder or escalation is due (None: nothing left).
+    next_action_at: datetime | None = None
+    #: Its reminders and escalations in time order (see ``daytwo task show``).
+    steps: tuple[PlannedStep, ...] = ()
+
+    @property
+    def next_step(self) -> PlannedStep | None:
+        """The next reminder or escalation, if one is left."""
+        return next((step for step in self.steps if not step.done), None)
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any], *, loads: Loads) -> HumanTask:
         """Build from a ``human_tasks`` row, decoding payload and result with ``loads`` (the
         app's serializer)."""
+        plan = TaskPlan.loads(row.get("plan"))
         return cls(
             id=row["id"],
             instance_id=row["instance_id"],
@@ -298,8 +318,13 @@ class HumanTask:
             completed_at=_time(row["completed_at"]),
             completed_by=row["completed_by"],
             closed_reason=row["closed_reason"],
+            timeout_at=_time(plan.timeout_at),
+            next_action_at=_time(row.get("next_action_at")),
+            steps=planned_steps(plan, row.get("next_step")),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return _plain(self)
+        plain = _plain(replace(self, steps=()))
+        plain["steps"] = [step.to_dict() for step in self.steps]
+        return plain

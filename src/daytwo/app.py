@@ -525,10 +525,12 @@ class _AppWorkerHost:
     @property
     def services(self) -> Sequence[BackgroundService]:
         # Asked at every worker start: what the extensions registered until then.
-        from daytwo.worker import OutboxDelivery
+        from daytwo.worker import OutboxDelivery, TaskDeadlines
 
         extensions = self._app.extensions
-        services = [s for extension in extensions for s in extension.services()]
+        # Core: reminders and escalations of human tasks (one process per cluster).
+        services: list[BackgroundService] = [TaskDeadlines(self.store, self.clock)]
+        services += [s for extension in extensions for s in extension.services()]
         for extension in extensions:
             services += [
                 OutboxDelivery(self.store, self.clock, subscriber)

@@ -98,7 +98,7 @@ def test_the_top_level_help_shows_the_nouns_and_names_the_older_spellings(
                 *("terminate", "wake"),
             ],
         ),
-        ("task", ["list", "complete", "reassign"]),
+        ("task", ["list", "show", "complete", "reassign", "cancel"]),
         ("workflow", ["list", "pause", "resume"]),
         ("queue", ["list", "set"]),
         ("dependency", ["list", "set"]),
@@ -168,7 +168,14 @@ def test_workflow_list_shows_registered_versions_and_pauses(
     ok(invoke("workflow", "pause", "greet", "--reason", "maintenance"))
     ok(invoke("workflow", "pause", "ghost", "--force"))
     entries = {entry["name"]: entry for entry in as_json(invoke("workflow", "list", "--json"))}
-    assert set(entries) == {"approval", "doomed", "greet", "wait-signal", "ghost"}
+    assert set(entries) == {
+        "approval",
+        "escalating-approval",
+        "doomed",
+        "greet",
+        "wait-signal",
+        "ghost",
+    }
     greet = entries["greet"]
     assert (greet["version"], greet["queue"], greet["priority"], greet["live"]) == (
         "1",
@@ -180,7 +187,7 @@ def test_workflow_list_shows_registered_versions_and_pauses(
     assert entries["ghost"]["version"] is None
     table = ok(invoke("workflow", "list", env={"COLUMNS": "120"})).stdout
     assert "new starts (0 held): maintenance" in table
-    assert "5 registered version(s)" not in table and "4 registered version(s)" in table
+    assert "6 registered version(s)" not in table and "5 registered version(s)" in table
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,9 @@ HISTORY_COLUMNS = (
 )
 
 
-_BAD_OUTCOMES = frozenset({daytwo.HistoryOutcome.FAILED, daytwo.HistoryOutcome.TIMED_OUT})
+_BAD_OUTCOMES = frozenset(
+    {daytwo.HistoryOutcome.FAILED, daytwo.HistoryOutcome.TIMED_OUT, daytwo.HistoryOutcome.CANCELLED}
+)
 
 
 def _history_table(events: list[daytwo.HistoryEvent], width: int) -> Table:

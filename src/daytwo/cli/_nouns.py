@@ -41,7 +41,7 @@ from daytwo.cli._history import history
 from daytwo.cli._instances import cancel, list_instances, signal, start, status
 from daytwo.cli._restart import fork, restart
 from daytwo.cli._start_many import start_many
-from daytwo.cli._tasks import complete, list_tasks, reassign
+from daytwo.cli._tasks import cancel_task, complete, list_tasks, reassign, show_task
 from daytwo.cli._workers_list import list_workers
 from daytwo.cli._workflows import list_workflows
 
@@ -74,10 +74,12 @@ instance.command("abort")(abort)
 instance.command("terminate")(terminate)
 instance.command("wake")(wake)
 
-task = _noun("task", "The human-task inbox: list, complete and reassign tasks.")
+task = _noun("task", "The human-task inbox: list, show, complete, reassign and cancel tasks.")
 task.command("list")(list_tasks)
+task.command("show")(show_task)
 task.command("complete")(complete)
 task.command("reassign")(reassign)
+task.command("cancel")(cancel_task)
 
 workflow = _noun(
     "workflow", "Workflows the workers registered; pause and resume their starts or a step."

@@ -55,6 +55,8 @@ STATUS_STYLES: dict[str, str] = {
     InstanceStatus.TERMINATED: "bold red",
     TaskStatus.OPEN: "yellow",
     TaskStatus.COMPLETED: "green",
+    TaskStatus.CANCELLED: "magenta",
+    TaskStatus.TIMED_OUT: "red",
 }
 
 

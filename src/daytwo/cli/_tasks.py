@@ -1,15 +1,16 @@
-"""The human-task inbox: ``daytwo task list | complete | reassign`` (older spelling:
-``daytwo tasks``)."""
+"""The human-task inbox: ``daytwo task list | show | complete | reassign | cancel`` (older
+spelling: ``daytwo tasks``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 from rich.text import Text
 
-from daytwo import TaskStatus
+from daytwo import HumanTask, TaskStatus
 from daytwo.cli._apps import open_client
 from daytwo.cli._input import parse_json
 from daytwo.cli._options import (
@@ -19,6 +20,7 @@ from daytwo.cli._options import (
     DatabaseOption,
     JsonOption,
     LimitOption,
+    ReasonOption,
     operator,
 )
 from daytwo.cli._output import (
@@ -30,13 +32,14 @@ from daytwo.cli._output import (
     short_time,
     status_text,
     stdout_console,
+    timestamp,
 )
 
 __all__ = ["tasks"]
 
 tasks = typer.Typer(
     name="tasks",
-    help="The human-task inbox: list, complete and reassign tasks.",
+    help="The human-task inbox: list, show, complete, reassign and cancel tasks.",
     no_args_is_help=True,
 )
 
@@ -51,6 +54,7 @@ TASK_COLUMNS = (
     Column("ASSIGNEE"),
     Column("STATUS"),
     Column("DUE", wrap=True, min_width=9),
+    Column("NEXT", wrap=True, drop=3),
     Column("PAYLOAD", wrap=True, drop=1),
 )
 
@@ -93,6 +97,7 @@ def list_tasks(
                 "ASSIGNEE": task.assignee or "",
                 "STATUS": status_text(task.status),
                 "DUE": Text(f"{due} overdue", style="red") if overdue else due,
+                "NEXT": next_action(task),
                 "PAYLOAD": abbreviate(task.payload, 40),
             }
         )
@@ -109,6 +114,7 @@ def complete(
             metavar="RESULT_JSON", help="""The decision as JSON, e.g. '{"approved": true}'."""
         ),
     ] = None,
+    reason: ReasonOption = None,
     by: ByOption = None,
     app_spec: AppOption = None,
     json_output: JsonOption = False,
@@ -117,7 +123,7 @@ def complete(
     """Complete an open task; its instance resumes with RESULT_JSON."""
     result = parse_json(result_json, "RESULT_JSON")
     client = open_client(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
-    client.tasks.complete(task_id, result, by=operator(by))
+    client.tasks.complete(task_id, result, reason=reason, by=operator(by))
     if json_output:
         print_json(client.tasks.get(task_id).to_dict())
         return
@@ -131,15 +137,130 @@ def reassign(
     assignee: Annotated[
         str, typer.Argument(metavar="WHO", help="The new assignee (a person or role:NAME).")
     ],
+    reason: ReasonOption = None,
     by: ByOption = None,
     app_spec: AppOption = None,
     json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
-    """Give an open task to someone else."""
+    """Give an open task to someone else (its escalation chain goes on as planned)."""
     client = open_client(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
-    client.tasks.reassign(task_id, assignee, by=operator(by))
+    client.tasks.reassign(task_id, assignee, reason=reason, by=operator(by))
     if json_output:
         print_json(client.tasks.get(task_id).to_dict())
         return
     stdout_console().print(f"task {task_id} reassigned to {assignee}")
+
+
+@tasks.command("cancel")
+def cancel_task(
+    ctx: typer.Context,
+    task_id: TaskId,
+    reason: ReasonOption = None,
+    by: ByOption = None,
+    app_spec: AppOption = None,
+    json_output: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Cancel an open task; the workflow gets daytwo.TaskCancelled (it handles it, or the
+    instance fails and compensates)."""
+    client = open_client(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
+    client.tasks.cancel(task_id, reason=reason, by=operator(by))
+    if json_output:
+        print_json(client.tasks.get(task_id).to_dict())
+        return
+    stdout_console().print(f"task {task_id} cancelled")
+
+
+@tasks.command("show")
+def show_task(
+    ctx: typer.Context,
+    task_id: TaskId,
+    app_spec: AppOption = None,
+    json_output: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Show one task: its assignee, due time, plan (reminders, escalations, timeout) and
+    what happened to it."""
+    client = open_client(ctx, database, app_spec, lookup=f"human task with id {task_id!r}")
+    task = client.tasks.get(task_id)
+    events = client.tasks.events(task_id)
+    if json_output:
+        print_json({**task.to_dict(), "events": [event.to_dict() for event in events]})
+        return
+    out = stdout_console()
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    rows: list[tuple[str, Any]] = [
+        ("id", task.id),
+        ("name", task.name),
+        ("instance", task.instance_id),
+        ("assignee", task.assignee or "(nobody)"),
+        ("status", status_text(task.status)),
+        ("created", timestamp(task.created_at)),
+        ("due", timestamp(task.due_at) or None),
+        ("timeout", timestamp(task.timeout_at) or None),
+        ("next", next_action(task) or None),
+        ("closed", timestamp(task.completed_at) or None),
+        ("by", task.completed_by),
+        ("reason", task.closed_reason),
+        ("payload", abbreviate(task.payload, 2000)),
+        ("result", abbreviate(task.result, 2000) if task.result is not None else None),
+    ]
+    for label, value in rows:
+        if value is not None:
+            grid.add_row(label, value)
+    out.print(grid)
+    if task.steps:
+        pending = "" if task.status is TaskStatus.OPEN else "never"
+        plan = [
+            {
+                "AT": timestamp(step.at),
+                "STEP": str(step.kind),
+                "DETAIL": step.label,
+                "TAKEN": "yes" if step.done else pending,
+            }
+            for step in task.steps
+        ]
+        print_table(PLAN_COLUMNS, plan, title="plan")
+    history = [
+        {
+            "AT": timestamp(event.at),
+            "EVENT": str(event.kind),
+            "BY": event.actor or "",
+            "ASSIGNEE": _assignees(event.from_assignee, event.to_assignee),
+            "DETAIL": event.detail or "",
+        }
+        for event in events
+    ]
+    print_table(EVENT_COLUMNS, history, title="events")
+
+
+PLAN_COLUMNS = (Column("AT"), Column("STEP"), Column("DETAIL", wrap=True), Column("TAKEN"))
+EVENT_COLUMNS = (
+    Column("AT"),
+    Column("EVENT"),
+    Column("BY"),
+    Column("ASSIGNEE", wrap=True),
+    Column("DETAIL", wrap=True, drop=1),
+)
+
+
+def next_action(task: HumanTask) -> str:
+    """The next thing the plan does to an open task: its next step, else its timeout."""
+    if task.status is not TaskStatus.OPEN:
+        return ""
+    step = task.next_step
+    if step is not None:
+        what = f"escalate to {step.assignee}" if step.assignee else "remind"
+        return f"{what} {short_time(step.at)}"
+    if task.timeout_at is not None:
+        return f"timeout {short_time(task.timeout_at)}"
+    return ""
+
+
+def _assignees(before: str | None, after: str | None) -> str:
+    if before and after:
+        return f"{before} -> {after}"
+    return after or before or ""

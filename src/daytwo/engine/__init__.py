@@ -8,15 +8,18 @@ from daytwo.engine._invocation import StepTimeout
 from daytwo.engine._retry import DEFAULT_RETRY, FailurePolicy, Retry, failure_policy
 from daytwo.engine._runner import Run, execute
 from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.engine._task_plan import Escalation, Reminder, TaskSchedule, after, at_due, before
 
 __all__ = [
     "DEFAULT_RETRY",
     "Clock",
     "Context",
+    "Escalation",
     "FailurePolicy",
     "FakeClock",
     "JsonSerializer",
     "Registry",
+    "Reminder",
     "Retry",
     "Run",
     "RunResult",
@@ -26,7 +29,11 @@ __all__ = [
     "StepInfo",
     "StepTimeout",
     "SystemClock",
+    "TaskSchedule",
     "WorkflowDefinition",
+    "after",
+    "at_due",
+    "before",
     "check_name",
     "current_run",
     "current_step",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import uuid as _uuid
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from daytwo._errors import InvalidInput
+from daytwo.engine._task_plan import RAISE, Escalation, Reminder, TaskSchedule
 from daytwo.store import HistoryKind
 
 if TYPE_CHECKING:
@@ -138,13 +140,38 @@ class Context:
         assignee: str | None = None,
         due: timedelta | float | None = None,
         payload: Any = None,
+        remind: Sequence[Reminder | timedelta | float] = (),
+        escalate: Sequence[Escalation] = (),
+        timeout: timedelta | float | None = None,
+        on_timeout: Any = RAISE,
     ) -> Any:
-        """Create a task in the human-task inbox and wait durably for its completion.
+        """Create a task in the human-task inbox and wait durably for its outcome.
 
         Returns the completion payload (given to ``app.tasks.complete`` or sent as the
-        signal ``name``). ``due`` is when the task becomes overdue.
+        signal ``name``). ``due`` is when the task becomes overdue (from its creation);
+        ``remind`` lists reminders counted back from it (``daytwo.before(timedelta(hours=
+        1))``, ``daytwo.at_due()``, or plain durations before due); ``escalate`` is a chain
+        of ``daytwo.after(delay, assignee)`` steps, each reassigning the task that long
+        after its creation; ``timeout`` (from creation, at or after ``due``) closes the
+        task as timed out if it is still open then: this raises
+        :class:`daytwo.TaskTimedOut`, or returns ``on_timeout`` when given. A task that an
+        operator cancels raises :class:`daytwo.TaskCancelled`. Bad values raise
+        :class:`daytwo.InvalidInput` here, naming the argument.
         """
+        if on_timeout is not RAISE and timeout is None:
+            raise InvalidInput(
+                f"ctx.human_task({name!r}): on_timeout= needs timeout=, or it never applies"
+            )
+        if remind or escalate or timeout is not None:
+            schedule = TaskSchedule.of(
+                name, due=due, remind=remind, escalate=escalate, timeout=timeout
+            )
+            return self._run.human_task(name, assignee, schedule.due, payload, schedule, on_timeout)
         due_seconds = None if due is None else _seconds(due, "human task due")
+        if due_seconds is not None and due_seconds < 0:
+            raise InvalidInput(
+                f"ctx.human_task({name!r}): due must be zero or more, not {due_seconds:g} s"
+            )
         return self._run.human_task(name, assignee, due_seconds, payload)
 
     def now(self) -> datetime:

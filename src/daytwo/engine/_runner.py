@@ -21,7 +21,6 @@ import json
 import logging
 import random
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -55,7 +54,9 @@ from daytwo.engine._durable import (
 from daytwo.engine._invocation import error_record, invoke
 from daytwo.engine._retry import NO_RETRY, FailurePolicy
 from daytwo.engine._saga import SagaRun
-from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, TaskStatus, WaitKind
+from daytwo.engine._task_plan import RAISE, TaskSchedule
+from daytwo.engine._task_wait import wait_for_task
+from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
 
 __all__ = ["Run", "execute"]
 
@@ -337,49 +338,17 @@ class Run(SagaRun):
             raise WaitTimeout(f"signal {name!r} did not arrive within the timeout")
         self._suspend(WaitKind.SIGNAL, name, seq, until, name)
 
-    def human_task(self, name: str, assignee: str | None, due: float | None, payload: Any) -> Any:
-        """Create (once) a human task and wait for its completion."""
-        serde = self.runtime.serde
-        recorded = self._replay(HistoryKind.TASK, name)
-        if recorded is not None:
-            return serde.loads(recorded["result"])
-        seq = self.position - 1
-        pending = self._pending(seq, WaitKind.TASK)
-        now = self._now()
-        signal = self._pending_signal(name)
-        task = None
-        if not pending:
-            task = {
-                "id": uuid.uuid4().hex[:16],
-                "instance_id": self.instance_id,
-                "seq": seq,
-                "name": name,
-                "assignee": assignee,
-                "payload": serde.dumps(payload, f"the payload of human task {name!r}"),
-                "status": TaskStatus.OPEN,
-                "due_at": None if due is None else now + due,
-                "created_at": now,
-            }
-        if signal is not None:
-            if task is not None:
-                # Completed before the workflow got here: file it as done.
-                task.update(
-                    status=TaskStatus.COMPLETED,
-                    result=signal["payload"],
-                    completed_at=now,
-                    completed_by=signal["sent_by"],
-                )
-                self._new_tasks.append(task)
-            self._record(
-                seq, HistoryKind.TASK, name, HistoryOutcome.COMPLETED, result=signal["payload"],
-                started_at=self._wait_started(seq, WaitKind.TASK),
-            )  # fmt: skip
-            self._consumed.append((signal["id"], seq))
-            self.values.update(CLEAR_WAIT)
-            return serde.loads(signal["payload"])
-        if task is not None:
-            self._new_tasks.append(task)
-        self._suspend(WaitKind.TASK, name, seq, None, name)
+    def human_task(
+        self,
+        name: str,
+        assignee: str | None,
+        due: float | None,
+        payload: Any,
+        schedule: TaskSchedule | None = None,
+        on_timeout: Any = RAISE,
+    ) -> Any:
+        """Create (once) a human task and wait for its outcome (``_task_wait.py``)."""
+        return wait_for_task(self, name, assignee, due, payload, schedule, on_timeout)
 
     def _pending_signal(self, name: str) -> Mapping[Any, Any] | None:
         """The oldest signal of ``name`` that no wait has taken, this run's included."""

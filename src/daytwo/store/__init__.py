@@ -90,6 +90,7 @@ from daytwo.store._rows import (
     HumanTaskRow,
     InstanceRow,
     SignalRow,
+    TaskEventRow,
     TransitionRow,
 )
 from daytwo.store._schema import (
@@ -107,11 +108,13 @@ from daytwo.store._schema import (
     signals,
     slo_buckets,
     step_attempts,
+    task_events,
     transitions,
     workers,
 )
 from daytwo.store._starts import StartOutcome
 from daytwo.store._store import SETTINGS_CHANNEL, WAKE_CHANNEL, Store
+from daytwo.store._task_plans import SYSTEM_ACTOR, PlanStep, PlanStepKind, TaskPlan
 from daytwo.store._terminate import terminate as terminate_instance
 from daytwo.store._vocabulary import (
     ACTIVE_STATUSES,
@@ -121,6 +124,7 @@ from daytwo.store._vocabulary import (
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
+    TaskEventKind,
     TaskStatus,
     WaitKind,
 )
@@ -147,6 +151,7 @@ __all__ = [
     "ENDED_BADLY",
     "RUN_COLUMNS",
     "SETTINGS_CHANNEL",
+    "SYSTEM_ACTOR",
     "SYSTEM_PREFIX",
     "TERMINAL_STATUSES",
     "WAKEABLE_WAITS",
@@ -196,6 +201,8 @@ __all__ = [
     "OutboxEvent",
     "OutcomeRow",
     "PauseFacts",
+    "PlanStep",
+    "PlanStepKind",
     "QueueLimits",
     "ServedWorkflow",
     "SignalRow",
@@ -203,6 +210,9 @@ __all__ = [
     "Store",
     "SubscriberPosition",
     "SubscriberStart",
+    "TaskEventKind",
+    "TaskEventRow",
+    "TaskPlan",
     "TaskStatus",
     "TransitionRow",
     "WaitKind",
@@ -266,6 +276,7 @@ __all__ = [
     "slo_buckets",
     "step_attempts",
     "subscriber_position",
+    "task_events",
     "terminate_instance",
     "transitions",
     "verdict",

@@ -3,7 +3,7 @@
 :class:`StoreBase` opens write and read transactions (a SQLite writer takes daytwo's
 write lock first, so writers of all processes queue fairly) and sends the PostgreSQL
 notifications that wake workers. The queries are built on it by layer: signals, cancels
-and the human-task inbox (``_inbox.py``), then instances, history, claims and leases
+(``_inbox.py``) and the human-task inbox (``_tasks.py``), then instances, history, claims and leases
 (``_store.py``, :class:`~daytwo.store.Store`).
 """
 

@@ -1,4 +1,6 @@
-"""Signals, cancels and the human-task inbox: what reaches an instance from outside.
+"""Signals, cancels and the audit log: what reaches an instance from outside.
+
+The human-task inbox is the layer above (``_tasks.py``).
 
 Each of these writes locks the instance row first (:func:`locked_instance`), in the same
 order as a suspension does, so that a signal, a task completion or a cancel and the
@@ -15,9 +17,10 @@ from sqlalchemy.engine import RowMapping
 
 from daytwo.store._audit import AuditEntry, AuditFilter, AuditRow, append_audit, audit_query
 from daytwo.store._base import TERMINAL_STATUSES, StoreBase
-from daytwo.store._rows import HumanTaskRow, InstanceRow, SignalRow, typed_row, typed_rows
+from daytwo.store._rows import InstanceRow, SignalRow, typed_row, typed_rows
 from daytwo.store._schema import human_tasks, instances, signals
-from daytwo.store._vocabulary import InstanceStatus, TaskStatus, WaitKind
+from daytwo.store._task_plans import append_task_event
+from daytwo.store._vocabulary import InstanceStatus, TaskEventKind, TaskStatus, WaitKind
 
 __all__ = ["Inbox", "locked_instance"]
 
@@ -75,52 +78,29 @@ class Inbox(StoreBase):
             if row is None or row["status"] in TERMINAL_STATUSES:
                 return typed_row(row, InstanceRow)
             self._deliver(conn, row, name, payload, now=now, sent_by=sent_by)
-            conn.execute(
-                human_tasks.update()
-                .where(
-                    human_tasks.c.instance_id == instance_id,
-                    human_tasks.c.name == name,
-                    human_tasks.c.status == TaskStatus.OPEN,
+            open_tasks = human_tasks.c.instance_id == instance_id, human_tasks.c.name == name
+            task_id = conn.execute(
+                sa.select(human_tasks.c.id).where(
+                    *open_tasks, human_tasks.c.status == TaskStatus.OPEN
                 )
-                .values(
-                    status=TaskStatus.COMPLETED,
-                    result=payload,
-                    completed_at=now,
-                    completed_by=sent_by,
+            ).scalar()
+            if task_id is not None:
+                conn.execute(
+                    human_tasks.update()
+                    .where(human_tasks.c.id == task_id, human_tasks.c.status == TaskStatus.OPEN)
+                    .values(
+                        status=TaskStatus.COMPLETED,
+                        result=payload,
+                        completed_at=now,
+                        completed_by=sent_by,
+                        next_action_at=None,
+                    )
                 )
-            )
+                append_task_event(
+                    conn, task_id, TaskEventKind.COMPLETED, now, actor=sent_by,
+                    detail=f"by the signal {name!r}",
+                )  # fmt: skip
             return typed_row(row, InstanceRow)
-
-    def complete_task(
-        self, task_id: str, payload: str, *, now: float, by: str | None
-    ) -> tuple[HumanTaskRow | None, bool]:
-        """Complete an open task and deliver its result as the signal of its name.
-
-        Returns the task as it was and whether this call completed it. The task row is
-        updated only while it is still open, in the transaction that delivers the signal:
-        of two simultaneous completions exactly one wins, and the other leaves nothing
-        behind (no stray signal that a later wait of that name would take).
-        """
-        with self.write() as conn:
-            task = conn.execute(sa.select(human_tasks).where(human_tasks.c.id == task_id))
-            before = typed_row(task.mappings().first(), HumanTaskRow)
-            if before is None or before["status"] != TaskStatus.OPEN:
-                return before, False
-            # Lock the instance first, in the same order as signals and suspensions do.
-            row = conn.execute(locked_instance(before["instance_id"])).mappings().one()
-            if row["status"] in TERMINAL_STATUSES:
-                return before, False
-            completed = conn.execute(
-                human_tasks.update()
-                .where(human_tasks.c.id == task_id, human_tasks.c.status == TaskStatus.OPEN)
-                .values(
-                    status=TaskStatus.COMPLETED, result=payload, completed_at=now, completed_by=by
-                )
-            ).rowcount
-            if not completed:  # another completion won between our read and the lock
-                return before, False
-            self._deliver(conn, row, before["name"], payload, now=now, sent_by=by)
-            return before, True
 
     def _deliver(
         self,
@@ -189,35 +169,5 @@ class Inbox(StoreBase):
         """Audit rows, newest first."""
         with self.read() as conn:
             return typed_rows(conn.execute(audit_query(where)).mappings(), AuditRow)
-
-    # -- human tasks ----------------------------------------------------------------------
-
-    def list_tasks(
-        self, *, status: str | None = TaskStatus.OPEN, assignee: str | None = None, limit: int = 100
-    ) -> list[HumanTaskRow]:
-        """Human tasks, oldest first."""
-        query = sa.select(human_tasks).order_by(human_tasks.c.created_at, human_tasks.c.id)
-        if status:
-            query = query.where(human_tasks.c.status == status)
-        if assignee:
-            query = query.where(human_tasks.c.assignee == assignee)
-        with self.read() as conn:
-            return typed_rows(conn.execute(query.limit(limit)).mappings(), HumanTaskRow)
-
-    def get_task(self, task_id: str) -> HumanTaskRow | None:
-        """One human task."""
-        with self.read() as conn:
-            query = sa.select(human_tasks).where(human_tasks.c.id == task_id)
-            return typed_row(conn.execute(query).mappings().first(), HumanTaskRow)
-
-    def reassign_task(self, task_id: str, assignee: str) -> bool:
-        """Change the assignee of an open task; False if it is not open."""
-        with self.write() as conn:
-            result = conn.execute(
-                human_tasks.update()
-                .where(human_tasks.c.id == task_id, human_tasks.c.status == TaskStatus.OPEN)
-                .values(assignee=assignee)
-            )
-            return result.rowcount > 0
 
     # -- workers --------------------------------------------------------------------------

@@ -87,6 +87,14 @@ class EventKind(StrEnum):
     CIRCUIT_FORCED_OPEN = "circuit.forced_open"
     #: An operator forced a circuit closed; key: the dependency.
     CIRCUIT_FORCED_CLOSED = "circuit.forced_closed"
+    #: A reminder of a human task's plan is due; key: the task id, payload: the task
+    #: (id, instance, name, assignee, due) and the step ("1h before due").
+    TASK_REMINDER = "task.reminder"
+    #: A step of a task's escalation chain reassigned it; payload as for a reminder, with
+    #: ``from`` (the previous assignee) and ``assignee`` (the new one).
+    TASK_ESCALATED = "task.escalated"
+    #: A task's ``timeout=`` passed while it was open; payload: the task.
+    TASK_TIMED_OUT = "task.timed_out"
 
 
 #: The end statuses that write an ``instance.ended_badly`` event. CANCELLED is not one of

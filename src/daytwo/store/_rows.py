@@ -23,6 +23,7 @@ __all__ = [
     "HumanTaskRow",
     "InstanceRow",
     "SignalRow",
+    "TaskEventRow",
     "TransitionRow",
     "typed_row",
     "typed_rows",
@@ -126,6 +127,24 @@ class HumanTaskRow(TypedDict):
     completed_at: float | None
     completed_by: str | None
     closed_reason: str | None
+    #: JSON of its :class:`~daytwo.store.TaskPlan` (reminders, escalations, timeout).
+    plan: str | None
+    next_step: int | None
+    next_action_at: float | None
+
+
+class TaskEventRow(TypedDict):
+    """A ``task_events`` row: one thing that happened to a human task."""
+
+    id: int
+    task_id: str
+    at: float
+    #: A :class:`~daytwo.store.TaskEventKind`.
+    kind: str
+    actor: str | None
+    from_assignee: str | None
+    to_assignee: str | None
+    detail: str | None
 
 
 class SignalRow(TypedDict):

@@ -193,8 +193,42 @@ human_tasks = Table(
     Column("completed_by", String(255)),
     #: Set when the task was closed because its instance ended while it was open.
     Column("closed_reason", Text),
+    #: JSON: its reminders, escalation chain and timeout as absolute times (migration 0010;
+    #: ``_task_plans.TaskPlan``), NULL for a task without any.
+    Column("plan", Text),
+    #: Index in the plan's steps of the next reminder or escalation (NULL: all taken; a
+    #: closed task keeps the index of the first step it never took), and when it is due:
+    #: the task-deadline service takes ``next_action_at <= now``, NULL once nothing is
+    #: left or the task is no longer open.
+    Column("next_step", Integer),
+    Column("next_action_at", Double),
     UniqueConstraint("instance_id", "seq", name="uq_human_tasks_instance_seq"),
     Index("ix_human_tasks_status", "status", "assignee"),
+    Index("ix_human_tasks_next_action", "next_action_at"),
+)
+
+#: What happened to each human task, in order: created, reminded, escalated, reassigned,
+#: completed, cancelled, timed out, closed (a :class:`~daytwo.store.TaskEventKind`).
+task_events = Table(
+    "task_events",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("task_id", String(64), ForeignKey("human_tasks.id"), nullable=False),
+    Column("at", Double, nullable=False),
+    Column("kind", String(16), nullable=False),
+    #: Who: a person (``by=``), or ``daytwo`` for the plan's own steps.
+    Column("actor", String(255)),
+    Column("from_assignee", String(255)),
+    Column("to_assignee", String(255)),
+    #: The reason given, or what the step was ("1h before due").
+    Column("detail", Text),
+    Index("ix_task_events_task", "task_id", "id"),
+    sqlite_autoincrement=True,
 )
 
 #: Worker processes, for leases and for telling a dead worker from a live one, and what

@@ -1,4 +1,5 @@
-"""Every query daytwo runs, behind one class (built by layer: ``_base.py``, ``_inbox.py``).
+"""Every query daytwo runs, behind one class (built by layer: ``_base.py``, ``_inbox.py``,
+``_tasks.py``).
 
 The engine, the worker, the app and (later) the operations packages talk to the database
 only through :class:`Store`. Writes that a running instance makes are bundled into an
@@ -16,7 +17,6 @@ from sqlalchemy.engine import RowMapping
 
 from daytwo.store._base import ACTIVE_STATUSES, SETTINGS_CHANNEL, TERMINAL_STATUSES, WAKE_CHANNEL
 from daytwo.store._claims import UNLIMITED, ClaimRequest, QueueLimits, claim_params, of_pairs
-from daytwo.store._inbox import Inbox
 from daytwo.store._rows import (
     AttemptRow,
     HistoryRow,
@@ -36,6 +36,7 @@ from daytwo.store._schema import (
     workers,
 )
 from daytwo.store._starts import Check, StartOutcome, initial_transition
+from daytwo.store._tasks import TaskInbox
 from daytwo.store._vocabulary import InstanceStatus
 from daytwo.store._writes import InstanceWrite, WriteOutcome
 
@@ -51,8 +52,9 @@ __all__ = [
 ]
 
 
-class Store(Inbox):
-    """Queries over one database (the layers below: :class:`Inbox`, :class:`StoreBase`)."""
+class Store(TaskInbox):
+    """Queries over one database (the layers below: :class:`TaskInbox`, :class:`Inbox`,
+    :class:`StoreBase`)."""
 
     def insert_instance(self, row: dict[str, Any]) -> StartOutcome:
         """Insert a new instance; if the id exists, return the existing row instead.

@@ -26,6 +26,7 @@ __all__ = [
     "HistoryKind",
     "HistoryOutcome",
     "InstanceStatus",
+    "TaskEventKind",
     "TaskStatus",
     "WaitKind",
 ]
@@ -143,8 +144,10 @@ class HistoryOutcome(StrEnum):
     COMPLETED = "completed"
     #: A step or compensation that failed for good.
     FAILED = "failed"
-    #: A signal wait whose timeout passed.
+    #: A signal wait whose timeout passed, or a human task whose ``timeout=`` passed.
     TIMED_OUT = "timed_out"
+    #: A human task cancelled by an operator (``client.tasks.cancel``).
+    CANCELLED = "cancelled"
     #: A cancel that arrived while the instance was already failing: the failure's
     #: compensation went on, and the instance ends with the failure's status.
     SUPERSEDED = "superseded"
@@ -157,6 +160,28 @@ class TaskStatus(StrEnum):
     COMPLETED = "completed"
     #: The instance ended (cancelled, failed, compensated, incompatible) while the task was
     #: open; ``closed_reason`` says how. It can no longer be completed.
+    CLOSED = "closed"
+    #: Its ``timeout=`` passed while it was open; the workflow got ``TaskTimedOut`` (or its
+    #: ``on_timeout=`` value).
+    TIMED_OUT = "timed_out"
+    #: Cancelled by an operator; the workflow got ``TaskCancelled``.
+    CANCELLED = "cancelled"
+
+
+class TaskEventKind(StrEnum):
+    """What happened to a human task (``task_events.kind``)."""
+
+    CREATED = "created"
+    #: A reminder of its plan (before or at the due time) went out.
+    REMINDED = "reminded"
+    #: A step of its escalation chain reassigned it.
+    ESCALATED = "escalated"
+    #: An operator reassigned it.
+    REASSIGNED = "reassigned"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    #: Its instance ended while it was open (``closed_reason``).
     CLOSED = "closed"
 
 

@@ -31,13 +31,13 @@ from daytwo.store._outbox import HotPathAppender, reports_event
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
     history,
-    human_tasks,
     instances,
     signals,
     step_attempts,
     transitions,
 )
-from daytwo.store._vocabulary import InstanceStatus, TaskStatus
+from daytwo.store._task_writes import TaskWrites
+from daytwo.store._vocabulary import InstanceStatus
 from daytwo.store._write_lock import NoWriteLock, WriteLock
 from daytwo.store._write_records import (
     _APPLIED,
@@ -120,10 +120,7 @@ class WriteApplier:
             .values(consumed_seq=sa.bindparam("_seq")),
             dialect,
         )
-        self._tasks = Prepared(
-            human_tasks.insert().values({c.name: sa.bindparam(c.name) for c in human_tasks.c}),
-            dialect,
-        )
+        self._tasks = TaskWrites(dialect)
         self._wake = Prepared(
             instances.update()
             .where(
@@ -136,16 +133,6 @@ class WriteApplier:
                 ),
             )
             .values(status=InstanceStatus.RUNNABLE, run_at=sa.bindparam("_now")),
-            dialect,
-        )
-        self._close_tasks = Prepared(
-            human_tasks.update()
-            .where(human_tasks.c.instance_id == ident, human_tasks.c.status == TaskStatus.OPEN)
-            .values(
-                status=TaskStatus.CLOSED,
-                closed_reason=sa.bindparam("_reason"),
-                completed_at=sa.bindparam("_now"),
-            ),
             dialect,
         )
         self._cancel_pending = Prepared(sa.select(instances.c.cancel_reason).where(fenced), dialect)
@@ -408,15 +395,11 @@ class WriteApplier:
                 self._consume.sql, self._consume.params({"_sid": signal_id, "_seq": seq})
             )
         if write.new_tasks:
-            rows = [{c.name: task.get(c.name) for c in human_tasks.c} for task in write.new_tasks]
-            cursor.executemany(self._tasks.sql, self._tasks.many(rows))
+            self._tasks.insert(cursor, write.new_tasks)
         if write.close_tasks is not None:
-            params = {
-                "_id": write.instance_id,
-                "_reason": write.close_tasks,
-                "_now": write.values["updated_at"],
-            }
-            cursor.execute(self._close_tasks.sql, self._close_tasks.params(params))
+            self._tasks.close(
+                cursor, write.instance_id, write.close_tasks, write.values["updated_at"]
+            )
         woken = False
         if write.recheck_signal is not None:
             params = {

@@ -2,12 +2,14 @@
 
 from daytwo.worker._host import WorkerHost
 from daytwo.worker._outbox import OutboxDelivery, OutboxSubscriber, delivery_backoff
+from daytwo.worker._task_deadlines import TaskDeadlines
 from daytwo.worker._worker import BackgroundService, Worker
 
 __all__ = [
     "BackgroundService",
     "OutboxDelivery",
     "OutboxSubscriber",
+    "TaskDeadlines",
     "Worker",
     "WorkerHost",
     "delivery_backoff",
