@@ -91,7 +91,7 @@ def test_the_top_level_help_shows_the_nouns_and_names_the_older_spellings(
     ("noun", "verbs"),
     [
         ("instance", ["list", "show", "start", "start-many", "signal", "cancel", "history"]),
-        ("task", ["list", "complete", "reassign"]),
+        ("task", ["list", "show", "complete", "reassign", "cancel"]),
         ("workflow", ["list", "pause", "resume"]),
         ("queue", ["list", "set"]),
         ("dependency", ["list", "set"]),
