@@ -42,23 +42,6 @@ def approval(ctx: daytwo.Context, amount: Any) -> Any:
     return ctx.human_task("approve", assignee="alice", payload={"amount": amount})
 
 
-@app.workflow(name="escalating-approval")
-def escalating_approval(ctx: daytwo.Context, amount: Any) -> Any:
-    """Waits for alice, reminds her at the due time, escalates to her manager, times out."""
-    try:
-        return ctx.human_task(
-            "approve",
-            assignee="alice",
-            due=3600,
-            payload={"amount": amount},
-            remind=[daytwo.at_due()],
-            escalate=[daytwo.after(7200, "role:manager")],
-            timeout=86400,
-        )
-    except daytwo.TaskCancelled as cancelled:
-        return {"cancelled": cancelled.reason}
-
-
 @app.workflow(name="doomed")
 def doomed(ctx: daytwo.Context, _: Any) -> None:
     """Fails after a retry."""

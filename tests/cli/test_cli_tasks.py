@@ -4,6 +4,7 @@ the events of a task, its actions audited, refusals with their exit codes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,8 +17,6 @@ from typer.testing import Result
 
 import daytwo
 
-APP = "cli_app:app"
-
 
 @pytest.fixture
 def invoke(db_url: str) -> Invoke:
@@ -25,11 +24,32 @@ def invoke(db_url: str) -> Invoke:
 
 
 @pytest.fixture
-def user_app(db_url: str) -> daytwo.App:
-    import cli_app
+def user_app(db_url: str) -> Iterator[daytwo.App]:
+    """An app of its own (the CLI needs only the database): a plain approval and one that
+    reminds alice at the due time, escalates to her manager and times out."""
+    app = daytwo.App(db_url)
 
-    cli_app.app.database_url = db_url
-    return cli_app.app
+    @app.workflow(name="approval")
+    def approval(ctx: daytwo.Context, amount: Any) -> Any:
+        return ctx.human_task("approve", assignee="alice", payload={"amount": amount})
+
+    @app.workflow(name="escalating-approval")
+    def escalating_approval(ctx: daytwo.Context, amount: Any) -> Any:
+        try:
+            return ctx.human_task(
+                "approve",
+                assignee="alice",
+                due=3600,
+                payload={"amount": amount},
+                remind=[daytwo.at_due()],
+                escalate=[daytwo.after(7200, "role:manager")],
+                timeout=86400,
+            )
+        except daytwo.TaskCancelled as cancelled:
+            return {"cancelled": cancelled.reason}
+
+    yield app
+    app.close()
 
 
 def ok(result: Result) -> Result:
