@@ -18,6 +18,7 @@ from daytwo._errors import (
     WorkflowNotFound,
 )
 from daytwo._extension import Extension
+from daytwo._purge import PurgeReport, WorkflowPurge
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._registered import RegisteredWorkflow
 from daytwo._version import __version__
@@ -43,8 +44,9 @@ from daytwo.store import (
     InstanceStatus,
     OperatorAction,
     WaitKind,
+    read_archive,
 )
-from daytwo.worker import Worker
+from daytwo.worker import Retention, Worker
 
 __all__ = [
     "App",
@@ -72,8 +74,10 @@ __all__ = [
     "JsonSerializer",
     "NotRunnable",
     "OperatorAction",
+    "PurgeReport",
     "RegisteredWorkflow",
     "Reject",
+    "Retention",
     "Retry",
     "SerializationError",
     "Serializer",
@@ -91,7 +95,9 @@ __all__ = [
     "Worker",
     "WorkflowFailed",
     "WorkflowNotFound",
+    "WorkflowPurge",
     "__version__",
     "current_step",
+    "read_archive",
     "resolve_actor",
 ]

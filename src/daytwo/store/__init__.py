@@ -6,6 +6,7 @@ run your package's queries), the engine's tables to read (never write) and the v
 """
 
 from daytwo.store._aggregates import CYCLE_TIME_BOUNDS
+from daytwo.store._archives import ARCHIVE_SUFFIX, ArchiveWriter, read_archive
 from daytwo.store._audit import (
     AuditEntry,
     AuditFilter,
@@ -44,6 +45,16 @@ from daytwo.store._outbox import (
     last_event_seq,
     record_delivery_failure,
     subscriber_position,
+)
+from daytwo.store._purge import DEFAULT_BATCH, PurgeRun, purge_ended
+from daytwo.store._retention import (
+    PURGED_WITH_INSTANCE,
+    compact_slo_buckets,
+    count_ended,
+    ended_workflows,
+    prune_audit,
+    prune_outbox,
+    purge_with_instance,
 )
 from daytwo.store._rows import (
     AttemptRow,
@@ -91,14 +102,18 @@ from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ARCHIVE_SUFFIX",
     "CYCLE_TIME_BOUNDS",
     "DATABASE_ENV",
+    "DEFAULT_BATCH",
     "DEFAULT_URL",
     "ENDED_BADLY",
+    "PURGED_WITH_INSTANCE",
     "RUN_COLUMNS",
     "SETTINGS_CHANNEL",
     "TERMINAL_STATUSES",
     "WAKE_CHANNEL",
+    "ArchiveWriter",
     "AttemptRow",
     "AuditEntry",
     "AuditFilter",
@@ -124,6 +139,7 @@ __all__ = [
     "OperatorAction",
     "OutboxEvent",
     "OutcomeRow",
+    "PurgeRun",
     "QueueLimits",
     "ServedWorkflow",
     "SignalRow",
@@ -145,8 +161,11 @@ __all__ = [
     "append_audit",
     "append_event",
     "audit_log",
+    "compact_slo_buckets",
+    "count_ended",
     "coverage",
     "display_url",
+    "ended_workflows",
     "ensure_subscriber",
     "events_after",
     "history",
@@ -155,6 +174,11 @@ __all__ = [
     "last_event_seq",
     "metadata",
     "open_engine",
+    "prune_audit",
+    "prune_outbox",
+    "purge_ended",
+    "purge_with_instance",
+    "read_archive",
     "recent_registrations",
     "record_delivery_failure",
     "release_lease",

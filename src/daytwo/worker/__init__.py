@@ -2,13 +2,23 @@
 
 from daytwo.worker._host import WorkerHost
 from daytwo.worker._outbox import OutboxDelivery, OutboxSubscriber, delivery_backoff
+from daytwo.worker._retention import (
+    Retention,
+    RetentionService,
+    check_period,
+    retention_periods,
+)
 from daytwo.worker._worker import BackgroundService, Worker
 
 __all__ = [
     "BackgroundService",
     "OutboxDelivery",
     "OutboxSubscriber",
+    "Retention",
+    "RetentionService",
     "Worker",
     "WorkerHost",
+    "check_period",
     "delivery_backoff",
+    "retention_periods",
 ]
