@@ -49,6 +49,7 @@ from daytwo.store._outbox import (
 from daytwo.store._purge import DEFAULT_BATCH, PurgeRun, purge_ended
 from daytwo.store._retention import (
     PURGED_WITH_INSTANCE,
+    ROLLUP_BUCKET,
     compact_slo_buckets,
     count_ended,
     ended_workflows,
@@ -109,6 +110,7 @@ __all__ = [
     "DEFAULT_URL",
     "ENDED_BADLY",
     "PURGED_WITH_INSTANCE",
+    "ROLLUP_BUCKET",
     "RUN_COLUMNS",
     "SETTINGS_CHANNEL",
     "TERMINAL_STATUSES",
