@@ -15,7 +15,7 @@ killed half-way leaves a ``running`` row whose count is exactly what was deleted
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from daytwo.store._archives import ArchiveWriter
 from daytwo.store._audit import AuditEntry, AuditOutcome, append_audit
 from daytwo.store._base import StoreBase
-from daytwo.store._retention import delete_instances, ended_batch, ended_workflows, instance_records
+from daytwo.store._retention import delete_instances, ended_batch, instance_records
 from daytwo.store._schema import audit_log
 
 __all__ = ["DEFAULT_BATCH", "PurgeRun", "purge_ended"]
@@ -47,7 +47,7 @@ class PurgeRun:
 
 def purge_ended(
     store: StoreBase,
-    cutoffs: dict[str, float] | tuple[str | None, float],
+    cutoffs: Mapping[str, float],
     now: Callable[[], float],
     *,
     batch: int = DEFAULT_BATCH,
@@ -57,21 +57,14 @@ def purge_ended(
     keep_going: Callable[[], bool] | None = None,
     audit_empty: bool = True,
 ) -> PurgeRun:
-    """Delete the ended instances before each workflow's cut-off, batch by batch.
+    """Delete the ended instances of each workflow of ``cutoffs`` that ended before its
+    cut-off (``{workflow: before}``), batch by batch.
 
-    ``cutoffs``: ``{workflow: before}``, or ``(workflow or None, before)`` (None: every
-    workflow with ended instances). ``keep_going`` is asked before each batch.
+    ``keep_going`` is asked before each batch; ``on_batch`` is told after each.
     ``audit_empty``: record ``audit`` (count 0) even when nothing was deleted.
     """
-    if isinstance(cutoffs, tuple):
-        only, before = cutoffs
-        with store.read() as conn:
-            names = ended_workflows(conn, only)
-        plan = {name: before for name in names}
-    else:
-        plan = dict(cutoffs)
     run = PurgeRun()
-    for workflow, before in plan.items():
+    for workflow, before in cutoffs.items():
         while True:
             if keep_going is not None and not keep_going():
                 run.interrupted = True

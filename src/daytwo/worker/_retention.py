@@ -78,6 +78,7 @@ class Retention:
     SLO buckets older than this into all-time totals (at least :data:`SLO_BUCKETS_FLOOR`;
     keep it above your longest SLO window). ``audit``: delete audit rows older than this.
     ``outbox``: delete outbox events older than this that every subscriber has handled.
+    (A relative ``archive_dir`` is relative to the worker's current directory.)
     ``batch``: instances per transaction. ``interval``: seconds between rounds.
     """
 
