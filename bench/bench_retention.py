@@ -8,7 +8,7 @@ Run from the repository root::
 
 Per backend, the same run measures, through the public API as user code runs it, the
 **start rate** (``app.start`` of the three-step workflow from one thread; also the CPU time
-per start) and the **claim-and-run rate** (``app.start_many`` of 2,000 instances, run by an
+per start) and the **claim-and-run rate** (``app.start_many`` of 3,000 instances, run by an
 in-process worker of 16 threads; the rate from the stored times, first claim to last end)
 on three databases:
 
@@ -19,7 +19,7 @@ on three databases:
 * ``empty_without_ended_index``: a new database without ``ix_instances_ended`` (the
   retention index), so that the index's cost on the hot path shows.
 
-Starts are measured in 30 slices of 100 per database, runs in 7 rounds, alternating between
+Starts are measured in 30 slices of 100 per database, runs in 11 rounds, alternating between
 the databases in a rotating order; a ratio is the median of the ratios of measurements made
 seconds apart (one commit per start: the fsyncs of other processes on a shared disk move a
 single slice a lot, pairs little).
@@ -75,7 +75,7 @@ class Sizes:
     archived: int = 20_000
 
 
-FULL = Sizes(ended=1_000_000, slices=30, per_slice=100, rounds=7, runs=2000)
+FULL = Sizes(ended=1_000_000, slices=30, per_slice=100, rounds=11, runs=3000)
 QUICK = Sizes(ended=5000, slices=2, per_slice=20, rounds=1, runs=50, archived=200)
 
 # -- building a database with a long past --------------------------------------------------
@@ -281,6 +281,10 @@ def backend_run(name: str, fresh: Callable[[str], str], sizes: Sizes, workdir: P
         "load": load,
         "starts": medians_of(slices),
         "runs": medians_of(rounds),
+        "samples": {
+            "starts_per_s": {k: [r["starts_per_s"] for r in v] for k, v in slices.items()},
+            "runs_per_s": {k: [r["runs_per_s"] for r in v] for k, v in rounds.items()},
+        },
         "ratios": {
             "full_vs_empty_starts": paired(slices, "full", "empty", "starts_per_s"),
             "full_vs_empty_cpu_per_start": paired(slices, "full", "empty", "cpu_us_per_start"),
@@ -325,7 +329,7 @@ def postgres_databases(workdir: Path) -> Iterator[Callable[[str], str]]:
     """``fresh(label)``: a new database on a throwaway cluster (fsync on)."""
     from bench_postgres import running_cluster
 
-    with running_cluster(workdir) as cluster:
+    with running_cluster(None) as cluster:  # in /tmp: the server runs as user postgres
         yield cluster.database
 
 

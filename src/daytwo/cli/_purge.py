@@ -89,7 +89,7 @@ def purge(
         before, workflow=workflow, force=force, dry_run=True, reason=reason, by=operator(by)
     )
     total = report.count
-    if yes and total:
+    if yes:  # also when nothing matched: the attempt is audited
         report = client.purge(
             before, workflow=workflow, archive_dir=archive, dry_run=False, force=force,
             batch=batch, reason=reason, by=operator(by),
