@@ -3,8 +3,9 @@
 An instance's rows live in several tables (history, attempts, transitions, signals, tasks,
 and the tables operations packages add). :data:`PURGED_WITH_INSTANCE` lists every
 ``(table, column)`` whose rows belong to one instance through ``column``; a purge reads
-(for archives) and deletes exactly those, children before the instance row (PostgreSQL
-enforces the foreign keys). A table declared later adds itself with
+(for archives) and deletes exactly those, the list's last entries first and the instance
+row last (PostgreSQL enforces the foreign keys; a table added later may reference an
+earlier one, so a new entry goes after what it references). A table declared later adds itself with
 :func:`purge_with_instance` (a core table: a line in the list below; a package's: a call
 in its ``_tables.py``, next to the table), so no purge leaves rows of a deleted instance.
 
@@ -182,7 +183,9 @@ def delete_instances(conn: sa.Connection, ids: Sequence[str], before: float) -> 
     confirmed = list(conn.execute(confirm, {"ids": list(ids)}).scalars())
     if not confirmed:
         return 0
-    for table, column in _owned_tables():
+    # Last registered first: a table added later may reference one before it (task events
+    # a task), never the other way round; every one references the instance row.
+    for table, column in reversed(_owned_tables()):
         conn.execute(table.delete().where(column.in_(_IDS)), {"ids": confirmed})
     conn.execute(instances.delete().where(instances.c.id.in_(_IDS)), {"ids": confirmed})
     return len(confirmed)
