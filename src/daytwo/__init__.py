@@ -25,6 +25,7 @@ from daytwo._explain import ApplicableAction, Explanation
 from daytwo._extension import Extension
 from daytwo._links import Link
 from daytwo._live_workers import WorkerInfo
+from daytwo._purge import PurgeReport, WorkflowPurge
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._registered import RegisteredWorkflow
 from daytwo._selection import Selection
@@ -66,8 +67,9 @@ from daytwo.store import (
     OperatorAction,
     TaskEventKind,
     WaitKind,
+    read_archive,
 )
-from daytwo.worker import Worker
+from daytwo.worker import Retention, Worker
 
 __all__ = [
     "App",
@@ -112,9 +114,11 @@ __all__ = [
     "NotRunnable",
     "OperatorAction",
     "PlannedStep",
+    "PurgeReport",
     "RegisteredWorkflow",
     "Reject",
     "Reminder",
+    "Retention",
     "Retry",
     "Selection",
     "SerializationError",
@@ -138,10 +142,12 @@ __all__ = [
     "WorkerInfo",
     "WorkflowFailed",
     "WorkflowNotFound",
+    "WorkflowPurge",
     "__version__",
     "after",
     "at_due",
     "before",
     "current_step",
+    "read_archive",
     "resolve_actor",
 ]

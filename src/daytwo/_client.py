@@ -12,7 +12,9 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from daytwo import _bulk, _restarts
@@ -26,6 +28,7 @@ from daytwo._explain import Explanation, explain
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._links import links_for
 from daytwo._live_workers import WorkerInfo, live_workers
+from daytwo._purge import PurgeReport, purge
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
 from daytwo._registered import RegisteredWorkflow, registered_workflow, registered_workflows
 from daytwo._results import ResultWaits, outcome_of
@@ -49,10 +52,12 @@ from daytwo.engine import (
 )
 from daytwo.store import (
     ACTIVE_STATUSES,
+    DEFAULT_BATCH,
     TERMINAL_STATUSES,
     FlowControl,
     InstanceRow,
     InstanceStatus,
+    PurgeRun,
     ServedWorkflow,
     StartOutcome,
     Store,
@@ -333,6 +338,30 @@ class Client(ClientActions):
     bulk = _bulk.bulk
     bulk_job = _bulk.bulk_job
     bulk_jobs = _bulk.bulk_jobs
+
+    def purge(
+        self,
+        before: str | datetime | float | timedelta,
+        *,
+        workflow: str | None = None,
+        archive_dir: str | Path | None = None,
+        dry_run: bool = True,
+        force: bool = False,
+        batch: int = DEFAULT_BATCH,
+        reason: str | None = None,
+        by: str | None = None,
+        progress: Callable[[PurgeRun], None] | None = None,
+    ) -> PurgeReport:
+        """Delete the instances that ended before ``before`` (``"90d"``, an ISO date, a
+        datetime, a timedelta ago, epoch seconds) in batches of ``batch``; a dry run (count,
+        oldest, newest) unless ``dry_run=False``. ``archive_dir``: gzip JSON Lines of each
+        batch, written before it is deleted. ``force``: a workflow name nothing knows.
+        ``progress`` is called after each batch. Audited (``by``, ``reason``, the count).
+        """
+        return purge(
+            self, before, workflow=workflow, archive_dir=archive_dir, dry_run=dry_run,
+            force=force, batch=batch, reason=reason, by=by, progress=progress,
+        )  # fmt: skip
 
     # -- reading --------------------------------------------------------------------------
 

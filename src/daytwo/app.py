@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from daytwo._breaker_metrics import breaker_collector
@@ -24,6 +25,7 @@ from daytwo._explain import Explanation
 from daytwo._extension import Extension
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns
+from daytwo._purge import PurgeReport
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
 from daytwo._selection import Selection
 from daytwo._starts import check_priority, new_instance_id, new_row, outside_workflow
@@ -43,6 +45,7 @@ from daytwo.engine import (
     failure_policy,
 )
 from daytwo.store import BreakerPolicy, FlowControl, Store
+from daytwo.worker import Retention, RetentionService, check_period, retention_periods
 
 if TYPE_CHECKING:
     from daytwo.worker import BackgroundService, Worker
@@ -72,6 +75,10 @@ class App:
     ``extensions``: operations packages plugged into this app (see
     :class:`daytwo.Extension`; more with :meth:`use`). A package's own registration call
     adds its extension when needed: ``daytwo.slo.register(app, ...)`` adds the SLO one.
+
+    ``retention``: how long ended instances are kept (a ``timedelta``, the default of every
+    workflow, or a :class:`~daytwo.Retention` with archives and the log's, SLO buckets'
+    and outbox's periods); None keeps everything. The app's workers enforce it.
     """
 
     def __init__(
@@ -82,7 +89,11 @@ class App:
         serializer: Serializer | None = None,
         create: bool = True,
         extensions: Sequence[Extension] = (),
+        retention: timedelta | Retention | None = None,
     ) -> None:
+        if isinstance(retention, timedelta) or retention is None:
+            retention = None if retention is None else Retention(instances=retention)
+        self.retention: Retention | None = retention
         self._database = Database(
             database, create=create, relative_to=creating_module_directory(), owner="App"
         )
@@ -261,16 +272,21 @@ class App:
         queue: str = "default",
         priority: int = 0,
         on_failure: FailurePolicy | str = FailurePolicy.COMPENSATE,
+        retention: timedelta | None = None,
     ) -> Callable[[F], F]:
         """Declare a workflow: ``fn(ctx, input)``; its instances are pinned to ``version``.
 
         New instances wait in ``queue`` (served by workers started with ``--queue``) with
         ``priority`` (lower first; both can be overridden per start). ``on_failure``: what a
         step that fails for good does (:class:`FailurePolicy`: compensate, or park).
+        ``retention``: how long its ended instances are kept (default: the App's
+        ``retention``).
         """
         check_name("queue", queue)
         check_priority(priority)
         policy = failure_policy(on_failure)
+        check_period("workflow retention", retention)
+        kept = None if retention is None else retention.total_seconds()
 
         def register(function: F) -> F:
             check_name("workflow", name or function.__name__)
@@ -278,7 +294,13 @@ class App:
                 raise InvalidInput(f"workflow version must be a non-empty string (got {version!r})")
             self.registry.add_workflow(
                 WorkflowDefinition(
-                    name or function.__name__, version, function, queue, priority, policy
+                    name or function.__name__,
+                    version,
+                    function,
+                    queue,
+                    priority,
+                    policy,
+                    retention=kept,
                 )
             )
             function.__daytwo_workflow__ = name or function.__name__  # type: ignore[attr-defined]
@@ -473,6 +495,10 @@ class App:
         """The instance's state transitions in order."""
         return self.client.transitions(instance_id)
 
+    def purge(self, before: Any, **options: Any) -> PurgeReport:
+        """Delete ended instances before ``before`` (see :meth:`Client.purge`)."""
+        return self.client.purge(before, **options)
+
     def worker(self, **options: Any) -> Worker:
         """A worker for this app (see :class:`daytwo.worker.Worker` for options).
 
@@ -536,6 +562,10 @@ class _AppWorkerHost:
                 OutboxDelivery(self.store, self.clock, subscriber)
                 for subscriber in extension.subscribers()
             ]
+        retention = self._app.retention or Retention()
+        periods = retention_periods(self.registry, retention.instances)
+        if periods or retention.prunes:
+            services.append(RetentionService(self.store, self.clock, retention, periods))
         return services
 
     def add_listener(self, listener: Callable[[], None]) -> None:

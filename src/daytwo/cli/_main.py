@@ -16,6 +16,7 @@ from daytwo.cli._instances import cancel, list_instances, signal, start, status
 from daytwo.cli._nouns import add_nouns
 from daytwo.cli._options import DatabaseOption
 from daytwo.cli._plugins import PluginGroup
+from daytwo.cli._purge import purge
 from daytwo.cli._tasks import tasks
 
 __all__ = ["app", "use_daytwo_classes"]
@@ -71,6 +72,7 @@ app.command("resume")(resume)
 app.command("pauses")(pauses)
 app.add_typer(dependencies)
 app.command("demo")(demo)
+app.command("purge")(purge)
 
 # -- the NOUN VERB grammar (cli/_nouns.py); the commands above are kept as older spellings
 add_nouns(app)

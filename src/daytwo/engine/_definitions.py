@@ -118,6 +118,8 @@ class WorkflowDefinition:
     on_failure: FailurePolicy = FailurePolicy.COMPENSATE
     #: The input the function takes; read from ``fn`` when not given.
     signature: InputSignature = field(default=None)  # type: ignore[assignment]
+    #: Seconds after its end that an instance is kept (None: the app's default retention).
+    retention: float | None = None
 
     def __post_init__(self) -> None:
         if self.signature is None:

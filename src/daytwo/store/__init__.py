@@ -7,6 +7,7 @@ run your package's queries), the engine's tables to read (never write) and the v
 
 from daytwo.store._actions import WAKEABLE_WAITS, InstanceActions
 from daytwo.store._aggregates import CYCLE_TIME_BOUNDS
+from daytwo.store._archives import ARCHIVE_SUFFIX, ArchiveWriter, read_archive
 from daytwo.store._audit import (
     AuditEntry,
     AuditFilter,
@@ -84,6 +85,17 @@ from daytwo.store._outbox import (
     record_delivery_failure,
     subscriber_position,
 )
+from daytwo.store._purge import DEFAULT_BATCH, PurgeRun, purge_ended
+from daytwo.store._retention import (
+    PURGED_WITH_INSTANCE,
+    ROLLUP_BUCKET,
+    compact_slo_buckets,
+    count_ended,
+    ended_workflows,
+    prune_audit,
+    prune_outbox,
+    purge_with_instance,
+)
 from daytwo.store._rows import (
     AttemptRow,
     HistoryRow,
@@ -145,10 +157,14 @@ from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ARCHIVE_SUFFIX",
     "CYCLE_TIME_BOUNDS",
     "DATABASE_ENV",
+    "DEFAULT_BATCH",
     "DEFAULT_URL",
     "ENDED_BADLY",
+    "PURGED_WITH_INSTANCE",
+    "ROLLUP_BUCKET",
     "RUN_COLUMNS",
     "SETTINGS_CHANNEL",
     "SYSTEM_ACTOR",
@@ -158,6 +174,7 @@ __all__ = [
     "WAKE_CHANNEL",
     "Admission",
     "AlreadyActed",
+    "ArchiveWriter",
     "AttemptRow",
     "AuditEntry",
     "AuditFilter",
@@ -203,6 +220,7 @@ __all__ = [
     "PauseFacts",
     "PlanStep",
     "PlanStepKind",
+    "PurgeRun",
     "QueueLimits",
     "ServedWorkflow",
     "SignalRow",
@@ -237,12 +255,15 @@ __all__ = [
     "bulk_jobs",
     "circuit_state",
     "classify",
+    "compact_slo_buckets",
+    "count_ended",
     "count_links",
     "count_window",
     "coverage",
     "create_bulk_job",
     "derive_instance",
     "display_url",
+    "ended_workflows",
     "ensure_subscriber",
     "events_after",
     "finish_bulk_job",
@@ -260,6 +281,11 @@ __all__ = [
     "metadata",
     "open_engine",
     "pending_items",
+    "prune_audit",
+    "prune_outbox",
+    "purge_ended",
+    "purge_with_instance",
+    "read_archive",
     "recent_registrations",
     "record_delivery_failure",
     "recording_refusals",

@@ -40,6 +40,8 @@ metadata = MetaData()
 READY = f"status = '{InstanceStatus.RUNNABLE}'"
 TIMED = f"status = '{InstanceStatus.WAITING}' AND run_at IS NOT NULL"
 RUNNING = f"status = '{InstanceStatus.RUNNING}'"
+#: Ended instances: ``finished_at`` is set exactly when an instance reaches a terminal status.
+ENDED = "finished_at IS NOT NULL"
 
 #: One row per workflow instance. ``run_at`` is when a worker may claim the instance: the due
 #: time of a runnable or waiting instance, the lease expiry of a running one, NULL when only
@@ -103,6 +105,15 @@ instances = Table(
     # created_at last: the SLO evaluator counts a workflow's active instances created before
     # a cut-off (still running past their cycle-time target) from this index alone.
     Index("ix_instances_workflow_status", "workflow", "status", "created_at"),
+    # Retention reads a workflow's ended instances oldest first (store/_retention.py);
+    # live rows are not in this index, and an instance enters it once, when it ends.
+    Index(
+        "ix_instances_ended",
+        "workflow",
+        "finished_at",
+        sqlite_where=sa.text(ENDED),
+        postgresql_where=sa.text(ENDED),
+    ),
 )
 
 #: The durable operations of an instance in call order. ``(instance_id, seq)`` is the primary

@@ -2,6 +2,12 @@
 
 from daytwo.worker._host import WorkerHost
 from daytwo.worker._outbox import OutboxDelivery, OutboxSubscriber, delivery_backoff
+from daytwo.worker._retention import (
+    Retention,
+    RetentionService,
+    check_period,
+    retention_periods,
+)
 from daytwo.worker._task_deadlines import TaskDeadlines
 from daytwo.worker._worker import BackgroundService, Worker
 
@@ -9,8 +15,12 @@ __all__ = [
     "BackgroundService",
     "OutboxDelivery",
     "OutboxSubscriber",
+    "Retention",
+    "RetentionService",
     "TaskDeadlines",
     "Worker",
     "WorkerHost",
+    "check_period",
     "delivery_backoff",
+    "retention_periods",
 ]
