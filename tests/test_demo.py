@@ -32,7 +32,10 @@ def test_demo_runs_on_a_fresh_database_and_summarizes(tmp_path: Path) -> None:
     for expected in ("Summary", "Instances by status", "SUCCEEDED", "COMPENSATED",
                      "Retries:", "Compensations:", "Time in state", "carrier-pickup",
                      "manager-approval", "manager rejected", "Service level objectives",
-                     "order-success", "Alerts raised", "slo/order-success/page"):  # fmt: skip
+                     "order-success", "Alerts raised", "slo/order-success/page",
+                     "Circuit breaker: payments-api opened", "payments-api closed",
+                     "Operator: demo-operator instance.retry A-1009",
+                     "breaker list", "audit list"):  # fmt: skip
         assert expected in out, expected
     assert int(re.search(r"Retries: (\d+)", out).group(1)) > 0  # type: ignore[union-attr]
     assert int(re.search(r"Compensations: (\d+)", out).group(1)) > 0  # type: ignore[union-attr]
@@ -56,6 +59,12 @@ def test_demo_json_summary(db_url: str) -> None:
     assert summary["by_status"] == {"SUCCEEDED": 12, "COMPENSATED": 2}
     assert summary["retries"] > 0 and summary["failed_attempts"] >= summary["retries"]
     assert summary["compensations_by_step"] == {"reserve_inventory": 2, "charge_card": 1}
+    # the payment provider's outage opened the circuit, which closed once it was over;
+    # order 9 parked at ship (no street) until the operator corrected it and retried
+    assert summary["circuit_changes"][0] == "payments-api opened"
+    assert summary["circuit_changes"][-1] == "payments-api closed"
+    [retried] = summary["operator_actions"]
+    assert retried.startswith("demo-operator instance.retry A-1009")
     # 2 of 14 orders compensated: 14% errors against a 0.5% budget pages at once
     success = next(s for s in summary["slos"] if s["name"] == "order-success")
     assert success["good"] == 12 and success["valid"] == 14
@@ -105,7 +114,7 @@ def test_the_commands_the_demo_prints_work_from_any_directory(
     assert result.exit_code == 0, (result.stdout, result.stderr)
     commands = result.stdout.split("Inspect what happened:\n", 1)[1].splitlines()
     commands = [line.strip() for line in commands if line.strip()]
-    assert len(commands) == 4 and any(" history " in c for c in commands), commands
+    assert len(commands) == 6 and any(" history " in c for c in commands), commands
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for command in commands:

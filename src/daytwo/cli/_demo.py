@@ -78,16 +78,19 @@ def demo(
     ($DAYTWO_DATABASE is ignored, so the demo never writes into your database by
     accident); inspect it afterwards with the commands it prints at the end.
     """
-    app = create_app(services=Services(seed=seed))
+    services = Services(seed=seed)
+    app = create_app(services=services)
     # Set, not passed to create_app: a URL given in code yields to $DAYTWO_DATABASE.
     app.database_url = explicit_database(ctx, database) or _fresh_database()
     try:
-        _demo(app, plan_orders(orders, seed), concurrency, json_output)
+        _demo(app, plan_orders(orders, seed), concurrency, json_output, services)
     finally:
         app.close()
 
 
-def _demo(app: daytwo.App, plan: DemoPlan, concurrency: int, json_output: bool) -> None:
+def _demo(
+    app: daytwo.App, plan: DemoPlan, concurrency: int, json_output: bool, services: Services
+) -> None:
     console = stdout_console()
     shown = display_url(app.database_url)
     if not json_output:
@@ -96,9 +99,9 @@ def _demo(app: daytwo.App, plan: DemoPlan, concurrency: int, json_output: bool) 
     started = time.monotonic()
     try:
         if json_output:
-            ids = run_orders(app, plan, concurrency=concurrency)
+            ids = run_orders(app, plan, concurrency=concurrency, services=services)
         else:
-            ids = _run_with_live_view(console, app, plan, concurrency)
+            ids = _run_with_live_view(console, app, plan, concurrency, services)
     except TimeoutError as exc:
         raise CliError(str(exc), ExitCode.FAILED) from None
     elapsed = time.monotonic() - started
@@ -170,6 +173,8 @@ def _print_next_steps(console: Console, url: str, compensated: str | None) -> No
         commands.append(f"{daytwo} history {shlex.quote(compensated)} {database}")
     commands.append(f"{daytwo} slo status --app {DEMO_APP} {database}")
     commands.append(f"{daytwo} slo alerts {database}")
+    commands.append(f"{daytwo} breaker list {database}")
+    commands.append(f"{daytwo} audit list {database}")
     for command in commands:
         console.print(f"  {command}", soft_wrap=True)
     if display_url(url) != url:
@@ -194,7 +199,7 @@ def _fresh_database() -> str:
 
 
 def _run_with_live_view(
-    console: Console, app: daytwo.App, plan: DemoPlan, concurrency: int
+    console: Console, app: daytwo.App, plan: DemoPlan, concurrency: int, services: Services
 ) -> list[str]:
     bar = Progress(
         TextColumn("orders"),
@@ -220,7 +225,7 @@ def _run_with_live_view(
             bar.update(task, completed=progress.finished)
             live.update(view(progress))
 
-        return run_orders(app, plan, concurrency=concurrency, on_progress=update)
+        return run_orders(app, plan, concurrency=concurrency, on_progress=update, services=services)
 
 
 def _print_summary(console: Console, summary: Summary, elapsed: float) -> None:
@@ -264,6 +269,10 @@ def _print_summary(console: Console, summary: Summary, elapsed: float) -> None:
         title="Time in state",
         console=console,
     )
+    if summary.circuit_changes:
+        console.print("Circuit breaker: " + "; ".join(summary.circuit_changes))
+    for action in summary.operator_actions:
+        console.print(f"Operator: {action}")
 
 
 def _breakdown(counts: dict[str, int], lead: str) -> str:

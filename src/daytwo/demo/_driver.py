@@ -13,6 +13,7 @@ from typing import Any
 
 import daytwo
 from daytwo.demo._orders import APPROVAL_THRESHOLD
+from daytwo.demo._services import Services
 
 __all__ = ["DemoPlan", "Progress", "plan_orders", "run_orders"]
 
@@ -34,7 +35,9 @@ def plan_orders(count: int = 20, seed: int = 7) -> DemoPlan:
 
     Every fifth order (from the third) is large and needs approval; the manager rejects the
     second large one; the twelfth goes to a country the carrier does not serve, so it is
-    charged, then refunded. Both end COMPENSATED.
+    charged, then refunded. Both end COMPENSATED. The ninth has no street: the carrier
+    refuses it, it parks (NEEDS_ATTENTION) until the operator corrects the address and
+    retries it, then ships.
     """
     rng = random.Random(seed)
     orders: list[dict[str, Any]] = []
@@ -51,6 +54,7 @@ def plan_orders(count: int = 20, seed: int = 7) -> DemoPlan:
                 "customer": rng.choice(CUSTOMERS),
                 "country": "Atlantis" if number == 12 else rng.choice(COUNTRIES),
                 "total": round(rng.uniform(low, high), 2),
+                "street": "" if number == 9 else f"{number + 10} Harbour Road",
             }
         )
     return DemoPlan(orders, frozenset(large_orders[1:2]))
@@ -99,6 +103,46 @@ class _Manager:
             self.app.tasks.complete(task.id, decision, by="demo-manager")
 
 
+class _Operator:
+    """Plays the operator on call: a parked order's address is corrected with the customer
+    (``services``), then its step is retried; the circuit breaker's changes are noted."""
+
+    def __init__(self, app: daytwo.App, ids: list[str], services: Services | None, think: float):
+        self.app = app
+        self.ids = ids
+        self.services = services
+        self.think = think
+        self.events: list[str] = []
+        self._retried: set[str] = set()
+        self._circuit: str | None = None
+
+    def act(self, instances: list[daytwo.Instance]) -> None:
+        now = datetime.now(UTC)
+        for instance in instances:
+            if instance.status is not daytwo.InstanceStatus.NEEDS_ATTENTION:
+                continue
+            if instance.id in self._retried:
+                continue
+            if (now - instance.state_entered_at).total_seconds() < self.think:
+                continue
+            order = instance.input["id"]
+            self.events.append(f"{order} parked at {instance.wait_name}: the carrier refused it")
+            if self.services is not None:
+                self.services.correct_address(order)
+            self.app.retry(
+                instance.id, reason="address corrected with the customer", by="demo-operator"
+            )
+            self._retried.add(instance.id)
+            self.events.append(f"operator corrected {order}'s address and retried it")
+        breakers = {b.name: b for b in self.app.breakers.list()}
+        status = breakers.get("payments-api")
+        state = None if status is None else str(status.breaker.state)
+        if state is not None and state != self._circuit:
+            if self._circuit is not None or state != "closed":
+                self.events.append(f"payments-api circuit {state.replace('_', '-')}")
+            self._circuit = state
+
+
 def run_orders(
     app: daytwo.App,
     plan: DemoPlan,
@@ -107,8 +151,11 @@ def run_orders(
     think: float = 0.3,
     timeout: float = 60.0,
     on_progress: Callable[[Progress], None] | None = None,
+    services: Services | None = None,
 ) -> list[str]:
-    """Start the plan's orders, run them on an in-process worker until all have ended.
+    """Start the plan's orders, run them on an in-process worker until all have ended,
+    playing the sales manager and the operator (who fixes a parked order through
+    ``services``, the app's stand-ins, and retries it).
 
     Returns the instance ids. Raises :class:`TimeoutError` if they do not all end within
     ``timeout`` seconds.
@@ -116,13 +163,17 @@ def run_orders(
     run = uuid.uuid4().hex[:6]
     ids = [f"{order['id']}-{run}" for order in plan.orders]
     manager = _Manager(app, set(ids), plan.reject, think)
+    operator = _Operator(app, ids, services, think)
+    operator.events = manager.events  # one story, in the order things happened
     deadline = time.monotonic() + timeout
     with app.worker(concurrency=concurrency, poll_interval=0.05):
         for order, instance_id in zip(plan.orders, ids, strict=True):
             app.start("order", order, id=instance_id)
         while True:
             manager.act()
-            statuses = Counter(app.get(instance_id).status for instance_id in ids)
+            instances = [app.get(instance_id) for instance_id in ids]
+            operator.act(instances)
+            statuses = Counter(instance.status for instance in instances)
             progress = Progress(len(ids), dict(statuses), list(manager.events))
             if on_progress is not None:
                 on_progress(progress)

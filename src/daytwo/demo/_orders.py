@@ -1,8 +1,9 @@
 """The demo's order-fulfilment process, declared on a fresh :class:`daytwo.App`.
 
 reserve inventory (undone by: release) -> manager approval for orders over 1000 ->
-charge the card at a flaky payment provider, with retries (undone by: refund) ->
-wait for the carrier's pickup (a durable timer) -> ship.
+charge the card at a flaky payment provider, with retries and a circuit breaker that rides
+out its outage (undone by: refund) -> wait for the carrier's pickup (a durable timer) ->
+ship (an address the carrier rejects parks the order for an operator).
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import daytwo
-from daytwo.demo._services import UNDELIVERABLE_COUNTRIES, PaymentDeclined, Services
+from daytwo.demo._services import (
+    UNDELIVERABLE_COUNTRIES,
+    AddressRejected,
+    PaymentDeclined,
+    Services,
+)
 
 __all__ = ["APPROVAL_THRESHOLD", "create_app"]
 
@@ -30,6 +36,14 @@ def create_app(database: str | None = None, *, services: Services | None = None)
     """
     app = daytwo.App(database)
     external = services or Services()
+    # Open when 5 of the last 6 charges failed (the provider's normal 30% of failures almost
+    # never does that); let 2 probes through every 0.4 s until they succeed.
+    app.circuit_breaker(
+        "payments-api",
+        daytwo.BreakerPolicy(
+            failure_rate=80, window=6, minimum_calls=5, open_for=0.4, half_open_calls=2
+        ),
+    )
 
     @app.step(retry=daytwo.Retry(max_attempts=3, initial_delay=0.05, max_delay=0.2))
     def reserve_inventory(order: dict[str, Any]) -> str:
@@ -41,7 +55,7 @@ def create_app(database: str | None = None, *, services: Services | None = None)
 
     @app.step(
         retry=daytwo.Retry(
-            max_attempts=6,
+            max_attempts=10,
             initial_delay=0.05,
             backoff=2.0,
             max_delay=0.2,
@@ -58,7 +72,11 @@ def create_app(database: str | None = None, *, services: Services | None = None)
     def refund_card(order: dict[str, Any], charge_id: str) -> None:
         external.refund(charge_id)
 
-    @app.step(dependency="carrier-api")
+    @app.step(
+        dependency="carrier-api",
+        retry=daytwo.Retry(max_attempts=2, initial_delay=0.05, non_retryable=(AddressRejected,)),
+        on_failure=daytwo.FailurePolicy.PARK,
+    )
     def ship(order: dict[str, Any]) -> str:
         country = order.get("country", "")
         if country in UNDELIVERABLE_COUNTRIES:

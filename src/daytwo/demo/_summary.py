@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+
 import daytwo
+from daytwo.store import metadata
 
 __all__ = ["StateTime", "Summary", "summarize"]
 
@@ -42,6 +45,10 @@ class Summary:
     compensations: int
     compensations_by_step: dict[str, int]
     time_in_state: list[StateTime]
+    #: Operator actions on these instances, oldest first ("who action id: reason").
+    operator_actions: list[str] = field(default_factory=list)
+    #: The circuit breakers' transitions while they ran, oldest first ("payments-api opened").
+    circuit_changes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -62,6 +69,8 @@ class Summary:
                 }
                 for entry in self.time_in_state
             ],
+            "operator_actions": self.operator_actions,
+            "circuit_changes": self.circuit_changes,
         }
 
 
@@ -74,6 +83,7 @@ def summarize(app: daytwo.App, instance_ids: Iterable[str]) -> Summary:
     compensations: Counter[str] = Counter()
     seconds: defaultdict[str, float] = defaultdict(float)
     visits: Counter[str] = Counter()
+    started = min((app.get(i).created_at.timestamp() for i in ids), default=0.0)
     for instance_id in ids:
         statuses[app.get(instance_id).status] += 1
         attempts = app.attempts(instance_id)
@@ -100,4 +110,26 @@ def summarize(app: daytwo.App, instance_ids: Iterable[str]) -> Summary:
             (StateTime(state, visits[state], seconds[state]) for state in seconds),
             key=lambda entry: -entry.total_seconds,
         ),
+        operator_actions=_operator_actions(app, set(ids)),
+        circuit_changes=_circuit_changes(app, started),
     )
+
+
+def _operator_actions(app: daytwo.App, ids: set[str]) -> list[str]:
+    records = [r for r in app.client.audit.list(limit=1000) if r.target in ids]
+    return [
+        f"{r.actor} {r.action} {r.target}" + (f": {r.reason}" if r.reason else "")
+        for r in reversed(records)
+    ]
+
+
+def _circuit_changes(app: daytwo.App, since: float) -> list[str]:
+    events = metadata.tables["outbox_events"]
+    query = (
+        sa.select(events.c.kind, events.c.key)
+        .where(events.c.kind.startswith("circuit."), events.c.created_at >= since)
+        .order_by(events.c.seq)
+    )
+    with app.store.read() as conn:
+        rows = conn.execute(query).tuples().all()
+    return [f"{key} {kind.removeprefix('circuit.').replace('_', '-')}" for kind, key in rows]
