@@ -185,3 +185,29 @@ def test_a_parked_instance_names_its_step_error_and_the_actions(fake_app: App) -
         OperatorAction.ABORT,
         OperatorAction.TERMINATE,
     ]
+
+
+def test_a_circuit_wait_names_the_breaker_and_how_to_close_it(fake_app: App) -> None:
+    fake_app.circuit_breaker(
+        "psp", daytwo.BreakerPolicy(failure_rate=50, window=4, minimum_calls=2, open_for=60)
+    )
+
+    @fake_app.step(dependency="psp", retry=daytwo.Retry(max_attempts=5, initial_delay=1))
+    def charge() -> None:
+        raise ConnectionError("psp down")
+
+    @fake_app.workflow(name="order")
+    def order(ctx: Context) -> None:
+        charge()
+
+    for n in range(3):
+        fake_app.start("order", id=f"o-{n}")
+    with fake_app.worker(concurrency=1) as worker:
+        worker.drain()
+    held = [i for i in fake_app.list() if i.state == "circuit open: psp"]
+    assert held, [i.state for i in fake_app.list()]
+    explained = fake_app.explain(held[0].id)
+    assert explained.reasons[0].startswith("step 'charge' waits: the circuit of 'psp' is open")
+    assert "may half-open at" in explained.reasons[0]
+    assert explained.actions[0].command == "daytwo breaker close psp"
+    assert explained.actions[0].action is OperatorAction.BREAKER_CLOSE

@@ -134,6 +134,8 @@ def _reasons(facts: InstanceFacts, instance: Instance, now: float) -> list[str]:
         lines.append(_pause_line(facts, name))
     elif kind == WaitKind.THROTTLED:
         lines.append(_dependency_line(facts, name))
+    elif kind == WaitKind.CIRCUIT:
+        lines.append(_circuit_line(facts, name, now))
     elif kind == WaitKind.PARKED:
         lines.append(
             f"parked at step {name!r} after {row['attempt']} attempt(s): its failure policy "
@@ -215,6 +217,26 @@ def _dependency_line(facts: InstanceFacts, name: str | None) -> str:
     )
 
 
+def _circuit_line(facts: InstanceFacts, name: str | None, now: float) -> str:
+    circuit = facts.circuit
+    if circuit is None:
+        return f"step {name!r} waits for the circuit of its dependency to close"
+    state = circuit.state.replace("_", "-")
+    line = (
+        f"step {name!r} waits: the circuit of {circuit.name!r} is {state} since "
+        f"{_at(circuit.since)}"
+    )
+    if circuit.until is not None and circuit.until > now:
+        line += f"; it may half-open at {_at(circuit.until)} (in {_span(circuit.until - now)})"
+    elif circuit.until is not None:
+        line += "; it may half-open now (the next probe call decides)"
+    if circuit.changed_by and circuit.state.startswith("forced"):
+        line += f" (forced by {circuit.changed_by}" + (
+            f": {circuit.reason})" if circuit.reason else ")"
+        )
+    return line + "; no attempt is spent while it waits"
+
+
 def _actions(facts: InstanceFacts, instance: Instance) -> list[ApplicableAction]:
     row = facts.row
     iid, status, kind = row["id"], row["status"], row["wait_kind"]
@@ -247,6 +269,15 @@ def _actions(facts: InstanceFacts, instance: Instance) -> list[ApplicableAction]
             (OperatorAction.TASK_CANCEL, "cancel", "cancel the task", ""),
         ):
             found.append(ApplicableAction(action, f"daytwo task {verb} {task_id}{extra}", effect))
+    if facts.circuit is not None and status == InstanceStatus.WAITING:
+        name = facts.circuit.name
+        found.append(
+            ApplicableAction(
+                OperatorAction.BREAKER_CLOSE,
+                f"daytwo breaker close {name}",
+                "let calls through now (for every instance waiting at it)",
+            )
+        )
     if row["error"] is None and row["cancel_reason"] is None:
         add(OperatorAction.CANCEL, "cancel", "stop at the next durable point and compensate")
         add(OperatorAction.ABORT, "abort", "end now with compensation")

@@ -57,7 +57,13 @@ from daytwo.store._database import (
     open_engine,
     resolve_url,
 )
-from daytwo.store._explaining import DependencyFacts, InstanceFacts, PauseFacts, instance_facts
+from daytwo.store._explaining import (
+    CircuitFacts,
+    DependencyFacts,
+    InstanceFacts,
+    PauseFacts,
+    instance_facts,
+)
 from daytwo.store._flow import FlowControl
 from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
 from daytwo.store._leases import acquire_lease, release_lease
@@ -192,6 +198,7 @@ __all__ = [
     "BulkStatus",
     "CallOutcome",
     "Catalog",
+    "CircuitFacts",
     "Coverage",
     "DependencyFacts",
     "DirectWriter",

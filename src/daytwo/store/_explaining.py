@@ -24,6 +24,7 @@ from daytwo.store._rows import (
     typed_row,
 )
 from daytwo.store._schema import (
+    breakers,
     dependency_limits,
     dependency_slots,
     human_tasks,
@@ -38,7 +39,7 @@ from daytwo.store._store import Store
 from daytwo.store._vocabulary import InstanceStatus, TaskStatus, WaitKind
 from daytwo.store._workers import WorkerRegistration
 
-__all__ = ["DependencyFacts", "InstanceFacts", "PauseFacts", "instance_facts"]
+__all__ = ["CircuitFacts", "DependencyFacts", "InstanceFacts", "PauseFacts", "instance_facts"]
 
 #: How many of the latest worker registrations are searched for a step's dependency.
 REGISTRATIONS_SEARCHED = 50
@@ -63,6 +64,19 @@ class DependencyFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class CircuitFacts:
+    """The circuit breaker holding an instance: its state, since and until when, and who
+    changed it last (an operator's override names them)."""
+
+    name: str
+    state: str
+    since: float
+    until: float | None
+    changed_by: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceFacts:
     """Everything an explanation of one instance needs (None: not applicable)."""
 
@@ -75,6 +89,7 @@ class InstanceFacts:
     lease_holder: WorkerRegistration | None = None
     pause: PauseFacts | None = None
     dependency: DependencyFacts | None = None
+    circuit: CircuitFacts | None = None
     #: Signals delivered to it that no wait has taken yet, by name.
     unconsumed_signals: Mapping[str, int] = field(default_factory=dict)
 
@@ -91,13 +106,15 @@ def instance_facts(store: Store, instance_id: str, now: float) -> InstanceFacts 
         if row is None:
             return None
         step = _step_at(row)
+        dependency = None if step is None else _dependency(conn, step, now)
         return InstanceFacts(
             row=row,
             last_attempt=_last_attempt(conn, row),
             task=_task(conn, row),
             lease_holder=_lease_holder(conn, row),
             pause=None if step is None else _pause(conn, row["workflow"], step),
-            dependency=None if step is None else _dependency(conn, step, now),
+            dependency=dependency,
+            circuit=_circuit(conn, row, dependency),
             unconsumed_signals=_unconsumed(conn, instance_id),
         )
 
@@ -176,6 +193,22 @@ def _dependency(conn: sa.Connection, step: str, now: float) -> DependencyFacts |
         .where(dependency_slots.c.dependency == name)
     ).scalar_one()
     return DependencyFacts(str(name), limit, int(in_flight))
+
+
+def _circuit(
+    conn: sa.Connection, row: InstanceRow, dependency: DependencyFacts | None
+) -> CircuitFacts | None:
+    if row["wait_kind"] != WaitKind.CIRCUIT:
+        return None
+    # The state label names the dependency (``circuit open: NAME``) when no registration
+    # maps the step to it.
+    name = dependency.name if dependency else row["state"].partition(": ")[2]
+    found = conn.execute(sa.select(breakers).where(breakers.c.name == name)).mappings().first()
+    if found is None:
+        return None
+    return CircuitFacts(
+        name, found["state"], found["since"], found["until"], found["changed_by"], found["reason"]
+    )
 
 
 def _unconsumed(conn: sa.Connection, instance_id: str) -> dict[str, int]:
