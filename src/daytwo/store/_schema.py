@@ -204,7 +204,7 @@ human_tasks = Table(
     Column("completed_by", String(255)),
     #: Set when the task was closed because its instance ended while it was open.
     Column("closed_reason", Text),
-    #: JSON: its reminders, escalation chain and timeout as absolute times (migration 0010;
+    #: JSON: its reminders, escalation chain and timeout as absolute times (migration 0012;
     #: ``_task_plans.TaskPlan``), NULL for a task without any.
     Column("plan", Text),
     #: Index in the plan's steps of the next reminder or escalation (NULL: all taken; a
