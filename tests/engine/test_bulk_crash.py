@@ -75,9 +75,10 @@ def test_a_bulk_restart_survives_a_sigkill_acting_on_each_instance_once(
     assert app.store.count_by_status("parcel") == {
         "SUCCEEDED": INSTANCES, "RUNNABLE": INSTANCES,
     }  # fmt: skip
-    # The batch the kill interrupted was run again: its attempt is recorded as lost.
+    # The batch the kill interrupted was run again: its attempt is recorded as lost
+    # (unless the kill, late under load, found the job asleep between two batches).
     lost = [a for a in app.attempts(job.id) if a.error["type"] == "WorkerLost"]
-    assert lost, app.attempts(job.id)
+    assert lost or at_kill % 400 == 0, (at_kill, app.attempts(job.id))
 
     _check_rate(app, job.id)
     app.close()
@@ -119,7 +120,8 @@ def test_a_bulk_retry_of_parked_instances_survives_a_sigkill_retrying_each_once(
                            queues=queues, env=environment)  # fmt: skip
         wait_until(lambda: _acted(app, job.id) >= 600, timeout=120, what="the job to start")
         first.kill()
-        assert _acted(app, job.id) < INSTANCES, "the job finished before the kill"
+        at_kill = _acted(app, job.id)
+        assert at_kill < INSTANCES, "the job finished before the kill"
         second = pool.spawn(concurrency=4, lease_seconds=2.0, app_spec=PARKING_APP,
                             queues=queues, env=environment)  # fmt: skip
         wait_until(
@@ -133,22 +135,27 @@ def test_a_bulk_retry_of_parked_instances_survives_a_sigkill_retrying_each_once(
     assert (progress.status, progress.done, progress.refused, progress.failed) == (
         BulkStatus.DONE, INSTANCES, 0, 0,
     ), progress  # fmt: skip
-    # Each instance: the execution that parked it, then exactly one retried execution; a
-    # retried run that the kill interrupted runs once more, as a lost attempt shows.
-    executions = Counter(line.split()[0] for line in calls.read_text().splitlines())
+    # Each instance: the execution that parked it, then exactly one retried execution that
+    # counted; a retried run the kill interrupted runs once more (its lost attempt may go
+    # unrecorded: see "Attempts" in the architecture), so only the killed process may have
+    # executed an instance beyond those two.
+    executions: Counter[str] = Counter()
+    by_killed: Counter[str] = Counter()
+    for line in calls.read_text().splitlines():
+        instance_id, _attempt, pid = line.split()
+        executions[instance_id] += 1
+        by_killed[instance_id] += int(pid) == first.pid
     assert set(executions) == set(ids)
-    repeated = {i: n for i, n in executions.items() if n != 2}
-    interrupted = {
-        i for i in repeated
-        if any(a.error["type"] == "WorkerLost" for a in app.attempts(i))
-    }  # fmt: skip
-    assert set(repeated) == interrupted, repeated
+    beyond = {i: n for i, n in executions.items() if n - by_killed[i] != 2 and n != 2}
+    assert not beyond, beyond
+    assert all(n <= 3 for n in executions.values()), max(executions.values())
     for instance_id in ids[:: INSTANCES // 20]:
         [step] = app.history(instance_id)
         assert step.outcome == "completed"
         failed = [a for a in app.attempts(instance_id) if a.error["type"] != "WorkerLost"]
         assert [a.error["message"] for a in failed] == ["courier down"]
-    assert [a for a in app.attempts(job.id) if a.error["type"] == "WorkerLost"]
+    lost = [a for a in app.attempts(job.id) if a.error["type"] == "WorkerLost"]
+    assert lost or at_kill % 400 == 0, (at_kill, app.attempts(job.id))
     _check_rate(app, job.id)
     [record] = app.client.audit.list(action="bulk")
     assert (record.count, record.outcome, record.detail) == (
