@@ -43,6 +43,9 @@ def _acted(app: daytwo.App, job_id: str) -> int:
     )  # fmt: skip
 
 
+# The same guarantee as the bulk retry below, through another action: a soak test (scripts/soak)
+# so that the default run pays for one 2,000-instance crash test, not two.
+@pytest.mark.soak
 def test_a_bulk_restart_survives_a_sigkill_acting_on_each_instance_once(
     db_url: str, tmp_path: Path
 ) -> None:
