@@ -110,7 +110,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     chosen = metafunc.config.getoption("--backend") or list(BACKENDS)
     marker = metafunc.definition.get_closest_marker("backends")
     allowed = marker.args if marker else BACKENDS
-    metafunc.parametrize("backend", [b for b in chosen if b in allowed])
+    # The heaviest tests run on SQLite by default and on PostgreSQL in the soak run, so the
+    # default run stays within CI's time (tests/test_bench_*: the same split by size).
+    soak_pg = metafunc.definition.get_closest_marker("soak_on_postgresql") is not None
+    metafunc.parametrize(
+        "backend",
+        [
+            pytest.param(b, marks=pytest.mark.soak) if soak_pg and b == "postgresql" else b
+            for b in chosen
+            if b in allowed
+        ],
+    )
 
 
 @pytest.fixture(scope="session")

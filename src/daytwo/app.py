@@ -13,21 +13,18 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from daytwo._app_client import ClientMethods
+from daytwo._app_host import AppWorkerHost
 from daytwo._breaker_metrics import breaker_collector
 from daytwo._breakers import BreakerActions, declare_breaker
-from daytwo._bulk import BulkJob, BulkPreview
 from daytwo._bulk_workflow import register_bulk_workflow
 from daytwo._client import Client
 from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InvalidInput
 from daytwo._events import LocalEvents
-from daytwo._explain import Explanation
 from daytwo._extension import Extension
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns
-from daytwo._purge import PurgeReport
-from daytwo._records import Attempt, HistoryEvent, Instance, Transition
-from daytwo._selection import Selection
 from daytwo._starts import check_priority, new_instance_id, new_row, outside_workflow
 from daytwo.engine import (
     DEFAULT_RETRY,
@@ -45,10 +42,10 @@ from daytwo.engine import (
     failure_policy,
 )
 from daytwo.store import BreakerPolicy, FlowControl, Store
-from daytwo.worker import Retention, RetentionService, check_period, retention_periods
+from daytwo.worker import Retention, check_period
 
 if TYPE_CHECKING:
-    from daytwo.worker import BackgroundService, Worker
+    from daytwo.worker import Worker
 
 __all__ = ["INLINE_LEASE_SECONDS", "App", "HumanTasks", "InstanceHandle", "new_instance_id"]
 
@@ -58,7 +55,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 E = TypeVar("E", bound=Extension)
 
 
-class App:
+class App(ClientMethods):
     """A daytwo application: its workflows, its steps and its database.
 
     The database is opened on first use, so importing a module that creates an ``App``
@@ -392,113 +389,6 @@ class App:
         )  # fmt: skip
         return self._inline.run(definition, row, version=version, timeout=timeout)
 
-    # -- client operations (the app's Client's) ------------------------------------------
-
-    def get(self, instance_id: str) -> Instance:
-        """The instance with that id; raises :class:`InstanceNotFound`."""
-        return self.client.get(instance_id)
-
-    status = get
-
-    def handle(self, instance_id: str) -> InstanceHandle:
-        """A handle to an existing instance."""
-        return self.client.handle(instance_id)
-
-    def signal(
-        self, instance_id: str, name: str, payload: Any = None, *, sent_by: str | None = None
-    ) -> None:
-        """Deliver a signal (see :meth:`Client.signal`)."""
-        self.client.signal(instance_id, name, payload, sent_by=sent_by)
-
-    def cancel(
-        self, instance_id: str, reason: str = "cancelled by operator", *, by: str | None = None
-    ) -> None:
-        """Cancel an active instance: it stops at its next durable point and compensates
-        (see :meth:`Client.cancel`)."""
-        self.client.cancel(instance_id, reason, by=by)
-
-    def restart(self, instance_id: str, **options: Any) -> InstanceHandle:
-        """See :meth:`Client.restart`."""
-        return self.client.restart(instance_id, **options)
-
-    def fork(self, instance_id: str, position: int, **options: Any) -> InstanceHandle:
-        """See :meth:`Client.fork`."""
-        return self.client.fork(instance_id, position, **options)
-
-    def bulk(
-        self, action: str, selection: Selection, params: Any = None, **options: Any
-    ) -> BulkPreview | BulkJob:
-        """See :meth:`Client.bulk`."""
-        return self.client.bulk(action, selection, params, **options)
-
-    def explain(self, instance_id: str) -> Explanation:
-        """What the instance waits for and why, and the actions that apply now (see
-        :meth:`Client.explain`)."""
-        return self.client.explain(instance_id)
-
-    def retry(
-        self, instance_id: str, *, reason: str | None = None, by: str | None = None
-    ) -> Instance:
-        """Run a parked or backing-off step again now (see :meth:`Client.retry`)."""
-        return self.client.retry(instance_id, reason=reason, by=by)
-
-    def skip(self, instance_id: str, result: Any, *, reason: str | None = None, by: str | None = None) -> Instance:  # fmt: skip  # noqa: E501
-        """Complete a parked step with ``result`` (see :meth:`Client.skip`)."""
-        return self.client.skip(instance_id, result, reason=reason, by=by)
-
-    def resume(
-        self, instance_id: str, *, reason: str | None = None, by: str | None = None
-    ) -> Instance:
-        """Continue a parked instance under the code now deployed (see :meth:`Client.resume`)."""
-        return self.client.resume(instance_id, reason=reason, by=by)
-
-    def abort(
-        self, instance_id: str, *, reason: str | None = None, by: str | None = None
-    ) -> Instance:
-        """End with compensation (see :meth:`Client.abort`)."""
-        return self.client.abort(instance_id, reason=reason, by=by)
-
-    def terminate(self, instance_id: str, *, reason: str | None = None, by: str | None = None) -> Instance:  # fmt: skip  # noqa: E501
-        """End now, TERMINATED, without compensation (see :meth:`Client.terminate`)."""
-        return self.client.terminate(instance_id, reason=reason, by=by)
-
-    def wake(
-        self, instance_id: str, *, reason: str | None = None, by: str | None = None
-    ) -> Instance:
-        """Skip the rest of a timed wait now (see :meth:`Client.wake`)."""
-        return self.client.wake(instance_id, reason=reason, by=by)
-
-    def result(self, instance_id: str, timeout: float | None = None) -> Any:
-        """Wait for the instance to end and return its output (see :meth:`Client.result`)."""
-        return self.client.result(instance_id, timeout)
-
-    def list(
-        self,
-        *,
-        workflow: str | None = None,
-        status: str | Sequence[str] | None = None,
-        state: str | None = None,
-        limit: int = 100,
-    ) -> builtins.list[Instance]:
-        """Instances, newest first, filtered by workflow, status(es) and state label."""
-        return self.client.list(workflow=workflow, status=status, state=state, limit=limit)
-
-    def history(self, instance_id: str) -> builtins.list[HistoryEvent]:
-        """The instance's recorded operations in order."""
-        return self.client.history(instance_id)
-
-    def attempts(self, instance_id: str) -> builtins.list[Attempt]:
-        """The instance's failed step attempts."""
-        return self.client.attempts(instance_id)
-
-    def transitions(self, instance_id: str) -> builtins.list[Transition]:
-        """The instance's state transitions in order."""
-        return self.client.transitions(instance_id)
-
-    def purge(self, before: Any, **options: Any) -> PurgeReport:
-        """Delete ended instances before ``before`` (see :meth:`Client.purge`)."""
-        return self.client.purge(before, **options)
-
     def worker(self, **options: Any) -> Worker:
         """A worker for this app (see :class:`daytwo.worker.Worker` for options).
 
@@ -508,7 +398,7 @@ class App:
         """
         from daytwo.worker import Worker
 
-        return Worker(_AppWorkerHost(self), **options)
+        return Worker(AppWorkerHost(self), **options)
 
     # -- in-process wake-ups --------------------------------------------------------------
 
@@ -519,67 +409,3 @@ class App:
     def remove_listener(self, listener: Callable[[], None]) -> None:
         """Stop calling ``listener``."""
         self.events.remove_listener(listener)
-
-
-class _AppWorkerHost:
-    """An App as its workers see it (:class:`~daytwo.worker.WorkerHost`); read lazily, so
-    that ``app.worker()`` opens no database before the worker starts."""
-
-    def __init__(self, app: App) -> None:
-        self._app = app
-
-    @property
-    def store(self) -> Store:
-        return self._app.store
-
-    @property
-    def clock(self) -> Clock:
-        return self._app.clock
-
-    @property
-    def registry(self) -> Registry:
-        return self._app.registry
-
-    @property
-    def runtime(self) -> Runtime:
-        return self._app.runtime
-
-    @property
-    def flow(self) -> FlowControl:
-        return self._app.flow
-
-    @property
-    def services(self) -> Sequence[BackgroundService]:
-        # Asked at every worker start: what the extensions registered until then.
-        from daytwo.worker import OutboxDelivery, TaskDeadlines
-
-        extensions = self._app.extensions
-        # Core: reminders and escalations of human tasks (one process per cluster).
-        services: list[BackgroundService] = [TaskDeadlines(self.store, self.clock)]
-        services += [s for extension in extensions for s in extension.services()]
-        for extension in extensions:
-            services += [
-                OutboxDelivery(self.store, self.clock, subscriber)
-                for subscriber in extension.subscribers()
-            ]
-        retention = self._app.retention or Retention()
-        periods = retention_periods(self.registry, retention.instances)
-        if periods or retention.prunes:
-            services.append(RetentionService(self.store, self.clock, retention, periods))
-        return services
-
-    def add_listener(self, listener: Callable[[], None]) -> None:
-        self._app.events.add_listener(listener)
-
-    def remove_listener(self, listener: Callable[[], None]) -> None:
-        self._app.events.remove_listener(listener)
-
-    def run_finished(self, instance_id: str, ended: bool) -> None:
-        self._app.events.run_finished(instance_id, ended)
-
-    def worker_started(self, worker_id: str) -> None:
-        # It counts as live for this app whatever its heartbeat (a fake clock runs ahead).
-        self._app.client.serving.worker_started(worker_id)
-
-    def worker_stopped(self, worker_id: str) -> None:
-        self._app.client.serving.worker_stopped(worker_id)

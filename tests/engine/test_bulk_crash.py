@@ -99,6 +99,7 @@ def _check_rate(app: daytwo.App, job_id: str) -> None:
     assert busiest <= RATE, busiest
 
 
+@pytest.mark.soak_on_postgresql
 def test_a_bulk_retry_of_parked_instances_survives_a_sigkill_retrying_each_once(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

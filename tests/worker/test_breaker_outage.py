@@ -8,6 +8,7 @@ import math
 import threading
 from collections import Counter
 
+import pytest
 import sqlalchemy as sa
 
 import daytwo
@@ -20,6 +21,7 @@ CONCURRENCY = 8
 POLICY = BreakerPolicy(failure_rate=50, window=20, minimum_calls=10, open_for=60, half_open_calls=3)
 
 
+@pytest.mark.soak_on_postgresql
 def test_a_twenty_minute_outage_fails_no_instance_and_only_probes_reach_it(
     fake_app: App, clock: FakeClock
 ) -> None:

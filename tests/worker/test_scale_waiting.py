@@ -53,6 +53,7 @@ def _grouped(app: App, sql: str) -> dict[str, int]:
         return {str(key): int(count) for key, count in conn.exec_driver_sql(sql).all()}
 
 
+@pytest.mark.soak_on_postgresql
 def test_ten_thousand_waiting_instances_hold_no_threads(fake_app: App, clock: FakeClock) -> None:
     """10,000 instances wait on one 4-thread worker, then all complete SUCCEEDED.
 

@@ -11,24 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from daytwo._errors import InvalidInput
-from daytwo.store._audit import (
-    AuditEntry,
-    AuditTarget,
-    OperatorAction,
-    append_audit,
-    recording_refusals,
-    resolve_actor,
-)
 from daytwo.store._breaker_admin import BreakerControl
-from daytwo.store._claims import UNLIMITED, QueueLimits
+from daytwo.store._flow_changes import FlowChanges, QueueSettings, held_at
 from daytwo.store._names import Catalog, NameCheck
 from daytwo.store._schema import (
     READY,
@@ -40,7 +30,7 @@ from daytwo.store._schema import (
 )
 from daytwo.store._slots import DependencySlots
 from daytwo.store._store import Store
-from daytwo.store._vocabulary import InstanceStatus, WaitKind
+from daytwo.store._vocabulary import InstanceStatus
 
 __all__ = ["FlowControl", "FlowSettings", "QueueSettings"]
 
@@ -49,28 +39,6 @@ SETTINGS_TTL = 1.0
 #: How long a snapshot is trusted while change notifications arrive (a PostgreSQL worker
 #: whose listener is connected): every change is announced, so this is only a backstop.
 FOLLOWED_TTL = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class QueueSettings:
-    """A queue's limits as configured (None: no limit)."""
-
-    name: str
-    concurrency: int | None = None
-    worker_concurrency: int | None = None
-    rate_limit: int | None = None
-    rate_period: float | None = None
-
-    @property
-    def limits(self) -> QueueLimits:
-        """The cluster-wide part, enforced by claims."""
-        if self.concurrency is None and self.rate_limit is None:
-            return UNLIMITED
-        return QueueLimits(self.concurrency, self.rate_limit, self.rate_period)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -90,7 +58,7 @@ class FlowSettings:
         return self.queues.get(name) or QueueSettings(name)
 
 
-class FlowControl:
+class FlowControl(FlowChanges):
     """Reads and changes flow-control settings; caches them for workers."""
 
     def __init__(
@@ -202,138 +170,6 @@ class FlowControl:
             )
         return result
 
-    # -- changing -------------------------------------------------------------------------
-
-    def set_queue(
-        self,
-        name: str,
-        *,
-        concurrency: int | None = None,
-        worker_concurrency: int | None = None,
-        rate_limit: int | None = None,
-        rate_period: float | None = None,
-        force: bool = False,
-        reason: str | None = None,
-        by: str | None = None,
-    ) -> QueueSettings:
-        """Create or replace a queue's limits (None removes a limit). Audited.
-
-        A queue name that no worker, workflow, setting or instance uses is refused with the
-        known ones, unless ``force``.
-        """
-        params = {
-            "concurrency": concurrency,
-            "worker_concurrency": worker_concurrency,
-            "rate_limit": rate_limit,
-            "rate_period": rate_period,
-        }
-        entry = self._entry(OperatorAction.QUEUE_SET, AuditTarget.QUEUE, name, reason, by, params)
-        with self._refusals(entry):
-            self._check_queue(name, concurrency, worker_concurrency, rate_limit, rate_period, force)
-            values = {**params, "updated_at": self._now()}
-            self._upsert(queues, {"name": name, **values}, ["name"], values, entry)
-        return QueueSettings(name, concurrency, worker_concurrency, rate_limit, rate_period)
-
-    def _check_queue(
-        self,
-        name: str,
-        concurrency: int | None,
-        worker_concurrency: int | None,
-        rate_limit: int | None,
-        rate_period: float | None,
-        force: bool,
-    ) -> None:
-        for label, value in (
-            ("concurrency", concurrency),
-            ("worker concurrency", worker_concurrency),
-            ("rate limit", rate_limit),
-        ):
-            if value is not None and value < 1:
-                raise InvalidInput(f"queue {label} must be at least 1 (got {value})")
-        if (rate_limit is None) != (rate_period is None):
-            raise InvalidInput("a rate limit needs both a count and a period, e.g. 10 per 60 s")
-        if rate_period is not None and rate_period <= 0:
-            raise InvalidInput(f"rate period must be positive (got {rate_period})")
-        if not force:
-            self.names.queue(name)
-
-    def pause(
-        self,
-        workflow: str,
-        step: str | None = None,
-        *,
-        reason: str | None,
-        by: str | None,
-        force: bool = False,
-    ) -> None:
-        """Pause new starts of ``workflow`` or, with ``step``, that step of it. Audited.
-
-        A workflow or step that nothing knows (a typo) is refused with the known names,
-        unless ``force``.
-        """
-        entry = self._entry(
-            OperatorAction.PAUSE, AuditTarget.WORKFLOW, workflow, reason, by, {"step": step}
-        )
-        with self._refusals(entry):
-            if not force:
-                if step:
-                    self.names.step(workflow, step)
-                else:
-                    self.names.workflow(workflow)
-            row = {
-                "workflow": workflow,
-                "step": step or "",
-                "reason": reason,
-                "paused_by": entry.actor,
-                "paused_at": self._now(),
-            }
-            update = {"reason": reason, "paused_by": entry.actor}
-            self._upsert(pauses, row, ["workflow", "step"], update, entry)
-
-    def resume(
-        self,
-        workflow: str,
-        step: str | None = None,
-        *,
-        reason: str | None = None,
-        by: str | None = None,
-    ) -> int:
-        """Lift a pause; instances held at a paused step become runnable. Returns how many.
-        Audited."""
-        entry = self._entry(
-            OperatorAction.UNPAUSE, AuditTarget.WORKFLOW, workflow, reason, by, {"step": step}
-        )
-        with self._refusals(entry):
-            released = self._resume(workflow, step, entry)
-        self.invalidate()
-        return released
-
-    def _resume(self, workflow: str, step: str | None, entry: AuditEntry) -> int:
-        now = self._now()
-        with self.store.write() as conn:
-            found = conn.execute(
-                pauses.delete().where(pauses.c.workflow == workflow, pauses.c.step == (step or ""))
-            ).rowcount
-            if not found:
-                what = f"step {step!r} of workflow {workflow!r}" if step else repr(workflow)
-                raise InvalidInput(f"{what} is not paused; see `daytwo pauses`")
-            self.store.notify_settings_changed(conn)
-            released = 0
-            if step:
-                released = conn.execute(
-                    instances.update()
-                    .where(instances.c.workflow == workflow, _held_at(step))
-                    .values(status=InstanceStatus.RUNNABLE, run_at=now, updated_at=now)
-                ).rowcount
-            for queue in conn.execute(
-                sa.select(instances.c.queue.distinct()).where(
-                    sa.text(READY), instances.c.workflow == workflow
-                )
-            ).scalars():
-                self.store.notify_workers(conn, queue)
-            append_audit(conn, replace(entry, count=int(released)), now)
-        return int(released)
-
     def wake_if_resumed(self, instance_id: str, workflow: str, step: str) -> bool:
         """Make an instance that just suspended at a paused step runnable if the pause is gone.
 
@@ -365,7 +201,7 @@ class FlowControl:
         now = self._now()
         woken = conn.execute(
             instances.update()
-            .where(instances.c.id == instance_id, _held_at(step))
+            .where(instances.c.id == instance_id, held_at(step))
             .values(status=InstanceStatus.RUNNABLE, run_at=now, updated_at=now)
             .returning(instances.c.queue)
         ).first()
@@ -380,7 +216,7 @@ class FlowControl:
             result = [dict(row) for row in rows.mappings()]
             for entry in result:
                 if entry["step"]:
-                    held = _held_at(entry["step"])
+                    held = held_at(entry["step"])
                 else:
                     held = sa.and_(sa.text(READY), instances.c.history_size == 0)
                 entry["held"] = conn.execute(
@@ -389,43 +225,6 @@ class FlowControl:
                     .where(instances.c.workflow == entry["workflow"], held)
                 ).scalar_one()
         return result
-
-    def set_dependency_limit(
-        self,
-        name: str,
-        concurrency: int | None,
-        *,
-        force: bool = False,
-        reason: str | None = None,
-        by: str | None = None,
-    ) -> None:
-        """Limit concurrent calls to dependency ``name`` across the cluster (None: no limit).
-        Audited.
-
-        A dependency that no step calls is refused with the known ones, unless ``force``.
-        """
-        entry = self._entry(
-            OperatorAction.DEPENDENCY_SET,
-            AuditTarget.DEPENDENCY,
-            name,
-            reason,
-            by,
-            {"concurrency": concurrency},
-        )
-        with self._refusals(entry):
-            if concurrency is None:
-                with self.store.write() as conn:
-                    conn.execute(dependency_limits.delete().where(dependency_limits.c.name == name))
-                    self.store.notify_settings_changed(conn)
-                    append_audit(conn, entry, self._now())
-                self.invalidate()
-                return
-            if concurrency < 1:
-                raise InvalidInput(f"dependency concurrency must be at least 1 (got {concurrency})")
-            if not force:
-                self.names.dependency(name)
-            values = {"concurrency": concurrency, "updated_at": self._now()}
-            self._upsert(dependency_limits, {"name": name, **values}, ["name"], values, entry)
 
     def dependency_status(self) -> list[dict[str, Any]]:
         """Per limited dependency: its limit and the calls in flight now."""
@@ -445,55 +244,3 @@ class FlowControl:
     def release_slot(self, dependency: str, instance_id: str, token: int) -> None:
         """Give back the slot taken under lease ``token`` (see :meth:`DependencySlots.release`)."""
         self.slots.release(dependency, instance_id, token)
-
-    # -- helpers --------------------------------------------------------------------------
-
-    def _upsert(
-        self,
-        table: sa.Table,
-        row: dict[str, Any],
-        keys: list[str],
-        update: dict[str, Any],
-        audit: AuditEntry,
-    ) -> None:
-        with self.store.write() as conn:
-            self._upsert_in(conn, table, row, keys, update)
-            self.store.notify_settings_changed(conn)
-            append_audit(conn, audit, self._now())
-        self.invalidate()
-
-    def _entry(
-        self,
-        action: OperatorAction,
-        kind: AuditTarget,
-        target: str,
-        reason: str | None,
-        by: str | None,
-        params: dict[str, Any],
-    ) -> AuditEntry:
-        """The audit row of a settings change (the parameters that are set)."""
-        given = {key: value for key, value in params.items() if value is not None}
-        return AuditEntry(resolve_actor(by), action, kind, target, reason, given or None)
-
-    def _refusals(self, entry: AuditEntry) -> AbstractContextManager[None]:
-        return recording_refusals(self.store.record_audit, entry, self._now)
-
-    def _upsert_in(
-        self,
-        conn: sa.Connection,
-        table: sa.Table,
-        row: dict[str, Any],
-        keys: list[str],
-        update: dict[str, Any],
-    ) -> None:
-        statement = self._insert(table).values(row)
-        conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=update))
-
-
-def _held_at(step: str) -> sa.ColumnElement[bool]:
-    """Instances suspended at a paused ``step`` (in state ``paused:STEP``)."""
-    return sa.and_(
-        instances.c.status == InstanceStatus.WAITING,
-        instances.c.wait_kind == WaitKind.PAUSED,
-        instances.c.wait_name == step,
-    )
