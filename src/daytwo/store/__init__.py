@@ -77,6 +77,15 @@ from daytwo.store._links import (
 )
 from daytwo.store._lookups import InstanceLookups, OutcomeRow
 from daytwo.store._names import Catalog
+from daytwo.store._operator_schema import (
+    audit_log,
+    breaker_calls,
+    breaker_probes,
+    breakers,
+    bulk_items,
+    bulk_jobs,
+    instance_links,
+)
 from daytwo.store._outbox import (
     ENDED_BADLY,
     EventKind,
@@ -112,15 +121,8 @@ from daytwo.store._rows import (
     TransitionRow,
 )
 from daytwo.store._schema import (
-    audit_log,
-    breaker_calls,
-    breaker_probes,
-    breakers,
-    bulk_items,
-    bulk_jobs,
     history,
     human_tasks,
-    instance_links,
     instances,
     metadata,
     signals,

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, TaskNotFound
 from daytwo.store._bulk_items import BulkOutcome, current_item, mark_item
-from daytwo.store._schema import audit_log
+from daytwo.store._operator_schema import audit_log
 
 __all__ = [
     "ACTOR_ENV",

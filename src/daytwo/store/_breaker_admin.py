@@ -20,7 +20,8 @@ from daytwo.store._audit import AuditEntry, append_audit
 from daytwo.store._breaker_policy import BreakerPolicy, WindowCounts
 from daytwo.store._breaker_records import BreakerView, circuit_state
 from daytwo.store._breakers import _CHANGED, Breakers
-from daytwo.store._schema import TIMED, breakers, instances
+from daytwo.store._operator_schema import breakers
+from daytwo.store._schema import TIMED, instances
 from daytwo.store._vocabulary import BreakerState, WaitKind
 
 __all__ = ["BreakerControl", "BreakerStatus"]

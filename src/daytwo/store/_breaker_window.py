@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from daytwo.store._breaker_policy import BreakerPolicy, WindowCounts
-from daytwo.store._schema import breaker_calls
+from daytwo.store._operator_schema import breaker_calls
 
 __all__ = ["counted", "prune", "window_rows"]
 

@@ -30,8 +30,9 @@ from daytwo.store._audit import AuditEntry, append_audit
 from daytwo.store._breaker_policy import BreakerPolicy, WindowCounts, verdict
 from daytwo.store._breaker_records import Admission, BreakerView, circuit_state
 from daytwo.store._breaker_window import counted, prune, window_rows
+from daytwo.store._operator_schema import breaker_calls, breaker_probes, breakers
 from daytwo.store._outbox import EventKind, append_event
-from daytwo.store._schema import TIMED, breaker_calls, breaker_probes, breakers, instances
+from daytwo.store._schema import TIMED, instances
 from daytwo.store._slots import _holds_lease
 from daytwo.store._store import Store
 from daytwo.store._vocabulary import BreakerState, CallOutcome, InstanceStatus, WaitKind

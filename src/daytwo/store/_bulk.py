@@ -24,15 +24,9 @@ import sqlalchemy as sa
 
 from daytwo.store._audit import AuditEntry, AuditOutcome, append_audit
 from daytwo.store._bulk_items import BulkOutcome
+from daytwo.store._operator_schema import audit_log, bulk_items, bulk_jobs
 from daytwo.store._rows import typed_row, typed_rows
-from daytwo.store._schema import (
-    audit_log,
-    bulk_items,
-    bulk_jobs,
-    instances,
-    step_attempts,
-    transitions,
-)
+from daytwo.store._schema import instances, step_attempts, transitions
 from daytwo.store._starts import initial_transition
 from daytwo.store._store import Store
 

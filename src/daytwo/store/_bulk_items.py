@@ -24,7 +24,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 
-from daytwo.store._schema import bulk_items
+from daytwo.store._operator_schema import bulk_items
 
 __all__ = ["AlreadyActed", "BulkItem", "BulkOutcome", "acting_for", "current_item", "mark_item"]
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from daytwo.store._operator_schema import breakers
 from daytwo.store._rows import (
     AttemptRow,
     HumanTaskRow,
@@ -24,7 +25,6 @@ from daytwo.store._rows import (
     typed_row,
 )
 from daytwo.store._schema import (
-    breakers,
     dependency_limits,
     dependency_slots,
     human_tasks,

@@ -17,8 +17,9 @@ from typing import Any, TypedDict, cast
 import sqlalchemy as sa
 
 from daytwo.store._audit import AuditEntry, append_audit
+from daytwo.store._operator_schema import instance_links
 from daytwo.store._rows import InstanceRow, typed_row, typed_rows
-from daytwo.store._schema import history, instance_links, instances, transitions
+from daytwo.store._schema import history, instances, transitions
 from daytwo.store._starts import initial_transition
 from daytwo.store._store import Store
 

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from daytwo.store._archives import ArchiveWriter
 from daytwo.store._audit import AuditEntry, AuditOutcome, append_audit
 from daytwo.store._base import StoreBase
+from daytwo.store._operator_schema import audit_log
 from daytwo.store._retention import delete_instances, ended_batch, instance_records
-from daytwo.store._schema import audit_log
 
 __all__ = ["DEFAULT_BATCH", "PurgeRun", "purge_ended"]
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from daytwo.store._operator_schema import audit_log
 from daytwo.store._schema import (
     ENDED,
-    audit_log,
     instances,
     metadata,
     outbox_events,
