@@ -113,6 +113,16 @@ def _register(app: App) -> None:
         broken()
 
 
+#: History kinds whose operations are being built (issue 13): each one's workflow joins
+#: _register, and leaves this set, with the operation.
+_NOT_WRITTEN_YET = {
+    HistoryKind.CHILD_START,
+    HistoryKind.CHILD,
+    HistoryKind.GATHER,
+    HistoryKind.DEADLINE,
+}
+
+
 def test_the_enums_are_what_the_database_holds(app: App) -> None:
     """Every status, wait kind, history kind and outcome, and task status an instance
     writes is a member, and the records read back carry members."""
@@ -178,7 +188,7 @@ def test_the_enums_are_what_the_database_holds(app: App) -> None:
     }
     assert _distinct(app, transitions_table.c.status) <= _values(InstanceStatus)
     assert _distinct(app, instances.c.wait_kind) <= _values(WaitKind)
-    assert _distinct(app, history.c.kind) == _values(HistoryKind)
+    assert _distinct(app, history.c.kind) == _values(HistoryKind) - _NOT_WRITTEN_YET
     outcomes = _distinct(app, history.c.outcome)
     assert outcomes <= _values(HistoryOutcome)
     assert outcomes >= {HistoryOutcome.COMPLETED, HistoryOutcome.FAILED, HistoryOutcome.TIMED_OUT}

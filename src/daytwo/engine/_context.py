@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from daytwo._errors import InvalidInput
+from daytwo.engine._children import ChildOperations
+from daytwo.engine._parallel import ParallelOperations
 from daytwo.engine._task_plan import RAISE, Escalation, Reminder, TaskSchedule
 from daytwo.store import HistoryKind
 
@@ -86,7 +88,7 @@ def _seconds(value: timedelta | float | int, what: str) -> float:
     raise InvalidInput(f"{what} must be a timedelta or a number of seconds, not {value!r}")
 
 
-class Context:
+class Context(ChildOperations, ParallelOperations):
     """The durable operations a workflow may use besides calling steps.
 
     Each operation is recorded in the instance's history at its position, so replay returns

@@ -117,6 +117,9 @@ class WaitKind(StrEnum):
     #: An open circuit breaker of the step's dependency (state ``circuit open: NAME``),
     #: until it may half-open or is closed.
     CIRCUIT = "circuit"
+    #: The end of a child workflow (``ctx.child``, ``handle.result()``); ``wait_name`` is
+    #: the child's workflow, the history row's ``detail`` its id.
+    CHILD = "child"
 
 
 class HistoryKind(StrEnum):
@@ -136,6 +139,16 @@ class HistoryKind(StrEnum):
     CANCEL = "cancel"
     #: An operator ended the instance without compensation (``detail``: by whom, why).
     TERMINATE = "terminate"
+    #: A child workflow started (``ctx.start_child``, ``ctx.child``); name = the child's
+    #: workflow, result = its id.
+    CHILD_START = "child_start"
+    #: The end of a child workflow, as the parent met it (result or error of the child).
+    CHILD = "child"
+    #: The head of a fan-out (``ctx.gather``, ``ctx.map``): ``detail`` records the number
+    #: of branches and their names, which occupy the positions right after it.
+    GATHER = "gather"
+    #: The instance's own deadline (``@app.workflow(timeout=...)``) passed.
+    DEADLINE = "deadline"
 
 
 class HistoryOutcome(StrEnum):
