@@ -1,5 +1,6 @@
 """daytwo: a durable-workflow engine with its production operations built in."""
 
+from daytwo._async_client import AsyncClient
 from daytwo._audit import AuditRecord, resolve_actor
 from daytwo._bulk import BulkJob, BulkPreview, BulkProgress
 from daytwo._client import Client
@@ -33,11 +34,13 @@ from daytwo._task_records import PlannedStep, TaskEvent
 from daytwo._version import __version__
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
+    AsyncContext,
     Clock,
     Context,
     Escalation,
     FailurePolicy,
     FakeClock,
+    ForeignAwait,
     JsonSerializer,
     Reminder,
     Retry,
@@ -74,6 +77,8 @@ from daytwo.worker import Retention, Worker
 __all__ = [
     "App",
     "ApplicableAction",
+    "AsyncClient",
+    "AsyncContext",
     "Attempt",
     "AuditOutcome",
     "AuditRecord",
@@ -97,6 +102,7 @@ __all__ = [
     "Extension",
     "FailurePolicy",
     "FakeClock",
+    "ForeignAwait",
     "HistoryEvent",
     "HistoryKind",
     "HistoryOutcome",

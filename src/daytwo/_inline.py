@@ -21,7 +21,7 @@ from daytwo._client import outcome
 from daytwo._errors import WorkflowFailed
 from daytwo._records import Instance
 from daytwo._starts import check_same_start
-from daytwo.engine import RunResult, WorkflowDefinition, execute
+from daytwo.engine import RunResult, StepLoop, WorkflowDefinition, execute
 from daytwo.store import TERMINAL_STATUSES, DirectWriter, InstanceStatus
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ class InlineRuns:
         self._keeper: threading.Thread | None = None
         # The lease owner of this App's inline runs; the lease token fences each run.
         self.owner = f"inline-{uuid.uuid4().hex[:12]}"
+        #: Where the async steps of inline runs execute (started at the first one).
+        self.step_loop = StepLoop(name="daytwo-inline-async-steps")
 
     def run(
         self,
@@ -121,7 +123,10 @@ class InlineRuns:
         try:
             # A new row has no history to load; a claimed one loads its own.
             history: list[dict[str, Any]] | None = [] if insert else None
-            return execute(self.app.runtime, writer, row, history=history, insert=insert)
+            return execute(
+                self.app.runtime, writer, row, history=history, insert=insert,
+                step_loop=self.step_loop,
+            )  # fmt: skip
         finally:
             with self._lock:
                 self._leases.discard(instance_id)

@@ -230,9 +230,10 @@ class ResultWaits:
                     del self._waiters[instance_id]
                     self._checks.remove(instance_id)
 
-    def _begin(self, instance_id: str) -> _Waiter:
-        """A new waiter of the instance, registered; the poller runs and checks it."""
-        waiter = _Waiter()
+    def _begin(self, instance_id: str, waiter: _Waiter | None = None) -> _Waiter:
+        """A new waiter of the instance (or ``waiter``, an async one), registered; the
+        poller runs and checks it."""
+        waiter = _Waiter() if waiter is None else waiter
         with self._changed:
             self._waiters.setdefault(instance_id, []).append(waiter)
             due = self._checks.add(instance_id, time.monotonic(), self.first_interval)

@@ -45,6 +45,7 @@ from daytwo.store import BreakerPolicy, FlowControl, Store
 from daytwo.worker import Retention, check_period
 
 if TYPE_CHECKING:
+    from daytwo._async_client import AsyncClient
     from daytwo.worker import Worker
 
 __all__ = ["INLINE_LEASE_SECONDS", "App", "HumanTasks", "InstanceHandle", "new_instance_id"]
@@ -145,6 +146,13 @@ class App(ClientMethods):
         """The store, opened (and migrated) on first use."""
         return self._database.store
 
+    def async_client(self) -> AsyncClient:
+        """This app's client for async code (FastAPI handlers): ``await app.async_client()
+        .start(checkout, order)``; it takes workflow functions as :meth:`start` does."""
+        from daytwo._async_client import AsyncClient
+
+        return AsyncClient(self)
+
     @property
     def runtime(self) -> Runtime:
         """What runs of this app's instances need."""
@@ -164,6 +172,7 @@ class App(ClientMethods):
         database connections)."""
         for extension in self._extensions.values():
             extension.close()
+        self._inline.step_loop.close()
         self.client.close()
 
     # -- extensions -----------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The execution engine: context, replay, runner, retries, compensation, clock."""
 
+from daytwo.engine._async_context import AsyncContext
+from daytwo.engine._async_workflow import ForeignAwait
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
 from daytwo.engine._context import Context, StepInfo, current_run, current_step
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name, version_key
@@ -8,15 +10,18 @@ from daytwo.engine._invocation import StepTimeout
 from daytwo.engine._retry import DEFAULT_RETRY, FailurePolicy, Retry, failure_policy
 from daytwo.engine._runner import Run, execute
 from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.engine._step_loop import StepLoop
 from daytwo.engine._task_plan import Escalation, Reminder, TaskSchedule, after, at_due, before
 
 __all__ = [
     "DEFAULT_RETRY",
+    "AsyncContext",
     "Clock",
     "Context",
     "Escalation",
     "FailurePolicy",
     "FakeClock",
+    "ForeignAwait",
     "JsonSerializer",
     "Registry",
     "Reminder",
@@ -27,6 +32,7 @@ __all__ = [
     "Serializer",
     "Step",
     "StepInfo",
+    "StepLoop",
     "StepTimeout",
     "SystemClock",
     "TaskSchedule",

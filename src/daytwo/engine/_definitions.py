@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from daytwo._errors import InvalidInput, WorkflowNotFound
+from daytwo.engine._async_context import StepCall
 from daytwo.engine._context import current_run
 from daytwo.engine._retry import FailurePolicy, Retry, failure_policy
 from daytwo.engine._signature import InputSignature
@@ -52,6 +54,8 @@ class Step(Generic[P, R]):
         on_failure: FailurePolicy | None = None,
     ) -> None:
         self.fn = fn
+        #: An ``async def`` step: it runs on the worker's event loop (``_step_loop.py``).
+        self.is_async = inspect.iscoroutinefunction(fn)
         self.name = check_name("step", name)
         self.retry = retry
         self.dependency = dependency
@@ -71,6 +75,8 @@ class Step(Generic[P, R]):
         run = current_run()
         if run is None:
             return self.fn(*args, **kwargs)
+        if run.awaits:  # an async workflow awaits the call (sync steps too)
+            return StepCall(run, self, args, kwargs)  # type: ignore[return-value]
         result: R = run.call_step(self, args, kwargs)
         return result
 
@@ -120,8 +126,11 @@ class WorkflowDefinition:
     signature: InputSignature = field(default=None)  # type: ignore[assignment]
     #: Seconds after its end that an instance is kept (None: the app's default retention).
     retention: float | None = None
+    #: An ``async def`` workflow: the engine drives its coroutine (``_async_workflow.py``).
+    is_async: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
         if self.signature is None:
             object.__setattr__(self, "signature", InputSignature.of(self.name, self.fn))
 

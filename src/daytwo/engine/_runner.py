@@ -37,6 +37,7 @@ from daytwo._errors import (
     WaitTimeout,
     _ControlFlow,
 )
+from daytwo.engine._async_workflow import run_async_workflow
 from daytwo.engine._circuit import admit_call, record_call
 from daytwo.engine._clock import Clock
 from daytwo.engine._context import Context, StepInfo, _run_var
@@ -54,6 +55,7 @@ from daytwo.engine._durable import (
 from daytwo.engine._invocation import error_record, invoke
 from daytwo.engine._retry import NO_RETRY, FailurePolicy
 from daytwo.engine._saga import SagaRun
+from daytwo.engine._step_loop import StepLoop, invoke_async
 from daytwo.engine._task_plan import RAISE, TaskSchedule
 from daytwo.engine._task_wait import wait_for_task
 from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
@@ -73,8 +75,10 @@ def execute(
     *,
     history: list[dict[str, Any]] | None = None,
     insert: bool = False,
+    step_loop: StepLoop | None = None,
 ) -> RunResult:
-    """Run a claimed instance until it finishes, suspends, or loses its lease."""
+    """Run a claimed instance until it finishes, suspends, or loses its lease; its
+    async steps run on ``step_loop`` (the worker's; by default one of this process)."""
     definition = runtime.registry.find(row["workflow"], row["version"])
     if definition is None:
         raise LookupError(f"workflow {row['workflow']}@{row['version']} is not registered")
@@ -83,6 +87,8 @@ def execute(
         stored = runtime.store.load_history(row["id"]) if row["history_size"] else []
         history = cast(list[dict[str, Any]], stored)
     run = Run(runtime, writer, definition, row, history, insert=insert)
+    if step_loop is not None:
+        run.step_loop = step_loop
     return run.execute()
 
 
@@ -92,6 +98,9 @@ _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 class Run(SagaRun):
     """One execution of one instance; see the module docstring."""
+
+    #: An async workflow's run: its step calls return awaitables (``_async_context.py``).
+    awaits = False
 
     def execute(self) -> RunResult:
         """Run forward (or compensate, for an instance that already failed)."""
@@ -123,7 +132,10 @@ class Run(SagaRun):
         token = _run_var.set(self)
         try:
             input_value = self.runtime.serde.loads(self.input_text)
-            result = self.definition.call(Context(self), input_value)
+            if self.definition.is_async:
+                result = run_async_workflow(self, input_value)
+            else:
+                result = self.definition.call(Context(self), input_value)
         except Divergence as divergence:
             return self._cancelled_if(self._incompatible(divergence.reason))
         except CancelRequested as cancel:
@@ -216,7 +228,10 @@ class Run(SagaRun):
         )  # fmt: skip
         started = self._now()
         try:
-            value = invoke(step.fn, args, kwargs, info, step.timeout)
+            if step.is_async:
+                value = invoke_async(self.step_loop, step.fn, args, kwargs, info, step.timeout)
+            else:
+                value = invoke(step.fn, args, kwargs, info, step.timeout)
         except _ControlFlow:
             raise
         except Exception as exc:

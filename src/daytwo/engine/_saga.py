@@ -9,6 +9,7 @@ COMPENSATION_FAILED when a compensation exhausted its retries.
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from typing import Any
@@ -18,6 +19,7 @@ from daytwo.engine._attempts import AttemptRun
 from daytwo.engine._context import StepInfo
 from daytwo.engine._durable import CLEAR_WAIT, COMPLETED, RUNNING, STEP, RunResult
 from daytwo.engine._invocation import error_record, invoke
+from daytwo.engine._step_loop import PROCESS_STEP_LOOP, StepLoop, invoke_async
 from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
 
 __all__ = ["SagaRun"]
@@ -25,6 +27,9 @@ __all__ = ["SagaRun"]
 
 class SagaRun(AttemptRun):
     """Failure and compensation; see the module docstring."""
+
+    #: Where the async steps and compensations of this run execute (the worker's loop).
+    step_loop: StepLoop = PROCESS_STEP_LOOP
 
     def _fail(self, error: dict[str, Any]) -> RunResult:
         """The instance failed for good (or was cancelled): enter compensation."""
@@ -91,7 +96,11 @@ class SagaRun(AttemptRun):
             )  # fmt: skip
             started = clock.now()
             try:
-                invoke(step.compensation, (*args, result), kwargs, info, step.timeout)
+                undo, undo_args = step.compensation, (*args, result)
+                if inspect.iscoroutinefunction(undo):
+                    invoke_async(self.step_loop, undo, undo_args, kwargs, info, step.timeout)
+                else:
+                    invoke(undo, undo_args, kwargs, info, step.timeout)
             except _ControlFlow:
                 raise
             except Exception as exc:

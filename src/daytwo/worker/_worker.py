@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from daytwo.engine import FakeClock, RunResult, execute
+from daytwo.engine import FakeClock, RunResult, StepLoop, execute
 from daytwo.store import DirectWriter, GroupCommitter, QueueLimits, WakeReceiver, WriterClosed
 from daytwo.worker._registration import (
     registration,
@@ -103,6 +103,9 @@ class Worker:
         self._group_commit = group_commit
         self._writer: GroupCommitter | DirectWriter | None = None
         self._run_threads: RunThreads[RunResult | None] | None = None
+        # The event loop of async steps: its thread starts at the first one (a worker of
+        # sync code has none), and ends with the worker.
+        self._step_loop = StepLoop(name="daytwo-async-steps")
         # instance id -> (lease token of our claim, its run)
         self._inflight: dict[str, tuple[int, Future[RunResult | None]]] = {}
         self._inflight_by_queue: Counter[str] = Counter()
@@ -231,6 +234,7 @@ class Worker:
         heartbeat_thread.join()
         if self._run_threads is not None:
             self._run_threads.shutdown()
+        self._step_loop.close()
         self.host.store.worker_heartbeat(self.id, self.host.clock.now(), stopped=True)
         self.host.worker_stopped(self.id)
         self._stopped.set()
@@ -414,7 +418,7 @@ class Worker:
         assert self._writer is not None
         result: RunResult | None = None
         try:
-            result = execute(self.host.runtime, self._writer, row)
+            result = execute(self.host.runtime, self._writer, row, step_loop=self._step_loop)
             return result
         except Exception as exc:
             if isinstance(exc, WriterClosed) or row["id"] in self._abandoned:
