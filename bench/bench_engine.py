@@ -21,6 +21,8 @@ Sections:
   threads (in this process) or by P worker processes; measured from worker start until
   the last instance finished. It passes when some variant reaches the raw commit rate
   (``passing_variants`` names them).
+* ``async`` -- the sequential workload as ``async def`` workflow and steps, against the
+  sync one in alternating rounds of the same run (``_async_sequential.py``).
 * ``memory`` -- RSS of a worker process suspending 100,000 instances that wait for a
   signal (in a subprocess).
 
@@ -47,6 +49,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import baselines  # noqa: E402 -- needs the sys.path entry above
+from _async_sequential import async_sequential  # noqa: E402
 from _common import (  # noqa: E402
     Result,
     completion_stats,
@@ -424,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sections",
         default="sequential,concurrent,memory",
-        help="comma-separated subset of sequential,concurrent,memory",
+        help="comma-separated subset of sequential,concurrent,memory,async",
     )
     parser.add_argument(
         "--workdir",
@@ -437,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     sizes = QUICK if ns.quick else FULL
     sections = [s.strip() for s in ns.sections.split(",") if s.strip()]
-    unknown = set(sections) - {"sequential", "concurrent", "memory"}
+    unknown = set(sections) - {"sequential", "concurrent", "memory", "async"}
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     output = ns.output or RESULTS / ("latest-quick.json" if ns.quick else "latest.json")
@@ -457,6 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sequential": sequential,
         "concurrent": concurrent,
         "memory": memory,
+        "async": async_sequential,
     }
     try:
         for name in sections:

@@ -9,6 +9,7 @@ once; the poller wakes it by resolving a future on the caller's event loop. Its 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from daytwo._results import ResultWaits, _Waiter
 from daytwo.store import TERMINAL_STATUSES, OutcomeRow
@@ -28,7 +29,9 @@ class _AsyncWaiter(_Waiter):
         self._future: asyncio.Future[None] = loop.create_future()
 
     def wake(self) -> None:  # called by the poller, on its thread
-        self._loop.call_soon_threadsafe(_resolve, self._future)
+        # A loop closed while its wait was pending refuses the call: nobody waits then.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(_resolve, self._future)
 
     async def woken(self, timeout: float | None) -> bool:
         """Whether it was woken within ``timeout`` seconds (None: however long it takes)."""

@@ -218,7 +218,7 @@ def test_an_async_step_past_its_timeout_is_cancelled_and_times_out(app: App) -> 
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
-            seen.append("cancelled")
+            seen.append(f"cancelled {daytwo.current_step().cancelled}")
             raise
         return "late"
 
@@ -228,7 +228,7 @@ def test_an_async_step_past_its_timeout_is_cancelled_and_times_out(app: App) -> 
 
     with pytest.raises(daytwo.WorkflowFailed) as failed:
         app.run(slow_workflow)
-    assert seen == ["cancelled"]
+    assert seen == ["cancelled True"]  # current_step().cancelled was set by then
     error = failed.value.error
     assert error is not None and error["type"] == "StepFailed"
     [attempt] = app.attempts(failed.value.instance_id)
@@ -335,3 +335,38 @@ def test_a_result_wait_times_out_with_the_instance_as_it_is(app: App) -> None:
     with app.worker(concurrency=1):
         asyncio.run(main())
     assert app.client.result_waits.waited() == 0
+
+
+def test_async_client_starts_many_and_cancels(app: App) -> None:
+    @app.workflow(name="held")
+    async def held(ctx: daytwo.AsyncContext, n: int) -> Any:
+        return await ctx.wait_for_signal("go")
+
+    async def main() -> list[str]:
+        client = app.async_client()
+        handles = await client.start_many(held, [1, 2, 3], ids=["h1", "h2", "h3"])
+        again = await client.start(held, 1, id="h1")
+        assert [h.created for h in handles] == [True, True, True] and not again.created
+        await client.cancel("h2", "not needed", by="ops")
+        await client.signal("h1", "go", "now")
+        await handles[2].cancel()
+        outcomes = []
+        for handle in handles:
+            try:
+                outcomes.append(str(await handle.result(timeout=30)))
+            except daytwo.WorkflowFailed as failed:
+                outcomes.append(str(failed.status))
+        return outcomes
+
+    with app.worker(concurrency=2):
+        assert asyncio.run(main()) == ["now", "CANCELLED", "CANCELLED"]
+
+
+def test_an_async_workflow_input_is_checked_at_start(app: App) -> None:
+    @app.workflow(name="typed")
+    async def typed(ctx: daytwo.AsyncContext, order: dict[str, int]) -> int:
+        return sum(order.values())
+
+    with pytest.raises(daytwo.InvalidInput, match="typed"):
+        app.start(typed, ["not", "a", "dict"])
+    assert app.run(typed, {"a": 1, "b": 2}) == 3

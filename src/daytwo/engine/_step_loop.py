@@ -94,14 +94,14 @@ PROCESS_STEP_LOOP = StepLoop()
 
 
 def invoke_async(
-    loop: StepLoop,
+    step_loop: StepLoop,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     info: StepInfo,
     timeout: float | None,
 ) -> Any:
-    """Run the async step function ``fn`` on ``loop`` and wait for its outcome.
+    """Run the async step function ``fn`` on ``step_loop`` and wait for its outcome.
 
     ``current_step()`` gives ``info`` inside it (and in tasks it creates). At ``timeout``
     the task is cancelled, and :class:`~daytwo.StepTimeout` raised once it has ended: as
@@ -110,11 +110,15 @@ def invoke_async(
     from daytwo.engine._invocation import StepTimeout
 
     async def call() -> Any:
+        loop = asyncio.get_running_loop()
         # The task runs in a copy of the loop thread's context: these sets are its own.
         _run_var.set(None)  # a step calling another step runs it plainly
         _step_var.set(info)
         if timeout is None:
             return await fn(*args, **kwargs)
+        # Scheduled before the timeout's own call: a step handling its cancellation
+        # already sees current_step().cancelled.
+        flag = None if info.cancel is None else loop.call_later(timeout, info.cancel.set)
         bound = asyncio.timeout(timeout)
         try:
             async with bound:
@@ -122,8 +126,9 @@ def invoke_async(
         except TimeoutError:
             if not bound.expired():
                 raise  # the step's own timeout, not ours
-            if info.cancel is not None:
-                info.cancel.set()
             raise StepTimeout(f"step {info.step!r} did not finish within {timeout} s") from None
+        finally:
+            if flag is not None:
+                flag.cancel()
 
-    return loop.submit(call()).result()
+    return step_loop.submit(call()).result()
