@@ -370,3 +370,22 @@ def test_an_async_workflow_input_is_checked_at_start(app: App) -> None:
     with pytest.raises(daytwo.InvalidInput, match="typed"):
         app.start(typed, ["not", "a", "dict"])
     assert app.run(typed, {"a": 1, "b": 2}) == 3
+
+
+def test_a_step_call_never_awaited_is_reported(app: App, caplog: pytest.LogCaptureFixture) -> None:
+    ran: list[str] = []
+
+    @app.step
+    def notify(order: str) -> None:
+        ran.append(order)
+
+    @app.workflow(name="forgetful")
+    async def forgetful(ctx: daytwo.AsyncContext) -> str:
+        notify("o")  # the mistake under test: not awaited
+        return "done"
+
+    with caplog.at_level("WARNING", logger="daytwo.runner"):
+        assert app.run(forgetful) == "done"
+    assert ran == []
+    assert "without awaiting its call(s) of step notify" in caplog.text
+    assert "write `await notify(...)`" in caplog.text

@@ -41,8 +41,18 @@ class StepCall(Generic[R]):
         self.step = step
         self.args = args
         self.kwargs = kwargs
+        # Until awaited: a call left unawaited when the workflow returns is reported
+        # (its step never ran; a coroutine would warn, this object would not).
+        assert run.awaits is not None
+        run.awaits.append(self)
 
     def __await__(self) -> Generator[Any, None, R]:
+        pending = self.run.awaits
+        assert pending is not None
+        if pending and pending[-1] is self:
+            pending.pop()
+        elif self in pending:
+            pending.remove(self)
         # The workflow's thread has the guard loop set (foreign awaits fail clearly); the
         # step is ordinary code, which may run an event loop of its own (asyncio.run).
         guard = events._get_running_loop()

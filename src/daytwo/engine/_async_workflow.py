@@ -17,6 +17,7 @@ thrown in. Uncaught, it fails the instance like any error of workflow code.
 
 from __future__ import annotations
 
+import logging
 from asyncio import events
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from daytwo.engine._runner import Run
 
 __all__ = ["ForeignAwait", "run_async_workflow"]
+
+log = logging.getLogger("daytwo.runner")
 
 
 class ForeignAwait(DaytwoError, RuntimeError):
@@ -57,7 +60,7 @@ class _GuardLoop:
 def run_async_workflow(run: Run, input_value: Any) -> Any:
     """Run the async workflow of ``run`` to its end (or its suspension) on this thread."""
     definition = run.definition
-    run.awaits = True
+    run.awaits = []
     coro = definition.call(AsyncContext(run), input_value)
     previous = events._get_running_loop()
     events._set_running_loop(_GuardLoop(definition.name))  # type: ignore[arg-type]
@@ -65,14 +68,27 @@ def run_async_workflow(run: Run, input_value: Any) -> Any:
         try:
             awaited = coro.send(None)
         except StopIteration as done:
-            return done.value
+            return _returned(run, done.value)
         # It yielded to an event loop: refuse at that await; code that catches the
         # refusal may still end (or go on with daytwo operations), but not await again.
         try:
             coro.throw(_refusal(definition.name, repr(awaited)))
         except StopIteration as done:
-            return done.value
+            return _returned(run, done.value)
         coro.close()
         raise _refusal(definition.name, "a non-daytwo awaitable again after being refused")
     finally:
         events._set_running_loop(previous)
+
+
+def _returned(run: Run, value: Any) -> Any:
+    """The workflow's result; step calls it never awaited (their steps did not run) are
+    reported, as Python reports a coroutine never awaited."""
+    if run.awaits:
+        names = ", ".join(sorted({call.step.name for call in run.awaits}))
+        log.warning(
+            "instance %s: async workflow %r returned without awaiting its call(s) of step "
+            "%s, which therefore did not run; write `await %s(...)`",
+            run.instance_id, run.definition.name, names, run.awaits[0].step.name,
+        )  # fmt: skip
+    return value

@@ -75,7 +75,7 @@ class Step(Generic[P, R]):
         run = current_run()
         if run is None:
             return self.fn(*args, **kwargs)
-        if run.awaits:  # an async workflow awaits the call (sync steps too)
+        if run.awaits is not None:  # an async workflow awaits the call (sync steps too)
             return StepCall(run, self, args, kwargs)  # type: ignore[return-value]
         result: R = run.call_step(self, args, kwargs)
         return result

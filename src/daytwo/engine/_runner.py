@@ -37,6 +37,7 @@ from daytwo._errors import (
     WaitTimeout,
     _ControlFlow,
 )
+from daytwo.engine._async_context import StepCall
 from daytwo.engine._async_workflow import run_async_workflow
 from daytwo.engine._circuit import admit_call, record_call
 from daytwo.engine._clock import Clock
@@ -99,8 +100,9 @@ _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 class Run(SagaRun):
     """One execution of one instance; see the module docstring."""
 
-    #: An async workflow's run: its step calls return awaitables (``_async_context.py``).
-    awaits = False
+    #: An async workflow's run: its step calls return awaitables (``_async_context.py``),
+    #: listed here until awaited.
+    awaits: list[StepCall[Any]] | None = None
 
     def execute(self) -> RunResult:
         """Run forward (or compensate, for an instance that already failed)."""
