@@ -5,6 +5,8 @@ from daytwo._bulk import BulkJob, BulkPreview, BulkProgress
 from daytwo._client import Client
 from daytwo._errors import (
     BreakerNotFound,
+    ChildFailed,
+    ChildIdTaken,
     DaytwoError,
     InstanceConflict,
     InstanceNotFound,
@@ -33,6 +35,7 @@ from daytwo._task_records import PlannedStep, TaskEvent
 from daytwo._version import __version__
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
+    ChildHandle,
     Clock,
     Context,
     Escalation,
@@ -65,6 +68,7 @@ from daytwo.store import (
     InstanceStatus,
     LinkKind,
     OperatorAction,
+    ParentClose,
     TaskEventKind,
     WaitKind,
     read_archive,
@@ -88,6 +92,9 @@ __all__ = [
     "BulkProgress",
     "BulkStatus",
     "CallOutcome",
+    "ChildFailed",
+    "ChildHandle",
+    "ChildIdTaken",
     "Client",
     "Clock",
     "Context",
@@ -113,6 +120,7 @@ __all__ = [
     "LinkKind",
     "NotRunnable",
     "OperatorAction",
+    "ParentClose",
     "PlannedStep",
     "PurgeReport",
     "RegisteredWorkflow",

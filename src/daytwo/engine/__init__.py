@@ -1,5 +1,6 @@
 """The execution engine: context, replay, runner, retries, compensation, clock."""
 
+from daytwo.engine._children import ChildHandle
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
 from daytwo.engine._context import Context, StepInfo, current_run, current_step
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name, version_key
@@ -12,6 +13,7 @@ from daytwo.engine._task_plan import Escalation, Reminder, TaskSchedule, after, 
 
 __all__ = [
     "DEFAULT_RETRY",
+    "ChildHandle",
     "Clock",
     "Context",
     "Escalation",
