@@ -25,6 +25,7 @@ from daytwo._errors import (
 )
 from daytwo._explain import ApplicableAction, Explanation
 from daytwo._extension import Extension
+from daytwo._family import RelatedInstance
 from daytwo._links import Link
 from daytwo._live_workers import WorkerInfo
 from daytwo._purge import PurgeReport, WorkflowPurge
@@ -125,6 +126,7 @@ __all__ = [
     "PurgeReport",
     "RegisteredWorkflow",
     "Reject",
+    "RelatedInstance",
     "Reminder",
     "Retention",
     "Retry",

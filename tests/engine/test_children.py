@@ -255,9 +255,7 @@ def test_cancelling_a_parent_cancels_cancel_children_and_leaves_abandon_ones(app
         dropped = app.get("dropped")
         assert dropped.status == "CANCELLED"
         assert dropped.error is not None
-        assert dropped.error["message"] == (
-            "parent instance 'b' was cancelled: customer withdrew"
-        )
+        assert dropped.error["message"] == ("parent instance 'b' was cancelled: customer withdrew")
         assert app.get("kept").status == "WAITING"
         app.signal("kept", "go", "still")
         assert app.result("kept", timeout=20) == "still"
@@ -341,7 +339,9 @@ def test_bad_child_arguments_fail_with_one_line_errors(app: App) -> None:
         app.start("bad", how, id=how)
     with app.worker(concurrency=1, poll_interval=0.05) as worker:
         worker.drain()
-    messages = {how: (app.get(how).error or {}).get("message") for how in ("policy", "fn", "unknown")}
+    messages = {
+        how: (app.get(how).error or {}).get("message") for how in ("policy", "fn", "unknown")
+    }
     assert messages["policy"] == "on_parent_close must be one of cancel, abandon, not 'orphan'"
     assert "decorated with @app.workflow or a workflow name" in str(messages["fn"])
     assert "'nowhere' is not registered in this app" in str(messages["unknown"])

@@ -50,7 +50,9 @@ __all__ = [
 CHILD_OF = "child_of"
 
 # Literals, not a bound list: the statements are compiled once and run on the driver.
-_TERMINAL = [sa.literal_column(f"'{status}'") for status in sorted(TERMINAL_STATUSES)]
+_TERMINAL: list[sa.ColumnElement[str]] = [
+    sa.literal_column(f"'{status}'") for status in sorted(TERMINAL_STATUSES)
+]
 _ident: sa.BindParameter[str] = sa.bindparam("_id")
 _now: sa.BindParameter[float] = sa.bindparam("_now")
 
