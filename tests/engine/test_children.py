@@ -345,3 +345,22 @@ def test_bad_child_arguments_fail_with_one_line_errors(app: App) -> None:
     assert messages["policy"] == "on_parent_close must be one of cancel, abandon, not 'orphan'"
     assert "decorated with @app.workflow or a workflow name" in str(messages["fn"])
     assert "'nowhere' is not registered in this app" in str(messages["unknown"])
+
+
+def test_explain_names_the_child_a_parent_waits_for_and_its_status(app: App) -> None:
+    @app.workflow(name="idle")
+    def idle(ctx: daytwo.Context) -> None:
+        ctx.wait_for_signal("go")
+
+    @app.workflow(name="holder")
+    def holder(ctx: daytwo.Context) -> Any:
+        return ctx.child(idle)
+
+    app.start("holder", id="h")
+    with app.worker(concurrency=2, poll_interval=0.05) as worker:
+        worker.drain()
+    explained = app.explain("h")
+    assert explained.reasons == [
+        "waits for the end of child instance 'h:0' (workflow idle): it is WAITING in state "
+        "'go'; see: daytwo explain h:0"
+    ]
