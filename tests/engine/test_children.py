@@ -364,3 +364,29 @@ def test_explain_names_the_child_a_parent_waits_for_and_its_status(app: App) -> 
         "waits for the end of child instance 'h:0' (workflow idle): it is WAITING in state "
         "'go'; see: daytwo explain h:0"
     ]
+
+
+def test_replays_after_a_restart_do_not_start_a_second_child(app: App, db_url: str) -> None:
+    _register_pair(app)
+
+    @app.workflow(name="patient")
+    def patient(ctx: daytwo.Context) -> list[Any]:
+        handle = ctx.start_child("doubler", 4)
+        first = ctx.wait_for_signal("first")
+        second = ctx.wait_for_signal("second")
+        return [handle.result(), first, second]
+
+    app.start("patient", id="pt")
+    with app.worker(concurrency=2, poll_interval=0.05) as worker:
+        worker.drain()
+        app.signal("pt", "first", 1)
+        worker.drain()
+    # A new process (App and worker) replays the parent from its history.
+    again = App(db_url)
+    again.registry = app.registry
+    with again.worker(concurrency=2, poll_interval=0.05):
+        again.signal("pt", "second", 2)
+        assert again.result("pt", timeout=20) == [8, 1, 2]
+    again.close()
+    assert [c["id"] for c in _children_of(app, "pt")] == ["pt:0"]
+    assert [k for k, _, _ in _kinds(app, "pt")] == ["child_start", "signal", "signal", "child"]
