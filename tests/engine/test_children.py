@@ -332,7 +332,7 @@ def test_bad_child_arguments_fail_with_one_line_errors(app: App) -> None:
         if how == "policy":
             return ctx.start_child("bad", "x", on_parent_close="orphan")
         if how == "fn":
-            return ctx.start_child(len)  # type: ignore[arg-type]
+            return ctx.start_child(len)
         return ctx.start_child("nowhere")
 
     for how in ("policy", "fn", "unknown"):
@@ -390,3 +390,40 @@ def test_replays_after_a_restart_do_not_start_a_second_child(app: App, db_url: s
     again.close()
     assert [c["id"] for c in _children_of(app, "pt")] == ["pt:0"]
     assert [k for k, _, _ in _kinds(app, "pt")] == ["child_start", "signal", "signal", "child"]
+
+
+def test_an_inline_parent_gets_the_result_of_a_child_a_worker_runs(app: App) -> None:
+    _register_pair(app)
+    with app.worker(concurrency=2, poll_interval=0.05):
+        assert app.run("adder", 5, id="inline", timeout=20) == 11
+    assert [c["id"] for c in _children_of(app, "inline")] == ["inline:0"]
+
+
+@pytest.mark.parametrize("action", ["terminate", "abort"])
+def test_terminating_or_aborting_a_parent_cancels_its_cancel_children(
+    app: App, action: str
+) -> None:
+    @app.workflow(name="idle")
+    def idle(ctx: daytwo.Context) -> None:
+        ctx.wait_for_signal("go")
+
+    @app.workflow(name="owner")
+    def owner(ctx: daytwo.Context) -> Any:
+        ctx.start_child(idle, id="free", on_parent_close=ParentClose.ABANDON)
+        return ctx.child(idle, id="bound")
+
+    app.start("owner", id="ow")
+    with app.worker(concurrency=2, poll_interval=0.05) as worker:
+        worker.drain()
+        if action == "terminate":
+            app.terminate("ow", reason="wrong order")
+        else:
+            app.abort("ow", reason="wrong order")
+        worker.drain()
+        assert app.get("ow").status == ("TERMINATED" if action == "terminate" else "CANCELLED")
+        bound = app.get("bound")
+        assert bound.status == "CANCELLED"
+        verb = "terminated" if action == "terminate" else f"aborted by {daytwo.resolve_actor(None)}"
+        assert bound.error is not None
+        assert bound.error["message"] == f"parent instance 'ow' was {verb}: wrong order"
+        assert app.get("free").status == "WAITING"

@@ -205,10 +205,10 @@ class InstanceActions:
                     "left to compensate" + ("" if row["status"] in TERMINAL_STATUSES else
                     " but what it compensates already; terminate it to stop now")
                 )  # fmt: skip
+            # (``reason`` reads "aborted by alice: why".)
             cancel_children(
-                self.store, conn, row["id"], f"parent instance {row['id']!r} was aborted: "
-                f"{reason}", now,
-            )  # fmt: skip
+                self.store, conn, row["id"], f"parent instance {row['id']!r} was {reason}", now
+            )
             if not _parked(row):
                 values: dict[str, Any] = {"cancel_reason": reason}
                 if row["status"] != InstanceStatus.RUNNING:
