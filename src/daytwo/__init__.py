@@ -6,6 +6,8 @@ from daytwo._bulk import BulkJob, BulkPreview, BulkProgress
 from daytwo._client import Client
 from daytwo._errors import (
     BreakerNotFound,
+    ChildFailed,
+    ChildIdTaken,
     DaytwoError,
     InstanceConflict,
     InstanceNotFound,
@@ -24,6 +26,7 @@ from daytwo._errors import (
 )
 from daytwo._explain import ApplicableAction, Explanation
 from daytwo._extension import Extension
+from daytwo._family import RelatedInstance
 from daytwo._links import Link
 from daytwo._live_workers import WorkerInfo
 from daytwo._purge import PurgeReport, WorkflowPurge
@@ -35,6 +38,7 @@ from daytwo._version import __version__
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
     AsyncContext,
+    ChildHandle,
     Clock,
     Context,
     Escalation,
@@ -68,6 +72,7 @@ from daytwo.store import (
     InstanceStatus,
     LinkKind,
     OperatorAction,
+    ParentClose,
     TaskEventKind,
     WaitKind,
     read_archive,
@@ -93,6 +98,9 @@ __all__ = [
     "BulkProgress",
     "BulkStatus",
     "CallOutcome",
+    "ChildFailed",
+    "ChildHandle",
+    "ChildIdTaken",
     "Client",
     "Clock",
     "Context",
@@ -119,10 +127,12 @@ __all__ = [
     "LinkKind",
     "NotRunnable",
     "OperatorAction",
+    "ParentClose",
     "PlannedStep",
     "PurgeReport",
     "RegisteredWorkflow",
     "Reject",
+    "RelatedInstance",
     "Reminder",
     "Retention",
     "Retry",

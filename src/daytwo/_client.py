@@ -25,6 +25,7 @@ from daytwo._database import Database, creating_module_directory
 from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, WorkflowFailed
 from daytwo._events import LocalEvents
 from daytwo._explain import Explanation, explain
+from daytwo._family import family_of
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._links import links_for
 from daytwo._live_workers import WorkerInfo, live_workers
@@ -367,8 +368,12 @@ class Client(ClientActions):
 
     def get(self, instance_id: str) -> Instance:
         """The instance with that id, with its links; raises :class:`InstanceNotFound`."""
-        instance = self._explained([self._stored(instance_id)])[0]
-        return dataclasses.replace(instance, links=links_for(self.store, instance_id))
+        row = self._stored(instance_id)
+        instance = self._explained([row])[0]
+        parent, children = family_of(self.store, instance_id, row.get("parent_id"))
+        return dataclasses.replace(
+            instance, links=links_for(self.store, instance_id), parent=parent, children=children
+        )
 
     status = get
 

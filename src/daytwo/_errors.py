@@ -12,6 +12,8 @@ from typing import Any
 
 __all__ = [
     "BreakerNotFound",
+    "ChildFailed",
+    "ChildIdTaken",
     "DaytwoError",
     "InstanceConflict",
     "InstanceNotFound",
@@ -146,6 +148,44 @@ class StepFailed(DaytwoError):
         self.error_type = error_type
         self.error_message = message
         self.attempts = attempts
+
+
+class ChildFailed(DaytwoError):
+    """A child workflow ended otherwise than SUCCEEDED (failed, compensated, cancelled,
+    terminated, incompatible, ...); raised into the parent where it waits for the child
+    (``ctx.child``, ``handle.result()``). Not caught, it fails the parent like any step
+    failure (its completed steps are compensated, or it parks, by its failure policy).
+    As with :class:`StepFailed`, branch on :attr:`status` and :attr:`error_type`."""
+
+    def __init__(
+        self, child_id: str, workflow: str, status: str, error_type: str, message: str
+    ) -> None:
+        super().__init__(
+            f"child workflow {workflow!r} (instance {child_id!r}) ended {status}: "
+            f"{error_type}: {message}"
+        )
+        self.child_id = child_id
+        self.workflow = workflow
+        #: The child's end status (a ``daytwo.InstanceStatus`` value).
+        self.status = status
+        self.error_type = error_type
+        self.error_message = message
+
+
+class ChildIdTaken(DaytwoError):
+    """``ctx.child``/``ctx.start_child`` was given an id (``id=``) that an instance which
+    is not a child of this parent has already. Raised in the parent, which fails with it
+    unless it catches it; nothing was started."""
+
+    def __init__(self, child_id: str, parent_id: str, holder: str) -> None:
+        super().__init__(
+            f"cannot start child {child_id!r} of instance {parent_id!r}: instance "
+            f"{child_id!r} exists already and is {holder}, not a child of {parent_id!r}; give "
+            "the child another id, or leave id= out for one derived from the parent's id "
+            "and position"
+        )
+        self.child_id = child_id
+        self.parent_id = parent_id
 
 
 class WaitTimeout(DaytwoError, TimeoutError):

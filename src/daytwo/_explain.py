@@ -136,6 +136,8 @@ def _reasons(facts: InstanceFacts, instance: Instance, now: float) -> list[str]:
         lines.append(_dependency_line(facts, name))
     elif kind == WaitKind.CIRCUIT:
         lines.append(_circuit_line(facts, name, now))
+    elif kind == WaitKind.CHILD:
+        lines.append(_child_line(facts, name))
     elif kind == WaitKind.PARKED:
         lines.append(
             f"parked at step {name!r} after {row['attempt']} attempt(s): its failure policy "
@@ -180,6 +182,18 @@ def _running(facts: InstanceFacts, now: float) -> list[str]:
     if facts.last_attempt is not None:
         lines.append(f"previous attempt: {_error_line(facts.last_attempt['error'])}")
     return lines
+
+
+def _child_line(facts: InstanceFacts, child_id: str | None) -> str:
+    child = facts.child
+    if child is None:
+        return f"waits for the end of child instance {child_id!r}, which is not stored (purged?)"
+    hint = " (it needs an operator; its end wakes this one)" if child.status == (
+        InstanceStatus.NEEDS_ATTENTION) else ""  # fmt: skip
+    return (
+        f"waits for the end of child instance {child.id!r} (workflow {child.workflow}): it is "
+        f"{child.status} in state {child.state!r}{hint}; see: daytwo explain {child.id}"
+    )
 
 
 def _task_line(facts: InstanceFacts, now: float, name: str | None) -> str:

@@ -14,6 +14,7 @@ _WORDS = {
     # kind -> (this instance was made from the other, the other was made from this one)
     LinkKind.RESTARTED_FROM: ("restart of", "restarted as"),
     LinkKind.FORKED_FROM: ("fork of", "forked as"),
+    LinkKind.CHILD_OF: ("child of", "parent of"),
 }
 
 

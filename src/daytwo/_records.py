@@ -25,6 +25,7 @@ from daytwo.store import (
 )
 
 if TYPE_CHECKING:
+    from daytwo._family import RelatedInstance
     from daytwo._links import Link
 
 __all__ = ["Attempt", "HistoryEvent", "HumanTask", "Instance", "TaskStatus", "Transition"]
@@ -84,6 +85,10 @@ class Instance:
     #: Restarts and forks, both ways (``Link.describe()``): read by ``get()`` (one
     #: instance) only; None in listings.
     links: tuple[Link, ...] | None = None
+    #: Child workflows: the instance that started this one, and those this one started
+    #: (``RelatedInstance``, oldest first); read by ``get()`` only, None in listings.
+    parent: RelatedInstance | None = None
+    children: tuple[RelatedInstance, ...] | None = None
 
     @classmethod
     def from_row(
@@ -136,6 +141,7 @@ class Instance:
                 WaitKind.TIMER: f"timer{until}",
                 WaitKind.SIGNAL: f"signal {self.wait_name!r}{until}",
                 WaitKind.TASK: f"human task {self.wait_name!r}",
+                WaitKind.CHILD: f"the end of child instance {self.wait_name!r}",
                 WaitKind.RETRY: f"retry of {self.wait_name!r} (attempt {self.attempt + 1}){until}",
                 WaitKind.PAUSED: f"paused step {self.wait_name!r} (daytwo resume {self.workflow} "
                 f"--step {self.wait_name})",
@@ -164,9 +170,11 @@ class Instance:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``links`` only when they were read)."""
+        """JSON-ready form (``links``, ``parent`` and ``children`` only when they were read)."""
         plain = _plain(self)
         del plain["links"]
+        if self.children is None:
+            del plain["parent"], plain["children"]
         if self.links is not None:
             plain["links"] = [link.to_dict() for link in self.links]
         return {**plain, "waiting_for": self.waiting_for, "cancel_outcome": self.cancel_outcome}

@@ -112,12 +112,18 @@ def _register(app: App) -> None:
     def parks(ctx: daytwo.Context) -> None:
         broken()
 
+    @app.workflow(name="child")
+    def child(ctx: daytwo.Context) -> str:
+        return reserve("d")
+
+    @app.workflow(name="parent")
+    def parent(ctx: daytwo.Context) -> object:
+        return ctx.child(child)
+
 
 #: History kinds whose operations are being built (issue 13): each one's workflow joins
 #: _register, and leaves this set, with the operation.
 _NOT_WRITTEN_YET = {
-    HistoryKind.CHILD_START,
-    HistoryKind.CHILD,
     HistoryKind.GATHER,
     HistoryKind.DEADLINE,
 }
@@ -160,6 +166,7 @@ def test_the_enums_are_what_the_database_holds(app: App) -> None:
         assert kinds == {WaitKind.SIGNAL, WaitKind.TASK, WaitKind.TIMER, WaitKind.RETRY}
         assert {app.get(i).wait_kind for i in waiting.values()} == kinds
         app.cancel(cancelled)
+        assert app.result(app.start("parent").id, timeout=30) == "reserved d"
         app.tasks.complete(app.tasks.list()[0].id, "yes", by="alice")
         assert app.result(waiting["task"], timeout=30) == "yes"
         app.signal(waiting["signal"], "go", 1)

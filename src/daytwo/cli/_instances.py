@@ -198,12 +198,20 @@ def status(
         ("input", abbreviate(instance.input, 2000)),
         ("output", abbreviate(instance.output, 2000) or None),
         ("error", error_text(instance.error) or None),
-        ("links", "; ".join(link.describe() for link in instance.links or ()) or None),
+        # (A child's link to its parent is shown below, with the status of each.)
+        ("links", "; ".join(_made_links(instance)) or None),
+        ("parent", instance.parent.describe() if instance.parent else None),
+        ("children", "\n".join(child.describe() for child in instance.children or ()) or None),
     ]
     for label, value in rows:
         if value is not None:
             table.add_row(label, value)
     stdout_console().print(table)
+
+
+def _made_links(instance: daytwo.Instance) -> list[str]:
+    links = instance.links or ()
+    return [link.describe() for link in links if link.kind is not daytwo.LinkKind.CHILD_OF]
 
 
 def list_instances(

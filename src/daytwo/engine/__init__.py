@@ -2,6 +2,7 @@
 
 from daytwo.engine._async_context import AsyncContext
 from daytwo.engine._async_workflow import ForeignAwait
+from daytwo.engine._children import ChildHandle
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
 from daytwo.engine._context import Context, StepInfo, current_run, current_step
 from daytwo.engine._definitions import Registry, Step, WorkflowDefinition, check_name, version_key
@@ -16,6 +17,7 @@ from daytwo.engine._task_plan import Escalation, Reminder, TaskSchedule, after, 
 __all__ = [
     "DEFAULT_RETRY",
     "AsyncContext",
+    "ChildHandle",
     "Clock",
     "Context",
     "Escalation",

@@ -28,6 +28,7 @@ from daytwo._errors import (
 )
 from daytwo.engine._clock import Clock, SystemClock
 from daytwo.engine._definitions import Registry, WorkflowDefinition
+from daytwo.engine._family import Family, child_workflow, family_at_failure
 from daytwo.engine._serde import JsonSerializer, Serializer
 from daytwo.store import (
     RUN_COLUMNS,
@@ -181,6 +182,9 @@ class DurableRun:
         self._open_task: bool = row["wait_kind"] == WaitKind.TASK
         #: A cancel that arrived after this run began (see _flush), for the saga's records.
         self.cancel_seen: str | None = None
+        # Child workflows (``_family.py``): None unless the instance has a parent or children.
+        parent_id = row.get("parent_id")
+        self.family: Family | None = None if parent_id is None else Family(row["id"], parent_id)
         if insert:  # the row carries transition_count 1 for this initial transition
             self._transitions.append(
                 {
@@ -229,7 +233,9 @@ class DurableRun:
         """The instance waits at ``seq``; the code must still be doing that same operation."""
         wait_kind, wait_name = self.values["wait_kind"], self.values["wait_name"]
         expected = HistoryKind.STEP if wait_kind in _STEP_WAITS else wait_kind
-        if (expected, wait_name) != (kind, name):
+        # A child wait is named by the child's id; its history row by the child's workflow.
+        workflow = child_workflow(self.history, wait_name) if wait_kind == WaitKind.CHILD else ""
+        if (expected, workflow or wait_name) != (kind, name):
             waiting = {
                 WaitKind.RETRY: f"a retry of step {wait_name!r}",
                 WaitKind.ATTEMPT: f"step {wait_name!r} (an attempt was running)",
@@ -240,6 +246,7 @@ class DurableRun:
                 WaitKind.TIMER: f"timer {wait_name!r}",
                 WaitKind.SIGNAL: f"signal {wait_name!r}",
                 WaitKind.TASK: f"human task {wait_name!r}",
+                WaitKind.CHILD: f"the end of child workflow {workflow!r} (id {wait_name!r})",
             }.get(wait_kind, f"{wait_kind} {wait_name!r}")
             raise Divergence(
                 f"at position {seq} the instance is waiting for {waiting} but the workflow "
@@ -349,6 +356,9 @@ class DurableRun:
             close_tasks=close_tasks,
             yields_to_cancel=yields,
         )
+        family = self.family
+        if family is not None:
+            write.family = family.write_for(self.values)
         if self._insert_row is not None:
             write.insert = {**self._insert_row, **self.values}
             self._insert_row = None
@@ -359,6 +369,8 @@ class DurableRun:
         if outcome is None:
             return
         if not outcome.applied:
+            if family is not None:
+                family.not_written(write.family)
             if write.insert is not None:
                 raise InstanceExists(self.instance_id)
             if outcome.cancel_reason is not None:
@@ -445,6 +457,8 @@ class DurableRun:
     def _finish(
         self, end: InstanceStatus, *, output: str | None = None, yields: bool = False
     ) -> None:
+        if self.values["error"] is not None:  # (a failed end may not have replayed the code)
+            self.family = family_at_failure(self.family, self.instance_id, self.history)
         now = self._now()
         status = str(end)  # plain text: bound in the row, its transition and its bucket
         self.values.update(

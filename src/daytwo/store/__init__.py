@@ -46,6 +46,7 @@ from daytwo.store._bulk import (
     settle_item,
 )
 from daytwo.store._bulk_items import AlreadyActed, BulkItem, BulkOutcome, acting_for
+from daytwo.store._children import Relative, relatives_of
 from daytwo.store._claims import QueueLimits
 from daytwo.store._database import (
     DATABASE_ENV,
@@ -144,6 +145,7 @@ from daytwo.store._vocabulary import (
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
+    ParentClose,
     TaskEventKind,
     TaskStatus,
     WaitKind,
@@ -161,6 +163,7 @@ from daytwo.store._workers import (
     running_workers_on,
     worker_registrations,
 )
+from daytwo.store._write_records import FamilyWrite
 from daytwo.store._writes import RUN_COLUMNS, InstanceWrite, WriteOutcome
 
 __all__ = [
@@ -205,6 +208,7 @@ __all__ = [
     "DependencyFacts",
     "DirectWriter",
     "EventKind",
+    "FamilyWrite",
     "FlowControl",
     "GroupCommitter",
     "HistoryKind",
@@ -226,11 +230,13 @@ __all__ = [
     "OperatorAction",
     "OutboxEvent",
     "OutcomeRow",
+    "ParentClose",
     "PauseFacts",
     "PlanStep",
     "PlanStepKind",
     "PurgeRun",
     "QueueLimits",
+    "Relative",
     "ServedWorkflow",
     "SignalRow",
     "StartOutcome",
@@ -298,6 +304,7 @@ __all__ = [
     "recent_registrations",
     "record_delivery_failure",
     "recording_refusals",
+    "relatives_of",
     "release_lease",
     "release_workers",
     "resolve_actor",

@@ -27,6 +27,7 @@ from sqlalchemy.engine import RowMapping
 from daytwo._errors import InstanceNotFound, NotRunnable
 from daytwo.store._audit import AuditEntry, append_audit
 from daytwo.store._base import StoreBase
+from daytwo.store._children import cancel_children
 from daytwo.store._inbox import locked_instance
 from daytwo.store._schema import history, instances, step_attempts, transitions
 from daytwo.store._vocabulary import (
@@ -204,6 +205,10 @@ class InstanceActions:
                     "left to compensate" + ("" if row["status"] in TERMINAL_STATUSES else
                     " but what it compensates already; terminate it to stop now")
                 )  # fmt: skip
+            # (``reason`` reads "aborted by alice: why".)
+            cancel_children(
+                self.store, conn, row["id"], f"parent instance {row['id']!r} was {reason}", now
+            )
             if not _parked(row):
                 values: dict[str, Any] = {"cancel_reason": reason}
                 if row["status"] != InstanceStatus.RUNNING:

@@ -44,12 +44,13 @@ class StoreBase:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._lock = write_lock_for(self.dialect, engine.url.database)
-        self._applier = WriteApplier(engine, self._lock)
+        self._applier = WriteApplier(engine, self._lock, wake_channel=WAKE_CHANNEL)
         #: SQLite: the wake-up datagrams to workers of other processes (None elsewhere).
         self.wakeups: WakeSender | None = None
         database = engine.url.database
         if self.dialect == "sqlite" and database:
             self.wakeups = WakeSender(wake_directory(database))
+            self._applier.after_commit = self.wakeups.send
         self._starts = StartCommits(
             engine,
             self._lock,

@@ -39,7 +39,14 @@ from daytwo.store._store import Store
 from daytwo.store._vocabulary import InstanceStatus, TaskStatus, WaitKind
 from daytwo.store._workers import WorkerRegistration
 
-__all__ = ["CircuitFacts", "DependencyFacts", "InstanceFacts", "PauseFacts", "instance_facts"]
+__all__ = [
+    "ChildFacts",
+    "CircuitFacts",
+    "DependencyFacts",
+    "InstanceFacts",
+    "PauseFacts",
+    "instance_facts",
+]
 
 #: How many of the latest worker registrations are searched for a step's dependency.
 REGISTRATIONS_SEARCHED = 50
@@ -77,6 +84,16 @@ class CircuitFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class ChildFacts:
+    """The child workflow a parent waits for: where it is."""
+
+    id: str
+    workflow: str
+    status: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceFacts:
     """Everything an explanation of one instance needs (None: not applicable)."""
 
@@ -90,6 +107,8 @@ class InstanceFacts:
     pause: PauseFacts | None = None
     dependency: DependencyFacts | None = None
     circuit: CircuitFacts | None = None
+    #: The child it waits for (None: its row is gone).
+    child: ChildFacts | None = None
     #: Signals delivered to it that no wait has taken yet, by name.
     unconsumed_signals: Mapping[str, int] = field(default_factory=dict)
 
@@ -115,13 +134,14 @@ def instance_facts(store: Store, instance_id: str, now: float) -> InstanceFacts 
             pause=None if step is None else _pause(conn, row["workflow"], step),
             dependency=dependency,
             circuit=_circuit(conn, row, dependency),
+            child=_child(conn, row),
             unconsumed_signals=_unconsumed(conn, instance_id),
         )
 
 
 def _step_at(row: InstanceRow) -> str | None:
     """The step the instance is at: the one it waits at or runs, as ``wait_name`` says."""
-    if row["wait_kind"] in (WaitKind.SIGNAL, WaitKind.TASK, WaitKind.TIMER, None):
+    if row["wait_kind"] in (WaitKind.SIGNAL, WaitKind.TASK, WaitKind.TIMER, WaitKind.CHILD, None):
         return None
     name = row["wait_name"]
     if name is not None and name.startswith("compensate:"):
@@ -209,6 +229,14 @@ def _circuit(
     return CircuitFacts(
         name, found["state"], found["since"], found["until"], found["changed_by"], found["reason"]
     )
+
+
+def _child(conn: sa.Connection, row: InstanceRow) -> ChildFacts | None:
+    if row["wait_kind"] != WaitKind.CHILD or row["wait_name"] is None:
+        return None
+    columns = (instances.c.id, instances.c.workflow, instances.c.status, instances.c.state)
+    found = conn.execute(sa.select(*columns).where(instances.c.id == row["wait_name"])).first()
+    return None if found is None else ChildFacts(found[0], found[1], found[2], found[3])
 
 
 def _unconsumed(conn: sa.Connection, instance_id: str) -> dict[str, int]:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import RowMapping
 
 from daytwo.store._audit import AuditEntry, AuditFilter, AuditRow, append_audit, audit_query
 from daytwo.store._base import TERMINAL_STATUSES, StoreBase
+from daytwo.store._children import cancel_children
 from daytwo.store._rows import InstanceRow, SignalRow, typed_row, typed_rows
 from daytwo.store._schema import human_tasks, instances, signals
 from daytwo.store._task_plans import append_task_event
@@ -154,6 +155,12 @@ class Inbox(StoreBase):
                 values.update(status=InstanceStatus.RUNNABLE, run_at=now)
                 self.notify_workers(conn, row["queue"])
             conn.execute(instances.update().where(instances.c.id == instance_id).values(**values))
+            # Its children with the CANCEL policy are cancelled with it, not once it ends
+            # (its compensation may take a while).
+            cancel_children(
+                self, conn, instance_id, f"parent instance {instance_id!r} was cancelled: "
+                f"{reason}", now,
+            )  # fmt: skip
             if audit is not None:
                 append_audit(conn, audit, now)
             return typed_row(row, InstanceRow)

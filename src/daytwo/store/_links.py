@@ -31,6 +31,9 @@ class LinkKind(StrEnum):
 
     RESTARTED_FROM = "restarted_from"
     FORKED_FROM = "forked_from"
+    #: Started by the linked instance as its child workflow (``ctx.child``), at
+    #: ``position``; written with the child's row (``_children.py``).
+    CHILD_OF = "child_of"
 
 
 class LinkRow(TypedDict):

@@ -24,7 +24,14 @@ from sqlalchemy.engine import Dialect
 
 from daytwo.store._aggregates import add_events_on_conflict
 from daytwo.store._prepared import Prepared
-from daytwo.store._schema import history, instances, slo_buckets, step_attempts, transitions
+from daytwo.store._schema import (
+    START_COLUMNS,
+    history,
+    instances,
+    slo_buckets,
+    step_attempts,
+    transitions,
+)
 
 __all__ = ["OneStatementWrites"]
 
@@ -69,7 +76,7 @@ class OneStatementWrites:
         if insert:
             anchor = (
                 postgresql.insert(instances)
-                .values({c.name: sa.bindparam(c.name) for c in instances.c})
+                .values({c.name: sa.bindparam(c.name) for c in START_COLUMNS})
                 .on_conflict_do_nothing()
                 .returning(instances.c.id)
                 .cte("anchor")

@@ -13,7 +13,7 @@ The engine's hot path (claims, durable writes) keeps its plain dicts and RowMapp
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypedDict, TypeVar, cast
+from typing import NotRequired, TypedDict, TypeVar, cast
 
 from sqlalchemy.engine import RowMapping
 
@@ -62,6 +62,10 @@ class InstanceRow(TypedDict):
     created_at: float
     updated_at: float
     finished_at: float | None
+    #: A child workflow's parent and its :class:`~daytwo.store.ParentClose` (stored rows;
+    #: a row built for a start that is not a child's leaves them out).
+    parent_id: NotRequired[str | None]
+    parent_close: NotRequired[str | None]
 
 
 class HistoryRow(TypedDict):

@@ -42,6 +42,10 @@ TIMED = f"status = '{InstanceStatus.WAITING}' AND run_at IS NOT NULL"
 RUNNING = f"status = '{InstanceStatus.RUNNING}'"
 #: Ended instances: ``finished_at`` is set exactly when an instance reaches a terminal status.
 ENDED = "finished_at IS NOT NULL"
+#: Instances started as a child by another (the parent index).
+CHILD = "parent_id IS NOT NULL"
+#: Columns only a child's row sets; the hot-path inserts of other instances leave them out.
+PARENT_COLUMNS = ("parent_id", "parent_close")
 
 #: One row per workflow instance. ``run_at`` is when a worker may claim the instance: the due
 #: time of a runnable or waiting instance, the lease expiry of a running one, NULL when only
@@ -74,6 +78,10 @@ instances = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     Column("finished_at", Double),
+    # A child workflow's parent instance and what the parent's end does to it (a
+    # :class:`ParentClose`); both NULL for an instance nothing started as a child.
+    Column("parent_id", String(255)),
+    Column("parent_close", String(16)),
     # Claiming and "when is the next one due" look only at instances that have a run_at,
     # through two partial indexes, so their cost does not depend on how many finished
     # instances the table holds. Runnable instances are taken from their queue by priority,
@@ -114,7 +122,17 @@ instances = Table(
         sqlite_where=sa.text(ENDED),
         postgresql_where=sa.text(ENDED),
     ),
+    # A parent's children (status, cancel on the parent's end): only children are in it.
+    Index(
+        "ix_instances_parent",
+        "parent_id",
+        sqlite_where=sa.text(CHILD),
+        postgresql_where=sa.text(CHILD),
+    ),
 )
+
+#: The columns every start writes (the hot-path inserts), all but :data:`PARENT_COLUMNS`.
+START_COLUMNS = tuple(column for column in instances.c if column.name not in PARENT_COLUMNS)
 
 #: The durable operations of an instance in call order. ``(instance_id, seq)`` is the primary
 #: key, which is what makes every outcome recorded exactly once.

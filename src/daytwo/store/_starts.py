@@ -31,7 +31,7 @@ from sqlalchemy.engine import Dialect, Engine
 
 from daytwo.store._prepared import Prepared
 from daytwo.store._rows import InstanceRow
-from daytwo.store._schema import instances, transitions
+from daytwo.store._schema import START_COLUMNS, instances, transitions
 from daytwo.store._write_lock import NoWriteLock, WriteLock
 from daytwo.store._writes import _retry_after_abort
 
@@ -103,7 +103,7 @@ class StartCommits:
         dialect = engine.dialect
         self._postgres = dialect.name == "postgresql"
         insert = (postgresql if self._postgres else sqlite).insert(instances)
-        values = insert.values({c.name: sa.bindparam(c.name) for c in instances.c})
+        values = insert.values({c.name: sa.bindparam(c.name) for c in START_COLUMNS})
         self._insert = Prepared(values.on_conflict_do_nothing(), dialect)
         # PostgreSQL batches: one INSERT per chunk of rows, each column sent as an array.
         self._insert_arrays = _insert_from_arrays(instances, dialect, returning="id")
@@ -359,7 +359,7 @@ def _one_statement_start(wake_channel: str, dialect: Dialect) -> Prepared:
     """The instance, its first transition and the workers' NOTIFY as one statement."""
     anchor = (
         postgresql.insert(instances)
-        .values({c.name: sa.bindparam(c.name) for c in instances.c})
+        .values({c.name: sa.bindparam(c.name) for c in START_COLUMNS})
         .on_conflict_do_nothing()
         .returning(instances.c.id)
         .cte("anchor")
@@ -389,10 +389,11 @@ def _insert_from_arrays(table: sa.Table, dialect: Dialect, returning: str | None
     server, where a pipelined statement per row is parsed and run once per row (a batch
     start made 15,000-18,000 rows/s that way).
     """
-    names = ", ".join(column.name for column in table.c)
+    columns = START_COLUMNS if table is instances else tuple(table.c)
+    names = ", ".join(column.name for column in columns)
     # %b: each array in binary form (psycopg's text form quotes every element, which cost
     # more than the server's work).
-    arrays = ", ".join(f"%b::{column.type.compile(dialect=dialect)}[]" for column in table.c)
+    arrays = ", ".join(f"%b::{column.type.compile(dialect=dialect)}[]" for column in columns)
     sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays})"
     if table is instances:
         sql += " ON CONFLICT DO NOTHING"
@@ -401,7 +402,8 @@ def _insert_from_arrays(table: sa.Table, dialect: Dialect, returning: str | None
 
 def _columns(rows: Sequence[dict[str, Any]], table: sa.Table) -> tuple[list[Any], ...]:
     """``rows`` as one list per column of ``table`` (the arrays of :func:`_insert_from_arrays`)."""
-    return tuple([row[column.name] for row in rows] for column in table.c)
+    columns = START_COLUMNS if table is instances else tuple(table.c)
+    return tuple([row[column.name] for row in rows] for column in columns)
 
 
 def _as_instance_row(row: dict[str, Any]) -> InstanceRow:

@@ -19,6 +19,7 @@ from daytwo.store._actions import describe, enter_state, locked
 from daytwo.store._aggregates import bucket_key, bucket_rows, bucket_upsert
 from daytwo.store._audit import AuditEntry, append_audit
 from daytwo.store._base import StoreBase
+from daytwo.store._children import cancel_children, wake_parent
 from daytwo.store._outbox import EventKind, append_event, ended_badly_payload
 from daytwo.store._schema import dependency_slots, history, human_tasks, instances
 from daytwo.store._vocabulary import (
@@ -82,6 +83,12 @@ def terminate(
             )
         )
         conn.execute(dependency_slots.delete().where(dependency_slots.c.instance_id == instance_id))
+        if row["parent_id"] is not None:
+            wake_parent(store, conn, row["parent_id"], instance_id, now)
+        cancel_children(
+            store, conn, instance_id, f"parent instance {instance_id!r} was terminated: {reason}",
+            now,
+        )  # fmt: skip
         identity = (row["workflow"], row["version"], row["created_at"])
         buckets = sorted(bucket_rows(identity, values, [], []), key=bucket_key)
         conn.execute(bucket_upsert(store.dialect), buckets)

@@ -26,6 +26,7 @@ __all__ = [
     "HistoryKind",
     "HistoryOutcome",
     "InstanceStatus",
+    "ParentClose",
     "TaskEventKind",
     "TaskStatus",
     "WaitKind",
@@ -118,8 +119,23 @@ class WaitKind(StrEnum):
     #: until it may half-open or is closed.
     CIRCUIT = "circuit"
     #: The end of a child workflow (``ctx.child``, ``handle.result()``); ``wait_name`` is
-    #: the child's workflow, the history row's ``detail`` its id.
+    #: the child's instance id (so that the child's end wakes exactly this wait), the
+    #: history row is named by the child's workflow and its ``detail`` holds the id.
     CHILD = "child"
+
+
+class ParentClose(StrEnum):
+    """What a parent's end does to a child still active then (``instances.parent_close``).
+
+    Applied when the parent is cancelled, aborted or terminated, and when it ends in any
+    other way (it succeeded, failed, compensated, became incompatible) with the child
+    still active.
+    """
+
+    #: The child gets a cancel request (it compensates and ends CANCELLED).
+    CANCEL = "cancel"
+    #: The child runs on by itself.
+    ABANDON = "abandon"
 
 
 class HistoryKind(StrEnum):

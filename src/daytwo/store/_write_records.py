@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PROGRESS_COLUMNS", "RUN_COLUMNS", "InstanceWrite", "WriteOutcome"]
+__all__ = ["PROGRESS_COLUMNS", "RUN_COLUMNS", "FamilyWrite", "InstanceWrite", "WriteOutcome"]
 
 #: Columns a lease holder owns and writes at every durable point (always all of them, so
 #: the UPDATE has a single shape).
@@ -33,6 +33,20 @@ RUN_COLUMNS = (
 PROGRESS_COLUMNS = ("state", "state_entered_at", "wait_kind", "wait_name", "wait_seq", "wake_at",
                     "attempt", "history_size", "transition_count", "updated_at",
                     "error")  # fmt: skip
+
+
+@dataclass(slots=True)
+class FamilyWrite:
+    """What a write of a parent or a child does to the other (``_children.py``)."""
+
+    #: Children to create: each ``(instances row, position of its child_start row)``.
+    starts: list[tuple[dict[str, Any], int]] = field(default_factory=list)
+    #: The write ends a child: wake this parent if it waits for the child.
+    parent_to_wake: str | None = None
+    #: The write ends a parent: cancel its CANCEL children with this reason.
+    cancel_children: str | None = None
+    #: The write suspends a parent at this child's end: re-check it under the lock.
+    recheck_child: str | None = None
 
 
 @dataclass(slots=True)
@@ -66,15 +80,20 @@ class InstanceWrite:
     #: The write ends the instance on its own terms (success, incompatibility): when a
     #: cancel is pending it is not applied, and the outcome carries the cancel's reason.
     yields_to_cancel: bool = False
+    #: Child workflows: set only on writes of parents and children (one attribute test
+    #: for every other write).
+    family: FamilyWrite | None = None
 
     @property
     def has_side_rows(self) -> bool:
-        """Whether it consumes signals, creates or closes tasks or re-checks for a wake-up."""
+        """Whether it consumes signals, creates or closes tasks, re-checks for a wake-up or
+        touches a parent or children."""
         return bool(
             self.consumed_signals
             or self.new_tasks
             or self.recheck_signal is not None
             or self.close_tasks is not None
+            or self.family is not None
         )
 
 

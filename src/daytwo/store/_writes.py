@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from daytwo.store._aggregates import bucket_key, bucket_rows, bucket_upsert, merge_bucket_rows
+from daytwo.store._children import ChildWrites
 from daytwo.store._claims import (
     ClaimRequest,
     claim_one_statement,
@@ -30,6 +31,7 @@ from daytwo.store._one_statement import OneStatementWrites
 from daytwo.store._outbox import HotPathAppender, reports_event
 from daytwo.store._prepared import Prepared
 from daytwo.store._schema import (
+    START_COLUMNS,
     history,
     instances,
     signals,
@@ -73,7 +75,9 @@ def _retry_after_abort(exc: BaseException, attempt: int) -> bool:
 class WriteApplier:
     """Applies instance writes on one dedicated connection (serialized by a lock)."""
 
-    def __init__(self, engine: Engine, write_lock: WriteLock | NoWriteLock) -> None:
+    def __init__(
+        self, engine: Engine, write_lock: WriteLock | NoWriteLock, *, wake_channel: str
+    ) -> None:
         self.engine = engine
         self._write_lock = write_lock
         dialect = engine.dialect
@@ -99,7 +103,7 @@ class WriteApplier:
         self._progress_returning = update(PROGRESS_COLUMNS, returning=True)
         self._insert = Prepared(
             insert_dialect.insert(instances)
-            .values({c.name: sa.bindparam(c.name) for c in instances.c})
+            .values({c.name: sa.bindparam(c.name) for c in START_COLUMNS})
             .on_conflict_do_nothing(),
             dialect,
         )
@@ -121,6 +125,11 @@ class WriteApplier:
             dialect,
         )
         self._tasks = TaskWrites(dialect)
+        self._children = ChildWrites(dialect, wake_channel)
+        #: SQLite: wakes the workers of other processes after a commit that made a parent
+        #: or a child due (PostgreSQL: a NOTIFY in the transaction). Set by the store.
+        self.after_commit: Callable[[], object] | None = None
+        self._wake_after = False
         self._wake = Prepared(
             instances.update()
             .where(
@@ -186,6 +195,7 @@ class WriteApplier:
                 if outcome is not None:
                     return [outcome]
             for attempt in range(1, TRANSIENT_RETRIES + 1):
+                self._wake_after = False
                 try:
                     cursor.execute(self._begin)
                     outcomes = self._apply_all(cursor, writes)
@@ -197,6 +207,8 @@ class WriteApplier:
                             self._outbox.report_bad_ends(cursor, writes, outcomes)
                             break
                     cursor.execute("COMMIT")
+                    if self._wake_after and self.after_commit is not None:
+                        self.after_commit()
                     if claimed is None:
                         return outcomes
                     for claim, rows in zip(claims, claimed, strict=True):
@@ -401,6 +413,8 @@ class WriteApplier:
                 cursor, write.instance_id, write.close_tasks, write.values["updated_at"]
             )
         woken = False
+        if write.family is not None:
+            woken = self._family(cursor, write)
         if write.recheck_signal is not None:
             params = {
                 "_id": write.instance_id,
@@ -409,4 +423,29 @@ class WriteApplier:
             }
             cursor.execute(self._wake.sql, self._wake.params(params))
             woken = cursor.rowcount > 0
+        return woken
+
+    def _family(self, cursor: Any, write: InstanceWrite) -> bool:
+        """A parent's or a child's rows and wake-ups (``_children.py``); True if the
+        suspending instance itself was made due again."""
+        family, children = write.family, self._children
+        assert family is not None
+        now = write.values["updated_at"]
+        queues: set[str] = set()
+        if family.starts:
+            queues |= children.start(cursor, write.instance_id, family.starts)
+        if family.parent_to_wake is not None:
+            queues |= children.wake_parent(cursor, family.parent_to_wake, write.instance_id, now)
+        if family.cancel_children is not None:
+            queues |= children.cancel_children(
+                cursor, write.instance_id, family.cancel_children, now
+            )
+        woken = False
+        if family.recheck_child is not None:
+            own = children.recheck(cursor, write.instance_id, family.recheck_child, now)
+            woken = bool(own)
+            queues |= own
+        if queues:
+            children.notify(cursor, queues)
+            self._wake_after = True
         return woken
