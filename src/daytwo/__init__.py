@@ -4,6 +4,7 @@ from daytwo._audit import AuditRecord, resolve_actor
 from daytwo._bulk import BulkJob, BulkPreview, BulkProgress
 from daytwo._client import Client
 from daytwo._errors import (
+    BranchesFailed,
     BreakerNotFound,
     DaytwoError,
     InstanceConflict,
@@ -43,6 +44,7 @@ from daytwo.engine import (
     Retry,
     Serializer,
     Step,
+    StepCall,
     StepInfo,
     StepTimeout,
     SystemClock,
@@ -78,6 +80,7 @@ __all__ = [
     "AuditOutcome",
     "AuditRecord",
     "AuditTarget",
+    "BranchesFailed",
     "BreakerNotFound",
     "BreakerPolicy",
     "BreakerState",
@@ -124,6 +127,7 @@ __all__ = [
     "SerializationError",
     "Serializer",
     "Step",
+    "StepCall",
     "StepFailed",
     "StepInfo",
     "StepTimeout",

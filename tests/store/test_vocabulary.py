@@ -112,13 +112,16 @@ def _register(app: App) -> None:
     def parks(ctx: daytwo.Context) -> None:
         broken()
 
+    @app.workflow(name="fans-out")
+    def fans_out(ctx: daytwo.Context) -> list[str]:
+        return ctx.map(reserve, ["b", "c"])
+
 
 #: History kinds whose operations are being built (issue 13): each one's workflow joins
 #: _register, and leaves this set, with the operation.
 _NOT_WRITTEN_YET = {
     HistoryKind.CHILD_START,
     HistoryKind.CHILD,
-    HistoryKind.GATHER,
     HistoryKind.DEADLINE,
 }
 
@@ -128,6 +131,7 @@ def test_the_enums_are_what_the_database_holds(app: App) -> None:
     writes is a member, and the records read back carry members."""
     _register(app)
     assert app.run("succeeds") == "reserved a"
+    assert app.run("fans-out") == ["reserved b", "reserved c"]
     ends = {
         "fails": InstanceStatus.FAILED,
         "compensates": InstanceStatus.COMPENSATED,

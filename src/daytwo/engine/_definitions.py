@@ -11,6 +11,7 @@ from daytwo._errors import InvalidInput, WorkflowNotFound
 from daytwo.engine._context import current_run
 from daytwo.engine._retry import FailurePolicy, Retry, failure_policy
 from daytwo.engine._signature import InputSignature
+from daytwo.engine._step_call import StepCall
 from daytwo.store import BreakerPolicy
 
 __all__ = ["Registry", "Step", "WorkflowDefinition"]
@@ -73,6 +74,10 @@ class Step(Generic[P, R]):
             return self.fn(*args, **kwargs)
         result: R = run.call_step(self, args, kwargs)
         return result
+
+    def defer(self, *args: P.args, **kwargs: P.kwargs) -> StepCall[R]:
+        """This call, described but not made: a branch for ``ctx.gather`` to run."""
+        return StepCall(self, args, kwargs)
 
     # Typed so that a compensation keeps its own signature under ``mypy --strict``: as
     # ``@step.compensate`` it returns the function, as ``@step.compensate(retry=...)`` a
