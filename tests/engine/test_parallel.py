@@ -136,6 +136,11 @@ def test_a_failing_branch_retries_on_its_own(fake_app: App, clock: FakeClock) ->
             "flaky",
         )
         assert tries == {0: 1, 1: 1, 2: 1}
+        reasons = fake_app.explain("r-1").reasons
+        assert (
+            "in the fan-out 'flaky' at position 0: 2 of 3 branch(es) done, 0 failed, 1 not "
+            "done yet (1 of them after failed attempts)"
+        ) in reasons
         for _ in range(2):
             clock.advance(5)
             worker.drain()
