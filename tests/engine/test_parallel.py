@@ -275,9 +275,11 @@ def test_a_paused_step_holds_the_fan_out_until_resumed(fake_app: App, clock: Fak
 def test_a_dependency_limit_holds_within_a_fan_out(app: App) -> None:
     lock = threading.Lock()
     running = [0, 0]
+    pair = threading.Barrier(2, timeout=10)
 
     @app.step(dependency="rates-api")
     def rate(n: int) -> int:
+        pair.wait()  # two at a time: each branch has a slot of its own
         with lock:
             running[0] += 1
             running[1] = max(running[1], running[0])
@@ -290,10 +292,10 @@ def test_a_dependency_limit_holds_within_a_fan_out(app: App) -> None:
     def rates(ctx: daytwo.Context) -> list[int]:
         return ctx.map(rate, range(6))
 
-    app.flow.set_dependency_limit("rates-api", 1)
+    app.flow.set_dependency_limit("rates-api", 2)
     assert app.run("rates", id="d-1") == list(range(6))
-    assert running[1] == 1
-    assert app.flow.dependency_status() == [{"name": "rates-api", "concurrency": 1, "in_flight": 0}]
+    assert running[1] <= 2
+    assert app.flow.dependency_status() == [{"name": "rates-api", "concurrency": 2, "in_flight": 0}]
 
 
 def test_a_branch_throttled_by_another_instance_waits_for_a_slot(

@@ -90,7 +90,11 @@ def close_open_fanout(run: DurableRun, reason: str) -> None:
     position without a row gets a ``cancelled`` one (see the module docstring)."""
     if run.values["history_size"] <= len(run.history):
         return
-    head = next(row["seq"] for row in reversed(run.history) if row["kind"] == HistoryKind.GATHER)
+    # The open fan-out is the last operation, so its head is the last one recorded.
+    heads = (row["seq"] for row in reversed(run.history) if row["kind"] == HistoryKind.GATHER)
+    head = next(heads, None)
+    if head is None:
+        return
     detail = json.loads(run.history[head]["detail"])
     names = branch_names(detail)
     rows: dict[int, Any] = {}

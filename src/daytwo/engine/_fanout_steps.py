@@ -2,8 +2,9 @@
 
 :class:`StepFanOut` runs the branches of one ``ctx.gather`` that have no recorded row yet.
 The run's own thread admits each branch the way a plain step call is admitted (a paused
-step, the dependency's slot, its circuit breaker), makes everything recorded so far
-durable, and hands the admitted attempts to a pool of at most ``concurrency`` threads
+step, its circuit breaker), makes everything recorded so far durable, takes each admitted
+branch's own slot of a limited dependency (``branch`` in the slot's key: its position),
+and hands the attempts to a pool of at most ``concurrency`` threads
 (and never more than :data:`MAX_BRANCH_THREADS`). Branch threads only call the step
 function (with its timeout) and return how it went; the run's thread records the
 outcomes (a result row, a failed attempt), batched when several finish together, and the
@@ -25,7 +26,7 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,8 +68,9 @@ class _Attempt:
     args_text: str
     info: StepInfo
     circuit: CircuitCall | None
-    #: The limited dependency whose slot it holds.
+    #: The limited dependency whose slot it takes, and that dependency's limit.
     slot: str | None
+    limit: int | None
 
 
 @dataclass(slots=True)
@@ -126,7 +128,9 @@ class StepFanOut:
         self.ready: deque[int] = deque()
         self.waits: list[_Wait] = []
         self.parked: dict[int, int] = {}
-        #: Branches waiting for this run's own slot of a dependency (one per instance).
+        #: Slots of limited dependencies this fan-out's attempts in flight hold, and the
+        #: branches waiting for one of them to come back.
+        self.holding: Counter[str] = Counter()
         self.blocked: dict[str, list[int]] = {}
         self.failed = False
         self.stopping = False
@@ -144,7 +148,8 @@ class StepFanOut:
                 batch = self._admit_batch(self.width - len(in_flight))
                 self._durable_point(started=bool(batch))
                 for attempt in batch:
-                    in_flight[pool.submit(_run_attempt, attempt, self.run._now)] = attempt
+                    if self._take_slot(attempt):
+                        in_flight[pool.submit(_run_attempt, attempt, self.run._now)] = attempt
                 if not in_flight:
                     break
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -220,9 +225,6 @@ class StepFanOut:
                 return None
         dependency = step.dependency
         limit = None if dependency is None else settings.dependency_limits.get(dependency)
-        if dependency is not None and limit is not None and dependency in self.blocked:
-            self.blocked[dependency].append(index)  # this run's slot is taken: wait for it
-            return None
         circuit = None
         if dependency is not None:
             admitted = try_admit(run, step)
@@ -231,13 +233,6 @@ class StepFanOut:
                 self.waits.append(_Wait(WaitKind.CIRCUIT, admitted, step.name, state, dependency))
                 return None
             circuit = admitted
-        if dependency is not None and limit is not None:
-            if not run._store(flow.acquire_slot, dependency, limit, run.instance_id, run.token):
-                retry_at = run._now() + DEPENDENCY_RETRY_SECONDS * (0.5 + random.random())
-                wait_state = f"waiting for {dependency}"
-                self.waits.append(_Wait(WaitKind.THROTTLED, retry_at, step.name, wait_state))
-                return None
-            self.blocked[dependency] = []
         seq = self.head + 1 + index
         attempt = len(self.attempts.get(index, ())) + 1
         key = f"{run.instance_id}:{seq}"
@@ -247,7 +242,28 @@ class StepFanOut:
             None if step.timeout is None else threading.Event(),
         )  # fmt: skip
         slot = dependency if limit is not None else None
-        return _Attempt(index, seq, call, attempt, key, args_text, info, circuit, slot)
+        return _Attempt(index, seq, call, attempt, key, args_text, info, circuit, slot, limit)
+
+    def _take_slot(self, attempt: _Attempt) -> bool:
+        """After the durable point (as for a plain step call): the branch's own slot of its
+        limited dependency (its position in the slot's key), or it waits: for a slot this
+        fan-out holds to come back, else THROTTLED."""
+        dependency, limit = attempt.slot, attempt.limit
+        if dependency is None or limit is None:
+            return True
+        run = self.run
+        flow = run.runtime.flow
+        token, instance_id = run.token, run.instance_id
+        if run._store(flow.acquire_slot, dependency, limit, instance_id, token, attempt.seq):
+            self.holding[dependency] += 1
+            return True
+        if self.holding[dependency]:
+            self.blocked.setdefault(dependency, []).append(attempt.index)
+        else:
+            retry_at = run._now() + DEPENDENCY_RETRY_SECONDS * (0.5 + random.random())
+            step, state = attempt.call.name, f"waiting for {dependency}"
+            self.waits.append(_Wait(WaitKind.THROTTLED, retry_at, step, state))
+        return False
 
     # -- recording an outcome -------------------------------------------------------------
 
@@ -256,7 +272,9 @@ class StepFanOut:
         run = self.run
         step = attempt.call.step
         if attempt.slot is not None:
-            run._store(run.runtime.flow.release_slot, attempt.slot, run.instance_id, run.token)
+            flow = run.runtime.flow
+            run._store(flow.release_slot, attempt.slot, run.instance_id, run.token, attempt.seq)
+            self.holding[attempt.slot] -= 1
             self.ready.extendleft(reversed(self.blocked.pop(attempt.slot, [])))
         error = outcome.error
         if error is not None and not isinstance(error, Exception):
