@@ -1,12 +1,12 @@
 """The engine benchmark's ``fanout`` section: 100 parallel trivial steps against 100
 sequential ones, measured in the same run (``bench_engine.py --sections fanout``).
 
-Both workflows run with ``app.run`` (inline) on a fresh SQLite file each: ``sequential100``
+Both workflows run with ``app.run`` (inline) on one fresh SQLite file: ``sequential100``
 calls a trivial step 100 times one after another, ``fanout100`` makes the same 100 calls
 with ``ctx.map`` (branches on the fan-out's thread pool, as many at once as its cap
-allows). Each is run ``fanout_runs`` times after one untimed warm-up run; the figures are
-the medians: wall time per workflow and steps per second, and their ratio
-(fan-out / sequential; above 1 means the fan-out is faster).
+allows). Each is run ``fanout_runs`` times, the two alternating, after one untimed warm-up
+run each; the figures are the medians: wall time per workflow and steps per second, and
+their ratio (fan-out / sequential; above 1 means the fan-out is faster).
 """
 
 from __future__ import annotations
@@ -45,25 +45,10 @@ def _make_app(path: str) -> daytwo.App:
     return app
 
 
-def _measure(workdir: Path, workflow: str, runs: int) -> Result:
-    path = str(workdir / f"{workflow}.db")
-    remove_db(path)
-    app = _make_app(path)
-    expected = sum(x + 1 for x in range(STEPS))
-    try:
-        assert app.run(workflow) == expected  # warm-up: schema, connections, code paths
-        walls = []
-        for _ in range(runs):
-            began = time.perf_counter()
-            result = app.run(workflow)
-            walls.append(time.perf_counter() - began)
-            assert result == expected, result
-    finally:
-        app.close()
-        remove_db(path)
+def _figures(walls: list[float]) -> Result:
     median = statistics.median(walls)
     return {
-        "runs": runs,
+        "runs": len(walls),
         "wall_ms_median": median * 1000,
         "wall_ms_min": min(walls) * 1000,
         "wall_ms_max": max(walls) * 1000,
@@ -71,15 +56,39 @@ def _measure(workdir: Path, workflow: str, runs: int) -> Result:
     }
 
 
+def _measure(workdir: Path, runs: int) -> dict[str, Result]:
+    """Both workflows, their runs interleaved: on a shared machine the disk's commit rate
+    drifts, and alternating exposes both shapes to the same drift."""
+    path = str(workdir / "fanout.db")
+    remove_db(path)
+    app = _make_app(path)
+    expected = sum(x + 1 for x in range(STEPS))
+    walls: dict[str, list[float]] = {"sequential100": [], "fanout100": []}
+    try:
+        for workflow in walls:  # warm-up: schema, connections, code paths
+            assert app.run(workflow) == expected
+        for _ in range(runs):
+            for workflow, measured in walls.items():
+                began = time.perf_counter()
+                result = app.run(workflow)
+                measured.append(time.perf_counter() - began)
+                assert result == expected, result
+    finally:
+        app.close()
+        remove_db(path)
+    return {workflow: _figures(measured) for workflow, measured in walls.items()}
+
+
 def fanout(workdir: Path, runs: int) -> Result:
     """The section's document (see the module docstring)."""
-    sequential = _measure(workdir, "sequential100", runs)
-    parallel = _measure(workdir, "fanout100", runs)
+    measured = _measure(workdir, runs)
+    sequential, parallel = measured["sequential100"], measured["fanout100"]
     ratio = parallel["steps_per_s"] / sequential["steps_per_s"]
     return {
         "how": f"app.run of a workflow with {STEPS} trivial steps, one after another "
         f"(sequential) and as ctx.map (fanout, at most {MAX_BRANCH_THREADS} branches at "
-        f"once); {runs} timed runs each after one warm-up, medians; SQLite, one process",
+        f"once); {runs} timed runs each, alternating, after one warm-up; medians; SQLite, one "
+        "process",
         "steps": STEPS,
         "sequential": sequential,
         "fanout": parallel,
