@@ -437,3 +437,57 @@ def test_divergence_names_a_changed_fan_out_and_its_position(
     assert instance.status is InstanceStatus.INCOMPATIBLE
     assert instance.error is not None and instance.error["message"] == expected
     new.close()
+
+
+def test_a_cancel_arriving_during_the_fan_out_stops_it_and_compensates(app: App) -> None:
+    undone: list[int] = []
+    ran: list[int] = []
+
+    @app.step
+    def book(n: int) -> int:
+        ran.append(n)
+        if n == 0:
+            app.cancel(daytwo.current_step().instance_id, "changed plans")
+        return n
+
+    @book.compensate
+    def unbook(n: int, result: int) -> None:
+        undone.append(n)
+
+    @app.workflow(name="trip")
+    def trip(ctx: daytwo.Context) -> list[int]:
+        return ctx.map(book, range(3), concurrency=1)
+
+    app.start("trip", id="c-2")
+    _drain(app)
+    assert app.get("c-2").status is InstanceStatus.CANCELLED
+    assert ran == [0] and undone == [0]  # the cancel took effect at the next durable point
+    assert [row[3] for row in _rows(app, "c-2")[:4]] == [
+        "completed",
+        "completed",
+        "cancelled",
+        "cancelled",
+    ]
+
+
+def test_a_branch_past_its_timeout_fails_that_attempt(app: App) -> None:
+    attempts: list[int] = []
+
+    @app.step(timeout=0.05, retry=Retry(max_attempts=2, initial_delay=0, jitter=0))
+    def slow(n: int) -> int:
+        info = daytwo.current_step()
+        attempts.append(info.attempt)
+        if n == 1 and info.attempt == 1:
+            while not info.cancelled:  # stops when asked to, as a long step should
+                threading.Event().wait(0.01)
+            return -1
+        return n
+
+    @app.workflow(name="slow")
+    def slow_fan(ctx: daytwo.Context) -> list[int]:
+        return ctx.map(slow, range(3))
+
+    assert app.run("slow", id="to-1") == [0, 1, 2]
+    failed = app.attempts("to-1")
+    assert [(a.seq, a.attempt) for a in failed] == [(2, 1)]
+    assert failed[0].error is not None and "did not finish within" in str(failed[0].error)

@@ -132,8 +132,10 @@ class StepFanOut:
         #: branches waiting for one of them to come back.
         self.holding: Counter[str] = Counter()
         self.blocked: dict[str, list[int]] = {}
-        self.failed = False
-        self.stopping = False
+        # A branch recorded as failed by an earlier run (which was lost before the fan-out
+        # ended): with fail_fast nothing more starts.
+        self.failed = any(row["outcome"] == FAILED for row in rows.values())
+        self.stopping = self.failed and fail_fast
 
     # -- the rounds -----------------------------------------------------------------------
 
