@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _cli import clean_cli_environment, cli_invoker  # noqa: F401 -- an autouse fixture
 
 import daytwo
 from daytwo import App, FakeClock, InstanceStatus, Retry, WaitKind
@@ -491,3 +493,23 @@ def test_a_branch_past_its_timeout_fails_that_attempt(app: App) -> None:
     failed = app.attempts("to-1")
     assert [(a.seq, a.attempt) for a in failed] == [(2, 1)]
     assert failed[0].error is not None and "did not finish within" in str(failed[0].error)
+
+
+def test_instance_history_shows_the_branches_at_their_positions(app: App, db_url: str) -> None:
+    @app.step
+    def double(n: int) -> int:
+        return 2 * n
+
+    @app.workflow(name="doubles")
+    def doubles(ctx: daytwo.Context) -> list[int]:
+        return ctx.map(double, [5, 6])
+
+    app.run("doubles", id="h-1")
+    result = cli_invoker(db_url)("instance", "history", "h-1", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["history"]
+    assert [(row["seq"], row["kind"], row["name"], row["result"]) for row in rows] == [
+        (0, "gather", "double", None),
+        (1, "step", "double", 10),
+        (2, "step", "double", 12),
+    ]
