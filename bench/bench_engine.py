@@ -23,6 +23,9 @@ Sections:
   (``passing_variants`` names them).
 * ``async`` -- the sequential workload as ``async def`` workflow and steps, against the
   sync one in alternating rounds of the same run (``_async_sequential.py``).
+* ``fanout`` -- a workflow with 100 parallel trivial steps (``ctx.map``) against one with
+  100 sequential trivial steps, in the same run: wall time, steps/s and their ratio
+  (``_fanout.py``).
 * ``memory`` -- RSS of a worker process suspending 100,000 instances that wait for a
   signal (in a subprocess).
 
@@ -64,6 +67,7 @@ from _common import (  # noqa: E402
     wait_until_done,
     write_document,
 )
+from _fanout import fanout  # noqa: E402
 from _workload import THREE, bulk_start, make_app, remove_db, writer_stats  # noqa: E402
 
 import daytwo  # noqa: E402
@@ -89,6 +93,8 @@ class Sizes:
     raw_seconds: float
     variant_timeout_s: float
     memory_timeout_s: float
+    #: Timed runs of each workflow of the ``fanout`` section (``_fanout.py``).
+    fanout_runs: int = 20
 
 
 FULL = Sizes(
@@ -122,6 +128,7 @@ QUICK = Sizes(
     raw_seconds=0.5,
     variant_timeout_s=20.0,
     memory_timeout_s=20.0,
+    fanout_runs=3,
 )
 
 
@@ -427,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sections",
         default="sequential,concurrent,memory",
-        help="comma-separated subset of sequential,concurrent,memory,async",
+        help="comma-separated subset of sequential,concurrent,memory,async,fanout",
     )
     parser.add_argument(
         "--workdir",
@@ -440,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     sizes = QUICK if ns.quick else FULL
     sections = [s.strip() for s in ns.sections.split(",") if s.strip()]
-    unknown = set(sections) - {"sequential", "concurrent", "memory", "async"}
+    unknown = set(sections) - {"sequential", "concurrent", "memory", "async", "fanout"}
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     output = ns.output or RESULTS / ("latest-quick.json" if ns.quick else "latest.json")
@@ -461,6 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "concurrent": concurrent,
         "memory": memory,
         "async": async_sequential,
+        "fanout": lambda workdir, sizes: fanout(workdir, sizes.fanout_runs),
     }
     try:
         for name in sections:

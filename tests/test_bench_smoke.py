@@ -39,3 +39,16 @@ def test_bulk_started_instances_look_like_started_ones_and_run(tmp_path: Path) -
                 assert app.result(instance.id, timeout=30) == workload.expected(instance.input)
     finally:
         app.close()
+
+
+def test_the_fanout_section_measures_both_shapes(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    try:
+        fanout = importlib.import_module("_fanout")
+    finally:
+        sys.path.pop(0)
+    document = fanout.fanout(tmp_path, 1)
+    assert document["steps"] == 100
+    for shape in ("sequential", "fanout"):
+        assert document[shape]["runs"] == 1 and document[shape]["steps_per_s"] > 0
+    assert document["ratio_fanout_to_sequential_steps_per_s"] > 0

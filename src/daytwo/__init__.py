@@ -5,6 +5,7 @@ from daytwo._audit import AuditRecord, resolve_actor
 from daytwo._bulk import BulkJob, BulkPreview, BulkProgress
 from daytwo._client import Client
 from daytwo._errors import (
+    BranchesFailed,
     BreakerNotFound,
     ChildFailed,
     ChildIdTaken,
@@ -50,6 +51,7 @@ from daytwo.engine import (
     Retry,
     Serializer,
     Step,
+    StepCall,
     StepInfo,
     StepTimeout,
     SystemClock,
@@ -88,6 +90,7 @@ __all__ = [
     "AuditOutcome",
     "AuditRecord",
     "AuditTarget",
+    "BranchesFailed",
     "BreakerNotFound",
     "BreakerPolicy",
     "BreakerState",
@@ -140,6 +143,7 @@ __all__ = [
     "SerializationError",
     "Serializer",
     "Step",
+    "StepCall",
     "StepFailed",
     "StepInfo",
     "StepTimeout",

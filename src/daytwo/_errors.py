@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BranchesFailed",
     "BreakerNotFound",
     "ChildFailed",
     "ChildIdTaken",
@@ -186,6 +187,26 @@ class ChildIdTaken(DaytwoError):
         )
         self.child_id = child_id
         self.parent_id = parent_id
+
+
+class BranchesFailed(StepFailed):
+    """Branches of a ``ctx.gather(..., fail_fast=False)`` failed for good.
+
+    The step, type and message are the first failed branch's (by position), so code that
+    handles a :class:`StepFailed` handles this too. :attr:`failures` holds every failed
+    branch's error by branch index, :attr:`results` every branch's result (None for the
+    failed ones): a workflow can go on with what succeeded.
+    """
+
+    def __init__(self, failures: dict[int, StepFailed], results: list[Any]) -> None:
+        first = failures[min(failures)]
+        super().__init__(first.step, first.error_type, first.error_message, first.attempts)
+        self.args = (
+            f"{len(failures)} of {len(results)} branches failed; the first, branch "
+            f"{min(failures)}: {first}",
+        )
+        self.failures = failures
+        self.results = results
 
 
 class WaitTimeout(DaytwoError, TimeoutError):

@@ -151,6 +151,8 @@ def _reasons(facts: InstanceFacts, instance: Instance, now: float) -> list[str]:
             f"waits ({kind}) at {name!r}: {row['state']}"
             + ("" if until is None else f"; until {_at(until)} (in {_span(until - now)})")
         )
+    if facts.fanout is not None:
+        lines.append(_fanout_line(facts))
     if facts.last_attempt is not None and status != InstanceStatus.RUNNING:
         lines.append(f"last error: {_error_line(facts.last_attempt['error'])}")
     if instance.held_by is not None:
@@ -193,6 +195,17 @@ def _child_line(facts: InstanceFacts, child_id: str | None) -> str:
     return (
         f"waits for the end of child instance {child.id!r} (workflow {child.workflow}): it is "
         f"{child.status} in state {child.state!r}{hint}; see: daytwo explain {child.id}"
+    )
+
+
+def _fanout_line(facts: InstanceFacts) -> str:
+    fanout = facts.fanout
+    assert fanout is not None
+    waiting = fanout.branches - fanout.completed - fanout.failed
+    return (
+        f"in the fan-out {fanout.name!r} at position {fanout.seq}: {fanout.completed} of "
+        f"{fanout.branches} branch(es) done, {fanout.failed} failed, {waiting} not done yet"
+        + (f" ({fanout.retrying} of them after failed attempts)" if fanout.retrying else "")
     )
 
 

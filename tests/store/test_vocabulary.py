@@ -120,11 +120,14 @@ def _register(app: App) -> None:
     def parent(ctx: daytwo.Context) -> object:
         return ctx.child(child)
 
+    @app.workflow(name="fans-out")
+    def fans_out(ctx: daytwo.Context) -> list[str]:
+        return ctx.map(reserve, ["b", "c"])
+
 
 #: History kinds whose operations are being built (issue 13): each one's workflow joins
 #: _register, and leaves this set, with the operation.
 _NOT_WRITTEN_YET = {
-    HistoryKind.GATHER,
     HistoryKind.DEADLINE,
 }
 
@@ -134,6 +137,7 @@ def test_the_enums_are_what_the_database_holds(app: App) -> None:
     writes is a member, and the records read back carry members."""
     _register(app)
     assert app.run("succeeds") == "reserved a"
+    assert app.run("fans-out") == ["reserved b", "reserved c"]
     ends = {
         "fails": InstanceStatus.FAILED,
         "compensates": InstanceStatus.COMPENSATED,

@@ -11,6 +11,7 @@ from daytwo.engine._invocation import StepTimeout
 from daytwo.engine._retry import DEFAULT_RETRY, FailurePolicy, Retry, failure_policy
 from daytwo.engine._runner import Run, execute
 from daytwo.engine._serde import JsonSerializer, Serializer
+from daytwo.engine._step_call import StepCall
 from daytwo.engine._step_loop import StepLoop
 from daytwo.engine._task_plan import Escalation, Reminder, TaskSchedule, after, at_due, before
 
@@ -33,6 +34,7 @@ __all__ = [
     "Runtime",
     "Serializer",
     "Step",
+    "StepCall",
     "StepInfo",
     "StepLoop",
     "StepTimeout",

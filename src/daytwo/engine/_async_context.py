@@ -22,14 +22,14 @@ if TYPE_CHECKING:
     from daytwo.engine._definitions import Step
     from daytwo.engine._runner import Run
 
-__all__ = ["AsyncContext", "StepCall"]
+__all__ = ["AsyncContext", "PendingStep"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 
 
-class StepCall(Generic[R]):
+class PendingStep(Generic[R]):
     """A step called in an async workflow: it runs (or replays) when awaited."""
 
     __slots__ = ("args", "kwargs", "run", "step")
@@ -113,7 +113,7 @@ class AsyncContext:
 
     def step(self, step: Step[P, Any], *args: P.args, **kwargs: P.kwargs) -> Awaitable[Any]:
         """Call ``step`` (sync or async) at the next position: ``await ctx.step(charge, o)``."""
-        return StepCall(self._run, step, args, kwargs)
+        return PendingStep(self._run, step, args, kwargs)
 
     async def sleep(self, duration: timedelta | float, *, name: str = "sleep") -> None:
         """Wait durably for ``duration`` (see :meth:`daytwo.Context.sleep`)."""

@@ -1,7 +1,7 @@
 """Driving an ``async def`` workflow: the engine steps its coroutine itself.
 
 The coroutine runs on the run's own thread, inside one ``coro.send(None)``: every daytwo
-operation it awaits (:class:`~daytwo.engine._async_context.StepCall`, the
+operation it awaits (:class:`~daytwo.engine._async_context.PendingStep`, the
 :class:`AsyncContext` methods) completes synchronously in that send, and a suspension,
 divergence or cancel raises through the coroutine exactly as through sync code. So replay
 and durable points are those of a sync workflow, and no coroutine, loop or thread is kept

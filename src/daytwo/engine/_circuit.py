@@ -26,7 +26,7 @@ from daytwo.store import BreakerPolicy, WaitKind, circuit_state, classify
 if TYPE_CHECKING:
     from daytwo.engine._attempts import AttemptRun
 
-__all__ = ["CircuitCall", "admit_call", "record_call"]
+__all__ = ["CircuitCall", "admit_call", "record_call", "try_admit"]
 
 #: The most jitter added to an open circuit's wake-up (seconds), and as a share of open_for.
 MAX_JITTER = 1.0
@@ -51,10 +51,28 @@ def admit_call(run: AttemptRun, step: Step[Any, Any], seq: int) -> CircuitCall |
 
     None for a step without a dependency or whose dependency has no breaker.
     """
+    run.probing = None
+    admitted = try_admit(run, step)
+    if not isinstance(admitted, float):
+        if admitted is not None and admitted.probe:
+            run.probing = admitted.dependency
+        return admitted
+    assert step.dependency is not None
+    try:
+        run._suspend(WaitKind.CIRCUIT, step.name, seq, admitted, circuit_state(step.dependency))
+    except Suspended:
+        # A close that committed after the admission found nothing to wake: look again.
+        run._store(run.runtime.flow.breakers.wake_if_closed, run.instance_id, step.dependency)
+        raise
+
+
+def try_admit(run: AttemptRun, step: Step[Any, Any]) -> CircuitCall | float | None:
+    """The admitted call of ``step``, None without a breaker, or (its circuit is open) the
+    time to ask again, jitter included. A fan-out's branches are admitted this way, without
+    suspending while other branches run (``_fanout_steps.py``)."""
     dependency = step.dependency
     if dependency is None:
         return None
-    run.probing = None
     declared = run.runtime.registry.breakers.get(dependency)
     breakers = run.runtime.flow.breakers
     view = run._store(breakers.snapshot).get(dependency)
@@ -65,25 +83,21 @@ def admit_call(run: AttemptRun, step: Step[Any, Any], seq: int) -> CircuitCall |
     # The snapshot may be a second old: decide on the stored state.
     admission = run._store(breakers.admit, dependency, declared, run.instance_id, run.token)
     if admission.allowed:
-        run.probing = dependency if admission.probe else None
         return CircuitCall(dependency, declared, view.policy, admission.probe)
     assert admission.retry_at is not None
     jitter = random.uniform(0, min(MAX_JITTER, JITTER_SHARE * view.policy.open_for))
-    try:
-        run._suspend(
-            WaitKind.CIRCUIT, step.name, seq, admission.retry_at + jitter, circuit_state(dependency)
-        )
-    except Suspended:
-        # A close that committed after the admission found nothing to wake: look again.
-        run._store(breakers.wake_if_closed, run.instance_id, dependency)
-        raise
+    return float(admission.retry_at + jitter)
 
 
 def record_call(
-    run: AttemptRun, call: CircuitCall, started: float, error: Exception | None
+    run: AttemptRun,
+    call: CircuitCall,
+    started: float,
+    error: Exception | None,
+    finished: float | None = None,
 ) -> None:
     """Record how the admitted ``call`` went (``error``: the exception it raised)."""
-    duration = run._now() - started
+    duration = (run._now() if finished is None else finished) - started
     if error is None:
         run.probing = None  # (a failure's is read, then cleared, by _attempt_failed)
     outcome = (

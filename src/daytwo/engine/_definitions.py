@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from daytwo._errors import InvalidInput, WorkflowNotFound
-from daytwo.engine._async_context import StepCall
+from daytwo.engine._async_context import PendingStep
 from daytwo.engine._context import current_run
 from daytwo.engine._retry import FailurePolicy, Retry, failure_policy
 from daytwo.engine._signature import InputSignature
+from daytwo.engine._step_call import StepCall
 from daytwo.store import BreakerPolicy
 
 __all__ = ["Registry", "Step", "WorkflowDefinition"]
@@ -76,9 +77,13 @@ class Step(Generic[P, R]):
         if run is None:
             return self.fn(*args, **kwargs)
         if run.awaits is not None:  # an async workflow awaits the call (sync steps too)
-            return StepCall(run, self, args, kwargs)  # type: ignore[return-value]
+            return PendingStep(run, self, args, kwargs)  # type: ignore[return-value]
         result: R = run.call_step(self, args, kwargs)
         return result
+
+    def defer(self, *args: P.args, **kwargs: P.kwargs) -> StepCall[R]:
+        """This call, described but not made: a branch for ``ctx.gather`` to run."""
+        return StepCall(self, args, kwargs)
 
     # Typed so that a compensation keeps its own signature under ``mypy --strict``: as
     # ``@step.compensate`` it returns the function, as ``@step.compensate(retry=...)`` a

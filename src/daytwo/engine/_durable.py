@@ -29,6 +29,7 @@ from daytwo._errors import (
 from daytwo.engine._clock import Clock, SystemClock
 from daytwo.engine._definitions import Registry, WorkflowDefinition
 from daytwo.engine._family import Family, child_workflow, family_at_failure
+from daytwo.engine._fanout_history import take_open_fanout
 from daytwo.engine._serde import JsonSerializer, Serializer
 from daytwo.store import (
     RUN_COLUMNS,
@@ -196,6 +197,9 @@ class DurableRun:
                     "at": row["created_at"],
                 }
             )
+        #: The rows of an unfinished fan-out past the first gap, by position (``_fanout.py``).
+        self._fanout_tail: dict[int, dict[str, Any]] = {}
+        take_open_fanout(self)
 
     # -- top level ------------------------------------------------------------------------
 

@@ -1,20 +1,89 @@
 """Parallel steps: ``ctx.gather`` and ``ctx.map`` (the workflow-facing half).
 
-Placeholder of the composition issue's foundation: the fan-out operations are added to
-:class:`ParallelOperations`, which :class:`~daytwo.engine.Context` inherits.
+The run-level half (positions, replay, rounds of branches on a thread pool) is in
+``_fanout.py``; a branch's gate, attempt and outcome in ``_fanout_steps.py``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from daytwo._errors import InvalidInput
+from daytwo.engine._step_call import StepCall
 
 if TYPE_CHECKING:
+    from daytwo.engine._definitions import Step
     from daytwo.engine._runner import Run
 
 __all__ = ["ParallelOperations"]
+
+R = TypeVar("R")
 
 
 class ParallelOperations:
     """The fan-out operations of a workflow's context."""
 
     _run: Run
+
+    def gather(
+        self, *calls: StepCall[R], fail_fast: bool = True, concurrency: int | None = None
+    ) -> list[R]:
+        """Run the calls (``step.defer(...)``) concurrently; their results in argument order.
+
+        The fan-out takes one history position, then one per branch in argument order, so
+        replay returns the recorded results without running anything. At most
+        ``concurrency`` branches run at once (None: as many as the engine's per-instance
+        cap). A branch failing for good raises its :class:`~daytwo.StepFailed`: with
+        ``fail_fast`` once the branches in flight have finished (the others do not start);
+        otherwise once every branch has finished, as :class:`~daytwo.BranchesFailed`.
+        An empty gather returns ``[]`` (and still takes its position).
+        """
+        from daytwo.engine._fanout import run_gather
+
+        for index, call in enumerate(calls):
+            if not isinstance(call, StepCall):
+                raise InvalidInput(
+                    f"ctx.gather takes step calls, got {type(call).__name__} as argument "
+                    f"{index}; describe a call with step.defer(...) instead of calling the step"
+                )
+        if not isinstance(fail_fast, bool):
+            raise InvalidInput(f"fail_fast must be True or False, got {fail_fast!r}")
+        return run_gather(self._run, list(calls), fail_fast, _width(concurrency))
+
+    def map(
+        self,
+        step: Step[..., R],
+        items: Iterable[Any],
+        *,
+        concurrency: int | None = None,
+        fail_fast: bool = True,
+    ) -> list[R]:
+        """``step(item)`` for every item, concurrently; the results in the items' order.
+
+        The same as ``ctx.gather(*(step.defer(item) for item in items), ...)``.
+        """
+        from daytwo.engine._definitions import Step
+
+        if not isinstance(step, Step):
+            raise InvalidInput(
+                f"ctx.map takes a step (a function decorated with @app.step), got "
+                f"{type(step).__name__}"
+            )
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise InvalidInput(
+                f"ctx.map takes an iterable of items (a list, a range, ...), got "
+                f"{type(items).__name__}"
+            )
+        calls = [StepCall(step, (item,), {}) for item in items]
+        return self.gather(*calls, fail_fast=fail_fast, concurrency=concurrency)
+
+
+def _width(concurrency: int | None) -> int | None:
+    if concurrency is None:
+        return None
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidInput(
+            f"concurrency must be a whole number of at least 1 (or None), got {concurrency!r}"
+        )
+    return concurrency

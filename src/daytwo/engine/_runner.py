@@ -37,7 +37,7 @@ from daytwo._errors import (
     WaitTimeout,
     _ControlFlow,
 )
-from daytwo.engine._async_context import StepCall
+from daytwo.engine._async_context import PendingStep
 from daytwo.engine._async_workflow import run_async_workflow
 from daytwo.engine._circuit import admit_call, record_call
 from daytwo.engine._clock import Clock
@@ -102,7 +102,7 @@ class Run(SagaRun):
 
     #: An async workflow's run: its step calls return awaitables (``_async_context.py``),
     #: listed here until awaited.
-    awaits: list[StepCall[Any]] | None = None
+    awaits: list[PendingStep[Any]] | None = None
 
     def execute(self) -> RunResult:
         """Run forward (or compensate, for an instance that already failed)."""

@@ -27,6 +27,7 @@ from daytwo.store._rows import (
 from daytwo.store._schema import (
     dependency_limits,
     dependency_slots,
+    history,
     human_tasks,
     instances,
     pauses,
@@ -36,13 +37,20 @@ from daytwo.store._schema import (
 )
 from daytwo.store._slots import slot_is_live
 from daytwo.store._store import Store
-from daytwo.store._vocabulary import InstanceStatus, TaskStatus, WaitKind
+from daytwo.store._vocabulary import (
+    HistoryKind,
+    HistoryOutcome,
+    InstanceStatus,
+    TaskStatus,
+    WaitKind,
+)
 from daytwo.store._workers import WorkerRegistration
 
 __all__ = [
     "ChildFacts",
     "CircuitFacts",
     "DependencyFacts",
+    "FanOutFacts",
     "InstanceFacts",
     "PauseFacts",
     "instance_facts",
@@ -94,6 +102,20 @@ class ChildFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class FanOutFacts:
+    """The fan-out (``ctx.gather``) an instance waits or runs in: its head position, its
+    name, and its branches by what they have recorded so far."""
+
+    seq: int
+    name: str
+    branches: int
+    completed: int
+    failed: int
+    #: Branches with no row yet that have failed attempts (a retry backoff, a parked one).
+    retrying: int
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceFacts:
     """Everything an explanation of one instance needs (None: not applicable)."""
 
@@ -111,6 +133,8 @@ class InstanceFacts:
     child: ChildFacts | None = None
     #: Signals delivered to it that no wait has taken yet, by name.
     unconsumed_signals: Mapping[str, int] = field(default_factory=dict)
+    #: The fan-out it is in (its wait position is a fan-out's head).
+    fanout: FanOutFacts | None = None
 
 
 def instance_facts(store: Store, instance_id: str, now: float) -> InstanceFacts | None:
@@ -136,6 +160,7 @@ def instance_facts(store: Store, instance_id: str, now: float) -> InstanceFacts 
             circuit=_circuit(conn, row, dependency),
             child=_child(conn, row),
             unconsumed_signals=_unconsumed(conn, instance_id),
+            fanout=_fanout(conn, row),
         )
 
 
@@ -237,6 +262,46 @@ def _child(conn: sa.Connection, row: InstanceRow) -> ChildFacts | None:
     columns = (instances.c.id, instances.c.workflow, instances.c.status, instances.c.state)
     found = conn.execute(sa.select(*columns).where(instances.c.id == row["wait_name"])).first()
     return None if found is None else ChildFacts(found[0], found[1], found[2], found[3])
+
+
+def _fanout(conn: sa.Connection, row: InstanceRow) -> FanOutFacts | None:
+    """The fan-out whose head is at the instance's wait position, counted by branch rows."""
+    seq = row["wait_seq"]
+    if seq is None:
+        return None
+    head = (
+        conn.execute(
+            sa.select(history.c.kind, history.c.name, history.c.detail).where(
+                history.c.instance_id == row["id"], history.c.seq == seq
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if head is None or head["kind"] != HistoryKind.GATHER or head["detail"] is None:
+        return None
+    count = int(json.loads(head["detail"])["branches"])
+    span = (history.c.instance_id == row["id"], history.c.seq.between(seq + 1, seq + count))
+    by_outcome = sa.select(history.c.outcome, sa.func.count()).where(*span)
+    outcomes = {
+        outcome: int(n) for outcome, n in conn.execute(by_outcome.group_by(history.c.outcome))
+    }
+    recorded = sa.select(history.c.seq).where(*span)
+    retrying = conn.execute(
+        sa.select(sa.func.count(sa.distinct(step_attempts.c.seq))).where(
+            step_attempts.c.instance_id == row["id"],
+            step_attempts.c.seq.between(seq + 1, seq + count),
+            step_attempts.c.seq.not_in(recorded),
+        )
+    ).scalar_one()
+    return FanOutFacts(
+        seq,
+        head["name"],
+        count,
+        int(outcomes.get(HistoryOutcome.COMPLETED, 0)),
+        int(outcomes.get(HistoryOutcome.FAILED, 0)),
+        int(retrying),
+    )
 
 
 def _unconsumed(conn: sa.Connection, instance_id: str) -> dict[str, int]:

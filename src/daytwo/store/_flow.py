@@ -237,10 +237,13 @@ class FlowControl(FlowChanges):
 
     # -- dependency slots (used by running instances) --------------------------------------
 
-    def acquire_slot(self, dependency: str, limit: int, instance_id: str, token: int) -> bool:
-        """Take one of ``limit`` slots of ``dependency`` for this instance's current lease."""
-        return self.slots.acquire(dependency, limit, instance_id, token)
+    def acquire_slot(
+        self, dependency: str, limit: int, instance_id: str, token: int, branch: int = 0
+    ) -> bool:
+        """Take one of ``limit`` slots of ``dependency`` for this instance's current lease
+        (``branch``: a fan-out branch's position, for a slot of its own)."""
+        return self.slots.acquire(dependency, limit, instance_id, token, branch)
 
-    def release_slot(self, dependency: str, instance_id: str, token: int) -> None:
+    def release_slot(self, dependency: str, instance_id: str, token: int, branch: int = 0) -> None:
         """Give back the slot taken under lease ``token`` (see :meth:`DependencySlots.release`)."""
-        self.slots.release(dependency, instance_id, token)
+        self.slots.release(dependency, instance_id, token, branch)

@@ -340,7 +340,9 @@ dependency_slots = Table(
     Column("instance_id", String(255), nullable=False),
     Column("lease_token", Integer, nullable=False),
     Column("acquired_at", Double, nullable=False),
-    PrimaryKeyConstraint("dependency", "instance_id", name="pk_dependency_slots"),
+    #: 0: the instance's step call; a fan-out branch's slot: the branch's position (> 0).
+    Column("branch", Integer, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("dependency", "instance_id", "branch", name="pk_dependency_slots"),
 )
 
 #: SLO aggregates: event counts per (workflow, version) in time buckets of two resolutions

@@ -31,11 +31,14 @@ class DependencySlots:
         self._now = now
         self._insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
 
-    def acquire(self, dependency: str, limit: int, instance_id: str, token: int) -> bool:
+    def acquire(
+        self, dependency: str, limit: int, instance_id: str, token: int, branch: int = 0
+    ) -> bool:
         """Take one of ``limit`` slots of ``dependency`` for the lease ``token``.
 
         False when all are taken, and for a run that no longer holds the lease (its next
-        write then finds the lease lost).
+        write then finds the lease lost). ``branch``: 0 for the instance's step call, a
+        fan-out branch's position for that branch's own slot.
         """
         now = self._now()
         with self.store.write() as conn:
@@ -50,6 +53,7 @@ class DependencySlots:
                 sa.select(dependency_slots.c.lease_token).where(
                     dependency_slots.c.dependency == dependency,
                     dependency_slots.c.instance_id == instance_id,
+                    dependency_slots.c.branch == branch,
                 )
             ).first()
             if held is not None and held[0] == token:
@@ -65,16 +69,16 @@ class DependencySlots:
                 return False
             values = {"lease_token": token, "acquired_at": now}
             statement = self._insert(dependency_slots).values(
-                dependency=dependency, instance_id=instance_id, **values
+                dependency=dependency, instance_id=instance_id, branch=branch, **values
             )
             conn.execute(
                 statement.on_conflict_do_update(
-                    index_elements=["dependency", "instance_id"], set_=values
+                    index_elements=["dependency", "instance_id", "branch"], set_=values
                 )
             )
             return True
 
-    def release(self, dependency: str, instance_id: str, token: int) -> None:
+    def release(self, dependency: str, instance_id: str, token: int, branch: int = 0) -> None:
         """Give back the slot taken under lease ``token`` (the call ended, whatever its
         outcome); a slot taken under another token is left alone."""
         with self.store.write() as conn:
@@ -82,6 +86,7 @@ class DependencySlots:
                 dependency_slots.delete().where(
                     dependency_slots.c.dependency == dependency,
                     dependency_slots.c.instance_id == instance_id,
+                    dependency_slots.c.branch == branch,
                     dependency_slots.c.lease_token == token,
                 )
             )
