@@ -38,6 +38,7 @@ from daytwo._task_records import PlannedStep, TaskEvent
 from daytwo._version import __version__
 from daytwo.app import App, HumanTasks, InstanceHandle
 from daytwo.engine import (
+    AsyncChildHandle,
     AsyncContext,
     ChildHandle,
     Clock,
@@ -84,6 +85,7 @@ from daytwo.worker import Retention, Worker
 __all__ = [
     "App",
     "ApplicableAction",
+    "AsyncChildHandle",
     "AsyncClient",
     "AsyncContext",
     "Attempt",

@@ -223,7 +223,7 @@ def test_bad_input_is_refused(app: App) -> None:
     @app.workflow(name="bad")
     def bad(ctx: daytwo.Context) -> list[str]:
         attempts: list[Callable[[], object]] = [
-            lambda: ctx.gather(one(1)),  # type: ignore[arg-type]
+            lambda: ctx.gather(one(1)),  # type: ignore[call-overload]
             lambda: ctx.map(one, [1], concurrency=0),
             lambda: ctx.map(one, "abc"),
             lambda: ctx.map(print, [1]),  # type: ignore[arg-type]

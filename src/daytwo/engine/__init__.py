@@ -1,6 +1,6 @@
 """The execution engine: context, replay, runner, retries, compensation, clock."""
 
-from daytwo.engine._async_context import AsyncContext
+from daytwo.engine._async_context import AsyncChildHandle, AsyncContext
 from daytwo.engine._async_workflow import ForeignAwait
 from daytwo.engine._children import ChildHandle
 from daytwo.engine._clock import Clock, FakeClock, SystemClock
@@ -17,6 +17,7 @@ from daytwo.engine._task_plan import Escalation, Reminder, TaskSchedule, after, 
 
 __all__ = [
     "DEFAULT_RETRY",
+    "AsyncChildHandle",
     "AsyncContext",
     "ChildHandle",
     "Clock",

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import uuid as _uuid
 from asyncio import events
-from collections.abc import Awaitable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
+from daytwo.engine._children import ChildHandle
 from daytwo.engine._context import Context
+from daytwo.engine._step_call import StepCall
 from daytwo.engine._task_plan import RAISE, Escalation, Reminder
+from daytwo.store import ParentClose
 
 if TYPE_CHECKING:
     from daytwo.engine._definitions import Step
     from daytwo.engine._runner import Run
 
-__all__ = ["AsyncContext", "PendingStep"]
+__all__ = ["AsyncChildHandle", "AsyncContext", "PendingStep"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,6 +69,35 @@ class PendingStep(Generic[R]):
 
     def __repr__(self) -> str:
         return f"<daytwo call of step {self.step.name!r}>"
+
+
+class AsyncChildHandle:
+    """A child started by ``await ctx.start_child(...)`` in an async workflow: its id and
+    workflow, and ``await handle.result()`` to wait for it (see :class:`daytwo.ChildHandle`)."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: ChildHandle) -> None:
+        #: The sync handle this wraps (what ``ctx.gather`` takes).
+        self.handle = handle
+
+    @property
+    def id(self) -> str:
+        """The child's instance id."""
+        return self.handle.id
+
+    @property
+    def workflow(self) -> str:
+        """The child's workflow name."""
+        return self.handle.workflow
+
+    async def result(self) -> Any:
+        """Wait durably for the child's end and return its output (see
+        :meth:`daytwo.ChildHandle.result`)."""
+        return self.handle.result()
+
+    def __repr__(self) -> str:
+        return f"<daytwo child {self.workflow!r} {self.id!r}>"
 
 
 class AsyncContext:
@@ -153,3 +185,61 @@ class AsyncContext:
     async def random(self) -> float:
         """A random float in [0, 1), recorded so that replay sees the same value."""
         return self.sync.random()
+
+    async def start_child(
+        self,
+        workflow: Callable[..., Any] | str,
+        input: Any = None,
+        *,
+        id: str | None = None,
+        version: str | None = None,
+        queue: str | None = None,
+        on_parent_close: ParentClose | str = ParentClose.CANCEL,
+    ) -> AsyncChildHandle:
+        """Start a child workflow and return its handle (see
+        :meth:`daytwo.Context.start_child`)."""
+        return AsyncChildHandle(
+            self.sync.start_child(
+                workflow, input, id=id, version=version, queue=queue,
+                on_parent_close=on_parent_close,
+            )
+        )  # fmt: skip
+
+    async def child(
+        self,
+        workflow: Callable[..., Any] | str,
+        input: Any = None,
+        *,
+        id: str | None = None,
+        version: str | None = None,
+        queue: str | None = None,
+        on_parent_close: ParentClose | str = ParentClose.CANCEL,
+    ) -> Any:
+        """Start a child workflow and wait durably for its result (see
+        :meth:`daytwo.Context.child`)."""
+        return self.sync.child(
+            workflow, input, id=id, version=version, queue=queue, on_parent_close=on_parent_close
+        )
+
+    async def gather(
+        self,
+        *calls: StepCall[Any] | AsyncChildHandle,
+        fail_fast: bool = True,
+        concurrency: int | None = None,
+    ) -> list[Any]:
+        """Run step calls (``step.defer(...)``) concurrently, or wait for children, in
+        argument order (see :meth:`daytwo.Context.gather`)."""
+        branches = [call.handle if isinstance(call, AsyncChildHandle) else call for call in calls]
+        gather: Callable[..., list[Any]] = self.sync.gather
+        return gather(*branches, fail_fast=fail_fast, concurrency=concurrency)
+
+    async def map(
+        self,
+        step: Step[..., Any],
+        items: Iterable[Any],
+        *,
+        concurrency: int | None = None,
+        fail_fast: bool = True,
+    ) -> list[Any]:
+        """``step(item)`` for every item, concurrently (see :meth:`daytwo.Context.map`)."""
+        return self.sync.map(step, items, concurrency=concurrency, fail_fast=fail_fast)

@@ -40,6 +40,7 @@ from daytwo.engine._fanout_history import FAILED, NOT_RUN, buffer_row, close_ope
 from daytwo.engine._invocation import error_record, invoke
 from daytwo.engine._retry import NO_RETRY, Retry
 from daytwo.engine._step_call import StepCall
+from daytwo.engine._step_loop import StepLoop, invoke_async
 from daytwo.store import WaitKind, circuit_state
 
 if TYPE_CHECKING:
@@ -92,12 +93,17 @@ class _Wait:
     dependency: str | None = None
 
 
-def _run_attempt(attempt: _Attempt, now: Callable[[], float]) -> _Outcome:
-    """On a pool thread: call the step function; never touch the run."""
+def _run_attempt(attempt: _Attempt, now: Callable[[], float], step_loop: StepLoop) -> _Outcome:
+    """On a pool thread: call the step function (an async one on the run's step loop, as
+    a plain step call does); never touch the run."""
     started = now()
     step = attempt.call.step
+    args, kwargs, info = attempt.call.args, attempt.call.kwargs, attempt.info
     try:
-        value = invoke(step.fn, attempt.call.args, attempt.call.kwargs, attempt.info, step.timeout)
+        if step.is_async:
+            value = invoke_async(step_loop, step.fn, args, kwargs, info, step.timeout)
+        else:
+            value = invoke(step.fn, args, kwargs, info, step.timeout)
     except BaseException as exc:  # handed to the run's thread, which decides
         return _Outcome(None, exc, started, now())
     return _Outcome(value, None, started, now())
@@ -151,7 +157,9 @@ class StepFanOut:
                 self._durable_point(started=bool(batch))
                 for attempt in batch:
                     if self._take_slot(attempt):
-                        in_flight[pool.submit(_run_attempt, attempt, self.run._now)] = attempt
+                        in_flight[
+                            pool.submit(_run_attempt, attempt, self.run._now, self.run.step_loop)
+                        ] = attempt
                 if not in_flight:
                     break
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
