@@ -11,6 +11,7 @@ from daytwo._errors import (
     InvalidInput,
     NotRunnable,
     Reject,
+    ScheduleNotFound,
     SerializationError,
     StepFailed,
     StoreUnavailable,
@@ -28,6 +29,7 @@ from daytwo._live_workers import WorkerInfo
 from daytwo._purge import PurgeReport, WorkflowPurge
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._registered import RegisteredWorkflow
+from daytwo._schedules import ScheduleActions, scheduled_tick
 from daytwo._selection import Selection
 from daytwo._task_records import PlannedStep, TaskEvent
 from daytwo._version import __version__
@@ -60,12 +62,17 @@ from daytwo.store import (
     BulkOutcome,
     BulkStatus,
     CallOutcome,
+    CatchUp,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
     LinkKind,
     OperatorAction,
+    Overlap,
+    ScheduleView,
     TaskEventKind,
+    TickOutcome,
+    TickRecord,
     WaitKind,
     read_archive,
 )
@@ -88,6 +95,7 @@ __all__ = [
     "BulkProgress",
     "BulkStatus",
     "CallOutcome",
+    "CatchUp",
     "Client",
     "Clock",
     "Context",
@@ -113,6 +121,7 @@ __all__ = [
     "LinkKind",
     "NotRunnable",
     "OperatorAction",
+    "Overlap",
     "PlannedStep",
     "PurgeReport",
     "RegisteredWorkflow",
@@ -120,6 +129,9 @@ __all__ = [
     "Reminder",
     "Retention",
     "Retry",
+    "ScheduleActions",
+    "ScheduleNotFound",
+    "ScheduleView",
     "Selection",
     "SerializationError",
     "Serializer",
@@ -135,6 +147,8 @@ __all__ = [
     "TaskNotFound",
     "TaskStatus",
     "TaskTimedOut",
+    "TickOutcome",
+    "TickRecord",
     "Transition",
     "WaitKind",
     "WaitTimeout",
@@ -150,4 +164,5 @@ __all__ = [
     "current_step",
     "read_archive",
     "resolve_actor",
+    "scheduled_tick",
 ]

@@ -46,6 +46,7 @@ from daytwo.store._bulk import (
     settle_item,
 )
 from daytwo.store._bulk_items import AlreadyActed, BulkItem, BulkOutcome, acting_for
+from daytwo.store._cadence import ON_TIME_GRACE, Cadence, iso_tick
 from daytwo.store._claims import QueueLimits
 from daytwo.store._database import (
     DATABASE_ENV,
@@ -120,6 +121,9 @@ from daytwo.store._rows import (
     TaskEventRow,
     TransitionRow,
 )
+from daytwo.store._schedule_tables import schedule_ticks, schedules
+from daytwo.store._schedule_ticks import Schedules, TickReport, schedule_instance_id
+from daytwo.store._schedules import ScheduleSpec, ScheduleView, TickRecord
 from daytwo.store._schema import (
     history,
     human_tasks,
@@ -141,11 +145,14 @@ from daytwo.store._vocabulary import (
     TERMINAL_STATUSES,
     BreakerState,
     CallOutcome,
+    CatchUp,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
+    Overlap,
     TaskEventKind,
     TaskStatus,
+    TickOutcome,
     WaitKind,
 )
 from daytwo.store._wake_sockets import WakeReceiver
@@ -171,6 +178,7 @@ __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_URL",
     "ENDED_BADLY",
+    "ON_TIME_GRACE",
     "PURGED_WITH_INSTANCE",
     "ROLLUP_BUCKET",
     "RUN_COLUMNS",
@@ -198,8 +206,10 @@ __all__ = [
     "BulkJobRow",
     "BulkOutcome",
     "BulkStatus",
+    "Cadence",
     "CallOutcome",
     "Catalog",
+    "CatchUp",
     "CircuitFacts",
     "Coverage",
     "DependencyFacts",
@@ -226,11 +236,15 @@ __all__ = [
     "OperatorAction",
     "OutboxEvent",
     "OutcomeRow",
+    "Overlap",
     "PauseFacts",
     "PlanStep",
     "PlanStepKind",
     "PurgeRun",
     "QueueLimits",
+    "ScheduleSpec",
+    "ScheduleView",
+    "Schedules",
     "ServedWorkflow",
     "SignalRow",
     "StartOutcome",
@@ -241,6 +255,9 @@ __all__ = [
     "TaskEventRow",
     "TaskPlan",
     "TaskStatus",
+    "TickOutcome",
+    "TickRecord",
+    "TickReport",
     "TransitionRow",
     "WaitKind",
     "WakeReceiver",
@@ -283,6 +300,7 @@ __all__ = [
     "instance_facts",
     "instance_links",
     "instances",
+    "iso_tick",
     "item_outcomes",
     "last_event_seq",
     "links_of",
@@ -303,6 +321,9 @@ __all__ = [
     "resolve_actor",
     "resolve_url",
     "running_workers_on",
+    "schedule_instance_id",
+    "schedule_ticks",
+    "schedules",
     "select_ids",
     "selection_count",
     "selection_json",
