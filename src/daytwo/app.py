@@ -42,7 +42,7 @@ from daytwo.engine import (
     check_name,
     failure_policy,
 )
-from daytwo.store import BreakerPolicy, CatchUp, FlowControl, Overlap, Store
+from daytwo.store import BreakerPolicy, CatchUp, FlowControl, Overlap, ScheduleSpec, Store
 from daytwo.worker import Retention, check_period
 
 if TYPE_CHECKING:
@@ -263,6 +263,38 @@ class App(ClientMethods):
         the default a worker stores; an operator's ``daytwo breaker set`` wins over it."""
         return declare_breaker(self.registry, dependency, policy)
 
+    @overload
+    def schedule(
+        self,
+        cron: str | None = None,
+        /,
+        *,
+        every: timedelta | None = None,
+        timezone: str = "UTC",
+        name: str | None = None,
+        catch_up: CatchUp | str = CatchUp.ONE,
+        max_catch_up: int = DEFAULT_MAX_CATCH_UP,
+        overlap: Overlap | str = Overlap.SKIP,
+        input: Any = None,
+        workflow: None = None,
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def schedule(
+        self,
+        cron: str | None = None,
+        /,
+        *,
+        every: timedelta | None = None,
+        timezone: str = "UTC",
+        name: str | None = None,
+        catch_up: CatchUp | str = CatchUp.ONE,
+        max_catch_up: int = DEFAULT_MAX_CATCH_UP,
+        overlap: Overlap | str = Overlap.SKIP,
+        input: Any = None,
+        workflow: str | Callable[..., Any],
+    ) -> ScheduleSpec: ...
+
     def schedule(
         self,
         cron: str | None = None,
@@ -276,7 +308,7 @@ class App(ClientMethods):
         overlap: Overlap | str = Overlap.SKIP,
         input: Any = None,
         workflow: str | Callable[..., Any] | None = None,
-    ) -> Any:
+    ) -> Callable[[F], F] | ScheduleSpec:
         """Start a workflow on a schedule: ``cron`` (five fields, in ``timezone``) or
         ``every=`` (absolute time); stack it above ``@app.workflow()``, or pass
         ``workflow=`` (then it returns the :class:`~daytwo.store.ScheduleSpec`).
