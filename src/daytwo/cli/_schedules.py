@@ -32,19 +32,19 @@ NameArgument = Annotated[
 
 SCHEDULE_COLUMNS = (
     Column("SCHEDULE"),
-    Column("WORKFLOW"),
     Column("WHEN", wrap=True),
     Column("NEXT RUN"),
     Column("NEXT RUN (UTC)", drop=2),
     Column("LAST RUN", drop=1),
     Column("LAST STATUS"),
     Column("STATE", wrap=True),
+    Column("WORKFLOW", drop=3),
 )
 TICK_COLUMNS = (
     Column("TICK (UTC)"),
     Column("OUTCOME"),
     Column("COUNT"),
-    Column("INSTANCE"),
+    Column("INSTANCE", wrap=True),
     Column("DETAIL", wrap=True, drop=1),
 )
 
@@ -73,7 +73,7 @@ def _row(view: ScheduleView) -> Row:
     return {
         "SCHEDULE": view.name,
         "WORKFLOW": f"{view.workflow} {view.version}",
-        "WHEN": f"{view.cadence.describe()}; catch-up {view.catch_up}, overlap {view.overlap}",
+        "WHEN": view.cadence.describe(),
         "NEXT RUN": "" if view.orphaned or view.paused else _local(view.next_run_at, view),
         "NEXT RUN (UTC)": "" if view.orphaned or view.paused else _utc(view.next_run_at),
         "LAST RUN": _local(view.last_tick_at, view),
@@ -112,6 +112,10 @@ def show_schedule(
         print_json(view.to_dict())
         return
     print_table(SCHEDULE_COLUMNS, [_row(view)])
+    stdout_console().print(
+        f"workflow {view.workflow} {view.version}, queue {view.queue}; catch-up "
+        f"{view.catch_up} (at most {view.max_catch_up}), overlap {view.overlap}"
+    )
     ticks = [
         {
             "TICK (UTC)": _utc(tick.tick_at),

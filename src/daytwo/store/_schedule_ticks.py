@@ -97,8 +97,9 @@ class Schedules(ScheduleRecords):
                 schedules.update()
                 .where(schedules.c.name == name, schedules.c.next_run_at == expected)
                 .values(next_run_at=following, last_tick_at=latest[-1], updated_at=now)
-            ).rowcount
-            if moved != 1:
+                .returning(schedules.c.name)
+            ).first()
+            if moved is None:
                 return None
             events: list[tuple[EventKind, dict[str, Any]]] = []
             missed = count - len(starting)
@@ -170,10 +171,14 @@ class Schedules(ScheduleRecords):
     def _start(self, conn: sa.Connection, row: Any, instance_id: str, now: float) -> bool:
         """Insert the instance (nothing if the id exists); whether it is new."""
         values = _instance_row(row, instance_id, now)
+        # RETURNING, not rowcount: PostgreSQL's driver reports -1 for ON CONFLICT DO NOTHING.
         created = conn.execute(
-            self._insert(instances).values(values).on_conflict_do_nothing()
-        ).rowcount
-        if created != 1:
+            self._insert(instances)
+            .values(values)
+            .on_conflict_do_nothing()
+            .returning(instances.c.id)
+        ).first()
+        if created is None:
             return False
         conn.execute(transitions.insert().values(initial_transition(values)))
         self.store.notify_workers(conn, row["queue"])
