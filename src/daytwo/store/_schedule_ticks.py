@@ -125,7 +125,11 @@ class Schedules(ScheduleRecords):
                     events.append((EventKind.SCHEDULE_SKIPPED, payload))
                     continue
                 instance_id = schedule_instance_id(name, tick)
-                self._start(conn, row, instance_id, now)
+                if not self._start(conn, row, instance_id, now):
+                    # Only a schedule re-declared onto ticks it had started already.
+                    detail = f"its instance {instance_id} exists already"
+                    self._record(conn, name, tick, TickOutcome.SKIPPED, now, detail)
+                    continue
                 self._record(conn, name, tick, TickOutcome.STARTED, now, None, 1, instance_id)
                 started.append(instance_id)
                 previous = instance_id
