@@ -25,7 +25,7 @@ __all__ = ["Scheduler", "declare_schedules"]
 log = logging.getLogger("daytwo.schedules")
 
 #: The longest a scheduler sleeps between two looks at the schedules (seconds).
-IDLE_SECONDS = 30.0
+IDLE_SECONDS = 10.0
 #: The shortest (a tick due now is started by this round; a failing store is not hammered).
 BUSY_SECONDS = 0.05
 
