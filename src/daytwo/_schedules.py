@@ -181,9 +181,10 @@ class ScheduleActions:
     ) -> InstanceHandle:
         """Start one instance of ``name`` now, outside its cadence (also when paused).
 
-        Idempotent on ``key``: the instance id is ``schedule:NAME:trigger:KEY`` (default
-        key: the time now to the microsecond), so repeating a trigger with its key starts
-        nothing more (the handle's ``created`` is False).
+        Idempotent on ``key``: the instance id is ``schedule:NAME:trigger:KEY``, so
+        repeating a trigger with its key starts nothing more (the handle's ``created`` is
+        False). Without a key, each call is a trigger of its own (the key: the time now
+        and random bits).
         """
         from daytwo._handles import InstanceHandle
 

@@ -23,6 +23,7 @@ last one it started) is still active starts nothing: a ``skipped`` row and a
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -147,10 +148,14 @@ class Schedules(ScheduleRecords):
     def trigger(self, name: str, key: str | None, audit: AuditEntry) -> tuple[str, bool]:
         """Start one instance of ``name`` now, outside its cadence (paused or not, whatever
         its overlap policy: an operator asked). Idempotent on ``key`` (default: the time
-        now): the id is ``schedule:NAME:trigger:KEY``. Returns the id and whether this
-        call started it."""
+        now and random bits, new per call): the id is ``schedule:NAME:trigger:KEY``.
+        Returns the id and whether this call started it."""
         now = self._now()
-        key = key or datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        # The default key is unique per call (time, then random bits): without a key, a
+        # trigger repeated is a second trigger.
+        key = key or (
+            datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+        )
         instance_id = f"schedule:{name}:trigger:{key}"
         with self.store.write() as conn:
             row = _existing(conn, name)
