@@ -15,6 +15,7 @@ from daytwo._errors import (
     InvalidInput,
     NotRunnable,
     Reject,
+    ScheduleNotFound,
     SerializationError,
     StepFailed,
     StoreUnavailable,
@@ -33,6 +34,7 @@ from daytwo._live_workers import WorkerInfo
 from daytwo._purge import PurgeReport, WorkflowPurge
 from daytwo._records import Attempt, HistoryEvent, HumanTask, Instance, TaskStatus, Transition
 from daytwo._registered import RegisteredWorkflow
+from daytwo._schedules import ScheduleActions, scheduled_tick
 from daytwo._selection import Selection
 from daytwo._task_records import PlannedStep, TaskEvent
 from daytwo._version import __version__
@@ -70,13 +72,18 @@ from daytwo.store import (
     BulkOutcome,
     BulkStatus,
     CallOutcome,
+    CatchUp,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
     LinkKind,
     OperatorAction,
+    Overlap,
     ParentClose,
+    ScheduleView,
     TaskEventKind,
+    TickOutcome,
+    TickRecord,
     WaitKind,
     read_archive,
 )
@@ -103,6 +110,7 @@ __all__ = [
     "BulkProgress",
     "BulkStatus",
     "CallOutcome",
+    "CatchUp",
     "ChildFailed",
     "ChildHandle",
     "ChildIdTaken",
@@ -132,6 +140,7 @@ __all__ = [
     "LinkKind",
     "NotRunnable",
     "OperatorAction",
+    "Overlap",
     "ParentClose",
     "PlannedStep",
     "PurgeReport",
@@ -141,6 +150,9 @@ __all__ = [
     "Reminder",
     "Retention",
     "Retry",
+    "ScheduleActions",
+    "ScheduleNotFound",
+    "ScheduleView",
     "Selection",
     "SerializationError",
     "Serializer",
@@ -157,6 +169,8 @@ __all__ = [
     "TaskNotFound",
     "TaskStatus",
     "TaskTimedOut",
+    "TickOutcome",
+    "TickRecord",
     "Transition",
     "WaitKind",
     "WaitTimeout",
@@ -172,4 +186,5 @@ __all__ = [
     "current_step",
     "read_archive",
     "resolve_actor",
+    "scheduled_tick",
 ]

@@ -1,6 +1,7 @@
 """An App as its workers see it: the :class:`~daytwo.worker.WorkerHost` that ``app.worker()``
 hands a Worker, with the background services every worker of the app runs (the task
-deadlines, retention when a period is set, the outbox deliveries and each extension's)."""
+deadlines, the scheduler, retention when a period is set, the outbox deliveries and each
+extension's)."""
 
 from __future__ import annotations
 
@@ -48,11 +49,13 @@ class AppWorkerHost:
     @property
     def services(self) -> Sequence[BackgroundService]:
         # Asked at every worker start: what the extensions registered until then.
-        from daytwo.worker import OutboxDelivery, TaskDeadlines
+        from daytwo.worker import OutboxDelivery, Scheduler, TaskDeadlines
 
         extensions = self._app.extensions
         # Core: reminders and escalations of human tasks (one process per cluster).
         services: list[BackgroundService] = [TaskDeadlines(self.store, self.clock)]
+        # Core: the schedules' ticks (every worker ticks; each tick starts once).
+        services.append(Scheduler(self.store, self.clock))
         services += [s for extension in extensions for s in extension.services()]
         for extension in extensions:
             services += [

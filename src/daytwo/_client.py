@@ -33,6 +33,7 @@ from daytwo._purge import PurgeReport, purge
 from daytwo._records import Attempt, HistoryEvent, Instance, Transition
 from daytwo._registered import RegisteredWorkflow, registered_workflow, registered_workflows
 from daytwo._results import ResultWaits, outcome_of
+from daytwo._schedules import ScheduleActions
 from daytwo._serving import Serving, catalog
 from daytwo._starts import (
     RowBuilder,
@@ -133,6 +134,8 @@ class Client(ClientActions):
         self.audit = AuditTrail(lambda: self.store, self.clock.now)
         #: The circuit breakers per dependency (list, get, configure, open, close, reset).
         self.breakers = BreakerActions(lambda: self.flow, self.audit)
+        #: The durable schedules (list, get, pause, resume, trigger).
+        self.schedules = ScheduleActions(self, lambda: self.store, self.clock.now, self.audit)
         #: The code of the App owning this client (None: a client without code).
         self._registry = registry
         self._flow: FlowControl | None = None

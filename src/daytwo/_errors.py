@@ -21,6 +21,7 @@ __all__ = [
     "InvalidInput",
     "NotRunnable",
     "Reject",
+    "ScheduleNotFound",
     "SerializationError",
     "StepFailed",
     "StoreUnavailable",
@@ -108,6 +109,19 @@ class BreakerNotFound(InvalidInput):
         super().__init__(
             f"no circuit breaker named {name!r}; known breakers: {names} (declare one with "
             "app.circuit_breaker(NAME, policy) or `daytwo breaker set NAME`)"
+        )
+        self.name = name
+        self.known = known
+
+
+class ScheduleNotFound(DaytwoError, LookupError):
+    """No schedule has the given name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        names = ", ".join(known) if known else "none"
+        super().__init__(
+            f"no schedule named {name!r}; known schedules: {names} (declare one with "
+            "@app.schedule(...) and start a worker, which stores it)"
         )
         self.name = name
         self.known = known

@@ -104,6 +104,7 @@ def test_the_top_level_help_shows_the_nouns_and_names_the_older_spellings(
         ("dependency", ["list", "set"]),
         ("audit", ["list"]),
         ("workers", ["list"]),
+        ("schedules", ["list", "show", "pause", "resume", "trigger"]),
     ],
 )
 def test_each_noun_has_its_verbs(noun: str, verbs: list[str]) -> None:

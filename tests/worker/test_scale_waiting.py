@@ -24,9 +24,9 @@ INSTANCES = 10_000
 #: Threads of the one worker.
 CONCURRENCY = 4
 #: Threads a worker may run besides its pool: claim loop, heartbeat, group commit, its
-#: wake-up reader (SQLite's socket or PostgreSQL's LISTEN), the task-deadline service, plus
-#: slack for one helper thread of the runtime.
-WORKER_OVERHEAD_THREADS = 6
+#: wake-up reader (SQLite's socket or PostgreSQL's LISTEN), the task-deadline service, the
+#: scheduler, plus slack for one helper thread of the runtime.
+WORKER_OVERHEAD_THREADS = 7
 #: The durable timer (fake seconds).
 TIMER_SECONDS = 3600.0
 

@@ -65,7 +65,7 @@ def exit_code_for(error: BaseException) -> ExitCode | None:
             return error.code
         case InvalidDatabaseUrl():
             return ExitCode.BAD_INPUT
-        case daytwo.InstanceNotFound() | daytwo.TaskNotFound():
+        case daytwo.InstanceNotFound() | daytwo.TaskNotFound() | daytwo.ScheduleNotFound():
             return ExitCode.NOT_FOUND
         case daytwo.StoreUnavailable() | sqlalchemy.exc.DatabaseError():
             return ExitCode.DATABASE

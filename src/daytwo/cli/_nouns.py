@@ -40,6 +40,13 @@ from daytwo.cli._flow import (
 from daytwo.cli._history import history
 from daytwo.cli._instances import cancel, list_instances, signal, start, status
 from daytwo.cli._restart import fork, restart
+from daytwo.cli._schedules import (
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+    show_schedule,
+    trigger_schedule,
+)
 from daytwo.cli._start_many import start_many
 from daytwo.cli._tasks import cancel_task, complete, list_tasks, reassign, show_task
 from daytwo.cli._workers_list import list_workers
@@ -115,7 +122,20 @@ breaker.command("open")(open_breaker)
 breaker.command("close")(close_breaker)
 breaker.command("reset")(reset_breaker)
 
-NOUNS = (instance, task, workflow, queue, dependency, breaker, audit, workers, bulk)
+# Plural as the issue spells it (``daytwo schedules list``), like ``workers``.
+schedules = _noun(
+    "schedules",
+    "Durable schedules: next and last runs; pause, resume, or trigger one now.",
+)
+schedules.command("list")(list_schedules)
+schedules.command("show")(show_schedule)
+schedules.command("pause")(pause_schedule)
+schedules.command("resume")(resume_schedule)
+schedules.command("trigger")(trigger_schedule)
+
+NOUNS = (
+    instance, task, workflow, queue, dependency, breaker, schedules, audit, workers, bulk,
+)  # fmt: skip
 
 #: Older spelling -> the command it is now (the same function, the same options).
 OLDER_SPELLINGS = {

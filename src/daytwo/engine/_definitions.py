@@ -14,7 +14,7 @@ from daytwo.engine._context import current_run
 from daytwo.engine._retry import FailurePolicy, Retry, failure_policy
 from daytwo.engine._signature import InputSignature
 from daytwo.engine._step_call import StepCall
-from daytwo.store import BreakerPolicy
+from daytwo.store import BreakerPolicy, ScheduleSpec
 
 __all__ = ["Registry", "Step", "WorkflowDefinition"]
 
@@ -163,6 +163,8 @@ class Registry:
     #: The circuit breakers the code declares, by dependency (``app.circuit_breaker``):
     #: the defaults a worker stores when no breaker of that name is stored yet.
     breakers: dict[str, BreakerPolicy] = field(default_factory=dict)
+    #: The schedules the code declares, by name (``app.schedule``): a worker stores them.
+    schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
 
     def add_workflow(self, definition: WorkflowDefinition) -> None:
         """Register a workflow version; the same name and version twice is an error."""

@@ -46,6 +46,7 @@ from daytwo.store._bulk import (
     settle_item,
 )
 from daytwo.store._bulk_items import AlreadyActed, BulkItem, BulkOutcome, acting_for
+from daytwo.store._cadence import ON_TIME_GRACE, Cadence, iso_tick
 from daytwo.store._children import Relative, relatives_of
 from daytwo.store._claims import QueueLimits
 from daytwo.store._database import (
@@ -121,6 +122,9 @@ from daytwo.store._rows import (
     TaskEventRow,
     TransitionRow,
 )
+from daytwo.store._schedule_tables import schedule_ticks, schedules
+from daytwo.store._schedule_ticks import Schedules, TickReport, schedule_instance_id
+from daytwo.store._schedules import ScheduleSpec, ScheduleView, TickRecord
 from daytwo.store._schema import (
     history,
     human_tasks,
@@ -142,12 +146,15 @@ from daytwo.store._vocabulary import (
     TERMINAL_STATUSES,
     BreakerState,
     CallOutcome,
+    CatchUp,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
+    Overlap,
     ParentClose,
     TaskEventKind,
     TaskStatus,
+    TickOutcome,
     WaitKind,
 )
 from daytwo.store._wake_sockets import WakeReceiver
@@ -174,6 +181,7 @@ __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_URL",
     "ENDED_BADLY",
+    "ON_TIME_GRACE",
     "PURGED_WITH_INSTANCE",
     "ROLLUP_BUCKET",
     "RUN_COLUMNS",
@@ -201,8 +209,10 @@ __all__ = [
     "BulkJobRow",
     "BulkOutcome",
     "BulkStatus",
+    "Cadence",
     "CallOutcome",
     "Catalog",
+    "CatchUp",
     "CircuitFacts",
     "Coverage",
     "DependencyFacts",
@@ -230,6 +240,7 @@ __all__ = [
     "OperatorAction",
     "OutboxEvent",
     "OutcomeRow",
+    "Overlap",
     "ParentClose",
     "PauseFacts",
     "PlanStep",
@@ -237,6 +248,9 @@ __all__ = [
     "PurgeRun",
     "QueueLimits",
     "Relative",
+    "ScheduleSpec",
+    "ScheduleView",
+    "Schedules",
     "ServedWorkflow",
     "SignalRow",
     "StartOutcome",
@@ -247,6 +261,9 @@ __all__ = [
     "TaskEventRow",
     "TaskPlan",
     "TaskStatus",
+    "TickOutcome",
+    "TickRecord",
+    "TickReport",
     "TransitionRow",
     "WaitKind",
     "WakeReceiver",
@@ -289,6 +306,7 @@ __all__ = [
     "instance_facts",
     "instance_links",
     "instances",
+    "iso_tick",
     "item_outcomes",
     "last_event_seq",
     "links_of",
@@ -310,6 +328,9 @@ __all__ = [
     "resolve_actor",
     "resolve_url",
     "running_workers_on",
+    "schedule_instance_id",
+    "schedule_ticks",
+    "schedules",
     "select_ids",
     "selection_count",
     "selection_json",

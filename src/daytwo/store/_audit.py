@@ -24,7 +24,13 @@ from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
-from daytwo._errors import InstanceNotFound, InvalidInput, NotRunnable, TaskNotFound
+from daytwo._errors import (
+    InstanceNotFound,
+    InvalidInput,
+    NotRunnable,
+    ScheduleNotFound,
+    TaskNotFound,
+)
 from daytwo.store._bulk_items import BulkOutcome, current_item, mark_item
 from daytwo.store._operator_schema import audit_log
 
@@ -83,6 +89,9 @@ class OperatorAction(StrEnum):
     BREAKER_CLOSE = "breaker.close"
     BREAKER_RESET = "breaker.reset"
     BREAKER_SET = "breaker.set"
+    SCHEDULE_PAUSE = "schedule.pause"
+    SCHEDULE_RESUME = "schedule.resume"
+    SCHEDULE_TRIGGER = "schedule.trigger"
     BULK = "bulk"
     PURGE = "purge"
 
@@ -98,6 +107,7 @@ class AuditTarget(StrEnum):
     QUEUE = "queue"
     DEPENDENCY = "dependency"
     BREAKER = "breaker"
+    SCHEDULE = "schedule"
 
 
 class AuditOutcome(StrEnum):
@@ -227,7 +237,7 @@ def audit_query(where: AuditFilter) -> sa.Select[Any]:
 
 #: What :func:`recording_refusals` records as a refusal: the target's state does not allow
 #: the action, the target does not exist, or the request itself is wrong.
-REFUSALS = (NotRunnable, InstanceNotFound, TaskNotFound, InvalidInput)
+REFUSALS = (NotRunnable, InstanceNotFound, TaskNotFound, ScheduleNotFound, InvalidInput)
 
 
 @contextmanager

@@ -95,6 +95,12 @@ class EventKind(StrEnum):
     TASK_ESCALATED = "task.escalated"
     #: A task's ``timeout=`` passed while it was open; payload: the task.
     TASK_TIMED_OUT = "task.timed_out"
+    #: Ticks of a schedule passed while no worker ticked and its catch-up policy dropped
+    #: them; key: the schedule, payload: schedule, first tick, count, catch_up.
+    SCHEDULE_MISSED = "schedule.missed"
+    #: A schedule's tick started nothing: its previous instance was still active
+    #: (``overlap=SKIP``); key: the schedule, payload: schedule, tick, previous instance.
+    SCHEDULE_SKIPPED = "schedule.skipped"
 
 
 #: The end statuses that write an ``instance.ended_badly`` event. CANCELLED is not one of

@@ -253,3 +253,37 @@ class CallOutcome(StrEnum):
     def slow(self) -> bool:
         """Whether the call counts as slow."""
         return self in (CallOutcome.SLOW, CallOutcome.SLOW_FAILURE)
+
+
+class CatchUp(StrEnum):
+    """What a schedule does with the ticks it missed (no worker ran when they were due)."""
+
+    #: None of them: the schedule goes on with its next future tick.
+    SKIP = "skip"
+    #: The latest missed tick, once.
+    ONE = "one"
+    #: Every missed tick, oldest first, at most ``max_catch_up`` of them (the latest).
+    ALL = "all"
+
+
+class Overlap(StrEnum):
+    """Whether a tick starts while the schedule's previous instance is still active."""
+
+    #: No: the tick is recorded as skipped.
+    SKIP = "skip"
+    #: Yes: instances of the schedule may run side by side.
+    ALLOW = "allow"
+
+
+class TickOutcome(StrEnum):
+    """What became of a schedule's tick (``schedule_ticks.outcome``)."""
+
+    #: An instance was started for it.
+    STARTED = "started"
+    #: Not started: the previous instance was still active (``overlap=SKIP``).
+    SKIPPED = "skipped"
+    #: Not started: it passed while no worker ticked and the catch-up policy dropped it
+    #: (one row stands for ``count`` consecutive ticks).
+    MISSED = "missed"
+    #: Started by an operator (``daytwo schedules trigger``), outside the cadence.
+    TRIGGERED = "triggered"

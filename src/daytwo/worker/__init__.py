@@ -8,6 +8,7 @@ from daytwo.worker._retention import (
     check_period,
     retention_periods,
 )
+from daytwo.worker._scheduler import Scheduler, declare_schedules
 from daytwo.worker._task_deadlines import TaskDeadlines
 from daytwo.worker._worker import BackgroundService, Worker
 
@@ -17,10 +18,12 @@ __all__ = [
     "OutboxSubscriber",
     "Retention",
     "RetentionService",
+    "Scheduler",
     "TaskDeadlines",
     "Worker",
     "WorkerHost",
     "check_period",
+    "declare_schedules",
     "delivery_backoff",
     "retention_periods",
 ]

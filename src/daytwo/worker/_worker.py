@@ -26,6 +26,7 @@ from daytwo.worker._registration import (
     release_dead_workers,
     warn_about_unserved_work,
 )
+from daytwo.worker._scheduler import declare_schedules
 from daytwo.worker._threads import RunThreads
 from daytwo.worker._wakeups import RECONNECT_BACKOFF, WakeListener
 
@@ -56,7 +57,11 @@ class BackgroundService(Protocol):
     """
 
     name: str
-    interval: float
+
+    @property
+    def interval(self) -> float:
+        """Seconds of real time between rounds (read after each round)."""
+        ...
 
     def run_once(self) -> None:
         """Do one round of work."""
@@ -139,6 +144,7 @@ class Worker:
         store.register_worker(serving.to_row())
         # The code's circuit breakers, stored unless an operator's setting is (it wins).
         self.host.flow.breakers.declare(self.host.registry.breakers)
+        declare_schedules(store, self.host.clock, self.host.registry)  # likewise the schedules
         self.host.worker_started(self.id)
         self._release_dead_workers()
         warn_about_unserved_work(store, self.host.clock.now(), serving)
@@ -195,6 +201,8 @@ class Worker:
         self._wake.set()
         claim_thread, heartbeat_thread = self._threads
         claim_thread.join()
+        for service in self.services:
+            getattr(service, "woken", threading.Event()).set()
         for thread in self._service_threads:
             thread.join()
         for service in self.services:
@@ -290,13 +298,19 @@ class Worker:
         raise TimeoutError(f"worker did not become idle within {timeout} s")
 
     def _service_loop(self, service: BackgroundService) -> None:
+        # A service with a ``woken`` event (the scheduler) may end its wait early.
+        woken: threading.Event | None = getattr(service, "woken", None)
         while not self._stopping.is_set():
             try:
                 service.run_once()
             except Exception:
                 log.exception("background service %s failed; it runs again in %.0f s",
                               service.name, service.interval)  # fmt: skip
-            self._stopping.wait(service.interval)
+            if woken is None:
+                self._stopping.wait(service.interval)
+            else:
+                woken.wait(service.interval)
+                woken.clear()
 
     # -- claiming -------------------------------------------------------------------------
 
