@@ -1,7 +1,7 @@
 """durable schedules and their recent ticks
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 
 One row per schedule (its definition as the code declared it last, its paused state and
 its next tick) and the recent ticks' outcomes. They start empty: a worker writes its
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

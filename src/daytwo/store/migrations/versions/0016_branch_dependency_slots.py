@@ -1,7 +1,7 @@
 """dependency slots per fan-out branch: a ``branch`` column in the slot's key
 
-Revision ID: 0017
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 
 A fan-out (``ctx.gather``) runs several calls of one limited dependency at once for one
 instance; each takes a slot of its own. ``branch`` is 0 for an instance's ordinary step
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0013"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
