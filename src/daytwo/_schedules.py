@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from daytwo._audit import AuditEntry, AuditTarget, AuditTrail, OperatorAction, resolve_actor
 from daytwo._errors import InvalidInput
@@ -34,10 +34,13 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_CATCH_UP",
     "ScheduleActions",
+    "ScheduleDeclarations",
     "cadence",
     "declare_schedule",
     "scheduled_tick",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: How many missed ticks ``catch_up=CatchUp.ALL`` starts at most by default.
 DEFAULT_MAX_CATCH_UP = 10
@@ -127,6 +130,85 @@ def scheduled_tick(instance_id: str) -> datetime | None:
     except ValueError:
         return None
     return tick.replace(tzinfo=UTC)
+
+
+class ScheduleDeclarations:
+    """``app.schedule``: the App's declaration of schedules (a mixin of :class:`~daytwo.App`,
+    kept here so that app.py stays the composition root)."""
+
+    registry: Registry
+    serializer: Serializer
+
+    @overload
+    def schedule(
+        self,
+        cron: str | None = None,
+        /,
+        *,
+        every: timedelta | None = None,
+        timezone: str = "UTC",
+        name: str | None = None,
+        catch_up: CatchUp | str = CatchUp.ONE,
+        max_catch_up: int = DEFAULT_MAX_CATCH_UP,
+        overlap: Overlap | str = Overlap.SKIP,
+        input: Any = None,
+        workflow: None = None,
+    ) -> Callable[[_F], _F]: ...
+
+    @overload
+    def schedule(
+        self,
+        cron: str | None = None,
+        /,
+        *,
+        every: timedelta | None = None,
+        timezone: str = "UTC",
+        name: str | None = None,
+        catch_up: CatchUp | str = CatchUp.ONE,
+        max_catch_up: int = DEFAULT_MAX_CATCH_UP,
+        overlap: Overlap | str = Overlap.SKIP,
+        input: Any = None,
+        workflow: str | Callable[..., Any],
+    ) -> ScheduleSpec: ...
+
+    def schedule(
+        self,
+        cron: str | None = None,
+        /,
+        *,
+        every: timedelta | None = None,
+        timezone: str = "UTC",
+        name: str | None = None,
+        catch_up: CatchUp | str = CatchUp.ONE,
+        max_catch_up: int = DEFAULT_MAX_CATCH_UP,
+        overlap: Overlap | str = Overlap.SKIP,
+        input: Any = None,
+        workflow: str | Callable[..., Any] | None = None,
+    ) -> Callable[[_F], _F] | ScheduleSpec:
+        """Start a workflow on a schedule: ``cron`` (five fields, in ``timezone``) or
+        ``every=`` (absolute time); stack it above ``@app.workflow()``, or pass
+        ``workflow=`` (then it returns the :class:`~daytwo.store.ScheduleSpec`).
+
+        ``catch_up``: what ticks missed while no worker ran start (:class:`CatchUp`;
+        ``max_catch_up`` bounds ALL); ``overlap``: whether a tick starts while the previous
+        instance runs (:class:`Overlap`); ``input``: every instance's input. Each tick
+        starts one instance cluster-wide, id ``schedule:NAME:TICK`` (see the README).
+        """
+        when = cadence(cron, every, timezone)
+
+        def register(function: _F) -> _F:
+            declare_schedule(
+                self.registry, self.serializer, function, when, name=name, catch_up=catch_up,
+                max_catch_up=max_catch_up, overlap=overlap, input=input,
+            )  # fmt: skip
+            return function
+
+        if workflow is not None:
+            return declare_schedule(
+                self.registry, self.serializer, workflow, when, name=name, catch_up=catch_up,
+                max_catch_up=max_catch_up, overlap=overlap, input=input,
+            )  # fmt: skip
+        return register
 
 
 class ScheduleActions:

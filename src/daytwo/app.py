@@ -25,7 +25,7 @@ from daytwo._events import LocalEvents
 from daytwo._extension import Extension
 from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns
-from daytwo._schedules import DEFAULT_MAX_CATCH_UP, ScheduleActions, cadence, declare_schedule
+from daytwo._schedules import ScheduleActions, ScheduleDeclarations
 from daytwo._starts import check_priority, new_instance_id, new_row, outside_workflow
 from daytwo.engine import (
     DEFAULT_RETRY,
@@ -42,7 +42,7 @@ from daytwo.engine import (
     check_name,
     failure_policy,
 )
-from daytwo.store import BreakerPolicy, CatchUp, FlowControl, Overlap, ScheduleSpec, Store
+from daytwo.store import BreakerPolicy, FlowControl, Store
 from daytwo.worker import Retention, check_period
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 E = TypeVar("E", bound=Extension)
 
 
-class App(ClientMethods):
+class App(ClientMethods, ScheduleDeclarations):
     """A daytwo application: its workflows, its steps and its database.
 
     The database is opened on first use, so importing a module that creates an ``App``
@@ -271,77 +271,6 @@ class App(ClientMethods):
         """Declare a circuit breaker on calls to ``dependency`` (see :class:`BreakerPolicy`):
         the default a worker stores; an operator's ``daytwo breaker set`` wins over it."""
         return declare_breaker(self.registry, dependency, policy)
-
-    @overload
-    def schedule(
-        self,
-        cron: str | None = None,
-        /,
-        *,
-        every: timedelta | None = None,
-        timezone: str = "UTC",
-        name: str | None = None,
-        catch_up: CatchUp | str = CatchUp.ONE,
-        max_catch_up: int = DEFAULT_MAX_CATCH_UP,
-        overlap: Overlap | str = Overlap.SKIP,
-        input: Any = None,
-        workflow: None = None,
-    ) -> Callable[[F], F]: ...
-
-    @overload
-    def schedule(
-        self,
-        cron: str | None = None,
-        /,
-        *,
-        every: timedelta | None = None,
-        timezone: str = "UTC",
-        name: str | None = None,
-        catch_up: CatchUp | str = CatchUp.ONE,
-        max_catch_up: int = DEFAULT_MAX_CATCH_UP,
-        overlap: Overlap | str = Overlap.SKIP,
-        input: Any = None,
-        workflow: str | Callable[..., Any],
-    ) -> ScheduleSpec: ...
-
-    def schedule(
-        self,
-        cron: str | None = None,
-        /,
-        *,
-        every: timedelta | None = None,
-        timezone: str = "UTC",
-        name: str | None = None,
-        catch_up: CatchUp | str = CatchUp.ONE,
-        max_catch_up: int = DEFAULT_MAX_CATCH_UP,
-        overlap: Overlap | str = Overlap.SKIP,
-        input: Any = None,
-        workflow: str | Callable[..., Any] | None = None,
-    ) -> Callable[[F], F] | ScheduleSpec:
-        """Start a workflow on a schedule: ``cron`` (five fields, in ``timezone``) or
-        ``every=`` (absolute time); stack it above ``@app.workflow()``, or pass
-        ``workflow=`` (then it returns the :class:`~daytwo.store.ScheduleSpec`).
-
-        ``catch_up``: what ticks missed while no worker ran start (:class:`CatchUp`;
-        ``max_catch_up`` bounds ALL); ``overlap``: whether a tick starts while the previous
-        instance runs (:class:`Overlap`); ``input``: every instance's input. Each tick
-        starts one instance cluster-wide, id ``schedule:NAME:TICK`` (see the README).
-        """
-        when = cadence(cron, every, timezone)
-
-        def register(function: F) -> F:
-            declare_schedule(
-                self.registry, self.serializer, function, when, name=name, catch_up=catch_up,
-                max_catch_up=max_catch_up, overlap=overlap, input=input,
-            )  # fmt: skip
-            return function
-
-        if workflow is not None:
-            return declare_schedule(
-                self.registry, self.serializer, workflow, when, name=name, catch_up=catch_up,
-                max_catch_up=max_catch_up, overlap=overlap, input=input,
-            )  # fmt: skip
-        return register
 
     def workflow(
         self,
