@@ -6,6 +6,7 @@ from daytwo._client import Client
 from daytwo._errors import (
     BreakerNotFound,
     DaytwoError,
+    DeadlineExceeded,
     InstanceConflict,
     InstanceNotFound,
     InvalidInput,
@@ -92,6 +93,7 @@ __all__ = [
     "Clock",
     "Context",
     "DaytwoError",
+    "DeadlineExceeded",
     "Escalation",
     "Explanation",
     "Extension",

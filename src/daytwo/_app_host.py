@@ -48,11 +48,13 @@ class AppWorkerHost:
     @property
     def services(self) -> Sequence[BackgroundService]:
         # Asked at every worker start: what the extensions registered until then.
-        from daytwo.worker import OutboxDelivery, TaskDeadlines
+        from daytwo.worker import InstanceDeadlines, OutboxDelivery, TaskDeadlines
 
         extensions = self._app.extensions
         # Core: reminders and escalations of human tasks (one process per cluster).
         services: list[BackgroundService] = [TaskDeadlines(self.store, self.clock)]
+        # Core: the deadlines of whole instances (``timeout=``; one process per cluster).
+        services.append(InstanceDeadlines(self.store, self.clock))
         services += [s for extension in extensions for s in extension.services()]
         for extension in extensions:
             services += [

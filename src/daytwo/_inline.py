@@ -143,4 +143,4 @@ class InlineRuns:
         if result.status == InstanceStatus.SUCCEEDED:
             return None if result.output is None else self.app.serializer.loads(result.output)
         error = None if result.error is None else json.loads(result.error)
-        raise WorkflowFailed(instance_id, InstanceStatus(result.status), error)
+        raise WorkflowFailed.of(instance_id, InstanceStatus(result.status), error)

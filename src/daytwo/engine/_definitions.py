@@ -120,6 +120,9 @@ class WorkflowDefinition:
     signature: InputSignature = field(default=None)  # type: ignore[assignment]
     #: Seconds after its end that an instance is kept (None: the app's default retention).
     retention: float | None = None
+    #: Seconds an instance may take from its creation (None: no deadline); a start may
+    #: give another.
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if self.signature is None:

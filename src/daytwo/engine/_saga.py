@@ -16,9 +16,11 @@ from typing import Any
 from daytwo._errors import _ControlFlow
 from daytwo.engine._attempts import AttemptRun
 from daytwo.engine._context import StepInfo
+from daytwo.engine._deadline import DEADLINE_ERROR, deadline_detail, park_at_deadline, stop_error
 from daytwo.engine._durable import CLEAR_WAIT, COMPLETED, RUNNING, STEP, RunResult
 from daytwo.engine._invocation import error_record, invoke
-from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
+from daytwo.engine._retry import FailurePolicy
+from daytwo.store import DEADLINE_REASON, HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
 
 __all__ = ["SagaRun"]
 
@@ -26,17 +28,29 @@ __all__ = ["SagaRun"]
 class SagaRun(AttemptRun):
     """Failure and compensation; see the module docstring."""
 
+    def _stop_error(self, reason: str) -> dict[str, Any]:
+        """The error of a cancel with ``reason``, or of the deadline (``_deadline.py``)."""
+        return stop_error(self, reason)
+
     def _fail(self, error: dict[str, Any]) -> RunResult:
         """The instance failed for good (or was cancelled): enter compensation."""
+        deadline = error["type"] == DEADLINE_ERROR
+        if deadline and self.definition.on_failure is FailurePolicy.PARK:
+            return park_at_deadline(self, error)
         self.values.update(error=json.dumps(error), **CLEAR_WAIT)
         self.values["status"] = RUNNING
         if error["type"] == "Cancelled":
             self._record_cancel(HistoryOutcome.COMPLETED, error["message"])
+        elif deadline:
+            self._record(
+                len(self.history), HistoryKind.DEADLINE, "deadline", HistoryOutcome.COMPLETED,
+                detail=deadline_detail(error, "compensate"),
+            )  # fmt: skip
         if not self._compensations_due():
             return self._end_failed(compensated=False)
         self._set_state("compensating", RUNNING)
         self._flush(terminal=True)
-        if self.cancel_seen is not None and error["type"] != "Cancelled":
+        if self.cancel_seen is not None and error["type"] not in ("Cancelled", DEADLINE_ERROR):
             # Accepted while this run was already failing: the failure's saga goes on.
             self._record_cancel(HistoryOutcome.SUPERSEDED, self.cancel_seen, failed=error)
         return self._compensate()
@@ -49,6 +63,11 @@ class SagaRun(AttemptRun):
         detail: dict[str, Any] = {"reason": reason}
         if failed is not None:
             detail["failure"] = f"{failed.get('type')}: {failed.get('message')}"
+        if reason == DEADLINE_REASON:  # the deadline passed while the instance was failing
+            detail = {**deadline_detail(self._stop_error(reason), "superseded"), **detail}
+            self._record(len(self.history), HistoryKind.DEADLINE, "deadline", outcome,
+                         detail=detail)  # fmt: skip
+            return
         self._record(len(self.history), HistoryKind.CANCEL, "cancel", outcome, detail=detail)
 
     def _compensations_due(self) -> list[dict[str, Any]]:

@@ -57,6 +57,7 @@ from daytwo.store._database import (
     open_engine,
     resolve_url,
 )
+from daytwo.store._deadlines import DEADLINE_REASON, DEADLINE_STATUSES, InstanceDeadlines
 from daytwo.store._explaining import (
     CircuitFacts,
     DependencyFacts,
@@ -168,6 +169,8 @@ __all__ = [
     "ARCHIVE_SUFFIX",
     "CYCLE_TIME_BOUNDS",
     "DATABASE_ENV",
+    "DEADLINE_REASON",
+    "DEADLINE_STATUSES",
     "DEFAULT_BATCH",
     "DEFAULT_URL",
     "ENDED_BADLY",
@@ -212,6 +215,7 @@ __all__ = [
     "HistoryRow",
     "HumanTaskRow",
     "InstanceActions",
+    "InstanceDeadlines",
     "InstanceFacts",
     "InstanceLink",
     "InstanceLookups",

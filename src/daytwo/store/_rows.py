@@ -62,6 +62,7 @@ class InstanceRow(TypedDict):
     created_at: float
     updated_at: float
     finished_at: float | None
+    deadline_at: float | None
 
 
 class HistoryRow(TypedDict):

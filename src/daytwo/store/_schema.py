@@ -42,6 +42,9 @@ TIMED = f"status = '{InstanceStatus.WAITING}' AND run_at IS NOT NULL"
 RUNNING = f"status = '{InstanceStatus.RUNNING}'"
 #: Ended instances: ``finished_at`` is set exactly when an instance reaches a terminal status.
 ENDED = "finished_at IS NOT NULL"
+#: Live instances with a deadline (``@app.workflow(timeout=...)``): the deadline service
+#: reads only these, so instances without a deadline, and ended ones, cost it nothing.
+DEADLINED = "deadline_at IS NOT NULL AND finished_at IS NULL"
 
 #: One row per workflow instance. ``run_at`` is when a worker may claim the instance: the due
 #: time of a runnable or waiting instance, the lease expiry of a running one, NULL when only
@@ -74,6 +77,9 @@ instances = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     Column("finished_at", Double),
+    # When the instance fails for exceeding its deadline (set at creation, never updated by
+    # its runs: no index of the hot path covers it).
+    Column("deadline_at", Double),
     # Claiming and "when is the next one due" look only at instances that have a run_at,
     # through two partial indexes, so their cost does not depend on how many finished
     # instances the table holds. Runnable instances are taken from their queue by priority,
@@ -113,6 +119,15 @@ instances = Table(
         "finished_at",
         sqlite_where=sa.text(ENDED),
         postgresql_where=sa.text(ENDED),
+    ),
+    # The deadline service finds the live instances whose deadline has passed, soonest
+    # first; an instance enters this index at creation (if it has a deadline) and leaves it
+    # when it ends.
+    Index(
+        "ix_instances_deadline",
+        "deadline_at",
+        sqlite_where=sa.text(DEADLINED),
+        postgresql_where=sa.text(DEADLINED),
     ),
 )
 

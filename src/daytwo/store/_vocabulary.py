@@ -120,6 +120,9 @@ class WaitKind(StrEnum):
     #: The end of a child workflow (``ctx.child``, ``handle.result()``); ``wait_name`` is
     #: the child's workflow, the history row's ``detail`` its id.
     CHILD = "child"
+    #: An operator's decision about an instance whose deadline passed under the ``park``
+    #: failure policy (NEEDS_ATTENTION; ``wait_seq`` is its ``deadline`` history row).
+    DEADLINE = "deadline"
 
 
 class HistoryKind(StrEnum):
