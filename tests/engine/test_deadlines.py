@@ -366,3 +366,39 @@ def test_a_deadline_is_met_once_however_many_services_try(fake_app: App, clock: 
     assert {fake_app.get(f"o{n}").status for n in range(3)} == {"FAILED"}
     assert undone == []
     assert all(len(_deadline_rows(fake_app, f"o{n}")) == 1 for n in range(3))
+
+
+def test_an_instance_held_at_a_paused_step_meets_its_deadline(
+    fake_app: App, clock: FakeClock
+) -> None:
+    undone: list[str] = []
+    _order(fake_app, undone)
+    fake_app.flow.pause("order", "ship", reason="carrier outage", by="ops")
+    fake_app.start("order", "retry", id="o")
+    with fake_app.worker(concurrency=1, poll_interval=0.05) as worker:
+        worker.drain()
+        assert fake_app.get("o").wait_kind == "paused"
+        clock.advance(3 * DAY)
+        InstanceDeadlines(fake_app.store, clock).meet_due()
+        worker.drain()
+    ended = fake_app.get("o")
+    assert ended.status == "COMPENSATED" and undone == ["charge-o-1"]
+    assert ended.error is not None and ended.error["type"] == "DeadlineExceeded"
+
+
+def test_a_client_without_the_code_starts_with_the_registered_timeout(
+    fake_app: App, clock: FakeClock, db_url: str
+) -> None:
+    undone: list[str] = []
+    _order(fake_app, undone)
+    with fake_app.worker(concurrency=1, poll_interval=0.05):  # registers the workflow
+        client = daytwo.Client(db_url, clock=clock)
+        try:
+            now = clock.now()
+            by_name = client.start("order", "signal", id="by-name")
+            given = client.start("order", "signal", id="given", timeout=90)
+        finally:
+            client.close()
+    by_name_at, given_at = by_name.status().deadline_at, given.status().deadline_at
+    assert by_name_at is not None and by_name_at.timestamp() == pytest.approx(now + 3 * DAY)
+    assert given_at is not None and given_at.timestamp() == pytest.approx(now + 90)
