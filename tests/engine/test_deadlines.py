@@ -402,3 +402,26 @@ def test_a_client_without_the_code_starts_with_the_registered_timeout(
     by_name_at, given_at = by_name.status().deadline_at, given.status().deadline_at
     assert by_name_at is not None and by_name_at.timestamp() == pytest.approx(now + 3 * DAY)
     assert given_at is not None and given_at.timestamp() == pytest.approx(now + 90)
+
+
+def test_an_inline_run_meets_its_deadline_while_it_sleeps(fake_app: App, clock: FakeClock) -> None:
+    undone: list[str] = []
+
+    @fake_app.step
+    def book() -> str:
+        return "b"
+
+    @book.compensate
+    def unbook(booking: str) -> None:
+        undone.append(booking)
+
+    @fake_app.workflow(name="sleeper", timeout=30)
+    def sleeper(ctx: daytwo.Context) -> None:
+        book()
+        ctx.sleep(60)  # slept through by app.run: its deadline comes first
+
+    with pytest.raises(DeadlineExceeded, match="deadline of 30 s"):
+        fake_app.run("sleeper", id="sleeper")
+    assert fake_app.get("sleeper").status == "COMPENSATED"
+    assert undone == ["b"]
+    assert len(_deadline_rows(fake_app, "sleeper")) == 1
