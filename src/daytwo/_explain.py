@@ -174,6 +174,8 @@ def _reasons(facts: InstanceFacts, instance: Instance, now: float) -> list[str]:
             f"parked at step {name!r} after {row['attempt']} attempt(s): its failure policy "
             "is park, and it waits for an operator"
         )
+    elif kind == WaitKind.DEADLINE:
+        pass  # said by the deadline's own line
     elif kind is not None:
         # A wait kind of a later release (a parked step, an open circuit): its state label
         # names it ("parked:charge", "circuit open: payments-api").

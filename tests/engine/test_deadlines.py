@@ -107,6 +107,10 @@ def test_under_park_the_deadline_parks_and_an_abort_compensates(
         assert (parked.status, parked.wait_kind) == ("NEEDS_ATTENTION", "deadline")
         assert parked.error is None and undone == []
         assert "deadline passed" in (parked.waiting_for or "")
+        explained = fake_app.explain("o")
+        assert explained.reasons[0].startswith("deadline passed: the workflow parks on failure")
+        assert [a.action for a in explained.actions] == ["instance.resume", "instance.abort",
+                                                          "instance.terminate"]  # fmt: skip
         (task,) = fake_app.tasks.list(status=None)
         assert task.status == "closed"  # closed like a cancel closes it
         deadlines.meet_due()  # met once: parked, it is not met again

@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 import daytwo
 from daytwo import slo
 from daytwo.store import EventKind, OutboxEvent, SubscriberStart, append_event
-from daytwo.worker import OutboxDelivery, OutboxSubscriber, TaskDeadlines, delivery_backoff
+from daytwo.worker import (
+    InstanceDeadlines,
+    OutboxDelivery,
+    OutboxSubscriber,
+    TaskDeadlines,
+    delivery_backoff,
+)
 
 FIRED = EventKind.ALERT_FIRED
 _names = itertools.count()
@@ -289,9 +295,10 @@ def test_a_worker_runs_the_deliveries_of_the_sinks_added_to_the_app(
     slo.register(fake_app, slo.Objective(name="w-ok", workflow="w", objective=0.99,
                                          sli=slo.Success()))  # fmt: skip
     slo.add_alert_sinks(fake_app, slo.WebhookSink("http://127.0.0.1:9/hook"))
-    # What daytwo worker runs too, after the core task-deadline service.
-    deadlines, evaluator, delivery = fake_app.worker().services
+    # What daytwo worker runs too, after the core task- and instance-deadline services.
+    deadlines, instance_deadlines, evaluator, delivery = fake_app.worker().services
     assert isinstance(deadlines, TaskDeadlines)
+    assert isinstance(instance_deadlines, InstanceDeadlines)
     assert isinstance(evaluator, slo.EvaluatorService)
     assert isinstance(delivery, OutboxDelivery) and delivery.name.startswith("outbox:webhook:")
     assert delivery is evaluator.evaluator.deliveries[0]
