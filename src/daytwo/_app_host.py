@@ -49,13 +49,15 @@ class AppWorkerHost:
     @property
     def services(self) -> Sequence[BackgroundService]:
         # Asked at every worker start: what the extensions registered until then.
-        from daytwo.worker import OutboxDelivery, Scheduler, TaskDeadlines
+        from daytwo.worker import InstanceDeadlines, OutboxDelivery, Scheduler, TaskDeadlines
 
         extensions = self._app.extensions
         # Core: reminders and escalations of human tasks (one process per cluster).
         services: list[BackgroundService] = [TaskDeadlines(self.store, self.clock)]
         # Core: the schedules' ticks (every worker ticks; each tick starts once).
         services.append(Scheduler(self.store, self.clock))
+        # Core: the deadlines of whole instances (``timeout=``; one process per cluster).
+        services.append(InstanceDeadlines(self.store, self.clock))
         services += [s for extension in extensions for s in extension.services()]
         for extension in extensions:
             services += [

@@ -43,6 +43,7 @@ from daytwo._starts import (
     rows_by_name,
     rows_from_code,
 )
+from daytwo._timeouts import check_timeout
 from daytwo.engine import (
     Clock,
     JsonSerializer,
@@ -187,18 +188,20 @@ class Client(ClientActions):
         version: str | None = None,
         queue: str | None = None,
         priority: int | None = None,
+        timeout: timedelta | float | None = None,
     ) -> InstanceHandle:
         """Durably start an instance of the workflow named ``workflow``; returns at once.
 
         ``version``, ``queue`` and ``priority`` default to what the workers registered: the
-        newest version a live worker serves, with its queue and priority. A workflow that
+        newest version a live worker serves, with its queue, priority and ``timeout`` (the
+        deadline, from now: a timedelta or seconds). A workflow that
         no worker registered is refused unless ``version`` is given. Idempotent on ``id``
         as :meth:`App.start`. The input is checked by the worker that runs it (this process
         has no code to check it against; an App's client starts the workflows of its own
         code as :meth:`App.start` does).
         """
         outside_workflow(f"{self.caller}.start()", "start a new instance")
-        row = self._rows(workflow, version, queue, priority)(input, id)
+        row = self._rows(workflow, version, queue, priority, timeout)(input, id)
         return self._insert(row, version)
 
     def start_many(
@@ -210,6 +213,7 @@ class Client(ClientActions):
         version: str | None = None,
         queue: str | None = None,
         priority: int | None = None,
+        timeout: timedelta | float | None = None,
     ) -> builtins.list[InstanceHandle]:
         """Durably start one instance per input, all in one commit; a handle per input.
 
@@ -229,7 +233,7 @@ class Client(ClientActions):
                     f"start_many got {len(values)} inputs but {len(names)} ids; give one id "
                     "per input, or none"
                 )
-        row_of = self._rows(workflow, version, queue, priority)
+        row_of = self._rows(workflow, version, queue, priority, timeout)
         rows = [row_of(value, name) for value, name in zip(values, names, strict=True)]
         if not rows:
             return []
@@ -246,18 +250,26 @@ class Client(ClientActions):
         return [InstanceHandle(self, row["id"], created=created) for created, row in outcomes]
 
     def _rows(
-        self, workflow: str, version: str | None, queue: str | None, priority: int | None
+        self,
+        workflow: str,
+        version: str | None,
+        queue: str | None,
+        priority: int | None,
+        timeout: timedelta | float | None = None,
     ) -> RowBuilder:
         """Checks the options of a start; returns what builds a row per (input, id)."""
         check_start_options(workflow, version, queue, priority)
+        within = check_timeout(timeout, "the start's timeout=")
         definition = self._local(workflow, version)
         if definition is not None:  # the code is here: defaults and input checks from it
-            return rows_from_code(definition, queue, priority, self.serializer, self.clock.now)
+            return rows_from_code(
+                definition, queue, priority, self.serializer, self.clock.now, within
+            )
         served = registered_workflow(self.store, self.clock.now(), workflow, version)
         if served is None:  # a version no worker registered (yet): the given defaults
             assert version is not None
             served = ServedWorkflow(workflow, version, "default", 0)
-        return rows_by_name(served, queue, priority, self.serializer, self.clock.now)
+        return rows_by_name(served, queue, priority, self.serializer, self.clock.now, within)
 
     def _local(self, workflow: str, version: str | None) -> WorkflowDefinition | None:
         """The owning App's definition of ``workflow`` (``version``), if it has one."""
@@ -481,4 +493,4 @@ def outcome(instance: Instance) -> Any:
     """The output of an ended instance, or :class:`WorkflowFailed`."""
     if instance.status is InstanceStatus.SUCCEEDED:
         return instance.output
-    raise WorkflowFailed(instance.id, instance.status, instance.error)
+    raise WorkflowFailed.of(instance.id, instance.status, instance.error)

@@ -16,6 +16,7 @@ __all__ = [
     "ChildFailed",
     "ChildIdTaken",
     "DaytwoError",
+    "DeadlineExceeded",
     "InstanceConflict",
     "InstanceNotFound",
     "InvalidInput",
@@ -265,6 +266,20 @@ class WorkflowFailed(DaytwoError):
         #: The end status (a ``daytwo.InstanceStatus``).
         self.status = status
         self.error = error
+
+    @staticmethod
+    def of(instance_id: str, status: str, error: dict[str, Any] | None) -> WorkflowFailed:
+        """The error ``result()`` raises for this end: :class:`DeadlineExceeded` for an
+        instance that exceeded its deadline, else :class:`WorkflowFailed`."""
+        kind = DeadlineExceeded if error and error.get("type") == "DeadlineExceeded" else None
+        return (kind or WorkflowFailed)(instance_id, status, error)
+
+
+class DeadlineExceeded(WorkflowFailed):
+    """The instance was still active at its deadline (``timeout=`` of ``@app.workflow`` or
+    of its start) and failed for it; ``error["message"]`` says the timeout, when it started
+    and when the deadline was. Its completed steps were compensated (``on_failure``
+    compensate, the default)."""
 
 
 # --- control flow (never seen by users unless they catch BaseException) -------------------

@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from daytwo._records import Instance
+from daytwo._timeouts import in_words
 from daytwo.store import (
+    DEADLINE_REASON,
     WAKEABLE_WAITS,
     InstanceFacts,
     InstanceStatus,
@@ -45,7 +47,8 @@ class Explanation:
     instance: Instance
     #: One line: status, state and for how long.
     summary: str
-    #: What it waits for and why, one line each (empty for an ended instance).
+    #: What it waits for and why, one line each (for an ended instance, only a deadline
+    #: it exceeded).
     reasons: list[str]
     actions: list[ApplicableAction]
 
@@ -91,15 +94,45 @@ def explain(facts: InstanceFacts, instance: Instance, now: float) -> Explanation
         f"{instance.id} ({row['workflow']} {row['version']}) is {row['status']} in state "
         f"{row['state']!r} since {_at(row['state_entered_at'])} ({_span(since)})"
     )
-    reasons = [] if instance.status.terminal else _reasons(facts, instance, now)
+    if instance.status.terminal:
+        reasons = (
+            [] if _deadline_error(row) is None else [f"deadline passed: {_deadline_error(row)}"]
+        )
+    else:
+        reasons = _deadline_lines(row, now) + _reasons(facts, instance, now)
     return Explanation(instance, summary, reasons, _actions(facts, instance))
+
+
+def _deadline_error(row: Any) -> str | None:
+    """The message of an instance that failed for exceeding its deadline."""
+    error = None if row["error"] is None else json.loads(row["error"])
+    if error is None or error.get("type") != "DeadlineExceeded":
+        return None
+    return str(error.get("message"))
+
+
+def _deadline_lines(row: Any, now: float) -> list[str]:
+    """When a live instance's deadline is (``timeout=``), or that it has passed."""
+    deadline = row.get("deadline_at")
+    if row["wait_kind"] == WaitKind.DEADLINE:
+        return ["deadline passed: the workflow parks on failure, so it waits for an operator "
+                "(resume: go on without a deadline; abort: compensate)"]  # fmt: skip
+    if deadline is None or _deadline_error(row) is not None:
+        return []
+    if deadline > now:
+        return [f"deadline in {in_words(deadline - now)} (at {_at(deadline)}): it fails "
+                "DeadlineExceeded if still active then"]  # fmt: skip
+    return [f"deadline passed at {_at(deadline)} ({in_words(now - deadline)} ago): it fails "
+            "DeadlineExceeded (or parks) at its next durable point"]  # fmt: skip
 
 
 def _reasons(facts: InstanceFacts, instance: Instance, now: float) -> list[str]:
     row = facts.row
     kind, name = row["wait_kind"], row["wait_name"]
     lines: list[str] = []
-    if row["cancel_reason"] is not None and row["error"] is None:
+    if row["cancel_reason"] == DEADLINE_REASON:
+        pass  # said by the deadline's own line
+    elif row["cancel_reason"] is not None and row["error"] is None:
         lines.append(f"a cancel is pending ({row['cancel_reason']}): it takes effect at the "
                      "next durable point")  # fmt: skip
     if row["error"] is not None:
@@ -143,6 +176,8 @@ def _reasons(facts: InstanceFacts, instance: Instance, now: float) -> list[str]:
             f"parked at step {name!r} after {row['attempt']} attempt(s): its failure policy "
             "is park, and it waits for an operator"
         )
+    elif kind == WaitKind.DEADLINE:
+        pass  # said by the deadline's own line
     elif kind is not None:
         # A wait kind of a later release (a parked step, an open circuit): its state label
         # names it ("parked:charge", "circuit open: payments-api").
@@ -277,7 +312,10 @@ def _actions(facts: InstanceFacts, instance: Instance) -> list[ApplicableAction]
         add(OperatorAction.FORK, "fork", "a new instance that reuses the results before "
             "POSITION", " POSITION")  # fmt: skip
         return found
-    if status == InstanceStatus.NEEDS_ATTENTION:
+    if kind == WaitKind.DEADLINE:
+        add(OperatorAction.RESUME, "resume", "go on from where the deadline met it, without one")
+        add(OperatorAction.ABORT, "abort", "compensate its completed steps and end")
+    elif status == InstanceStatus.NEEDS_ATTENTION:
         add(OperatorAction.RETRY, "retry", "run the parked step again now (same idempotency key)")
         add(OperatorAction.SKIP, "skip", "record RESULT as the step's result and go on",
             " RESULT_JSON")  # fmt: skip

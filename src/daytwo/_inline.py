@@ -4,7 +4,8 @@ An inline run is durable like any other: its row is inserted at its first durabl
 (already in its first state), it holds a lease that a keeper thread renews while a long
 step runs, and if the process dies a worker takes the instance over when the lease
 expires. Waits are slept through with the app's clock (timers, retries) or polled for
-(signals, human tasks), claiming the instance back by id when it is due.
+(signals, human tasks), claiming the instance back by id when it is due; a deadline
+(``timeout=``) that passes meanwhile is met here too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from daytwo._errors import WorkflowFailed
 from daytwo._records import Instance
 from daytwo._starts import check_same_start
 from daytwo.engine import RunResult, StepLoop, WorkflowDefinition, execute
-from daytwo.store import TERMINAL_STATUSES, DirectWriter, InstanceStatus
+from daytwo.store import (
+    DEADLINE_STATUSES,
+    TERMINAL_STATUSES,
+    DirectWriter,
+    InstanceDeadlines,
+    InstanceStatus,
+)
 
 if TYPE_CHECKING:
     from daytwo.app import App
@@ -33,6 +40,18 @@ log = logging.getLogger("daytwo.app")
 
 #: Lease of an inline run (``App.run``); long enough for ordinary steps.
 INLINE_LEASE_SECONDS = 300.0
+
+
+def _deadline_due(row: Mapping[str, Any], now: float) -> bool:
+    """Whether the instance's deadline has passed and is still to be met."""
+    deadline = row["deadline_at"]
+    return bool(
+        deadline is not None
+        and deadline <= now
+        and row["cancel_reason"] is None
+        and row["error"] is None
+        and row["status"] in DEADLINE_STATUSES
+    )
 
 
 class InlineRuns:
@@ -90,6 +109,11 @@ class InlineRuns:
                 # serializer, for an instance that this call did not run to its end.
                 return outcome(Instance.from_row(current, loads=app.serializer.loads))
             now = app.clock.now()
+            if _deadline_due(current, now):
+                # No worker may run here: this call meets its instance's deadline itself
+                # (once, whoever else tries: store/_deadlines.py), then runs the failure.
+                InstanceDeadlines(app.store).meet(instance_id, now)
+                continue
             if current["run_at"] is not None and current["run_at"] <= now:
                 claimed = app.store.claim(
                     self.owner, pairs, now=now, lease_seconds=INLINE_LEASE_SECONDS,
@@ -104,7 +128,8 @@ class InlineRuns:
                     "durably (see `daytwo status`)"
                 )
             if current["run_at"] is not None and current["status"] != InstanceStatus.RUNNING:
-                app.clock.sleep(min(current["run_at"] - now, 0.5))
+                until = min(current["run_at"], current["deadline_at"] or current["run_at"])
+                app.clock.sleep(min(until - now, 0.5))
             else:
                 time.sleep(0.02)
 
@@ -148,4 +173,4 @@ class InlineRuns:
         if result.status == InstanceStatus.SUCCEEDED:
             return None if result.output is None else self.app.serializer.loads(result.output)
         error = None if result.error is None else json.loads(result.error)
-        raise WorkflowFailed(instance_id, InstanceStatus(result.status), error)
+        raise WorkflowFailed.of(instance_id, InstanceStatus(result.status), error)

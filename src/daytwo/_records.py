@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from daytwo._task_records import PlannedStep, planned_steps
 from daytwo.store import (
+    DEADLINE_REASON,
     HistoryKind,
     HistoryOutcome,
     InstanceStatus,
@@ -89,6 +90,9 @@ class Instance:
     #: (``RelatedInstance``, oldest first); read by ``get()`` only, None in listings.
     parent: RelatedInstance | None = None
     children: tuple[RelatedInstance, ...] | None = None
+    #: When the instance fails for exceeding its timeout (``@app.workflow(timeout=...)``
+    #: or its start's); None: no deadline (or an operator resumed it past its deadline).
+    deadline_at: datetime | None = None
 
     @classmethod
     def from_row(
@@ -116,10 +120,12 @@ class Instance:
             wake_at=_time(row["wake_at"]) if waiting else None,
             attempt=row["attempt"],
             lease_owner=row["lease_owner"],
-            cancel_reason=row["cancel_reason"],
+            # The deadline service's mark is not an operator's cancel (store/_deadlines.py).
+            cancel_reason=None if row["cancel_reason"] == DEADLINE_REASON else row["cancel_reason"],
             queue=row["queue"],
             priority=row["priority"],
             held_by=held_by,
+            deadline_at=_time(row.get("deadline_at")),
         )
 
     @property
@@ -128,6 +134,8 @@ class Instance:
         for a due one that nothing runs, why (no worker serves it, a pause)."""
         if self.status is InstanceStatus.RUNNING:
             return None if self.held_by is None else f"its lease expired; {self.held_by}"
+        if self.status is InstanceStatus.NEEDS_ATTENTION and self.wait_kind is WaitKind.DEADLINE:
+            return "an operator: its deadline passed (resume: go on without one; abort: compensate)"
         if self.status is InstanceStatus.NEEDS_ATTENTION:
             return f"an operator: {self.wait_name!r} parked after {self.attempt} attempt(s)"
         if self.status is not InstanceStatus.WAITING:

@@ -355,4 +355,4 @@ def outcome_of(row: OutcomeRow, loads: Loads) -> Any:
         output = row["output"]
         return None if output is None else loads(output)
     error = row["error"]
-    raise WorkflowFailed(row["id"], status, None if error is None else json.loads(error))
+    raise WorkflowFailed.of(row["id"], status, None if error is None else json.loads(error))

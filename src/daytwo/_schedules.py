@@ -114,6 +114,7 @@ def declare_schedule(
         max_catch_up=max_catch_up,
         overlap=overlapping,
         input_text=text,
+        timeout=definition.timeout,
     )
     registry.schedules[schedule] = spec
     return spec

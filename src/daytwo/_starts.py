@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from daytwo._errors import InstanceConflict, InvalidInput
+from daytwo._timeouts import deadline_of
 from daytwo.engine import JsonSerializer, Serializer, WorkflowDefinition, check_name, current_run
-from daytwo.store import InstanceStatus, ServedWorkflow
+from daytwo.store import ServedWorkflow, queued_instance
 
 __all__ = [
     "RowBuilder",
@@ -52,9 +53,11 @@ def new_row(
     priority: int,
     serializer: Serializer,
     now: float,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """The ``instances`` row of a new instance, queued; the input checked against the
-    workflow's signature first (nothing is stored for an input it cannot take)."""
+    workflow's signature first (nothing is stored for an input it cannot take). Its
+    deadline is ``timeout`` from now, else the workflow's ``timeout``, if any."""
     if instance_id is not None:
         check_name("instance id", instance_id)
     text = serializer.dumps(input, f"the input of workflow {definition.name!r}")
@@ -62,6 +65,7 @@ def new_row(
     return queued_row(
         definition.name, definition.version, text, instance_id,
         queue=queue, priority=priority, now=now,
+        timeout=definition.timeout if timeout is None else timeout,
     )  # fmt: skip
 
 
@@ -74,39 +78,17 @@ def queued_row(
     queue: str,
     priority: int,
     now: float,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """The ``instances`` row of a new instance of ``workflow`` ``version``, queued, with
     its input already serialized (a client without the workflow's code cannot check it
     against the signature: the run refuses an input its function cannot take)."""
     if instance_id is not None:
         check_name("instance id", instance_id)
-    return {
-        "id": instance_id or new_instance_id(),
-        "workflow": workflow,
-        "version": version,
-        "status": InstanceStatus.RUNNABLE,
-        "state": "queued",
-        "state_entered_at": now,
-        "input": input_text,
-        "output": None,
-        "error": None,
-        "cancel_reason": None,
-        "queue": queue,
-        "priority": priority,
-        "run_at": now,
-        "wake_at": None,
-        "wait_kind": None,
-        "wait_name": None,
-        "wait_seq": None,
-        "attempt": 0,
-        "lease_owner": None,
-        "lease_token": 0,
-        "history_size": 0,
-        "transition_count": 1,  # the initial transition into "queued"
-        "created_at": now,
-        "updated_at": now,
-        "finished_at": None,
-    }
+    return queued_instance(
+        instance_id or new_instance_id(), workflow, version, input_text,
+        queue=queue, priority=priority, now=now, deadline_at=deadline_of(now, timeout),
+    )  # fmt: skip
 
 
 def check_same_start(
@@ -194,6 +176,7 @@ def rows_from_code(
     priority: int | None,
     serializer: Serializer,
     now: Callable[[], float],
+    timeout: float | None = None,
 ) -> RowBuilder:
     """Rows of starts of a workflow whose code is here: its defaults, its input check."""
     in_queue = definition.queue if queue is None else queue
@@ -202,7 +185,7 @@ def rows_from_code(
     def build(input: Any, instance_id: str | None) -> dict[str, Any]:
         return new_row(
             definition, input, instance_id, queue=in_queue, priority=at_priority,
-            serializer=serializer, now=now(),
+            serializer=serializer, now=now(), timeout=timeout,
         )  # fmt: skip
 
     return build
@@ -214,16 +197,18 @@ def rows_by_name(
     priority: int | None,
     serializer: Serializer,
     now: Callable[[], float],
+    timeout: float | None = None,
 ) -> RowBuilder:
     """Rows of starts of a workflow known by name: the defaults the workers registered."""
     in_queue = served.queue if queue is None else queue
     at_priority = served.priority if priority is None else priority
+    within = served.timeout if timeout is None else timeout
 
     def build(input: Any, instance_id: str | None) -> dict[str, Any]:
         text = serializer.dumps(input, f"the input of workflow {served.name!r}")
         return queued_row(
             served.name, served.version, text, instance_id,
-            queue=in_queue, priority=at_priority, now=now(),
+            queue=in_queue, priority=at_priority, now=now(), timeout=within,
         )  # fmt: skip
 
     return build

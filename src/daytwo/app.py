@@ -27,6 +27,7 @@ from daytwo._handles import HumanTasks, InstanceHandle
 from daytwo._inline import INLINE_LEASE_SECONDS, InlineRuns
 from daytwo._schedules import ScheduleActions, ScheduleDeclarations
 from daytwo._starts import check_priority, new_instance_id, new_row, outside_workflow
+from daytwo._timeouts import check_timeout
 from daytwo.engine import (
     DEFAULT_RETRY,
     Clock,
@@ -281,6 +282,7 @@ class App(ClientMethods, ScheduleDeclarations):
         priority: int = 0,
         on_failure: FailurePolicy | str = FailurePolicy.COMPENSATE,
         retention: timedelta | None = None,
+        timeout: timedelta | float | None = None,
     ) -> Callable[[F], F]:
         """Declare a workflow: ``fn(ctx, input)``; its instances are pinned to ``version``.
 
@@ -288,13 +290,16 @@ class App(ClientMethods, ScheduleDeclarations):
         ``priority`` (lower first; both can be overridden per start). ``on_failure``: what a
         step that fails for good does (:class:`FailurePolicy`: compensate, or park).
         ``retention``: how long its ended instances are kept (default: the App's
-        ``retention``).
+        ``retention``). ``timeout``: how long an instance may take from its start (a
+        timedelta or seconds); one still active then fails :class:`DeadlineExceeded` (and
+        compensates or parks by ``on_failure``).
         """
         check_name("queue", queue)
         check_priority(priority)
         policy = failure_policy(on_failure)
         check_period("workflow retention", retention)
         kept = None if retention is None else retention.total_seconds()
+        within = check_timeout(timeout, "@app.workflow(timeout=...)")
 
         def register(function: F) -> F:
             check_name("workflow", name or function.__name__)
@@ -309,6 +314,7 @@ class App(ClientMethods, ScheduleDeclarations):
                     priority,
                     policy,
                     retention=kept,
+                    timeout=within,
                 )
             )
             function.__daytwo_workflow__ = name or function.__name__  # type: ignore[attr-defined]
@@ -339,21 +345,23 @@ class App(ClientMethods, ScheduleDeclarations):
         version: str | None = None,
         queue: str | None = None,
         priority: int | None = None,
+        timeout: timedelta | float | None = None,
     ) -> InstanceHandle:
         """Durably start an instance for a worker to run; returns at once.
 
         Idempotent on ``id``: starting an id that exists returns a handle to the existing
         instance and never runs it twice; a start under that id with another workflow,
-        version or input raises :class:`InstanceConflict`. ``queue`` and ``priority``
-        default to the workflow's.
+        version or input raises :class:`InstanceConflict`. ``queue``, ``priority`` and
+        ``timeout`` (the instance's deadline, from now) default to the workflow's.
         """
         outside_workflow("app.start()", "start a new instance")
         # The registry refuses a name this code does not have; the client starts it from
         # the definition (input checked against its signature, its queue and priority).
         definition = self._definition(workflow, version)
         return self.client.start(
-            definition.name, input, id=id, version=version, queue=queue, priority=priority
-        )
+            definition.name, input, id=id, version=version, queue=queue, priority=priority,
+            timeout=timeout,
+        )  # fmt: skip
 
     def start_many(
         self,
@@ -364,6 +372,7 @@ class App(ClientMethods, ScheduleDeclarations):
         version: str | None = None,
         queue: str | None = None,
         priority: int | None = None,
+        timeout: timedelta | float | None = None,
     ) -> list[InstanceHandle]:
         """Durably start one instance per input in one commit (see :meth:`Client.start_many`).
 
@@ -373,8 +382,9 @@ class App(ClientMethods, ScheduleDeclarations):
         outside_workflow("app.start_many()", "start the instances again")
         definition = self._definition(workflow, version)
         return self.client.start_many(
-            definition.name, inputs, ids=ids, version=version, queue=queue, priority=priority
-        )
+            definition.name, inputs, ids=ids, version=version, queue=queue, priority=priority,
+            timeout=timeout,
+        )  # fmt: skip
 
     def run(
         self,

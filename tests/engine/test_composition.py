@@ -118,3 +118,36 @@ def test_fail_fast_is_checked_for_children_too(app: App, fail_fast: bool) -> Non
     app.start("bad-flag", id=f"f-{fail_fast}")
     with app.worker(concurrency=2, poll_interval=0.05):
         assert "fail_fast must be True or False" in app.result(f"f-{fail_fast}", timeout=30)
+
+
+def test_children_and_scheduled_instances_get_their_workflows_deadline(
+    fake_app: App, clock: daytwo.FakeClock
+) -> None:
+    """Every way an instance is made lays out its row in one place (queued_instance), so a
+    child and a schedule's tick get the deadline of their workflow's ``timeout=``."""
+    from datetime import timedelta
+
+    from daytwo.worker import Scheduler
+
+    @fake_app.workflow(name="bounded", timeout=timedelta(hours=2))
+    def bounded(ctx: daytwo.Context) -> None:
+        ctx.sleep(60)
+
+    @fake_app.workflow(name="starter")
+    def starter(ctx: daytwo.Context) -> None:
+        ctx.start_child(bounded)
+
+    fake_app.schedule(every=timedelta(minutes=1), workflow="bounded", name="tick")
+    fake_app.start("starter", id="s")
+    with fake_app.worker(concurrency=2, poll_interval=0.05) as worker:
+        [scheduler] = [s for s in worker.services if isinstance(s, Scheduler)]
+        clock.advance(60)
+        scheduler.tick_due()
+        fake_app.result("s", timeout=30)
+    [ticked] = [i for i in fake_app.list(workflow="bounded") if i.id.startswith("schedule:")]
+    for instance_id in ("s:0", ticked.id):
+        instance = fake_app.get(instance_id)
+        assert instance.deadline_at is not None
+        assert instance.deadline_at.timestamp() == pytest.approx(
+            instance.created_at.timestamp() + 7200
+        )

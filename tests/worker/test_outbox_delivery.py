@@ -19,6 +19,7 @@ import daytwo
 from daytwo import slo
 from daytwo.store import EventKind, OutboxEvent, SubscriberStart, append_event
 from daytwo.worker import (
+    InstanceDeadlines,
     OutboxDelivery,
     OutboxSubscriber,
     Scheduler,
@@ -295,9 +296,11 @@ def test_a_worker_runs_the_deliveries_of_the_sinks_added_to_the_app(
     slo.register(fake_app, slo.Objective(name="w-ok", workflow="w", objective=0.99,
                                          sli=slo.Success()))  # fmt: skip
     slo.add_alert_sinks(fake_app, slo.WebhookSink("http://127.0.0.1:9/hook"))
-    # What daytwo worker runs too, after the core task-deadline service and scheduler.
-    deadlines, scheduler, evaluator, delivery = fake_app.worker().services
+    # What daytwo worker runs too, after the core services: task deadlines, the
+    # scheduler, instance deadlines.
+    deadlines, scheduler, instance_deadlines, evaluator, delivery = fake_app.worker().services
     assert isinstance(deadlines, TaskDeadlines) and isinstance(scheduler, Scheduler)
+    assert isinstance(instance_deadlines, InstanceDeadlines)
     assert isinstance(evaluator, slo.EvaluatorService)
     assert isinstance(delivery, OutboxDelivery) and delivery.name.startswith("outbox:webhook:")
     assert delivery is evaluator.evaluator.deliveries[0]

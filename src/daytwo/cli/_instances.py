@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -10,6 +10,7 @@ from rich.table import Table
 
 import daytwo
 from daytwo import InstanceStatus
+from daytwo._moments import parse_ago
 from daytwo._serving import unserved_warnings_shown_elsewhere
 from daytwo.cli._apps import explicit_database, load_app, open_client
 from daytwo.cli._errors import CliError, ExitCode
@@ -89,6 +90,15 @@ def start(
             help="Give up waiting after this (exit 7; the instance goes on).",
         ),
     ] = None,
+    deadline_in: Annotated[
+        str | None,
+        typer.Option(
+            "--deadline-in",
+            metavar="DURATION",
+            help="Fail the instance (DeadlineExceeded) if still active this long after its "
+            "start (30m, 36h, 3d); overrides the workflow's timeout=.",
+        ),
+    ] = None,
     json_output: JsonOption = False,
     database: DatabaseOption = None,
 ) -> None:
@@ -101,7 +111,8 @@ def start(
     """
     value = parse_json(input_json, "INPUT_JSON")
     options: dict[str, Any] = {
-        "id": instance_id, "version": version, "queue": queue, "priority": priority
+        "id": instance_id, "version": version, "queue": queue, "priority": priority,
+        "timeout": _span(deadline_in),
     }  # fmt: skip
     with unserved_warnings_shown_elsewhere():  # the note below says it
         if app_spec:  # the code: the input is checked against the workflow's signature
@@ -130,6 +141,19 @@ def start(
         print_json({**instance.to_dict(), "created": handle.created})
     if wait:
         _wait_and_print(handle, timeout, json_output)
+
+
+def _span(text: str | None) -> timedelta | None:
+    """``--deadline-in``'s duration; a malformed one is refused naming the forms."""
+    if text is None:
+        return None
+    span = parse_ago(text)
+    if span is None:
+        raise CliError(
+            f"--deadline-in {text!r} is not a duration; give one like 30m, 36h or 3d",
+            ExitCode.BAD_INPUT,
+        )
+    return span
 
 
 def _start_by_name(
@@ -191,6 +215,7 @@ def status(
         ("attempt", str(instance.attempt) if instance.attempt else None),
         ("leased by", instance.lease_owner),
         ("cancel", _cancel_text(instance)),
+        ("deadline", timestamp(instance.deadline_at) or None),
         ("created", timestamp(instance.created_at)),
         ("updated", timestamp(instance.updated_at)),
         ("finished", timestamp(instance.finished_at) or None),

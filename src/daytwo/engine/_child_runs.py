@@ -37,6 +37,7 @@ from daytwo.store import (
     InstanceStatus,
     ParentClose,
     WaitKind,
+    queued_instance,
 )
 
 if TYPE_CHECKING:
@@ -112,11 +113,12 @@ def _queued_row(
     """The child's ``instances`` row, queued; its input checked when its code is here."""
     serde, registry = run.runtime.serde, run.runtime.registry
     text = serde.dumps(input, f"the input of child workflow {workflow!r}")
-    priority = 0
+    priority, timeout = 0, None
     if registry.workflows.get(workflow):
         definition = registry.workflow(workflow, version)
         definition.signature.check(input, text, run._plain_json)
         version, priority = definition.version, definition.priority
+        timeout = definition.timeout  # a child's own deadline: its workflow's timeout=
         queue = queue or definition.queue
     elif version is None:
         raise InvalidInput(
@@ -128,16 +130,12 @@ def _queued_row(
     if queue is not None:
         check_name("queue", queue)
     now = run._now()
-    return {
-        "id": child_id, "workflow": workflow, "version": version,
-        "status": InstanceStatus.RUNNABLE.value, "state": "queued", "state_entered_at": now,
-        "input": text, "output": None, "error": None, "cancel_reason": None,
-        "queue": queue or "default", "priority": priority, "run_at": now, "wake_at": None,
-        "wait_kind": None, "wait_name": None, "wait_seq": None, "attempt": 0,
-        "lease_owner": None, "lease_token": 0, "history_size": 0, "transition_count": 1,
-        "created_at": now, "updated_at": now, "finished_at": None,
-        "parent_id": run.instance_id, "parent_close": str(on_parent_close),
-    }  # fmt: skip
+    row = queued_instance(
+        child_id, workflow, version, text, queue=queue or "default", priority=priority,
+        now=now, deadline_at=None if timeout is None else now + timeout,
+    )  # fmt: skip
+    row.update(parent_id=run.instance_id, parent_close=str(on_parent_close))
+    return row
 
 
 def wait_for_child(run: Run, child_id: str, workflow: str) -> Any:

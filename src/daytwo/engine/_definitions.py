@@ -133,6 +133,9 @@ class WorkflowDefinition:
     retention: float | None = None
     #: An ``async def`` workflow: the engine drives its coroutine (``_async_workflow.py``).
     is_async: bool = field(init=False, default=False)
+    #: Seconds an instance may take from its creation (None: no deadline); a start may
+    #: give another.
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))

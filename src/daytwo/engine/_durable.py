@@ -223,6 +223,9 @@ class DurableRun:
         if seq < len(self.history):
             recorded = self.history[seq]
             if recorded["kind"] != kind or recorded["name"] != name:
+                if recorded["kind"] == HistoryKind.DEADLINE:
+                    # A deadline met here, then resumed by an operator: step over its row.
+                    return self._replay(kind, name)
                 raise Divergence(
                     f"at position {seq} the history records {recorded['kind']} "
                     f"{recorded['name']!r} but the workflow now calls {kind} {name!r}",
@@ -232,6 +235,15 @@ class DurableRun:
         if seq == self.values["wait_seq"] and self.values["error"] is None:
             self._check_pending_wait(seq, kind, name)
         return None
+
+    def _past_deadline_rows(self) -> None:
+        """Step over ``deadline`` rows at the end of the history (the workflow returns
+        right where a resumed deadline was met)."""
+        while (
+            self.position < len(self.history)
+            and self.history[self.position]["kind"] == HistoryKind.DEADLINE
+        ):
+            self.position += 1
 
     def _check_pending_wait(self, seq: int, kind: HistoryKind | str, name: str) -> None:
         """The instance waits at ``seq``; the code must still be doing that same operation."""

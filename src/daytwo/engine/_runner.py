@@ -110,7 +110,7 @@ class Run(SagaRun):
             if self.values["error"] is not None:
                 return self._compensate()
             if self.cancel_reason is not None:
-                return self._fail({"type": "Cancelled", "message": self.cancel_reason})
+                return self._fail(self._stop_error(self.cancel_reason))
             return self._forward()
         except Suspended:
             return RunResult("suspended", self.values["status"], self.values["run_at"])
@@ -141,7 +141,7 @@ class Run(SagaRun):
         except Divergence as divergence:
             return self._cancelled_if(self._incompatible(divergence.reason))
         except CancelRequested as cancel:
-            return self._fail({"type": "Cancelled", "message": cancel.reason})
+            return self._fail(self._stop_error(cancel.reason))
         except (Suspended, LeaseLost):
             raise
         except Exception as exc:
@@ -159,6 +159,7 @@ class Run(SagaRun):
             _run_var.reset(token)
         if self._suspended_but_swallowed():
             return RunResult("suspended", WAITING, self.values["run_at"])
+        self._past_deadline_rows()
         if self.position < len(self.history):
             recorded = self.history[self.position]
             return self._cancelled_if(
@@ -189,7 +190,7 @@ class Run(SagaRun):
         if ended is not None:
             return ended
         assert self.cancel_reason is not None
-        return self._fail({"type": "Cancelled", "message": self.cancel_reason})
+        return self._fail(self._stop_error(self.cancel_reason))
 
     def _suspended_but_swallowed(self) -> bool:
         # User code caught BaseException around a wait. The wait is recorded and the lease

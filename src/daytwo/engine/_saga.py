@@ -17,10 +17,12 @@ from typing import Any
 from daytwo._errors import _ControlFlow
 from daytwo.engine._attempts import AttemptRun
 from daytwo.engine._context import StepInfo
+from daytwo.engine._deadline import DEADLINE_ERROR, deadline_detail, park_at_deadline, stop_error
 from daytwo.engine._durable import CLEAR_WAIT, COMPLETED, RUNNING, STEP, RunResult
 from daytwo.engine._invocation import error_record, invoke
+from daytwo.engine._retry import FailurePolicy
 from daytwo.engine._step_loop import PROCESS_STEP_LOOP, StepLoop, invoke_async
-from daytwo.store import HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
+from daytwo.store import DEADLINE_REASON, HistoryKind, HistoryOutcome, InstanceStatus, WaitKind
 
 __all__ = ["SagaRun"]
 
@@ -31,17 +33,29 @@ class SagaRun(AttemptRun):
     #: Where the async steps and compensations of this run execute (the worker's loop).
     step_loop: StepLoop = PROCESS_STEP_LOOP
 
+    def _stop_error(self, reason: str) -> dict[str, Any]:
+        """The error of a cancel with ``reason``, or of the deadline (``_deadline.py``)."""
+        return stop_error(self, reason)
+
     def _fail(self, error: dict[str, Any]) -> RunResult:
         """The instance failed for good (or was cancelled): enter compensation."""
+        deadline = error["type"] == DEADLINE_ERROR
+        if deadline and self.definition.on_failure is FailurePolicy.PARK:
+            return park_at_deadline(self, error)
         self.values.update(error=json.dumps(error), **CLEAR_WAIT)
         self.values["status"] = RUNNING
         if error["type"] == "Cancelled":
             self._record_cancel(HistoryOutcome.COMPLETED, error["message"])
+        elif deadline:
+            self._record(
+                len(self.history), HistoryKind.DEADLINE, "deadline", HistoryOutcome.COMPLETED,
+                detail=deadline_detail(error, "compensate"),
+            )  # fmt: skip
         if not self._compensations_due():
             return self._end_failed(compensated=False)
         self._set_state("compensating", RUNNING)
         self._flush(terminal=True)
-        if self.cancel_seen is not None and error["type"] != "Cancelled":
+        if self.cancel_seen is not None and error["type"] not in ("Cancelled", DEADLINE_ERROR):
             # Accepted while this run was already failing: the failure's saga goes on.
             self._record_cancel(HistoryOutcome.SUPERSEDED, self.cancel_seen, failed=error)
         return self._compensate()
@@ -54,6 +68,11 @@ class SagaRun(AttemptRun):
         detail: dict[str, Any] = {"reason": reason}
         if failed is not None:
             detail["failure"] = f"{failed.get('type')}: {failed.get('message')}"
+        if reason == DEADLINE_REASON:  # the deadline passed while the instance was failing
+            detail = {**deadline_detail(self._stop_error(reason), "superseded"), **detail}
+            self._record(len(self.history), HistoryKind.DEADLINE, "deadline", outcome,
+                         detail=detail)  # fmt: skip
+            return
         self._record(len(self.history), HistoryKind.CANCEL, "cancel", outcome, detail=detail)
 
     def _compensations_due(self) -> list[dict[str, Any]]:

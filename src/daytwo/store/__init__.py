@@ -59,6 +59,7 @@ from daytwo.store._database import (
     open_engine,
     resolve_url,
 )
+from daytwo.store._deadlines import DEADLINE_REASON, DEADLINE_STATUSES, InstanceDeadlines
 from daytwo.store._explaining import (
     CircuitFacts,
     DependencyFacts,
@@ -137,7 +138,7 @@ from daytwo.store._schema import (
     transitions,
     workers,
 )
-from daytwo.store._starts import StartOutcome
+from daytwo.store._starts import StartOutcome, queued_instance
 from daytwo.store._store import SETTINGS_CHANNEL, WAKE_CHANNEL, Store
 from daytwo.store._task_plans import SYSTEM_ACTOR, PlanStep, PlanStepKind, TaskPlan
 from daytwo.store._terminate import terminate as terminate_instance
@@ -178,6 +179,8 @@ __all__ = [
     "ARCHIVE_SUFFIX",
     "CYCLE_TIME_BOUNDS",
     "DATABASE_ENV",
+    "DEADLINE_REASON",
+    "DEADLINE_STATUSES",
     "DEFAULT_BATCH",
     "DEFAULT_URL",
     "ENDED_BADLY",
@@ -226,6 +229,7 @@ __all__ = [
     "HistoryRow",
     "HumanTaskRow",
     "InstanceActions",
+    "InstanceDeadlines",
     "InstanceFacts",
     "InstanceLink",
     "InstanceLookups",
@@ -318,6 +322,7 @@ __all__ = [
     "prune_outbox",
     "purge_ended",
     "purge_with_instance",
+    "queued_instance",
     "read_archive",
     "recent_registrations",
     "record_delivery_failure",

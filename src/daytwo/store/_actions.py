@@ -59,6 +59,8 @@ def describe(row: RowMapping) -> str:
     status, kind, name = row["status"], row["wait_kind"], row["wait_name"]
     if status in TERMINAL_STATUSES:
         return f"already ended {status}"
+    if status == InstanceStatus.NEEDS_ATTENTION and kind == WaitKind.DEADLINE:
+        return "NEEDS_ATTENTION (its deadline passed and its workflow parks on failure)"
     if status == InstanceStatus.NEEDS_ATTENTION:
         return f"NEEDS_ATTENTION (step {name!r} parked after {row['attempt']} attempt(s))"
     if row["error"] is not None:
@@ -94,6 +96,20 @@ def _parked(row: RowMapping) -> bool:
     return bool(
         row["status"] == InstanceStatus.NEEDS_ATTENTION and row["wait_kind"] == WaitKind.PARKED
     )
+
+
+def _past_deadline(row: RowMapping) -> bool:
+    """Parked because its deadline passed (``engine/_deadline.py``)."""
+    return bool(
+        row["status"] == InstanceStatus.NEEDS_ATTENTION and row["wait_kind"] == WaitKind.DEADLINE
+    )
+
+
+#: What resuming (or retrying) an instance parked at its deadline writes: it runs on from
+#: there without a deadline (its replay steps over the ``deadline`` row).
+_WITHOUT_DEADLINE = {"status": InstanceStatus.RUNNABLE, "wake_at": None, "wait_kind": None,
+                     "wait_name": None, "wait_seq": None, "attempt": 0, "cancel_reason": None,
+                     "deadline_at": None}  # fmt: skip
 
 
 def _backing_off(row: RowMapping) -> bool:
@@ -150,6 +166,9 @@ class InstanceActions:
         """
 
         def change(conn: sa.Connection, row: RowMapping) -> dict[str, Any]:
+            if _past_deadline(row):
+                values = enter_state(conn, row, "resumed", InstanceStatus.RUNNABLE, now)
+                return {**values, **_WITHOUT_DEADLINE, "run_at": now}
             if _parked(row):
                 values = enter_state(conn, row, row["wait_name"], InstanceStatus.RUNNABLE, now)
                 return {**values, "status": InstanceStatus.RUNNABLE, "run_at": now,
@@ -209,6 +228,12 @@ class InstanceActions:
             cancel_children(
                 self.store, conn, row["id"], f"parent instance {row['id']!r} was {reason}", now
             )
+            if _past_deadline(row):
+                met = self._deadline_message(conn, row)
+                error = {"type": "Aborted", "message": reason, "failure": met}
+                moved = enter_state(conn, row, "compensating", InstanceStatus.RUNNABLE, now)
+                return {**moved, **_WITHOUT_DEADLINE, "run_at": now,
+                        "error": json.dumps(error)}  # fmt: skip
             if not _parked(row):
                 values: dict[str, Any] = {"cancel_reason": reason}
                 if row["status"] != InstanceStatus.RUNNING:
@@ -260,6 +285,16 @@ class InstanceActions:
         self._act(instance_id, now, audit, change)
 
     # -- the parked step's rows -----------------------------------------------------------
+
+    def _deadline_message(self, conn: sa.Connection, row: RowMapping) -> str:
+        """The error of an instance parked at its deadline, from its ``deadline`` row."""
+        text = conn.execute(
+            sa.select(history.c.detail).where(
+                history.c.instance_id == row["id"], history.c.seq == row["wait_seq"]
+            )
+        ).scalar()
+        message = json.loads(text).get("message") if text else None
+        return f"DeadlineExceeded: {message or 'the instance exceeded its deadline'}"
 
     def _last_error(self, conn: sa.Connection, row: RowMapping) -> dict[str, Any]:
         """The error of the last failed attempt at the instance's waiting position."""

@@ -76,6 +76,10 @@ class EventKind(StrEnum):
     #: NEEDS_ATTENTION; key: the instance id, payload: workflow, version, step, attempt,
     #: error (see :func:`parked_payload`).
     INSTANCE_PARKED = "instance.parked"
+    #: An instance was still active at its deadline (``timeout=``): it fails
+    #: ``DeadlineExceeded`` or parks, by its failure policy; key: the instance id, payload:
+    #: workflow, version, created_at, deadline_at, and the status and state it was in.
+    INSTANCE_DEADLINE_EXCEEDED = "instance.deadline_exceeded"
     #: A dependency's circuit breaker opened (its window's failure or slow-call rate
     #: reached the threshold, or its half-open probes failed); key: the dependency.
     CIRCUIT_OPENED = "circuit.opened"

@@ -66,6 +66,7 @@ class InstanceRow(TypedDict):
     #: a row built for a start that is not a child's leaves them out).
     parent_id: NotRequired[str | None]
     parent_close: NotRequired[str | None]
+    deadline_at: float | None
 
 
 class HistoryRow(TypedDict):

@@ -41,6 +41,8 @@ schedules = Table(
     Column("max_catch_up", Integer, nullable=False),
     Column("overlap", String(16), nullable=False),
     Column("input", Text, nullable=False),
+    # Seconds each instance it starts may take (its workflow's ``timeout=``; NULL: none).
+    Column("timeout", Double),
     Column("definition_hash", String(64), nullable=False),
     Column("orphaned", Boolean, nullable=False),
     Column("paused", Boolean, nullable=False),

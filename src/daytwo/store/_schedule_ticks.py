@@ -37,7 +37,7 @@ from daytwo.store._outbox import EventKind, append_event
 from daytwo.store._schedule_tables import schedule_ticks, schedules
 from daytwo.store._schedules import ScheduleRecords, _existing, cadence_of
 from daytwo.store._schema import instances, transitions
-from daytwo.store._starts import initial_transition
+from daytwo.store._starts import initial_transition, queued_instance
 from daytwo.store._vocabulary import (
     ACTIVE_STATUSES,
     CatchUp,
@@ -246,14 +246,9 @@ def _status(conn: sa.Connection, instance_id: str | None) -> InstanceStatus | No
 
 
 def _instance_row(row: Any, instance_id: str, now: float) -> dict[str, Any]:
-    # The same columns as daytwo._starts.queued_row (the store cannot import the App's
-    # start code): a queued, runnable instance of the schedule's workflow.
-    return {
-        "id": instance_id, "workflow": row["workflow"], "version": row["version"],
-        "status": InstanceStatus.RUNNABLE, "state": "queued", "state_entered_at": now,
-        "input": row["input"], "output": None, "error": None, "cancel_reason": None,
-        "queue": row["queue"], "priority": row["priority"], "run_at": now, "wake_at": None,
-        "wait_kind": None, "wait_name": None, "wait_seq": None, "attempt": 0,
-        "lease_owner": None, "lease_token": 0, "history_size": 0, "transition_count": 1,
-        "created_at": now, "updated_at": now, "finished_at": None,
-    }  # fmt: skip
+    """A queued, runnable instance of the schedule's workflow, with its deadline."""
+    timeout = row["timeout"]
+    return queued_instance(
+        instance_id, row["workflow"], row["version"], row["input"], queue=row["queue"],
+        priority=row["priority"], now=now, deadline_at=None if timeout is None else now + timeout,
+    )  # fmt: skip

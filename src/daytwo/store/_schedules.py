@@ -56,6 +56,8 @@ class ScheduleSpec:
     overlap: Overlap
     #: The serialized input of every instance it starts.
     input_text: str
+    #: Seconds each instance it starts may take (the workflow's ``timeout=``; None: none).
+    timeout: float | None = None
 
     def definition(self) -> dict[str, Any]:
         """The stored columns of the definition."""
@@ -71,6 +73,7 @@ class ScheduleSpec:
             "max_catch_up": self.max_catch_up,
             "overlap": str(self.overlap),
             "input": self.input_text,
+            "timeout": self.timeout,
         }
 
     @property

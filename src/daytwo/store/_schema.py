@@ -46,6 +46,9 @@ ENDED = "finished_at IS NOT NULL"
 CHILD = "parent_id IS NOT NULL"
 #: Columns only a child's row sets; the hot-path inserts of other instances leave them out.
 PARENT_COLUMNS = ("parent_id", "parent_close")
+#: Live instances with a deadline (``@app.workflow(timeout=...)``): the deadline service
+#: reads only these, so instances without a deadline, and ended ones, cost it nothing.
+DEADLINED = "deadline_at IS NOT NULL AND finished_at IS NULL"
 
 #: One row per workflow instance. ``run_at`` is when a worker may claim the instance: the due
 #: time of a runnable or waiting instance, the lease expiry of a running one, NULL when only
@@ -82,6 +85,9 @@ instances = Table(
     # :class:`ParentClose`); both NULL for an instance nothing started as a child.
     Column("parent_id", String(255)),
     Column("parent_close", String(16)),
+    # When the instance fails for exceeding its deadline (set at creation, never updated by
+    # its runs: no index of the hot path covers it).
+    Column("deadline_at", Double),
     # Claiming and "when is the next one due" look only at instances that have a run_at,
     # through two partial indexes, so their cost does not depend on how many finished
     # instances the table holds. Runnable instances are taken from their queue by priority,
@@ -128,6 +134,15 @@ instances = Table(
         "parent_id",
         sqlite_where=sa.text(CHILD),
         postgresql_where=sa.text(CHILD),
+    ),
+    # The deadline service finds the live instances whose deadline has passed, soonest
+    # first; an instance enters this index at creation (if it has a deadline) and leaves it
+    # when it ends.
+    Index(
+        "ix_instances_deadline",
+        "deadline_at",
+        sqlite_where=sa.text(DEADLINED),
+        postgresql_where=sa.text(DEADLINED),
     ),
 )
 

@@ -122,6 +122,9 @@ class WaitKind(StrEnum):
     #: the child's instance id (so that the child's end wakes exactly this wait), the
     #: history row is named by the child's workflow and its ``detail`` holds the id.
     CHILD = "child"
+    #: An operator's decision about an instance whose deadline passed under the ``park``
+    #: failure policy (NEEDS_ATTENTION; ``wait_seq`` is its ``deadline`` history row).
+    DEADLINE = "deadline"
 
 
 class ParentClose(StrEnum):

@@ -52,6 +52,8 @@ class ServedWorkflow(NamedTuple):
     queue: str
     #: Not recorded by the workers of earlier development builds: 0, the default.
     priority: int = 0
+    #: The workflow's ``timeout`` in seconds (None: none, or a worker of an earlier build).
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Workers: claim loop, leases, heartbeats and background services."""
 
+from daytwo.worker._deadlines import InstanceDeadlines
 from daytwo.worker._host import WorkerHost
 from daytwo.worker._outbox import OutboxDelivery, OutboxSubscriber, delivery_backoff
 from daytwo.worker._retention import (
@@ -14,6 +15,7 @@ from daytwo.worker._worker import BackgroundService, Worker
 
 __all__ = [
     "BackgroundService",
+    "InstanceDeadlines",
     "OutboxDelivery",
     "OutboxSubscriber",
     "Retention",

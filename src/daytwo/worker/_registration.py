@@ -56,7 +56,11 @@ def registration(
         queues=queues,
         workflows=tuple(
             ServedWorkflow(
-                definition.name, definition.version, definition.queue, definition.priority
+                definition.name,
+                definition.version,
+                definition.queue,
+                definition.priority,
+                definition.timeout,
             )
             for versions in registry.workflows.values()
             for definition in versions.values()

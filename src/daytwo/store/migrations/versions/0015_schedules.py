@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("max_catch_up", sa.Integer(), nullable=False),
         sa.Column("overlap", sa.String(length=16), nullable=False),
         sa.Column("input", sa.Text(), nullable=False),
+        sa.Column("timeout", sa.Double(), nullable=True),
         sa.Column("definition_hash", sa.String(length=64), nullable=False),
         sa.Column("orphaned", sa.Boolean(), nullable=False),
         sa.Column("paused", sa.Boolean(), nullable=False),
