@@ -80,6 +80,7 @@ from daytwo.store._links import (
 )
 from daytwo.store._lookups import InstanceLookups, OutcomeRow
 from daytwo.store._names import Catalog
+from daytwo.store._new_instance import queued_instance
 from daytwo.store._operator_schema import (
     audit_log,
     breaker_calls,
@@ -138,7 +139,7 @@ from daytwo.store._schema import (
     transitions,
     workers,
 )
-from daytwo.store._starts import StartOutcome, queued_instance
+from daytwo.store._starts import StartOutcome
 from daytwo.store._store import SETTINGS_CHANNEL, WAKE_CHANNEL, Store
 from daytwo.store._task_plans import SYSTEM_ACTOR, PlanStep, PlanStepKind, TaskPlan
 from daytwo.store._terminate import terminate as terminate_instance

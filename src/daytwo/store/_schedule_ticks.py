@@ -33,11 +33,12 @@ import sqlalchemy as sa
 from daytwo._errors import NotRunnable
 from daytwo.store._audit import AuditEntry, append_audit
 from daytwo.store._cadence import Cadence, iso_tick
+from daytwo.store._new_instance import queued_instance
 from daytwo.store._outbox import EventKind, append_event
 from daytwo.store._schedule_tables import schedule_ticks, schedules
 from daytwo.store._schedules import ScheduleRecords, _existing, cadence_of
 from daytwo.store._schema import instances, transitions
-from daytwo.store._starts import initial_transition, queued_instance
+from daytwo.store._starts import initial_transition
 from daytwo.store._vocabulary import (
     ACTIVE_STATUSES,
     CatchUp,

@@ -32,11 +32,10 @@ from sqlalchemy.engine import Dialect, Engine
 from daytwo.store._prepared import Prepared
 from daytwo.store._rows import InstanceRow
 from daytwo.store._schema import START_COLUMNS, instances, transitions
-from daytwo.store._vocabulary import InstanceStatus
 from daytwo.store._write_lock import NoWriteLock, WriteLock
 from daytwo.store._writes import _retry_after_abort
 
-__all__ = ["StartCommits", "StartOutcome", "initial_transition", "queued_instance"]
+__all__ = ["StartCommits", "StartOutcome", "initial_transition"]
 
 #: Looks at the outcomes of one caller's starts before the commit; raises to refuse them.
 Check = Callable[[Sequence["StartOutcome"]], None]
@@ -51,53 +50,6 @@ class StartOutcome(NamedTuple):
     created: bool
     #: The instance as stored: the new row, or the existing one.
     row: InstanceRow
-
-
-def queued_instance(
-    instance_id: str,
-    workflow: str,
-    version: str,
-    input_text: str,
-    *,
-    queue: str,
-    priority: int,
-    now: float,
-    deadline_at: float | None = None,
-) -> dict[str, Any]:
-    """The ``instances`` row of a new instance, queued and runnable now.
-
-    The one place that lays out a new row, for every way an instance is made (a start, a
-    child started by its parent, a schedule's tick): a column added to ``instances`` is
-    added here once, not in copies that drift apart.
-    """
-    return {
-        "id": instance_id,
-        "workflow": workflow,
-        "version": version,
-        "status": InstanceStatus.RUNNABLE,
-        "state": "queued",
-        "state_entered_at": now,
-        "input": input_text,
-        "output": None,
-        "error": None,
-        "cancel_reason": None,
-        "queue": queue,
-        "priority": priority,
-        "run_at": now,
-        "wake_at": None,
-        "wait_kind": None,
-        "wait_name": None,
-        "wait_seq": None,
-        "attempt": 0,
-        "lease_owner": None,
-        "lease_token": 0,
-        "history_size": 0,
-        "transition_count": 1,  # the initial transition into "queued"
-        "created_at": now,
-        "updated_at": now,
-        "finished_at": None,
-        "deadline_at": deadline_at,
-    }
 
 
 def initial_transition(row: dict[str, Any]) -> dict[str, Any]:
