@@ -25,8 +25,8 @@ INSTANCES = 10_000
 CONCURRENCY = 4
 #: Threads a worker may run besides its pool: claim loop, heartbeat, group commit, its
 #: wake-up reader (SQLite's socket or PostgreSQL's LISTEN), the task-deadline service, the
-#: scheduler, plus slack for one helper thread of the runtime.
-WORKER_OVERHEAD_THREADS = 7
+#: scheduler, the instance-deadline service, plus slack for one helper thread of the runtime.
+WORKER_OVERHEAD_THREADS = 8
 #: The durable timer (fake seconds).
 TIMER_SECONDS = 3600.0
 
