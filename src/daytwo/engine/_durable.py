@@ -28,8 +28,9 @@ from daytwo._errors import (
 )
 from daytwo.engine._clock import Clock, SystemClock
 from daytwo.engine._definitions import Registry, WorkflowDefinition
-from daytwo.engine._family import Family, child_workflow, family_at_failure
+from daytwo.engine._family import Family, family_at_failure
 from daytwo.engine._fanout_history import take_open_fanout
+from daytwo.engine._pending_wait import check_pending_wait
 from daytwo.engine._serde import JsonSerializer, Serializer
 from daytwo.store import (
     RUN_COLUMNS,
@@ -118,17 +119,6 @@ def _rejected(write: InstanceWrite) -> str:
     return f"status {status}" + (f", {', '.join(rows)}" if rows else "")
 
 
-#: Waits at a step call (its history row is a ``step`` one).
-_STEP_WAITS = frozenset(
-    {
-        WaitKind.RETRY,
-        WaitKind.ATTEMPT,
-        WaitKind.PAUSED,
-        WaitKind.THROTTLED,
-        WaitKind.PARKED,
-        WaitKind.CIRCUIT,
-    }
-)
 #: Waits for something sent from outside: re-checked under the lock when suspending.
 _EVENT_WAITS = frozenset({WaitKind.SIGNAL, WaitKind.TASK})
 
@@ -247,28 +237,7 @@ class DurableRun:
 
     def _check_pending_wait(self, seq: int, kind: HistoryKind | str, name: str) -> None:
         """The instance waits at ``seq``; the code must still be doing that same operation."""
-        wait_kind, wait_name = self.values["wait_kind"], self.values["wait_name"]
-        expected = HistoryKind.STEP if wait_kind in _STEP_WAITS else wait_kind
-        # A child wait is named by the child's id; its history row by the child's workflow.
-        workflow = child_workflow(self.history, wait_name) if wait_kind == WaitKind.CHILD else ""
-        if (expected, workflow or wait_name) != (kind, name):
-            waiting = {
-                WaitKind.RETRY: f"a retry of step {wait_name!r}",
-                WaitKind.ATTEMPT: f"step {wait_name!r} (an attempt was running)",
-                WaitKind.PAUSED: f"paused step {wait_name!r}",
-                WaitKind.THROTTLED: f"a slot for step {wait_name!r}",
-                WaitKind.PARKED: f"an operator (step {wait_name!r} is parked)",
-                WaitKind.CIRCUIT: f"an open circuit before step {wait_name!r}",
-                WaitKind.TIMER: f"timer {wait_name!r}",
-                WaitKind.SIGNAL: f"signal {wait_name!r}",
-                WaitKind.TASK: f"human task {wait_name!r}",
-                WaitKind.CHILD: f"the end of child workflow {workflow!r} (id {wait_name!r})",
-            }.get(wait_kind, f"{wait_kind} {wait_name!r}")
-            raise Divergence(
-                f"at position {seq} the instance is waiting for {waiting} but the workflow "
-                f"now calls {kind} {name!r}",
-                seq,
-            )
+        check_pending_wait(self.values, self.history, seq, kind, name)
 
     def _record(
         self,

@@ -20,7 +20,8 @@ import uuid
 
 from daytwo.engine import Clock
 from daytwo.store import InstanceDeadlines as DeadlineQueries
-from daytwo.store import Store, acquire_lease, release_lease
+from daytwo.store import Store
+from daytwo.worker._service_lease import ServiceLease
 
 __all__ = ["InstanceDeadlines"]
 
@@ -58,7 +59,7 @@ class InstanceDeadlines:
         self.owner = f"deadlines-{uuid.uuid4().hex[:12]}"
         #: Deadlines met by this object (for tests and logs).
         self.met = 0
-        self._lease_until: float | None = None
+        self.lease = ServiceLease(store, clock, LEASE_NAME, self.owner, lease_seconds)
         self._round = threading.Lock()
 
     def run_once(self) -> None:
@@ -68,7 +69,7 @@ class InstanceDeadlines:
     def meet_due(self) -> int:
         """Meet every deadline due now (one round); returns how many this round met."""
         with self._round:
-            if not self._holds_lease():
+            if not self.lease.held():
                 return 0
             met = 0
             while True:
@@ -77,7 +78,7 @@ class InstanceDeadlines:
                 progress = sum(self.queries.meet(instance_id, now) for instance_id in due)
                 met += progress
                 # A full batch may have more behind it; a pass that met nothing ends the round.
-                if len(due) < self.batch or not progress or not self._holds_lease():
+                if len(due) < self.batch or not progress or not self.lease.held():
                     break
             self.met += met
             if met:
@@ -87,17 +88,4 @@ class InstanceDeadlines:
     def close(self) -> None:
         """Give the lease up, so another worker takes over without waiting for it."""
         with self._round:
-            if self._lease_until is not None:
-                self._lease_until = None
-                release_lease(self.store, LEASE_NAME, self.owner)
-
-    def _holds_lease(self) -> bool:
-        now = self.clock.now()
-        until = self._lease_until
-        if until is not None and now < until - self.lease_seconds / 2:
-            return True
-        if acquire_lease(self.store, LEASE_NAME, self.owner, now, self.lease_seconds):
-            self._lease_until = now + self.lease_seconds
-            return True
-        self._lease_until = None
-        return False
+            self.lease.release()

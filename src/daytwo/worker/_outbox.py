@@ -34,14 +34,13 @@ from daytwo.store import (
     Store,
     SubscriberPosition,
     SubscriberStart,
-    acquire_lease,
     advance_position,
     ensure_subscriber,
     events_after,
     record_delivery_failure,
-    release_lease,
     subscriber_position,
 )
+from daytwo.worker._service_lease import ServiceLease
 
 __all__ = ["OutboxDelivery", "OutboxSubscriber", "delivery_backoff"]
 
@@ -123,7 +122,7 @@ class OutboxDelivery:
         self.owner = f"outbox-{uuid.uuid4().hex[:12]}"
         #: Events handed over by this object (for tests and logs).
         self.delivered = 0
-        self._lease_until: float | None = None
+        self.lease = ServiceLease(store, clock, self.name, self.owner, lease_seconds)
         self._registered = False
         # A round may be started by the worker's service thread and by whoever delivers
         # right after a commit (the SLO evaluator): one at a time, the other skips.
@@ -141,9 +140,7 @@ class OutboxDelivery:
     def close(self) -> None:
         """Give the lease up, so another worker takes over without waiting for it to expire."""
         with self._round:
-            if self._lease_until is not None:
-                self._lease_until = None
-                release_lease(self.store, self.name, self.owner)
+            self.lease.release()
 
     def state(self) -> SubscriberPosition | None:
         """The subscriber's stored position and delivery state (None: never registered)."""
@@ -151,17 +148,6 @@ class OutboxDelivery:
             return subscriber_position(conn, self.subscriber.name)
 
     # -- the round ------------------------------------------------------------------------
-
-    def _holds_lease(self) -> bool:
-        now = self.clock.now()
-        until = self._lease_until
-        if until is not None and now < until - self.lease_seconds / 2:
-            return True
-        if acquire_lease(self.store, self.name, self.owner, now, self.lease_seconds):
-            self._lease_until = now + self.lease_seconds
-            return True
-        self._lease_until = None
-        return False
 
     def _load(self) -> SubscriberPosition:
         name = self.subscriber.name
@@ -177,7 +163,7 @@ class OutboxDelivery:
         return state
 
     def _deliver_due(self) -> None:
-        if not self._holds_lease():
+        if not self.lease.held():
             return
         state = self._load()
         if state.next_attempt_at is not None and self.clock.now() < state.next_attempt_at:
@@ -188,7 +174,7 @@ class OutboxDelivery:
             with self.store.read() as conn:
                 events = events_after(conn, position, kinds, self.batch)
             for event in events:
-                if not self._holds_lease():
+                if not self.lease.held():
                     return
                 try:
                     self.subscriber.handle(event)

@@ -21,7 +21,8 @@ import threading
 import uuid
 
 from daytwo.engine import Clock
-from daytwo.store import Store, acquire_lease, release_lease
+from daytwo.store import Store
+from daytwo.worker._service_lease import ServiceLease
 
 __all__ = ["TaskDeadlines"]
 
@@ -58,7 +59,7 @@ class TaskDeadlines:
         self.owner = f"tasks-{uuid.uuid4().hex[:12]}"
         #: Steps taken by this object (for tests and logs).
         self.taken = 0
-        self._lease_until: float | None = None
+        self.lease = ServiceLease(store, clock, LEASE_NAME, self.owner, lease_seconds)
         # The worker's service thread and a caller (a test, a one-off round) may both run
         # a round; the second waits, then finds only what is still due.
         self._round = threading.Lock()
@@ -70,7 +71,7 @@ class TaskDeadlines:
     def take_due(self) -> int:
         """Take every step due now (one round); returns how many this round took."""
         with self._round:
-            if not self._holds_lease():
+            if not self.lease.held():
                 return 0
             taken = 0
             while True:
@@ -82,7 +83,7 @@ class TaskDeadlines:
                     self.store.apply_task_step(task["id"], task["next_step"], now) for task in due
                 )
                 taken += progress
-                if not progress or not self._holds_lease():
+                if not progress or not self.lease.held():
                     break
             self.taken += taken
             if taken:
@@ -92,17 +93,4 @@ class TaskDeadlines:
     def close(self) -> None:
         """Give the lease up, so another worker takes over without waiting for it."""
         with self._round:
-            if self._lease_until is not None:
-                self._lease_until = None
-                release_lease(self.store, LEASE_NAME, self.owner)
-
-    def _holds_lease(self) -> bool:
-        now = self.clock.now()
-        until = self._lease_until
-        if until is not None and now < until - self.lease_seconds / 2:
-            return True
-        if acquire_lease(self.store, LEASE_NAME, self.owner, now, self.lease_seconds):
-            self._lease_until = now + self.lease_seconds
-            return True
-        self._lease_until = None
-        return False
+            self.lease.release()
