@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from daytwo import _bulk, _restarts
+from daytwo import _bulk, _instance_pages, _restarts
 from daytwo._actions import ClientActions
 from daytwo._audit import AuditEntry, AuditTarget, AuditTrail, OperatorAction, resolve_actor
 from daytwo._breakers import BreakerActions
@@ -354,6 +354,8 @@ class Client(ClientActions):
     bulk = _bulk.bulk
     bulk_job = _bulk.bulk_job
     bulk_jobs = _bulk.bulk_jobs
+    #: Keyset pages of instances (the HTTP API's listing, ``_instance_pages.py``).
+    page = _instance_pages.page
 
     def purge(
         self,
@@ -384,13 +386,17 @@ class Client(ClientActions):
     def get(self, instance_id: str) -> Instance:
         """The instance with that id, with its links; raises :class:`InstanceNotFound`."""
         row = self._stored(instance_id)
-        instance = self._explained([row])[0]
+        instance = self.explained([row])[0]
         parent, children = family_of(self.store, instance_id, row.get("parent_id"))
         return dataclasses.replace(
             instance, links=links_for(self.store, instance_id), parent=parent, children=children
         )
 
     status = get
+
+    def workflow_of(self, instance_id: str) -> str:
+        """The workflow name of an instance (one indexed read); :class:`InstanceNotFound`."""
+        return str(self._stored(instance_id)["workflow"])
 
     def _stored(self, instance_id: str) -> InstanceRow:
         """The instance row as stored (no explanation of why nothing runs it, which reads
@@ -426,21 +432,25 @@ class Client(ClientActions):
         limit: int = 100,
     ) -> builtins.list[Instance]:
         """Instances, newest first, filtered by workflow, status(es) and state label."""
-        statuses = [status] if isinstance(status, str) else status
-        if statuses:
-            statuses = [s.upper() for s in statuses]
-            unknown = set(statuses) - STATUSES
-            if unknown:
-                raise InvalidInput(
-                    f"unknown status {sorted(unknown)[0]!r}; use one of "
-                    + ", ".join(sorted(STATUSES))
-                )
         rows = self.store.list_instances(
-            workflow=workflow, statuses=statuses, state=state, limit=limit
+            workflow=workflow, statuses=self.checked_statuses(status), state=state, limit=limit
         )
-        return self._explained(rows)
+        return self.explained(rows)
 
-    def _explained(self, rows: Sequence[Mapping[Any, Any]]) -> builtins.list[Instance]:
+    def checked_statuses(self, status: str | Sequence[str] | None) -> builtins.list[str] | None:
+        """``status`` of a listing as upper-case names; an unknown one is refused."""
+        statuses = [status] if isinstance(status, str) else status
+        if not statuses:
+            return None
+        statuses = [s.upper() for s in statuses]
+        unknown = set(statuses) - STATUSES
+        if unknown:
+            raise InvalidInput(
+                f"unknown status {sorted(unknown)[0]!r}; use one of " + ", ".join(sorted(STATUSES))
+            )
+        return statuses
+
+    def explained(self, rows: Sequence[Mapping[Any, Any]]) -> builtins.list[Instance]:
         """Instances that say why, when due, nothing runs them (``Instance.held_by``)."""
         held = self.serving.held_by(list(rows), lambda: self.flow.settings().paused_starts)
         return [
@@ -477,7 +487,7 @@ class Client(ClientActions):
         facts = instance_facts(self.store, instance_id, self.clock.now())
         if facts is None:
             raise InstanceNotFound(instance_id)
-        [instance] = self._explained([facts.row])
+        [instance] = self.explained([facts.row])
         return explain(facts, instance, self.clock.now())
 
     def workers(self, *, stopped: bool = False) -> builtins.list[WorkerInfo]:

@@ -32,7 +32,20 @@ __all__ = [
     "WaitTimeout",
     "WorkflowFailed",
     "WorkflowNotFound",
+    "one_line",
 ]
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line, as ``daytwo`` prints it after ``error:`` and the
+    HTTP API puts in a problem's ``detail`` (a database error: the driver's own message,
+    without SQLAlchemy's statement dump and help link)."""
+    import sqlalchemy.exc  # here, not at the top: the engine's errors need no SQLAlchemy
+
+    text = str(error)
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        text = f"database error: {error.orig}"
+    return " ".join(text.split()) or type(error).__name__
 
 
 class DaytwoError(Exception):

@@ -1,7 +1,7 @@
 """The extension contract: how an operations package plugs into an App.
 
 An operations package (``daytwo.slo`` today; incidents, runbooks, change control and the
-HTTP API next) brings up to five things, and this is the one place each is asked for:
+HTTP API next) brings up to six things, and this is the one place each is asked for:
 
 * **tables**: the package's own ``_tables.py`` on :data:`daytwo.store.metadata`, created by
   its Alembic branch (see ``store/_migrate.py``); every daytwo database has every installed
@@ -17,6 +17,8 @@ HTTP API next) brings up to five things, and this is the one place each is asked
   ended badly) without calling each other;
 * **/metrics collectors** (:meth:`Extension.collectors`): Prometheus collectors that every
   /metrics endpoint of the app serves;
+* **HTTP routes** (:meth:`Extension.routes`): FastAPI routers the HTTP API (``daytwo
+  serve``) mounts under ``/v1``, behind the same tokens and roles;
 * **a CLI group** (``daytwo NOUN ...``): a :class:`daytwo.cli.CliPlugin` named by an entry
   point in the ``daytwo.cli`` group, loaded only when its command runs (the CLI's group
   has to exist before any app is imported, so it is per package, not per App).
@@ -62,6 +64,12 @@ class Extension:
 
     def collectors(self) -> Sequence[Any]:
         """Prometheus collectors (``prometheus_client`` ``Collector``) /metrics serves."""
+        return ()
+
+    def routes(self) -> Sequence[Any]:
+        """FastAPI ``APIRouter`` objects the HTTP API mounts under ``/v1`` (``daytwo.api``), with
+        the API's tokens: a route declares the role it needs with ``daytwo.api.viewer``,
+        ``operator``, ``owner`` or ``admin``."""
         return ()
 
     def close(self) -> None:

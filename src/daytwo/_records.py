@@ -12,8 +12,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+# Imported for real (not only for type checking): the HTTP API builds its JSON schema and
+# a remote client its records from these annotations.
+from daytwo._family import RelatedInstance
+from daytwo._links import Link
 from daytwo._task_records import PlannedStep, planned_steps
 from daytwo.store import (
     DEADLINE_REASON,
@@ -24,10 +28,6 @@ from daytwo.store import (
     TaskStatus,
     WaitKind,
 )
-
-if TYPE_CHECKING:
-    from daytwo._family import RelatedInstance
-    from daytwo._links import Link
 
 __all__ = ["Attempt", "HistoryEvent", "HumanTask", "Instance", "TaskStatus", "Transition"]
 

@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 import daytwo
+from daytwo._errors import one_line
 from daytwo.store import InvalidDatabaseUrl
 
 __all__ = [
@@ -80,17 +81,9 @@ def exit_code_for(error: BaseException) -> ExitCode | None:
     return None
 
 
-def _message(error: BaseException) -> str:
-    if isinstance(error, sqlalchemy.exc.DBAPIError):
-        # The driver's own message, without SQLAlchemy's statement dump and help link.
-        return f"database error: {error.orig}"
-    return str(error)
-
-
 def report(error: BaseException, code: ExitCode) -> typer.Exit:
     """Print ``error: <message>`` as one line on stderr; return the Exit to raise."""
-    one_line = " ".join(_message(error).split()) or type(error).__name__
-    print(f"error: {one_line}", file=sys.stderr, flush=True)
+    print(f"error: {one_line(error)}", file=sys.stderr, flush=True)
     return typer.Exit(int(code))
 
 

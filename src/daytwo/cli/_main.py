@@ -17,7 +17,9 @@ from daytwo.cli._nouns import add_nouns
 from daytwo.cli._options import DatabaseOption
 from daytwo.cli._plugins import PluginGroup
 from daytwo.cli._purge import purge
+from daytwo.cli._serve import serve
 from daytwo.cli._tasks import tasks
+from daytwo.cli._tokens import tokens
 
 __all__ = ["app", "use_daytwo_classes"]
 
@@ -73,6 +75,8 @@ app.command("pauses")(pauses)
 app.add_typer(dependencies)
 app.command("demo")(demo)
 app.command("purge")(purge)
+app.command("serve")(serve)
+app.add_typer(tokens)
 
 # -- the NOUN VERB grammar (cli/_nouns.py); the commands above are kept as older spellings
 add_nouns(app)

@@ -108,6 +108,11 @@ class AuditTarget(StrEnum):
     DEPENDENCY = "dependency"
     BREAKER = "breaker"
     SCHEDULE = "schedule"
+    #: An HTTP API token (created, revoked).
+    TOKEN = "token"
+    #: An HTTP request the API refused before any action ran (401, 403): ``target`` is
+    #: the method and path.
+    REQUEST = "request"
 
 
 class AuditOutcome(StrEnum):

@@ -59,7 +59,10 @@ __all__ = [
 #: The branch label of the core chain.
 CORE_BRANCH = "daytwo"
 #: daytwo's own packages with a branch: label -> dotted name of the migrations directory.
-PACKAGE_MIGRATIONS: dict[str, str] = {"slo": "daytwo.slo.migrations"}
+PACKAGE_MIGRATIONS: dict[str, str] = {
+    "slo": "daytwo.slo.migrations",
+    "api": "daytwo.api.migrations",
+}
 #: Packages installed separately declare their branch here (name = label, value = directory).
 ENTRY_POINT_GROUP = "daytwo.migrations"
 

@@ -86,11 +86,25 @@ class Store(TaskInbox):
         state: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        workflows: Sequence[str] | None = None,
+        after: tuple[float, str] | None = None,
     ) -> list[InstanceRow]:
-        """Instances, newest first, filtered."""
+        """Instances, newest first, filtered; ``workflows``: only these (a token's scope);
+        ``after``: the (created_at, id) of the last row of the previous page (keyset
+        paging, which stays fast and misses nothing while instances are added)."""
         query = sa.select(instances)
         if workflow:
             query = query.where(instances.c.workflow == workflow)
+        if workflows is not None:
+            query = query.where(instances.c.workflow.in_(list(workflows)))
+        if after is not None:
+            created, last_id = after
+            query = query.where(
+                sa.or_(
+                    instances.c.created_at < created,
+                    sa.and_(instances.c.created_at == created, instances.c.id > last_id),
+                )
+            )
         if statuses:
             query = query.where(instances.c.status.in_(list(statuses)))
         if state:

@@ -1,0 +1,27 @@
+"""daytwo's HTTP API: everything the CLI does, over HTTP, behind tokens with roles.
+
+``daytwo serve --app orders:app`` serves it; :func:`create_api` builds the FastAPI
+application for serving it any other way; :class:`RemoteClient` is the Client that
+``daytwo --server URL`` uses (the same methods, over HTTP). Tokens (``daytwo tokens``) carry
+a :class:`Role` and optionally a workflow scope.
+"""
+
+from daytwo.api._problems import Forbidden, Problem, Unauthorized, status_for
+from daytwo.api._roles import Role
+from daytwo.api._server import DEFAULT_MAX_BODY, PREFIX, create_api
+from daytwo.api._tokens import NewToken, Token, TokenNotFound, Tokens
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "PREFIX",
+    "Forbidden",
+    "NewToken",
+    "Problem",
+    "Role",
+    "Token",
+    "TokenNotFound",
+    "Tokens",
+    "Unauthorized",
+    "create_api",
+    "status_for",
+]

@@ -1,0 +1,9 @@
+"""The routers of the core API, one module per kind of thing (mounted under ``/v1``)."""
+
+from fastapi import APIRouter
+
+from daytwo.api.routes import _instances, _tokens
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: list[APIRouter] = [_instances.router, _tokens.router]
