@@ -7,21 +7,28 @@ a :class:`Role` and optionally a workflow scope.
 """
 
 from daytwo.api._problems import Forbidden, Problem, Unauthorized, status_for
+from daytwo.api._remote import RemoteClient
+from daytwo.api._remote_errors import NotOverHttp
 from daytwo.api._roles import Role
+from daytwo.api._serve import LOOPBACK, serve
 from daytwo.api._server import DEFAULT_MAX_BODY, PREFIX, create_api
 from daytwo.api._tokens import NewToken, Token, TokenNotFound, Tokens
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "LOOPBACK",
     "PREFIX",
     "Forbidden",
     "NewToken",
+    "NotOverHttp",
     "Problem",
+    "RemoteClient",
     "Role",
     "Token",
     "TokenNotFound",
     "Tokens",
     "Unauthorized",
     "create_api",
+    "serve",
     "status_for",
 ]

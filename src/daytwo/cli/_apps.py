@@ -26,7 +26,14 @@ import daytwo
 from daytwo.cli._errors import CliError, ExitCode
 from daytwo.store import DATABASE_ENV, NoDatabase, absolute_url
 
-__all__ = ["DATABASE_ENV", "client_app", "explicit_database", "load_app", "open_client"]
+__all__ = [
+    "DATABASE_ENV",
+    "client_app",
+    "explicit_database",
+    "load_app",
+    "open_client",
+    "remote_client",
+]
 
 
 def explicit_database(ctx: typer.Context, given: str | None) -> str | None:
@@ -56,6 +63,11 @@ def client_app(
     :func:`open_client`.
     """
     url = explicit_database(ctx, database)
+    if _server(ctx) is not None:
+        raise CliError(
+            f"`daytwo {ctx.command_path.partition(' ')[2]}` is not available over --server yet; "
+            "run it where the database is reachable"
+        )
     if app_spec:
         app = load_app(app_spec, url, create=False)
     else:
@@ -82,6 +94,9 @@ def open_client(
     command looks up ("instance 'x'"): with no database at all, that is "not found" (exit 3).
     """
     url = explicit_database(ctx, database)
+    remote = remote_client(ctx, url)
+    if remote is not None:
+        return remote
     if app_spec:
         client = load_app(app_spec, url, create=False).client
     else:
@@ -90,6 +105,35 @@ def open_client(
             client.database_url = url
     _open(client, lookup)
     return client
+
+
+def _server(ctx: typer.Context) -> tuple[str, str | None] | None:
+    options = ctx.find_root().obj
+    if isinstance(options, dict) and options.get("server"):
+        return str(options["server"]), options.get("token")
+    return None
+
+
+def remote_client(ctx: typer.Context, database: str | None) -> daytwo.Client | None:
+    """With ``--server`` (or ``$DAYTWO_SERVER``): a :class:`daytwo.api.RemoteClient` for it,
+    which runs the command's Client calls over HTTP; else None."""
+    server = _server(ctx)
+    if server is None:
+        return None
+    if database:
+        raise CliError(
+            "--database and --server both given; a command runs either on a database or over "
+            "the HTTP API, so give one of them"
+        )
+    from daytwo.api import RemoteClient
+
+    url, token = server
+    if not token:
+        raise CliError(
+            "--server needs a token: pass --token or set $DAYTWO_TOKEN (create one with "
+            "daytwo tokens create on a machine with database access)"
+        )
+    return RemoteClient(url, token)
 
 
 def _open(client: daytwo.Client, lookup: str | None) -> None:

@@ -39,6 +39,9 @@ class ExitCode(IntEnum):
     CONFLICT = 6
     #: ``daytwo start --wait`` gave up waiting; the instance goes on.
     TIMEOUT = 7
+    #: Over HTTP (``--server``): no token, a bad one, or one whose role or workflow scope
+    #: does not allow the command.
+    DENIED = 8
 
 
 EXIT_CODES_HELP = (
@@ -47,7 +50,7 @@ EXIT_CODES_HELP = (
     "task not found (also when there is no database at all); 4 no usable database "
     "(unreachable, missing, not daytwo's, or made by a newer daytwo); 5 not allowed in the "
     "instance's or task's current state; 6 the id is taken by a different request; "
-    "7 --wait timed out (the instance goes on)."
+    "7 --wait timed out (the instance goes on); 8 the server refused the token (--server)."
 )
 
 
@@ -74,8 +77,13 @@ def exit_code_for(error: BaseException) -> ExitCode | None:
             return ExitCode.NOT_ALLOWED
         case daytwo.InstanceConflict():
             return ExitCode.CONFLICT
+        case _ if type(error).__name__ in ("Unauthorized", "Forbidden"):
+            # daytwo.api's refusals (not imported here: most commands never load the API).
+            return ExitCode.DENIED
         case daytwo.InvalidInput() | daytwo.WorkflowNotFound() | daytwo.SerializationError():
             return ExitCode.BAD_INPUT
+        case LookupError() if isinstance(error, daytwo.DaytwoError):
+            return ExitCode.NOT_FOUND
         case daytwo.DaytwoError():
             return ExitCode.FAILED
     return None

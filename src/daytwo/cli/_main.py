@@ -14,7 +14,7 @@ from daytwo.cli._flow import dependencies, pause, pauses, queues, resume
 from daytwo.cli._history import history
 from daytwo.cli._instances import cancel, list_instances, signal, start, status
 from daytwo.cli._nouns import add_nouns
-from daytwo.cli._options import DatabaseOption
+from daytwo.cli._options import DatabaseOption, ServerOption, TokenOption
 from daytwo.cli._plugins import PluginGroup
 from daytwo.cli._purge import purge
 from daytwo.cli._serve import serve
@@ -46,6 +46,8 @@ def _show_version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     database: DatabaseOption = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -58,7 +60,7 @@ def root(
     ] = False,
 ) -> None:
     """daytwo: durable workflows with their operations built in."""
-    ctx.obj = {"database": database}
+    ctx.obj = {"database": database, "server": server, "token": token}
 
 
 app.command("start")(start)

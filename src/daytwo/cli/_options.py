@@ -16,6 +16,8 @@ __all__ = [
     "JsonOption",
     "LimitOption",
     "ReasonOption",
+    "ServerOption",
+    "TokenOption",
     "operator",
 ]
 
@@ -31,6 +33,31 @@ DatabaseOption = Annotated[
         help="Database URL; beats $DAYTWO_DATABASE, which beats the URL of the --app's App "
         "(default: sqlite:///daytwo.db). A relative SQLite path is relative to the current "
         "directory.",
+    ),
+]
+
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="DAYTWO_SERVER",
+        metavar="URL",
+        show_default=False,
+        help="Run the command over the HTTP API of daytwo serve at URL instead of on a "
+        "database (no database access needed); with --token.",
+    ),
+]
+
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="DAYTWO_TOKEN",
+        metavar="TOKEN",
+        show_default=False,
+        show_envvar=True,
+        help="The bearer token for --server (from daytwo tokens create); prefer "
+        "$DAYTWO_TOKEN, which no process list shows.",
     ),
 ]
 

@@ -56,7 +56,7 @@ def serve(
     Requests need a bearer token from `daytwo tokens create`; /healthz and /readyz do not.
     The OpenAPI document is at /openapi.json.
     """
-    from daytwo.api._serve import serve as run
+    from daytwo.api import serve as run
 
     if worker:
         app = load_app(app_spec, explicit_database(ctx, database))
