@@ -4,6 +4,7 @@ one request to the route that runs the Client's method."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["RemoteActions"]
@@ -14,4 +15,12 @@ class RemoteActions:
 
     if TYPE_CHECKING:
 
-        def call(self, method: str, path: str, into: Any = None, **kwargs: Any) -> Any: ...
+        def call(
+            self,
+            method: str,
+            path: str,
+            into: Any = None,
+            *,
+            json: Any = None,
+            params: Mapping[str, Any] | None = None,
+        ) -> Any: ...
