@@ -26,7 +26,7 @@ from daytwo.cli._nouns import OLDER_SPELLINGS
 
 APP = "cli_app:app"
 #: Commands owned elsewhere (the operations packages' groups, the worker, the demo).
-NOT_HERE = {"worker", "demo", "slo", "metrics"}
+NOT_HERE = {"worker", "demo", "slo", "metrics", "serve"}
 
 
 @pytest.fixture

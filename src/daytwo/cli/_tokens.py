@@ -124,6 +124,7 @@ def revoke(
     ctx: typer.Context,
     token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (tokens list).")],
     reason: Annotated[str | None, typer.Option("--reason", metavar="TEXT", help="Why.")] = None,
+    json_output: JsonOption = False,
     by: ByOption = None,
     app_spec: AppOption = None,
     database: DatabaseOption = None,
@@ -137,4 +138,7 @@ def revoke(
     token = Tokens(lambda: client.store, client.clock.now).revoke(
         token_id, by=operator(by), reason=reason
     )
+    if json_output:
+        print_json(_row(token))
+        return
     typer.echo(f"revoked token {token.id} ({token.name!r})")
