@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -36,7 +37,7 @@ def serve(
         create_api(app, max_body=max_body), host=host, port=port, log_config=None,
         access_log=True, server_header=False, lifespan="off",
     )  # fmt: skip
-    server = uvicorn.Server(config)
+    server = _Server(config)
     runner = app.worker(**worker).start() if worker is not None else None
     try:
         if started is None:
@@ -46,6 +47,18 @@ def serve(
     finally:
         if runner is not None:
             runner.stop()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a SIGTERM or Ctrl-C it shut down for is not raised
+    again afterwards: the worker sharing the process still has to stop gracefully (give
+    back its leases), and ``daytwo serve`` then exits 0 like ``daytwo worker``."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
 
 def _run_then_tell(server: uvicorn.Server, started: Callable[[uvicorn.Server], None]) -> None:
