@@ -24,6 +24,7 @@ from _cli import (
 from typer.testing import CliRunner, Result
 
 import daytwo
+from daytwo.api import _tables as _api_tables  # noqa: F401 -- its table joins the metadata
 from daytwo.cli._main import app as cli
 from daytwo.slo import _tables as _slo_tables  # noqa: F401 -- its tables join the metadata
 from daytwo.store._database import open_engine
