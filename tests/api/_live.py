@@ -1,5 +1,9 @@
 """A real daytwo API server on loopback, in a thread of the test process, and its tokens.
 
+Test modules import the ``live`` fixture from here (``from _live import LiveApi, live``
+and name it in ``__all__``): a ``conftest.py`` in ``tests/api`` would be a second top-level
+module named ``conftest`` for mypy.
+
 The server is uvicorn serving :func:`daytwo.api.create_api` of the test's App on a free
 port; requests go over TCP with httpx, as any client's would. One token per role is made
 through :class:`daytwo.api.Tokens` (the same code as ``daytwo tokens create``).
@@ -14,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
+import pytest
 import uvicorn
 
 import daytwo
@@ -76,3 +81,10 @@ def live_api(app: daytwo.App, *, max_body: int | None = None) -> Iterator[LiveAp
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture
+def live(shop: daytwo.App) -> Iterator[LiveApi]:
+    """The order shop (``tests/_shop.py``, fake clock) behind a live API server."""
+    with live_api(shop) as server:
+        yield server

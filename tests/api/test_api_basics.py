@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from _live import LiveApi, live_api
+from _live import LiveApi, live, live_api
 
 import daytwo
 from daytwo.api import Role
+
+__all__ = ["live"]
 
 
 def test_health_needs_no_token_and_readyz_checks_the_database(live: LiveApi) -> None:

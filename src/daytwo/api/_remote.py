@@ -57,6 +57,12 @@ class RemoteClient(RemoteActions, Client):
                 f"--server {shown_url(server)!r} is not an http:// or https:// URL; give the "
                 "address of daytwo serve, e.g. --server http://127.0.0.1:8080"
             )
+        if urlsplit(server).password is not None or "@" in urlsplit(server).netloc:
+            raise daytwo.InvalidInput(
+                f"--server {shown_url(server)!r} carries a user name or password; daytwo "
+                "authenticates with the bearer token (--token or $DAYTWO_TOKEN), so give the "
+                "URL without them"
+            )
         headers = {"User-Agent": f"daytwo/{daytwo.__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
