@@ -6,6 +6,7 @@ application for serving it any other way; :class:`RemoteClient` is the Client th
 a :class:`Role` and optionally a workflow scope.
 """
 
+from daytwo.api._auth import Caller, admin, operator, owner, viewer
 from daytwo.api._problems import Forbidden, Problem, Unauthorized, status_for
 from daytwo.api._remote import RemoteClient
 from daytwo.api._remote_errors import NotOverHttp
@@ -18,6 +19,7 @@ __all__ = [
     "DEFAULT_MAX_BODY",
     "LOOPBACK",
     "PREFIX",
+    "Caller",
     "Forbidden",
     "NewToken",
     "NotOverHttp",
@@ -28,7 +30,11 @@ __all__ = [
     "TokenNotFound",
     "Tokens",
     "Unauthorized",
+    "admin",
     "create_api",
+    "operator",
+    "owner",
     "serve",
     "status_for",
+    "viewer",
 ]
