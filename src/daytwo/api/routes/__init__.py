@@ -2,8 +2,14 @@
 
 from fastapi import APIRouter
 
-from daytwo.api.routes import _instances, _tokens
+from daytwo.api.routes import _actions, _bulk, _instances, _registry, _tokens
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: list[APIRouter] = [_instances.router, _tokens.router]
+ROUTERS: list[APIRouter] = [
+    _instances.router,
+    _tokens.router,
+    _actions.router,
+    _bulk.router,
+    _registry.router,
+]
