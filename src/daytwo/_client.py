@@ -354,6 +354,7 @@ class Client(ClientActions):
     bulk = _bulk.bulk
     bulk_job = _bulk.bulk_job
     bulk_jobs = _bulk.bulk_jobs
+    bulk_items = _bulk.bulk_items
     #: Keyset pages of instances (the HTTP API's listing, ``_instance_pages.py``).
     page = _instance_pages.page
 

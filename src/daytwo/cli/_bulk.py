@@ -312,7 +312,7 @@ def show_job(
     problems = [
         item
         for outcome in ("refused", "failed")
-        for item in daytwo._bulk.bulk_items(client, job_id, outcome, limit=20)
+        for item in client.bulk_items(job_id, outcome, limit=20)
     ]
     if json_output:
         print_json({**job.to_dict(), "problems": problems})
