@@ -82,9 +82,10 @@ def test_bad_bulk_requests_are_422_naming_the_problem(live: LiveApi) -> None:
         unknown = http.post("/v1/bulk", json=_bulk(action="explode"))
         empty = http.post("/v1/bulk", json=_bulk(selection={}))
         moment = http.post("/v1/bulk", json=_bulk(selection={"started_before": "soon"}))
+        far = http.post("/v1/bulk", json=_bulk(selection={"started_before": "99999999999d"}))
         extra = http.post("/v1/bulk", json=_bulk(dryrun=False))
         skip = http.post("/v1/bulk", json=_bulk(action="skip"))
-    assert all(a.status_code == 422 for a in (unknown, empty, moment, extra, skip))
+    assert all(a.status_code == 422 for a in (unknown, empty, moment, far, extra, skip))
     assert "use one of retry" in unknown.json()["detail"]
     assert "empty selection" in empty.json()["detail"]
     assert "started_before 'soon'" in moment.json()["detail"]
@@ -103,12 +104,11 @@ def test_a_viewer_cannot_act_in_bulk(live: LiveApi, shop: daytwo.App) -> None:
     assert shop.client.bulk_jobs() == []
 
 
-def test_a_scoped_token_selects_only_within_its_workflows(
-    live: LiveApi, shop: daytwo.App
-) -> None:
+def test_a_scoped_token_selects_only_within_its_workflows(live: LiveApi, shop: daytwo.App) -> None:
     _waiting(shop, "o-1")
     shop.start("plain", False, id="p-1")
     everywhere = shop.client.bulk("cancel", daytwo.Selection(status="RUNNABLE"), dry_run=False)
+    assert isinstance(everywhere, daytwo.BulkJob)
     scoped = live.token("orders-only", Role.OPERATOR, workflows=["order"])
     with live.http(secret=scoped) as http:
         anywhere = http.post("/v1/bulk", json=_bulk(selection={"status": "WAITING"}))
@@ -156,6 +156,8 @@ def test_purge_needs_an_unscoped_owner_is_a_dry_run_by_default_and_takes_no_arch
         archive = http.post("/v1/purge", json={"before": "1d", "archive_dir": "/tmp/x",
                                                "dry_run": False})  # fmt: skip
         future = http.post("/v1/purge", json={"before": "2099-01-01"})
+        for far in ("99999999999d", "0001-01-01", 1e300):
+            assert http.post("/v1/purge", json={"before": far}).status_code == 422
         with live.http(Role.OPERATOR) as operator, live.http(secret=scoped) as narrow:
             assert operator.post("/v1/purge", json={"before": "1d"}).status_code == 403
             assert narrow.post("/v1/purge", json={"before": "1d"}).status_code == 403

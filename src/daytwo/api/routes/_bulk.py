@@ -31,7 +31,7 @@ router = APIRouter(prefix="/bulk", tags=["bulk"])
 _NAMES = ", ".join(action.value.removeprefix("instance.") for action in ACTIONS)
 #: A moment: epoch seconds, an ISO 8601 date/time (UTC unless it says), or a time ago.
 Moment = Annotated[
-    float | str | None,
+    Annotated[float, Field(allow_inf_nan=False)] | str | None,
     Field(description="Epoch seconds, an ISO 8601 UTC date/time, or a time ago (2h, 90d)."),
 ]
 
@@ -66,6 +66,11 @@ class SelectionRequest(Body):
                     values[name] = parse_moment(values[name], now, f"selection {name}")
                 except ValueError as exc:
                     raise InvalidInput(str(exc)) from None
+                except OverflowError:  # so many days ago that no date holds it
+                    raise InvalidInput(
+                        f"selection {name} {values[name]!r} is out of range; give a time ago "
+                        "(2h, 90d) or a date after 1970"
+                    ) from None
         if isinstance(values.get("status"), builtins.list):
             values["status"] = tuple(values["status"])
         return Selection(**values)
@@ -79,7 +84,7 @@ class BulkRequest(Body):
     #: True (the default): only count and list the first ids, change nothing.
     dry_run: bool = True
     #: Instances per second (default 50).
-    rate: float | None = None
+    rate: float | None = Field(None, allow_inf_nan=False)
     #: Instances per batch (default: the rate, at most 500).
     batch_size: int | None = None
     reason: str | None = None
