@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _live import LiveApi
+from _live import LiveApi, live
 from pydantic import TypeAdapter
 
 import daytwo
 from daytwo import InstanceStatus
 from daytwo.api import Role
+
+__all__ = ["live"]
 
 
 @pytest.fixture

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from _live import LiveApi
+from _live import LiveApi, live
 from pydantic import TypeAdapter
 
 import daytwo
 from daytwo import InstanceStatus
 from daytwo.api import Role
+
+__all__ = ["live"]
 
 
 def _waiting(shop: daytwo.App, *ids: str) -> None:

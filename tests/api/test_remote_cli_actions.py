@@ -38,7 +38,11 @@ class Both:
 
     def remote(self, *args: str, role: Role = Role.OPERATOR) -> Result:
         token = self.live.tokens[str(role)]
-        return self.runner.invoke(cli, ["--server", self.live.url, "--token", token, *args])
+        # No database at all on this side: only the server and the token.
+        return self.runner.invoke(
+            cli, ["--server", self.live.url, "--token", token, *args],
+            env={"DAYTWO_DATABASE": "sqlite:////nonexistent/never-used.db"},
+        )  # fmt: skip
 
     def same(self, *args: str, role: Role = Role.OPERATOR) -> Result:
         """Run both ways; assert the same exit code, stdout and stderr; the remote result."""
