@@ -2,8 +2,16 @@
 
 from fastapi import APIRouter
 
-from daytwo.api.routes import _instances, _tokens
+from daytwo.api.routes import _audit, _breakers, _flow, _instances, _schedules, _tasks, _tokens
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: list[APIRouter] = [_instances.router, _tokens.router]
+ROUTERS: list[APIRouter] = [
+    _instances.router,
+    _tokens.router,
+    _tasks.router,
+    _flow.router,
+    _breakers.router,
+    _schedules.router,
+    _audit.router,
+]
