@@ -28,6 +28,7 @@ from daytwo._task_records import TaskEvent
 from daytwo.api.routes._audit import AuditPage
 from daytwo.api.routes._flow import DependencyStatus, PauseStatus, QueueStatus, Resumed
 from daytwo.store import BreakerPolicy, BreakerStatus, FlowControl, ScheduleView
+from daytwo.store._flow import FlowSettings
 from daytwo.store._flow_changes import QueueSettings
 
 if TYPE_CHECKING:
@@ -107,7 +108,12 @@ class RemoteFlow(FlowControl):
         # slots and breakers a worker uses, none of which exist over HTTP.
         if name.startswith("__"):
             raise AttributeError(name)
-        self._remote.needs_database(f"client.flow.{name}")
+        self._remote.needs_database(
+            "this part of client.flow" if name.startswith("_") else f"client.flow.{name}"
+        )
+
+    def settings(self, *, fresh: bool = False) -> FlowSettings:
+        self._remote.needs_database("client.flow.settings() (the workers' snapshot)")
 
     def queue_status(self) -> builtins.list[dict[str, Any]]:
         rows = self._remote.call("GET", "/queues", builtins.list[QueueStatus])
