@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from _live import LiveApi
+from _live import LiveApi, live
 
 import daytwo
 from daytwo.api import Role
+
+__all__ = ["live"]
 
 
 def _acts(live: LiveApi, clock: daytwo.FakeClock) -> None:

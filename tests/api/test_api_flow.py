@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from _live import LiveApi
+from _live import LiveApi, live
 
 import daytwo
 from daytwo import BreakerPolicy, OperatorAction
 from daytwo.api import Role
 from daytwo.api.routes._breakers import PolicyFields
 from daytwo.worker import declare_schedules
+
+__all__ = ["live"]
 
 
 def _actions(live: LiveApi, prefix: str) -> set[tuple[str, str, str]]:
@@ -43,6 +45,8 @@ def test_queues_are_listed_by_viewers_and_limited_by_unscoped_owners(live: LiveA
         assert (queue["concurrency"], queue["rate_limit"]) == (5, 10)
         typo = http.put("/v1/queues/defualt", json={"concurrency": 1})
         assert typo.status_code == 422 and "default" in typo.json()["detail"]
+        huge = http.put("/v1/queues/default", json={"concurrency": 2**40})
+        assert huge.status_code == 422 and "concurrency" in huge.json()["detail"]
         half = http.put("/v1/queues/default", json={"rate_limit": 3})
         assert half.status_code == 422 and "period" in half.json()["detail"]
         forced = http.put("/v1/queues/later", json={"concurrency": 1, "force": True})

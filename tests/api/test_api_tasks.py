@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from _live import LiveApi
+from _live import LiveApi, live
 
 import daytwo
 from daytwo import OperatorAction, TaskStatus
 from daytwo.api import Role
+
+__all__ = ["live"]
 
 
 def _task(live: LiveApi, instance_id: str = "o-1") -> str:

@@ -9,7 +9,7 @@ import re
 
 import pytest
 from _cli import Invoke, clean_cli_environment, cli_invoker
-from _live import LiveApi
+from _live import LiveApi, live
 
 import daytwo
 from daytwo import BreakerPolicy
@@ -17,7 +17,7 @@ from daytwo.api import NotOverHttp, RemoteClient, Role
 from daytwo.api import _remote_parts as remote_parts
 from daytwo.worker import declare_schedules
 
-__all__ = ["clean_cli_environment"]
+__all__ = ["clean_cli_environment", "live"]
 
 
 @pytest.fixture(autouse=True)

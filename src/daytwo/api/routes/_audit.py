@@ -55,7 +55,8 @@ def list_audit(
         datetime | None, Query(description="Before (ISO 8601, or Unix seconds).")
     ] = None,
     before_id: Annotated[
-        int | None, Query(ge=1, description="Rows older than this id: the previous `next`.")
+        int | None,
+        Query(ge=1, le=2**63 - 1, description="Rows older than this id: the previous `next`."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> AuditPage:

@@ -13,6 +13,7 @@ from daytwo import AuditTarget, BreakerPolicy, BreakerStatus, OperatorAction
 from daytwo.api._auth import operator, owner, viewer
 from daytwo.api._models import Body
 from daytwo.api.routes._common import Api
+from daytwo.api.routes._flow import Count
 from daytwo.api.routes._instances import Reasoned
 from daytwo.store import AuditEntry
 
@@ -31,13 +32,13 @@ class PolicyFields(Body):
 
     failure_rate: float = _DEFAULTS["failure_rate"]
     #: Judge the last N calls, or (``window_seconds``) the calls of the last N seconds.
-    window: int | None = _DEFAULTS["window"]
+    window: Count | None = _DEFAULTS["window"]
     window_seconds: float | None = _DEFAULTS["window_seconds"]
-    minimum_calls: int = _DEFAULTS["minimum_calls"]
+    minimum_calls: Count = _DEFAULTS["minimum_calls"]
     slow_call_duration: float | None = _DEFAULTS["slow_call_duration"]
     slow_call_rate: float = _DEFAULTS["slow_call_rate"]
     open_for: float = _DEFAULTS["open_for"]
-    half_open_calls: int = _DEFAULTS["half_open_calls"]
+    half_open_calls: Count = _DEFAULTS["half_open_calls"]
 
 
 class PolicyRequest(Body):
@@ -53,44 +54,45 @@ def list_breakers(api: Api, caller: viewer) -> list[BreakerStatus]:
     return api.client.breakers.list()
 
 
-@router.get("/{name}", response_model=BreakerStatus)
-def get_breaker(api: Api, caller: viewer, name: str) -> BreakerStatus:
+@router.get("/{dependency}", response_model=BreakerStatus)
+def get_breaker(api: Api, caller: viewer, dependency: str) -> BreakerStatus:
     """One breaker (404 names the known ones)."""
-    return api.client.breakers.get(name)
+    return api.client.breakers.get(dependency)
 
 
-@router.put("/{name}", response_model=BreakerStatus)
-def set_breaker(api: Api, caller: owner, name: str, body: PolicyRequest) -> BreakerStatus:
+@router.put("/{dependency}", response_model=BreakerStatus)
+def set_breaker(api: Api, caller: owner, dependency: str, body: PolicyRequest) -> BreakerStatus:
     """Store the breaker's policy (created closed if new); it wins over the code's."""
     caller.unscoped("a circuit breaker")
     fields: dict[str, Any] = body.policy.model_dump()
     entry = AuditEntry(
-        caller.name, OperatorAction.BREAKER_SET, AuditTarget.BREAKER, name, body.reason, fields
-    )
+        caller.name, OperatorAction.BREAKER_SET, AuditTarget.BREAKER, dependency, body.reason,
+        fields,
+    )  # fmt: skip
     # As ``daytwo breaker set`` does: a policy that BreakerPolicy refuses is audited too.
     with api.client.audit.refusals(entry):
         policy = BreakerPolicy(**fields)
     return api.client.breakers.configure(
-        name, policy, reason=body.reason, by=caller.name, force=body.force
+        dependency, policy, reason=body.reason, by=caller.name, force=body.force
     )
 
 
-@router.post("/{name}/open", response_model=BreakerStatus)
-def open_breaker(api: Api, caller: operator, name: str, body: Reasoned) -> BreakerStatus:
+@router.post("/{dependency}/open", response_model=BreakerStatus)
+def open_breaker(api: Api, caller: operator, dependency: str, body: Reasoned) -> BreakerStatus:
     """Force the circuit open: calls wait (no attempt spent) until it is closed or reset."""
     caller.unscoped("a circuit breaker")
-    return api.client.breakers.open(name, reason=body.reason, by=caller.name)
+    return api.client.breakers.open(dependency, reason=body.reason, by=caller.name)
 
 
-@router.post("/{name}/close", response_model=BreakerStatus)
-def close_breaker(api: Api, caller: operator, name: str, body: Reasoned) -> BreakerStatus:
+@router.post("/{dependency}/close", response_model=BreakerStatus)
+def close_breaker(api: Api, caller: operator, dependency: str, body: Reasoned) -> BreakerStatus:
     """Force the circuit closed; the instances waiting at it continue at once."""
     caller.unscoped("a circuit breaker")
-    return api.client.breakers.close(name, reason=body.reason, by=caller.name)
+    return api.client.breakers.close(dependency, reason=body.reason, by=caller.name)
 
 
-@router.post("/{name}/reset", response_model=BreakerStatus)
-def reset_breaker(api: Api, caller: operator, name: str, body: Reasoned) -> BreakerStatus:
+@router.post("/{dependency}/reset", response_model=BreakerStatus)
+def reset_breaker(api: Api, caller: operator, dependency: str, body: Reasoned) -> BreakerStatus:
     """Closed with an empty window (out of a forced state); waiting instances continue."""
     caller.unscoped("a circuit breaker")
-    return api.client.breakers.reset(name, reason=body.reason, by=caller.name)
+    return api.client.breakers.reset(dependency, reason=body.reason, by=caller.name)

@@ -8,17 +8,22 @@ unscoped token. Each change is :class:`~daytwo.store.FlowControl`'s, audited the
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from daytwo.api._auth import operator, owner, viewer
 from daytwo.api._models import Body
 from daytwo.api.routes._common import Api
 from daytwo.store._flow_changes import QueueSettings
 
-__all__ = ["DependencyStatus", "PauseStatus", "QueueStatus", "router"]
+__all__ = ["Count", "DependencyStatus", "PauseStatus", "QueueStatus", "router"]
 
 router = APIRouter(tags=["flow control"])
+
+#: The largest count a limit column holds (a 32-bit INTEGER); FlowControl refuses < 1.
+Count = Annotated[int, Field(le=2**31 - 1)]
 
 
 class QueueStatus(BaseModel):
@@ -65,9 +70,9 @@ def list_queues(api: Api, caller: viewer) -> list[QueueStatus]:
 class QueueLimits(Body):
     """A queue's limits; one left out (null) is no such limit."""
 
-    concurrency: int | None = None
-    worker_concurrency: int | None = None
-    rate_limit: int | None = None
+    concurrency: Count | None = None
+    worker_concurrency: Count | None = None
+    rate_limit: Count | None = None
     #: Seconds; a rate limit needs both ``rate_limit`` and ``rate_period``.
     rate_period: float | None = None
     #: Accept a queue name nothing knows yet.
@@ -75,12 +80,12 @@ class QueueLimits(Body):
     reason: str | None = None
 
 
-@router.put("/queues/{name}", response_model=QueueSettings)
-def set_queue(api: Api, caller: owner, name: str, body: QueueLimits) -> QueueSettings:
+@router.put("/queues/{queue}", response_model=QueueSettings)
+def set_queue(api: Api, caller: owner, queue: str, body: QueueLimits) -> QueueSettings:
     """Create or replace a queue's limits (every worker follows within a second)."""
     caller.unscoped("a queue's limits")
     return api.client.flow.set_queue(
-        name, concurrency=body.concurrency, worker_concurrency=body.worker_concurrency,
+        queue, concurrency=body.concurrency, worker_concurrency=body.worker_concurrency,
         rate_limit=body.rate_limit, rate_period=body.rate_period, force=body.force,
         reason=body.reason, by=caller.name,
     )  # fmt: skip
@@ -146,7 +151,7 @@ def list_dependencies(api: Api, caller: viewer) -> list[DependencyStatus]:
 
 class DependencyLimit(Body):
     #: At most this many calls at once, cluster-wide; null removes the limit.
-    concurrency: int | None
+    concurrency: Count | None
     #: Accept a dependency no step calls.
     force: bool = False
     reason: str | None = None
@@ -157,11 +162,13 @@ class DependencySet(BaseModel):
     concurrency: int | None
 
 
-@router.put("/dependencies/{name}", response_model=DependencySet)
-def set_dependency(api: Api, caller: owner, name: str, body: DependencyLimit) -> DependencySet:
+@router.put("/dependencies/{dependency}", response_model=DependencySet)
+def set_dependency(
+    api: Api, caller: owner, dependency: str, body: DependencyLimit
+) -> DependencySet:
     """Limit concurrent calls to the dependency across all workers (null: no limit)."""
     caller.unscoped("a dependency's limit")
     api.client.flow.set_dependency_limit(
-        name, body.concurrency, force=body.force, reason=body.reason, by=caller.name
+        dependency, body.concurrency, force=body.force, reason=body.reason, by=caller.name
     )
-    return DependencySet(name=name, concurrency=body.concurrency)
+    return DependencySet(name=dependency, concurrency=body.concurrency)

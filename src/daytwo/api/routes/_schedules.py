@@ -18,11 +18,11 @@ __all__ = ["router"]
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
 
-def _may_act_on(api: ApiContext, caller: Caller, name: str) -> None:
+def _may_act_on(api: ApiContext, caller: Caller, schedule: str) -> None:
     """Refuse (403) a schedule of a workflow outside the token's scope. An unknown one
     passes: the action itself refuses it (naming the known ones), and audits that."""
     try:
-        view = api.client.schedules.get(name)
+        view = api.client.schedules.get(schedule)
     except ScheduleNotFound:
         return
     caller.may_see(view.workflow)
@@ -34,26 +34,26 @@ def list_schedules(api: Api, caller: viewer) -> list[ScheduleView]:
     return [view for view in api.client.schedules.list() if caller.token.sees(view.workflow)]
 
 
-@router.get("/{name}", response_model=ScheduleView)
-def get_schedule(api: Api, caller: viewer, name: str) -> ScheduleView:
+@router.get("/{schedule}", response_model=ScheduleView)
+def get_schedule(api: Api, caller: viewer, schedule: str) -> ScheduleView:
     """One schedule with its recent ticks."""
-    view = api.client.schedules.get(name)
+    view = api.client.schedules.get(schedule)
     caller.may_see(view.workflow)
     return view
 
 
-@router.post("/{name}/pause", response_model=ScheduleView)
-def pause_schedule(api: Api, caller: operator, name: str, body: Reasoned) -> ScheduleView:
+@router.post("/{schedule}/pause", response_model=ScheduleView)
+def pause_schedule(api: Api, caller: operator, schedule: str, body: Reasoned) -> ScheduleView:
     """Its ticks start nothing until it is resumed (running instances go on)."""
-    _may_act_on(api, caller, name)
-    return api.client.schedules.pause(name, reason=body.reason, by=caller.name)
+    _may_act_on(api, caller, schedule)
+    return api.client.schedules.pause(schedule, reason=body.reason, by=caller.name)
 
 
-@router.post("/{name}/resume", response_model=ScheduleView)
-def resume_schedule(api: Api, caller: operator, name: str, body: Reasoned) -> ScheduleView:
+@router.post("/{schedule}/resume", response_model=ScheduleView)
+def resume_schedule(api: Api, caller: operator, schedule: str, body: Reasoned) -> ScheduleView:
     """Tick again from the first tick after now (the paused ticks are not caught up)."""
-    _may_act_on(api, caller, name)
-    return api.client.schedules.resume(name, reason=body.reason, by=caller.name)
+    _may_act_on(api, caller, schedule)
+    return api.client.schedules.resume(schedule, reason=body.reason, by=caller.name)
 
 
 class TriggerRequest(Body):
@@ -70,16 +70,18 @@ class Triggered(BaseModel):
 
 
 @router.post(
-    "/{name}/trigger", response_model=Triggered, status_code=201,
+    "/{schedule}/trigger", response_model=Triggered, status_code=201,
     responses={200: {"model": Triggered, "description": "This key was triggered before."}},
 )  # fmt: skip
 def trigger_schedule(
-    api: Api, caller: operator, name: str, body: TriggerRequest, response: Response
+    api: Api, caller: operator, schedule: str, body: TriggerRequest, response: Response
 ) -> Triggered:
     """Start one instance now, outside the cadence (paused or not): 201, or 200 when the
     same ``key`` started it before."""
-    _may_act_on(api, caller, name)
-    handle = api.client.schedules.trigger(name, reason=body.reason, by=caller.name, key=body.key)
+    _may_act_on(api, caller, schedule)
+    handle = api.client.schedules.trigger(
+        schedule, reason=body.reason, by=caller.name, key=body.key
+    )
     if not handle.created:
         response.status_code = 200
-    return Triggered(schedule=name, instance_id=handle.id, created=handle.created)
+    return Triggered(schedule=schedule, instance_id=handle.id, created=handle.created)
