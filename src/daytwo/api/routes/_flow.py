@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from daytwo import NotRunnable
 from daytwo.api._auth import operator, owner, viewer
 from daytwo.api._models import Body
 from daytwo.api.routes._common import Api
@@ -115,11 +116,11 @@ def pause(api: Api, caller: operator, workflow: str, body: PauseRequest) -> Paus
     caller.may_see(workflow)
     flow = api.client.flow
     flow.pause(workflow, body.step, reason=body.reason, by=caller.name, force=body.force)
-    return next(
-        PauseStatus.model_validate(row)
-        for row in flow.list_pauses()
-        if row["workflow"] == workflow and (row["step"] or None) == (body.step or None)
-    )
+    for row in flow.list_pauses():
+        if row["workflow"] == workflow and (row["step"] or None) == (body.step or None):
+            return PauseStatus.model_validate(row)
+    # Another request resumed it between the two reads: say so rather than fail.
+    raise NotRunnable(f"the pause of {workflow!r} was lifted by another request meanwhile")
 
 
 class ResumeRequest(Body):
