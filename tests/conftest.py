@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+import typer.main
+import typer.testing
 from _parallel import make_scheduler, slow_first
 from _postgres import admin, database_url, new_database, private_cluster
 from _shop import register_shop
@@ -35,6 +38,20 @@ BACKENDS = ("sqlite", "postgresql")
 #: Where the xdist controller puts the shared server's URL for the workers.
 _WORKER_SERVER = "daytwo_test_postgres"
 _SHARED_SERVER = pytest.StashKey[str]()
+
+# Typer's test runner builds the whole click command tree again at every invoke (a fifth of
+# a second for daytwo's, most of a CLI test's time). The tree is the same every time: the
+# Typer app is built at import and the plugin groups are resolved lazily at each run.
+_COMMANDS: dict[int, tuple[typer.Typer, Any]] = {}
+
+
+def _built_once(app: typer.Typer) -> Any:
+    if id(app) not in _COMMANDS:
+        _COMMANDS[id(app)] = (app, typer.main.get_command(app))  # the app pins its id
+    return _COMMANDS[id(app)][1]
+
+
+typer.testing._get_command = _built_once  # type: ignore[attr-defined,assignment]
 
 # $DAYTWO_DATABASE beats the URL an App is given in code, so a developer's shell setting
 # would point every test at that database: the tests never see it (subprocesses neither,
