@@ -29,7 +29,10 @@ def parse_ago(text: str) -> timedelta | None:
 def parse_moment(text: str, now: float, what: str = "the time") -> float:
     """Epoch seconds of ``text``: a duration before ``now``, or an ISO 8601 date/time (UTC
     unless it names its offset). Raises ValueError naming ``what`` and the forms it takes."""
-    ago = parse_ago(text)
+    try:
+        ago = parse_ago(text)
+    except OverflowError:  # 99999999999d: more days than a date can hold
+        raise ValueError(f"{what} {text!r} is further back than any date; {MOMENT_HELP}") from None
     if ago is not None:
         return now - ago.total_seconds()
     try:

@@ -4,6 +4,7 @@ and exit codes as on the database, and clear errors for what cannot work."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from _cli import Invoke, clean_cli_environment, cli_invoker
@@ -110,3 +111,17 @@ def test_start_wait_polls_the_server(
 ) -> None:
     result = remote("instance", "start", "order", "{}", "--id", "w-1", "--wait", "--timeout", "0.5")
     assert result.exit_code == 7, result.output  # no worker runs it: --wait times out
+
+
+def test_start_with_app_over_http_starts_on_the_server(
+    live: LiveApi, remote: Invoke, tmp_path: Path
+) -> None:
+    """--app is the server's business over --server: nothing is started locally."""
+    started = remote("instance", "start", "order", "{}", "--app", "cli_app:app", "--id", "a-1")
+    assert started.exit_code == 0, started.output
+    assert live.app.get("a-1").workflow == "order"
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text('{"n": 1}\n{"n": 2}\n')
+    many = remote("instance", "start-many", "order", str(inputs), "--app", "cli_app:app")
+    assert many.exit_code == 0, many.output
+    assert len(live.app.list(workflow="order")) == 3

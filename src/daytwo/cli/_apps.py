@@ -32,6 +32,7 @@ __all__ = [
     "explicit_database",
     "load_app",
     "open_client",
+    "over_http",
     "remote_client",
 ]
 
@@ -112,6 +113,13 @@ def _server(ctx: typer.Context) -> tuple[str, str | None] | None:
     if isinstance(options, dict) and options.get("server"):
         return str(options["server"]), options.get("token")
     return None
+
+
+def over_http(ctx: typer.Context) -> bool:
+    """True when the command runs over the HTTP API (``--server`` or ``$DAYTWO_SERVER``):
+    then ``--app`` is not loaded here (the server has its own code, and checks inputs with
+    it), and the command's Client is a remote one."""
+    return _server(ctx) is not None
 
 
 def remote_client(ctx: typer.Context, database: str | None) -> daytwo.Client | None:

@@ -12,7 +12,7 @@ import daytwo
 from daytwo import InstanceStatus
 from daytwo._moments import parse_ago
 from daytwo._serving import unserved_warnings_shown_elsewhere
-from daytwo.cli._apps import explicit_database, load_app, open_client
+from daytwo.cli._apps import explicit_database, load_app, open_client, over_http
 from daytwo.cli._errors import CliError, ExitCode
 from daytwo.cli._input import parse_json
 from daytwo.cli._options import (
@@ -115,7 +115,9 @@ def start(
         "timeout": _span(deadline_in),
     }  # fmt: skip
     with unserved_warnings_shown_elsewhere():  # the note below says it
-        if app_spec:  # the code: the input is checked against the workflow's signature
+        if app_spec and not over_http(
+            ctx
+        ):  # the code: the input is checked against the workflow's signature
             handle = load_app(app_spec, explicit_database(ctx, database)).start(
                 workflow, value, **options
             )

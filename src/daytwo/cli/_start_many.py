@@ -13,7 +13,7 @@ import typer
 
 import daytwo
 from daytwo._serving import unserved_warnings_shown_elsewhere
-from daytwo.cli._apps import explicit_database, load_app, open_client
+from daytwo.cli._apps import explicit_database, load_app, open_client, over_http
 from daytwo.cli._errors import CliError
 from daytwo.cli._instances import unregistered
 from daytwo.cli._options import (
@@ -70,7 +70,7 @@ def start_many(
     options: dict[str, Any] = {"ids": ids, "version": version, "queue": queue,
                                "priority": priority}  # fmt: skip
     with unserved_warnings_shown_elsewhere():
-        if app_spec:
+        if app_spec and not over_http(ctx):
             source: daytwo.App | daytwo.Client = load_app(
                 app_spec, explicit_database(ctx, database)
             )
