@@ -24,7 +24,7 @@ import hypothesis.strategies as st
 import pytest
 import requests
 import schemathesis
-from _live import LiveApi
+from _live import LiveApi, live
 from _shop import quietly
 from schemathesis.checks import (
     content_type_conformance,
@@ -33,10 +33,16 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.result import Err
+from schemathesis.core.transport import Response
 
 from daytwo.api import Role, Tokens
 
+__all__ = ["live"]
+
 pytestmark = pytest.mark.backends("sqlite")
+Operation = schemathesis.APIOperation[Any, Any, Any, Any]
+Case = schemathesis.Case[Any]
 
 CHECKS = [
     not_a_server_error,
@@ -110,23 +116,25 @@ def schema(live: LiveApi) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(f"{live.url}/openapi.json")
 
 
-def _operations(schema: schemathesis.BaseSchema) -> Iterator[schemathesis.APIOperation]:
+def _operations(schema: schemathesis.BaseSchema) -> Iterator[Operation]:
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise AssertionError(f"the OpenAPI document has an invalid operation: {result.err()}")
         yield result.ok()
 
 
-def _path_names(operation: schemathesis.APIOperation) -> list[str]:
+def _path_names(operation: Operation) -> list[str]:
     return [p.name for p in operation.iter_parameters() if p.location == "path"]
 
 
 def _run(
-    strategy: st.SearchStrategy[schemathesis.Case],
+    strategy: st.SearchStrategy[Case],
     examples: int,
-    call: Callable[[schemathesis.Case], None],
+    call: Callable[[Case], None],
 ) -> None:
     @_settings(examples)
     @hypothesis.given(strategy)
-    def each(case: schemathesis.Case) -> None:
+    def each(case: Case) -> None:
         call(case)
 
     each()
@@ -135,16 +143,16 @@ def _run(
 def _exercise(
     schema: schemathesis.BaseSchema,
     live: LiveApi,
-    strategies: Callable[[schemathesis.APIOperation], list[tuple[Any, int]]],
+    strategies: Callable[[Operation], list[tuple[Any, int]]],
     headers: dict[str, str],
-    expect: Callable[[schemathesis.APIOperation, requests.Response], None] | None = None,
+    expect: Callable[[Operation, Response], None] | None = None,
 ) -> tuple[int, list[str]]:
     """Every operation with the strategies given for it; (operations, failure reports)."""
     failures: list[str] = []
     count = 0
     with requests.Session() as session:
 
-        def call(case: schemathesis.Case) -> None:
+        def call(case: Case) -> None:
             response = case.call(base_url=live.url, session=session, headers=headers)
             case.validate_response(response, checks=CHECKS)
             if expect is not None:
@@ -171,7 +179,7 @@ def _exercise(
 def test_every_route_answers_within_its_schema(
     live: LiveApi, schema: schemathesis.BaseSchema, known: dict[str, list[str]]
 ) -> None:
-    def strategies(operation: schemathesis.APIOperation) -> list[tuple[Any, int]]:
+    def strategies(operation: Operation) -> list[tuple[Any, int]]:
         chosen: list[tuple[Any, int]] = [
             (operation.as_strategy(), GENERATED),
             (operation.as_strategy(schemathesis.GenerationMode.NEGATIVE), NEGATIVE),
@@ -193,7 +201,7 @@ def test_every_route_answers_within_its_schema(
 def test_every_route_refuses_no_token_with_a_documented_401(
     live: LiveApi, schema: schemathesis.BaseSchema
 ) -> None:
-    def expect(operation: schemathesis.APIOperation, response: requests.Response) -> None:
+    def expect(operation: Operation, response: Response) -> None:
         if operation.path.startswith("/v1/"):
             assert response.status_code == 401, (operation.label, response.text)
 
