@@ -30,6 +30,7 @@ the test suite (``tests/test_bench_api_smoke.py`` runs ``--quick`` and checks th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -99,7 +100,7 @@ def measure(make: Callable[[int], AbstractContextManager[Call]], sizes: Sizes) -
                 mine.append(time.perf_counter() - began)
             done.wait()
 
-    threads = [threading.Thread(target=client, args=(t,), daemon=True) for t in range(sizes.clients)]
+    threads = [threading.Thread(target=client, args=(t,)) for t in range(sizes.clients)]
     for thread in threads:
         thread.start()
     ready.wait()
@@ -174,14 +175,16 @@ class HttpCall(AbstractContextManager[Call]):
                 http.get(f"/v1/instances/{bench._pooled(thread, index)}"), 200
             )
         serial = bench.started
-        return lambda index: _status(
-            http.post(
-                "/v1/instances",
-                json={"workflow": THREE, "input": index,
-                      "id": bench._new_id(f"h{serial}", thread, index)},
-            ),  # fmt: skip
-            201,
-        )
+
+        def start(index: int) -> None:
+            new = {
+                "workflow": THREE,
+                "input": index,
+                "id": bench._new_id(f"h{serial}", thread, index),
+            }
+            _status(http.post("/v1/instances", json=new), 201)
+
+        return start
 
     def __exit__(self, *exc: object) -> None:
         self.http.close()
@@ -254,9 +257,11 @@ def main(argv: list[str] | None = None) -> int:
         app = make_app(database)
         try:
             client = app.client
-            secret = Tokens(lambda: client.store, client.clock.now).create(
-                f"bench-{uuid.uuid4().hex[:6]}", Role.OPERATOR, by="bench"
-            ).secret
+            secret = (
+                Tokens(lambda: client.store, client.clock.now)
+                .create(f"bench-{uuid.uuid4().hex[:6]}", Role.OPERATOR, by="bench")
+                .secret
+            )
             with ApiServer(database, workdir / "server.log") as url:
                 progress(f"daytwo serve at {url} on {display_url(database_url(database))}")
                 bench = Bench(client, url, secret, sizes)
@@ -268,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "api",
             "quick": args.quick,
             "database": display_url(database_url(database)),
-            "sizes": {"clients": sizes.clients, "requests_per_client": sizes.per_client,
-                      "rounds": sizes.rounds, "pool": sizes.pool},  # fmt: skip
+            "sizes": dataclasses.asdict(sizes),
             **measured,
             "environment": environment(workdir),
         }
