@@ -49,6 +49,11 @@ class ApiServer:
             )  # fmt: skip
         return self._wait_until_ready()
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
     def _wait_until_ready(self) -> str:
         assert self.process is not None
         deadline = time.monotonic() + self.startup_s

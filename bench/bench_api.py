@@ -18,6 +18,8 @@ The server is ``daytwo serve --app _api_app:app`` in a process of its own (``_ap
 with an operator token; N client threads (``--clients``) each send requests one after
 another over their own keep-alive ``httpx`` connection, and the same N threads call one
 shared ``daytwo.Client`` in this process. No worker runs (started instances stay queued).
+Each measurement also reports the CPU time per request of the server process and of this
+one (the httpx clients, or the Python Client), which says where a difference comes from.
 Each round measures the four (operation, way) pairs, in an order that alternates between
 rounds; a pair's figures are from its median round by requests/s, and a ratio is the median
 of the rounds' ratios (measured seconds apart).
@@ -47,6 +49,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 from _api_server import ApiServer  # noqa: E402
 from _common import Result, environment, latency_summary, progress, write_document  # noqa: E402
 from _workload import THREE, database_url, make_app  # noqa: E402
@@ -123,8 +126,11 @@ def measure(make: Callable[[int], AbstractContextManager[Call]], sizes: Sizes) -
 class Bench:
     """The four (operation, way) measurements on one database and one server."""
 
-    def __init__(self, client: daytwo.Client, url: str, secret: str, sizes: Sizes) -> None:
+    def __init__(
+        self, client: daytwo.Client, url: str, secret: str, sizes: Sizes, server: psutil.Process
+    ) -> None:
         self.client = client
+        self.server = server
         self.url = url
         self.headers = {"Authorization": f"Bearer {secret}"}
         self.sizes = sizes
@@ -157,8 +163,20 @@ class Bench:
         )
 
     def once(self, operation: str, way: str, sizes: Sizes | None = None) -> Result:
+        """One measurement, with the CPU time it cost the server process and this one
+        (where the Python Client, or the httpx clients, run) per request."""
         self.started += 1
-        return measure(self.maker(operation, way), sizes or self.sizes)
+        server, mine = _cpu(self.server), time.process_time()
+        result = measure(self.maker(operation, way), sizes or self.sizes)
+        count = max(1, result["requests"])
+        result["server_cpu_ms_per_request"] = (_cpu(self.server) - server) * 1000 / count
+        result["this_process_cpu_ms_per_request"] = (time.process_time() - mine) * 1000 / count
+        return result
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 class HttpCall(AbstractContextManager[Call]):
@@ -262,9 +280,10 @@ def main(argv: list[str] | None = None) -> int:
                 .create(f"bench-{uuid.uuid4().hex[:6]}", Role.OPERATOR, by="bench")
                 .secret
             )
-            with ApiServer(database, workdir / "server.log") as url:
+            server = ApiServer(database, workdir / "server.log")
+            with server as url:
                 progress(f"daytwo serve at {url} on {display_url(database_url(database))}")
-                bench = Bench(client, url, secret, sizes)
+                bench = Bench(client, url, secret, sizes, psutil.Process(server.pid))
                 bench.fill_pool()
                 measured = run_rounds(bench, sizes)
         finally:
