@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy.exc
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
@@ -23,11 +23,14 @@ import daytwo
 from daytwo._errors import one_line
 
 __all__ = [
+    "PROBLEMS",
     "PROBLEM_JSON",
     "Forbidden",
     "Problem",
     "Unauthorized",
+    "document_problems",
     "problem_response",
+    "problems",
     "status_for",
 ]
 
@@ -133,6 +136,58 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
         exc.status_code, str(detail), instance=request.url.path, headers=exc.headers
     )
+
+
+#: What each status of the error map means, as the OpenAPI document describes it.
+_MEANING = {
+    400: "A daytwo error that fits no other status (the detail says what and how to fix it).",
+    401: "No token, or an unknown, expired or revoked one.",
+    403: "The token's role or workflow scope does not allow this.",
+    404: "No such instance, task, schedule, breaker, token, ...",
+    409: "The thing is not in a state that allows this (not runnable, an id already used).",
+    413: "The request body is over the server's limit (daytwo serve --max-body).",
+    422: "A request body or parameter that does not fit the schema, or an unknown workflow.",
+    503: "The database does not answer.",
+}
+_REF = "#/components/schemas/Problem"
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` declaring these statuses as problem+json :class:`Problem`
+    bodies (``APIRouter(responses=problems(404, 409))``); no argument: every status of
+    the error map (:data:`PROBLEMS`)."""
+    chosen = statuses or tuple(_MEANING)
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in chosen:
+        entry: dict[str, Any] = {
+            "description": _MEANING[status],
+            "content": {PROBLEM_JSON: {"schema": {"$ref": _REF}}},
+        }
+        if status == 401:
+            entry["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        declared[status] = entry
+    return declared
+
+
+#: Every problem a ``/v1`` route can answer with. ``create_api`` puts it on the router that
+#: every core and extension router is included into, so a new route module documents them
+#: without doing anything (any route can meet a bad token, a scope, bad input or a database
+#: that is down; the error map decides the rest from the exception, not from the route).
+PROBLEMS = problems()
+
+
+def document_problems(api: FastAPI) -> None:
+    """Add the :class:`Problem` schema that :data:`PROBLEMS` refers to to ``api``'s OpenAPI
+    document (FastAPI only adds the models that a route's own signature names)."""
+    build = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("Problem", Problem.model_json_schema())
+        return document
+
+    api.openapi = openapi  # type: ignore[method-assign]
 
 
 HANDLERS = {

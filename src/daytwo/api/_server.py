@@ -18,7 +18,7 @@ from daytwo._version import __version__
 from daytwo.api import _health
 from daytwo.api._body_limit import BodyLimit
 from daytwo.api._context import ApiContext
-from daytwo.api._problems import HANDLERS
+from daytwo.api._problems import HANDLERS, PROBLEMS, document_problems
 from daytwo.api.routes import ROUTERS
 from daytwo.app import App
 
@@ -44,7 +44,8 @@ def create_api(app: App, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     for kind, handler in HANDLERS.items():
         api.add_exception_handler(kind, handler)
     api.include_router(_health.router)
-    versioned = APIRouter(prefix=PREFIX)
+    # PROBLEMS here documents the problem+json answers on every /v1 route, extensions' too.
+    versioned = APIRouter(prefix=PREFIX, responses=PROBLEMS)
     for router in ROUTERS:
         versioned.include_router(router)
     for extension in app.extensions:
@@ -52,4 +53,5 @@ def create_api(app: App, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
             versioned.include_router(router)
     api.include_router(versioned)
     api.add_middleware(BodyLimit, limit=max_body)
+    document_problems(api)
     return api
