@@ -140,3 +140,13 @@ def test_a_body_over_the_limit_is_413(shop: daytwo.App) -> None:
         answer = http.post("/v1/instances", json={"workflow": "order", "input": {"x": "y" * 500}})
     assert answer.status_code == 413
     assert "--max-body" in answer.json()["detail"]
+
+
+def test_a_value_the_database_cannot_hold_is_422_not_503(live: LiveApi, backend: str) -> None:
+    with live.http(Role.VIEWER) as http:
+        answer = http.get("/v1/instances", params={"workflow": "a\x00b"})
+    if backend == "postgresql":
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"] == "InvalidInput"
+    else:
+        assert answer.status_code == 200  # SQLite stores and compares NUL bytes

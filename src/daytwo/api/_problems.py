@@ -75,6 +75,10 @@ def status_for(error: BaseException) -> int:
             return 404
         case daytwo.NotRunnable() | daytwo.InstanceConflict():
             return 409
+        case sqlalchemy.exc.DataError():
+            # A value the database cannot hold (a NUL byte, a number out of range): the
+            # request is at fault, not the database (PostgreSQL; SQLite takes them).
+            return 422
         case daytwo.StoreUnavailable() | sqlalchemy.exc.DatabaseError():
             return 503
         case daytwo.InvalidInput() | daytwo.WorkflowNotFound() | daytwo.SerializationError():
@@ -110,7 +114,10 @@ async def daytwo_error(request: Request, exc: Exception) -> JSONResponse:
     """A daytwo error (or the database failing) as its problem."""
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    name = type(exc).__name__ if isinstance(exc, daytwo.DaytwoError) else "StoreUnavailable"
+    if isinstance(exc, daytwo.DaytwoError):
+        name = type(exc).__name__
+    else:
+        name = "InvalidInput" if isinstance(exc, sqlalchemy.exc.DataError) else "StoreUnavailable"
     return problem_response(
         status, one_line(exc), error=name, instance=request.url.path, headers=headers
     )

@@ -71,6 +71,8 @@ def exit_code_for(error: BaseException) -> ExitCode | None:
             return ExitCode.BAD_INPUT
         case daytwo.InstanceNotFound() | daytwo.TaskNotFound() | daytwo.ScheduleNotFound():
             return ExitCode.NOT_FOUND
+        case sqlalchemy.exc.DataError():  # a value the database cannot hold: bad input
+            return ExitCode.BAD_INPUT
         case daytwo.StoreUnavailable() | sqlalchemy.exc.DatabaseError():
             return ExitCode.DATABASE
         case daytwo.NotRunnable():
