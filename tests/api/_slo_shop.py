@@ -1,15 +1,9 @@
 """The order shop with objectives and a history that fires alerts and leaves stuck instances:
-what the SLO route tests and the ``daytwo --server ... slo`` tests read.
-
-``SHOP_NOW`` (and ``DAYTWO_DATABASE``) let a CLI process build the same app (:data:`app`, imported
-with ``--app path/to/_slo_shop.py:app``) at the same fake time as the server's.
-"""
+what the SLO route tests and the ``daytwo --server ... slo`` tests read."""
 
 from __future__ import annotations
 
-import os
-
-from _shop import quietly, register_shop
+from _shop import quietly
 
 import daytwo
 from daytwo import slo
@@ -54,9 +48,3 @@ def make_history(app: daytwo.App, clock: daytwo.FakeClock) -> str:
     clock.advance(120)
     slo.Evaluator.for_app(app).evaluate()
     return held.id
-
-
-if "SHOP_NOW" in os.environ:  # imported by a CLI process: the server's app, at its time
-    app = with_objectives(
-        register_shop(daytwo.App(clock=daytwo.FakeClock(float(os.environ["SHOP_NOW"]))))
-    )

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Iterator
 
 import pytest
-from _live import LiveApi, live_api
+from _live import LiveApi, live, live_api
 from _slo_shop import OBJECTIVES, make_history, with_objectives
 
 import daytwo
@@ -15,6 +15,8 @@ from daytwo import slo
 from daytwo.api import Role
 from daytwo.slo._readers import SloReader
 from daytwo.slo._routes import ObjectiveStatus
+
+__all__ = ["live"]
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ class RemoteApp(App):
         assert isinstance(self.client, RemoteClient)
         return self.client
 
-    @property  # type: ignore[override]  # read-only here: no database to point elsewhere
+    @property
     def store(self) -> NoReturn:
         self.remote.needs_database("this command")
 

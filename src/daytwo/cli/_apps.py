@@ -75,10 +75,11 @@ def client_app(
                 f"`daytwo {ctx.command_path.partition(' ')[2]}` is not available over --server "
                 "yet; run it where the database is reachable"
             )
+        from daytwo.api import RemoteClient
         from daytwo.api._remote_app import RemoteApp
 
         client = remote_client(ctx, url)
-        assert client is not None
+        assert isinstance(client, RemoteClient)
         return RemoteApp(client)
     if app_spec:
         app = load_app(app_spec, url, create=False)

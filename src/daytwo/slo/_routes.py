@@ -13,9 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-# daytwo.api does not export its route dependencies yet (the extension contract names
-# daytwo.api.viewer); these are the same objects.
-from daytwo.api._auth import viewer
+from daytwo.api import viewer
 from daytwo.api.routes._common import Api
 from daytwo.slo._alerts import Alert
 from daytwo.slo._extension import extension_of

@@ -28,9 +28,7 @@ def collectors_of(app: App) -> list[Any]:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
 )
-def metrics(
-    api: Api, caller: viewer, accept: Annotated[str | None, Header()] = None
-) -> Response:
+def metrics(api: Api, caller: viewer, accept: Annotated[str | None, Header()] = None) -> Response:
     """Prometheus metrics of the app: circuit breakers and its extensions' (SLOs: SLIs,
     error budgets, burn rates, stuck instances); OpenMetrics if the scraper asks for it."""
     from prometheus_client import CollectorRegistry
