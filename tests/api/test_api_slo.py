@@ -132,3 +132,7 @@ def test_metrics_need_a_viewer_token(slo_live: LiveApi) -> None:
     assert "daytwo_instances_stuck" in text
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
     assert openmetrics.text.rstrip().endswith("# EOF")
+    scoped = slo_live.token("plain-only", Role.VIEWER, workflows=["plain"])
+    with slo_live.http(secret=scoped) as http:
+        refused = http.get("/metrics")
+    assert refused.status_code == 403 and "without --workflows" in refused.json()["detail"]

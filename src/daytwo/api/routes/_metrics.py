@@ -1,6 +1,7 @@
 """``/metrics`` on the API (outside ``/v1``, where Prometheus looks): the same collectors as
 a worker's /metrics service, behind a viewer token (Prometheus sends one with
-``authorization: {credentials: ...}`` in its scrape config)."""
+``authorization: {credentials_file: ...}`` in its scrape config); a token limited to some
+workflows is refused, as the metrics are every workflow's."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def metrics(api: Api, caller: viewer, accept: Annotated[str | None, Header()] = 
     from prometheus_client import CollectorRegistry
     from prometheus_client.exposition import choose_encoder
 
+    # The metrics are every workflow's (labelled by workflow): not for a scoped token.
+    caller.unscoped("/metrics (the metrics of every workflow)")
     registry = CollectorRegistry(auto_describe=False)
     for collector in collectors_of(api.app):
         registry.register(collector)
