@@ -5,17 +5,24 @@ scope, keep-alive comments and the end of a stream when the server stops."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from _live import LiveApi, live, live_api
+import uvicorn
+from _harness import wait_until
+from _live import LiveApi, live
 from _shop import quietly
+from fastapi import FastAPI
 
 import daytwo
-from daytwo.api import Role
+from daytwo.api import Role, create_api
 from daytwo.api._event_stream import EventWorkflows
+from daytwo.api._serve import ApiServer
+from daytwo.api.routes._events import streams_of
 from daytwo.store import EventKind, OutboxEvent
 
 __all__ = ["live"]
@@ -136,16 +143,46 @@ def test_an_idle_stream_sends_keep_alive_comments(
         assert next(stream) == {"comment": "ping"}
 
 
+@contextmanager
+def serving(app: daytwo.App) -> Iterator[tuple[LiveApi, FastAPI, threading.Thread]]:
+    """Like ``live_api``, with the API object and the server's thread in hand."""
+    app.store  # noqa: B018 -- create the database before the server reads it
+    api = create_api(app)
+    config = uvicorn.Config(api, host="127.0.0.1", port=0, log_config=None, lifespan="off")
+    server = ApiServer(config)
+    thread = threading.Thread(target=server.run, name="test-api-events", daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=20, what="the server to start")
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    live = LiveApi(f"http://{host}:{port}", app)
+    live.tokens[str(Role.VIEWER)] = live.token("viewer-token", Role.VIEWER)
+    try:
+        yield live, api, thread
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.mark.backends("sqlite")
+def test_a_stream_ends_when_its_client_goes_away(shop: daytwo.App) -> None:
+    with serving(shop) as (live, api, _thread), live.http(Role.VIEWER) as http:
+        streams = streams_of(api)
+        with http.stream("GET", "/v1/events") as response:
+            next(messages(response))
+            assert streams.open == 1
+        wait_until(lambda: streams.open == 0, timeout=10, what="the stream to end")
+
+
 @pytest.mark.backends("sqlite")
 def test_an_open_stream_ends_when_the_server_stops(shop: daytwo.App) -> None:
-    with live_api(shop) as server:
-        http = server.http(Role.VIEWER)
+    with serving(shop) as (live, api, thread):
+        http = live.http(Role.VIEWER)
         http.timeout = httpx.Timeout(30, read=10)  # a stream left open fails, not hangs
         response = http.send(http.build_request("GET", "/v1/events"), stream=True)
         stream = messages(response)
         next(stream)
-    # The server stopped: the stream ended cleanly instead of keeping shutdown waiting
-    # (which would leave this read to time out).
-    assert list(stream) == []
+    # The server stopped: the stream ended cleanly instead of keeping shutdown waiting.
+    assert not thread.is_alive()
+    assert list(stream) == [] and streams_of(api).open == 0
     response.close()
     http.close()

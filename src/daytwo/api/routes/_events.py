@@ -33,7 +33,7 @@ from daytwo.api._event_stream import EventFilter, EventWorkflows, kinds_named, r
 from daytwo.api.routes._common import Api
 from daytwo.store import EventKind, last_event_seq
 
-__all__ = ["POLL", "RETRY_MS", "StreamedEvent", "close_streams", "router"]
+__all__ = ["POLL", "RETRY_MS", "StreamedEvent", "Streams", "close_streams", "router", "streams_of"]
 
 #: Seconds between reads of the outbox while a stream is caught up.
 POLL = 0.5
@@ -57,26 +57,30 @@ class StreamedEvent(BaseModel):
     created_at: float
 
 
-class _Closing:
-    """Set when the server shuts down: every stream of the API ends at its next poll."""
+class Streams:
+    """The event streams of one API: how many are open, and whether the server is shutting
+    down (then every stream ends at its next poll)."""
 
     def __init__(self) -> None:
         self.closed = False
+        self.open = 0
 
 
-def _closing(api: FastAPI) -> _Closing:
+def streams_of(api: FastAPI) -> Streams:
+    """The :class:`Streams` of ``api`` (a FastAPI app from ``create_api``)."""
     found = getattr(api.state, "event_streams", None)
     if found is None:
-        found = api.state.event_streams = _Closing()
-    assert isinstance(found, _Closing)
+        found = api.state.event_streams = Streams()
+    assert isinstance(found, Streams)
     return found
 
 
 def close_streams(api: Any) -> None:
     """End the event streams of ``api`` (a FastAPI app from ``create_api``): uvicorn waits
-    for every open response before it stops, and a stream never ends by itself."""
+    for every open response before it stops, and a stream never ends by itself. (Serving
+    ``create_api`` with plain uvicorn: give it ``--timeout-graceful-shutdown``.)"""
     if isinstance(api, FastAPI):
-        _closing(api).closed = True
+        streams_of(api).closed = True
 
 
 @dataclass(frozen=True)
@@ -159,23 +163,29 @@ async def events(
     """The outbox as server-sent events, oldest first, filtered by kind and workflow; a
     token limited to some workflows gets only theirs. Reconnect with ``Last-Event-ID`` to
     resume after the last event received."""
-    closing = _closing(request.app)
+    streams = streams_of(request.app)
     workflows = EventWorkflows(api.client)
     position = stream.position
-    yield ServerSentEvent(
-        comment=f"daytwo events after {position}", id=str(position), retry=RETRY_MS
-    )
-    while not closing.closed:
-        poll = await run_in_threadpool(read_after, api.client, position, stream.wanted, workflows)
-        for event, workflow in poll.events:
-            data = StreamedEvent(
-                seq=event.seq, kind=event.kind, key=event.key, workflow=workflow,
-                payload=event.payload, created_at=event.created_at,
-            )  # fmt: skip
-            yield ServerSentEvent(id=str(event.seq), event=event.kind.value, data=data)
-        position = poll.position
-        if poll.more:
-            continue
-        if not stream.follow:
-            return
-        await anyio.sleep(POLL)
+    streams.open += 1
+    try:
+        yield ServerSentEvent(
+            comment=f"daytwo events after {position}", id=str(position), retry=RETRY_MS
+        )
+        while not streams.closed:
+            poll = await run_in_threadpool(
+                read_after, api.client, position, stream.wanted, workflows
+            )
+            for event, workflow in poll.events:
+                data = StreamedEvent(
+                    seq=event.seq, kind=event.kind, key=event.key, workflow=workflow,
+                    payload=event.payload, created_at=event.created_at,
+                )  # fmt: skip
+                yield ServerSentEvent(id=str(event.seq), event=event.kind.value, data=data)
+            position = poll.position
+            if poll.more:
+                continue
+            if not stream.follow:
+                return
+            await anyio.sleep(POLL)
+    finally:
+        streams.open -= 1
