@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 import daytwo
 from daytwo.api import Role, create_api
-from daytwo.api._event_stream import EventWorkflows
+from daytwo.api._event_stream import EventWorkflows, read_after
 from daytwo.api._serve import ApiServer
 from daytwo.api.routes._events import streams_of
 from daytwo.store import EventKind, OutboxEvent
@@ -122,6 +122,23 @@ def test_a_scoped_token_gets_only_its_workflows_events(live: LiveApi) -> None:
         assert http.get("/v1/events").status_code == 401
 
 
+def test_a_stream_outlives_a_failed_read(live: LiveApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    import daytwo.api.routes._events as routes
+
+    failures = [daytwo.StoreUnavailable("the database restarts")]
+
+    def flaky(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return read_after(*args)
+
+    monkeypatch.setattr(routes, "read_after", flaky)
+    bad_ends(live.app)
+    with live.http(Role.VIEWER) as http:
+        assert [e["data"]["key"] for e in events(http)] == ["p-bad", "o-bad"]
+    assert failures == []
+
+
 def test_a_task_event_is_about_its_instance_workflow(live: LiveApi) -> None:
     quietly(live.app, "order", {"task": "approval"}, id="t-1", timeout=0.01)
     [task] = live.app.tasks.list()
@@ -169,7 +186,7 @@ def test_a_stream_ends_when_its_client_goes_away(shop: daytwo.App) -> None:
         streams = streams_of(api)
         with http.stream("GET", "/v1/events") as response:
             next(messages(response))
-            assert streams.open == 1
+            assert streams.open == 1, streams.open
         wait_until(lambda: streams.open == 0, timeout=10, what="the stream to end")
 
 

@@ -9,31 +9,36 @@ comment carrying the starting position as its ``id:`` and the ``retry:`` hint, s
 client that got no event yet resumes without a gap.
 
 The stream polls the outbox every :data:`POLL` seconds and holds a database connection only
-for each read (``_event_stream.py``); FastAPI sends a keep-alive comment after 15 s of
-silence. It ends when the client goes away (Starlette cancels it), when the server shuts
+for each read (``_event_stream.py``); a read that fails (the database is away) is tried
+again at the next poll, so the stream outlives a database restart. FastAPI sends a
+keep-alive comment after 15 s of silence. It ends when the client goes away (Starlette cancels it), when the server shuts
 down (:func:`close_streams`, called by ``daytwo serve``), or once caught up with
 ``follow=false``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio
+import sqlalchemy.exc
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from daytwo._errors import InvalidInput
+from daytwo._errors import InvalidInput, StoreUnavailable, one_line
 from daytwo.api._auth import viewer
 from daytwo.api._event_stream import EventFilter, EventWorkflows, kinds_named, read_after
 from daytwo.api.routes._common import Api
 from daytwo.store import EventKind, last_event_seq
 
 __all__ = ["POLL", "RETRY_MS", "StreamedEvent", "Streams", "close_streams", "router", "streams_of"]
+
+log = logging.getLogger("daytwo.api")
 
 #: Seconds between reads of the outbox while a stream is caught up.
 POLL = 0.5
@@ -171,10 +176,21 @@ async def events(
         yield ServerSentEvent(
             comment=f"daytwo events after {position}", id=str(position), retry=RETRY_MS
         )
+        failing = False
         while not streams.closed:
-            poll = await run_in_threadpool(
-                read_after, api.client, position, stream.wanted, workflows
-            )
+            try:
+                poll = await run_in_threadpool(
+                    read_after, api.client, position, stream.wanted, workflows
+                )
+            except (StoreUnavailable, sqlalchemy.exc.DBAPIError) as exc:
+                # The database went away for a moment: the stream waits for it (sending
+                # keep-alives) rather than ending, like an outbox delivery retries.
+                if not failing:
+                    log.warning("event stream: reading the outbox failed: %s", one_line(exc))
+                failing = True
+                await anyio.sleep(POLL)
+                continue
+            failing = False
             for event, workflow in poll.events:
                 data = StreamedEvent(
                     seq=event.seq, kind=event.kind, key=event.key, workflow=workflow,
