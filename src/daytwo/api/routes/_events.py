@@ -11,9 +11,9 @@ client that got no event yet resumes without a gap.
 The stream polls the outbox every :data:`POLL` seconds and holds a database connection only
 for each read (``_event_stream.py``); a read that fails (the database is away) is tried
 again at the next poll, so the stream outlives a database restart. FastAPI sends a
-keep-alive comment after 15 s of silence. It ends when the client goes away (Starlette cancels it), when the server shuts
-down (:func:`close_streams`, called by ``daytwo serve``), or once caught up with
-``follow=false``.
+keep-alive comment after 15 s of silence. The stream ends when the client goes away
+(Starlette cancels it), when the server shuts down (:func:`close_streams`, called by
+``daytwo serve``), or once caught up with ``follow=false``.
 """
 
 from __future__ import annotations
