@@ -23,6 +23,7 @@ import uvicorn
 
 import daytwo
 from daytwo.api import Role, Tokens, create_api
+from daytwo.api._serve import ApiServer
 
 
 @dataclass
@@ -64,7 +65,7 @@ def live_api(app: daytwo.App, *, max_body: int | None = None) -> Iterator[LiveAp
         create_api(app, **options), host="127.0.0.1", port=0, log_config=None,
         access_log=False, lifespan="off",
     )  # fmt: skip
-    server = uvicorn.Server(config)
+    server = ApiServer(config)  # it ends open event streams when it stops
     thread = threading.Thread(target=server.run, name="test-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -12,13 +12,25 @@ import uvicorn
 from daytwo.api._server import DEFAULT_MAX_BODY, create_api
 from daytwo.app import App
 
-__all__ = ["LOOPBACK", "serve"]
+__all__ = ["LOOPBACK", "ApiServer", "serve"]
 
 #: Where the API listens unless told otherwise: this machine only (put a TLS-terminating
 #: proxy in front to expose it; docs/deployment.md).
 LOOPBACK = "127.0.0.1"
 
 log = logging.getLogger("daytwo.api")
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn's server, which ends the API's event streams (``/v1/events``) as it starts
+    shutting down: uvicorn waits for every open response to finish before it stops, and a
+    stream would never finish by itself."""
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        from daytwo.api.routes._events import close_streams
+
+        close_streams(self.config.app)
+        await super().shutdown(sockets)
 
 
 def serve(
@@ -49,7 +61,7 @@ def serve(
             runner.stop()
 
 
-class _Server(uvicorn.Server):
+class _Server(ApiServer):
     """uvicorn's server, except that a SIGTERM or Ctrl-C it shut down for is not raised
     again afterwards: the worker sharing the process still has to stop gracefully (give
     back its leases), and ``daytwo serve`` then exits 0 like ``daytwo worker``."""

@@ -7,7 +7,10 @@ token, ``_auth.py``) and the HTTP shape (``_problems.py`` for errors). Routes ar
 pool, as many at once as the pool allows.
 
 Operations packages add their own routers through :meth:`Extension.routes`, mounted under
-the same ``/v1`` prefix with the same tokens.
+the same ``/v1`` prefix with the same tokens. An App serves the routes of the extensions it
+has: ``daytwo serve`` without ``--app`` (a plain App, no code) has no SLO extension, so no
+``/v1/slo/...`` routes (404; ``daytwo --server URL slo ...`` says to serve the app).
+``/metrics`` (outside ``/v1``) serves the collectors of the core and of every extension.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from daytwo._version import __version__
 from daytwo.api import _health
 from daytwo.api._body_limit import BodyLimit
 from daytwo.api._context import ApiContext
-from daytwo.api._problems import HANDLERS, PROBLEMS, document_problems
-from daytwo.api.routes import ROUTERS
+from daytwo.api._problems import HANDLERS, PROBLEMS, document_problems, problems
+from daytwo.api.routes import ROUTERS, _metrics
 from daytwo.app import App
 
 __all__ = ["DEFAULT_MAX_BODY", "PREFIX", "create_api"]
@@ -44,6 +47,7 @@ def create_api(app: App, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     for kind, handler in HANDLERS.items():
         api.add_exception_handler(kind, handler)
     api.include_router(_health.router)
+    api.include_router(_metrics.router, responses=problems(401, 403, 503))
     # PROBLEMS here documents the problem+json answers on every /v1 route, extensions' too.
     versioned = APIRouter(prefix=PREFIX, responses=PROBLEMS)
     for router in ROUTERS:

@@ -55,6 +55,7 @@ def client_app(
     app_spec: str | None = None,
     *,
     lookup: str | None = None,
+    remote: bool = False,
 ) -> daytwo.App:
     """The App of a command that reads or acts on an existing daytwo database and needs an
     App (the SLO commands: objectives hang on it); the others use :func:`open_client`.
@@ -62,13 +63,25 @@ def client_app(
     With ``app_spec`` (``--app`` or ``$DAYTWO_APP``) the user's App, for its database URL
     (and its workflows); else a plain App that may not create a database. ``lookup``: see
     :func:`open_client`.
+
+    ``remote``: the command can run over ``--server`` too; then the App is a
+    ``RemoteApp`` (``daytwo/api/_remote_app.py``; no code, no database: ``app.client`` is the
+    :class:`~daytwo.api.RemoteClient`, whose ``call`` reaches the server's routes, e.g.
+    ``daytwo slo status``). Without it a command refuses ``--server``.
     """
     url = explicit_database(ctx, database)
     if _server(ctx) is not None:
-        raise CliError(
-            f"`daytwo {ctx.command_path.partition(' ')[2]}` is not available over --server yet; "
-            "run it where the database is reachable"
-        )
+        if not remote:
+            raise CliError(
+                f"`daytwo {ctx.command_path.partition(' ')[2]}` is not available over --server "
+                "yet; run it where the database is reachable"
+            )
+        from daytwo.api import RemoteClient
+        from daytwo.api._remote_app import RemoteApp
+
+        client = remote_client(ctx, url)
+        assert isinstance(client, RemoteClient)
+        return RemoteApp(client)
     if app_spec:
         app = load_app(app_spec, url, create=False)
     else:

@@ -15,7 +15,7 @@ import logging
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -227,13 +227,21 @@ def reconcile_alerts(
 
 
 def list_alerts(
-    store: Store, *, status: str | None = None, objective: str | None = None, limit: int = 100
+    store: Store,
+    *,
+    status: str | None = None,
+    objective: str | None = None,
+    limit: int = 100,
+    objectives: Collection[str] | None = None,
 ) -> list[Alert]:
-    """Alerts, newest first, optionally only ``firing`` or ``resolved`` ones."""
+    """Alerts, newest first, optionally only ``firing`` or ``resolved`` ones, of one
+    ``objective`` or of some ``objectives`` (a token's workflow scope, over HTTP)."""
     query = sa.select(slo_alerts).order_by(slo_alerts.c.fired_at.desc(), slo_alerts.c.id.desc())
     if status is not None:
         query = query.where(slo_alerts.c.status == status)
     if objective is not None:
         query = query.where(slo_alerts.c.objective == objective)
+    if objectives is not None:
+        query = query.where(slo_alerts.c.objective.in_(sorted(objectives)))
     with store.read() as conn:
         return [Alert.from_row(row) for row in conn.execute(query.limit(limit)).mappings()]

@@ -9,13 +9,11 @@ command runs, so other commands do not pay for Pydantic.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
-import daytwo
 from daytwo.cli import (
     FLAG,
     AppOption,
@@ -32,13 +30,14 @@ from daytwo.cli import (
     short_time,
 )
 from daytwo.slo._cli_export import export_commands, import_commands
-from daytwo.slo._cli_options import ObjectivesOption, gather_objectives, require
+from daytwo.slo._cli_options import ObjectivesOption, gather_objectives, open_reader, require
+from daytwo.slo._readers import StatusLine, percent, status_lines
 from daytwo.slo._vocabulary import AlertStatus, Severity
 
 if TYPE_CHECKING:
-    from daytwo.slo import Objective, SloStatus
+    from daytwo.slo import Alert, Objective, SloStatus, StuckInstance
 
-__all__ = ["print_statuses", "slo_commands"]
+__all__ = ["print_alerts", "print_status_lines", "print_statuses", "print_stuck", "slo_commands"]
 
 slo_commands = typer.Typer(
     name="slo",
@@ -47,17 +46,6 @@ slo_commands = typer.Typer(
 )
 slo_commands.add_typer(export_commands)
 slo_commands.add_typer(import_commands)
-
-
-def _setup(
-    ctx: typer.Context, app_spec: str | None, files: list[Path] | None, database: str | None
-) -> tuple[daytwo.App, list[Objective]]:
-    app = client_app(ctx, database, app_spec)
-    return app, gather_objectives(app, files)
-
-
-def _percent(value: float | None, digits: int = 2) -> str:
-    return "" if value is None else f"{value * 100:.{digits}f}%"
 
 
 def _burn(value: float | None) -> Text:
@@ -83,41 +71,35 @@ STATUS_COLUMNS = (
 )
 
 
-def _target(status: SloStatus, objective: Objective) -> str:
-    from daytwo import slo
-
-    sli = objective.sli
-    if isinstance(sli, slo.CycleTime):
-        return f"{_percent(status.objective, 1)} within {slo.format_duration(sli.within)}"
-    if isinstance(sli, slo.RetryRate | slo.CompensationRate):
-        return f"<= {sli.max_per_instance:g}/instance ({sli.scope})"
-    return _percent(status.objective, 1)
-
-
-def _report(statuses: list[SloStatus], objectives: list[Objective], json_output: bool) -> None:
+def _report(lines: list[StatusLine], json_output: bool) -> None:
     if json_output:
-        print_json([s.to_json() for s in statuses])
+        print_json([line.status.to_json() for line in lines])
     else:
-        print_statuses(statuses, objectives)
+        print_status_lines(lines)
 
 
 def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> None:
-    """The SLO table of ``daytwo slo status`` (and of the demo).
+    """The SLO table of ``daytwo slo status`` for ``statuses`` of ``objectives`` (the demo)."""
+    print_status_lines(status_lines(statuses, objectives))
+
+
+def print_status_lines(lines: list[StatusLine]) -> None:
+    """The SLO table of ``daytwo slo status``, from the database or a server.
 
     On a narrow terminal optional columns are left out (see :data:`STATUS_COLUMNS`) rather
     than squeezing columns to nothing; ``--json`` has everything.
     """
-    by_name = {o.name: o for o in objectives}
     rows: list[Row] = []
-    for status in statuses:
+    for line in lines:
+        status = line.status
         if status.sli is None:
             sli = Text("no data", style="dim")
         elif status.kind in ("retry_rate", "compensation_rate"):
             sli = Text(f"{status.sli:.3f}/instance")
         else:
-            sli = Text(_percent(status.sli, 3))
+            sli = Text(percent(status.sli, 3))
         left = Text(
-            _percent(status.budget_remaining, 1),
+            percent(status.budget_remaining, 1),
             style="bold red" if status.budget_remaining < 0 else "",
         )
         state = status.alert_state
@@ -127,7 +109,7 @@ def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> No
                 "SLO": status.name,
                 "WORKFLOW": status.workflow + (f"@{status.version}" if status.version else ""),
                 "SLI": sli,
-                "OBJECTIVE": _target(status, by_name[status.name]),
+                "OBJECTIVE": line.target,
                 "WINDOW": status.window,
                 "BUDGET LEFT": left,
                 "BURN 1h": _burn(status.burn.get("1h")),
@@ -136,7 +118,7 @@ def print_statuses(statuses: list[SloStatus], objectives: list[Objective]) -> No
                 "ALERT": Text(state, style=tone),
             }
         )
-    print_table(STATUS_COLUMNS, rows, caption=f"{len(statuses)} objective(s)")
+    print_table(STATUS_COLUMNS, rows, caption=f"{len(lines)} objective(s)")
 
 
 @slo_commands.command("status")
@@ -148,11 +130,8 @@ def status(
     database: DatabaseOption = None,
 ) -> None:
     """Per objective: SLI, objective, budget left, burn rates 1h/6h/3d and alert state."""
-    from daytwo import slo
-
-    app, objectives = _setup(ctx, app_spec, objectives_files, database)
-    require(objectives)
-    _report(slo.Evaluator.for_app(app, objectives).status(), objectives, json_output)
+    reader = open_reader(ctx, database, app_spec, objectives_files, required=True)
+    _report(reader.status(), json_output)
 
 
 @slo_commands.command("evaluate")
@@ -170,14 +149,15 @@ def evaluate(
     """Evaluate once: record the SLIs, fire and resolve alerts, deliver them (log, webhooks)."""
     from daytwo import slo
 
-    app, objectives = _setup(ctx, app_spec, objectives_files, database)
+    app = client_app(ctx, database, app_spec)
+    objectives = gather_objectives(app, objectives_files)
     require(objectives)
     try:
         sinks: list[slo.AlertSink] = [slo.WebhookSink(url) for url in webhooks or []]
     except ValueError as exc:
         raise CliError(str(exc)) from None
     evaluator = slo.Evaluator.for_app(app, objectives, sinks=[slo.LogSink(), *sinks])
-    _report(evaluator.evaluate(), objectives, json_output)
+    _report(status_lines(evaluator.evaluate(), objectives), json_output)
 
 
 @slo_commands.command("alerts")
@@ -197,18 +177,16 @@ def alerts(
     database: DatabaseOption = None,
 ) -> None:
     """Alerts raised by SLO evaluation, newest first (firing ones unless --all)."""
-    from daytwo import slo
-
-    app = client_app(ctx, database, app_spec)
-    found = slo.list_alerts(
-        app.store,
-        status=None if all_alerts else AlertStatus.FIRING,
-        objective=objective,
-        limit=limit,
-    )
+    reader = open_reader(ctx, database, app_spec, None)
+    found = reader.alerts(resolved=all_alerts, objective=objective, limit=limit)
     if json_output:
         print_json([a.to_json() for a in found])
-        return
+    else:
+        print_alerts(found, resolved=all_alerts)
+
+
+def print_alerts(found: list[Alert], *, resolved: bool) -> None:
+    """The table of ``daytwo slo alerts`` (``resolved``: with the RESOLVED column)."""
     rows: list[Row] = [
         {
             "SEVERITY": Text(
@@ -225,7 +203,7 @@ def alerts(
         }
         for alert in found
     ]
-    columns = ALERT_COLUMNS if all_alerts else [c for c in ALERT_COLUMNS if c.header != "RESOLVED"]
+    columns = ALERT_COLUMNS if resolved else [c for c in ALERT_COLUMNS if c.header != "RESOLVED"]
     print_table(columns, rows, caption=f"{len(found)} alert(s)")
 
 
@@ -257,16 +235,16 @@ def stuck(
     database: DatabaseOption = None,
 ) -> None:
     """Stuck instances: state, time in it, threshold and why (longest stuck first)."""
-    from daytwo import slo
-
-    app, objectives = _setup(ctx, app_spec, objectives_files, database)
-    workflows = list(app.registry.workflows) or None  # None: find them in the store
-    found = slo.stuck_report(
-        app.store, app.clock.now(), objectives, workflows, workflow=workflow, limit=limit
-    )
+    reader = open_reader(ctx, database, app_spec, objectives_files)
+    found = reader.stuck(workflow=workflow, limit=limit)
     if json_output:
         print_json([s.to_json() for s in found])
-        return
+    else:
+        print_stuck(found)
+
+
+def print_stuck(found: list[StuckInstance]) -> None:
+    """The table of ``daytwo slo stuck``."""
     rows: list[Row] = [
         {
             "INSTANCE": item.instance_id,

@@ -1,10 +1,11 @@
-"""The SLO package as an App extension: its objectives, the evaluator and /metrics.
+"""The SLO package as an App extension: its objectives, the evaluator, /metrics and routes.
 
 This is the worked example of the extension contract (``daytwo/_extension.py``): the
 objectives registered on an app live on its :class:`SloExtension`; every worker of the app
 (``daytwo worker`` or ``app.worker()``) runs the evaluator service when there are
 objectives, and the /metrics service when ``metrics_port`` is set; the /metrics endpoint
-serves the collectors of every extension of the app, this one's first.
+serves the collectors of every extension of the app, this one's first; the HTTP API
+(``daytwo serve``) mounts its routes (``/v1/slo/...``).
 """
 
 from __future__ import annotations
@@ -110,6 +111,13 @@ class SloExtension(Extension):
         from daytwo.slo._metrics import StoreCollector
 
         return [StoreCollector.for_app(self.app, self.objectives)]
+
+    def routes(self) -> Sequence[Any]:
+        """``/v1/slo/status``, ``/alerts`` and ``/stuck``: what ``daytwo slo status``,
+        ``alerts`` and ``stuck`` print (``_routes.py``)."""
+        from daytwo.slo._routes import router
+
+        return [router]
 
 
 def every_collector(app: App) -> list[Any]:

@@ -7,6 +7,7 @@ from daytwo.api.routes import (
     _audit,
     _breakers,
     _bulk,
+    _events,
     _flow,
     _instances,
     _registry,
@@ -28,4 +29,5 @@ ROUTERS: list[APIRouter] = [
     _audit.router,
     _registry.router,
     _tokens.router,
+    _events.router,
 ]
