@@ -9,21 +9,25 @@ a :class:`Role` and optionally a workflow scope.
 from daytwo.api._auth import Caller, admin, operator, owner, viewer
 from daytwo.api._problems import Forbidden, Problem, Unauthorized, status_for
 from daytwo.api._remote import RemoteClient
+from daytwo.api._remote_app import RemoteApp
 from daytwo.api._remote_errors import NotOverHttp
 from daytwo.api._roles import Role
 from daytwo.api._serve import LOOPBACK, serve
 from daytwo.api._server import DEFAULT_MAX_BODY, PREFIX, create_api
 from daytwo.api._tokens import NewToken, Token, TokenNotFound, Tokens
+from daytwo.api.routes import Api
 
 __all__ = [
     "DEFAULT_MAX_BODY",
     "LOOPBACK",
     "PREFIX",
+    "Api",
     "Caller",
     "Forbidden",
     "NewToken",
     "NotOverHttp",
     "Problem",
+    "RemoteApp",
     "RemoteClient",
     "Role",
     "Token",

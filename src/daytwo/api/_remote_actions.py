@@ -202,7 +202,7 @@ class RemoteActions:
     def bulk_items(
         self, job_id: str, outcome: str | None = None, limit: int = 100
     ) -> builtins.list[dict[str, Any]]:
-        from daytwo.api.routes._bulk import BulkItem
+        from daytwo.api.routes import BulkItem
 
         found: builtins.list[BulkItem] = self.call(
             "GET", f"/bulk/{_seg(job_id)}/items", builtins.list[BulkItem],

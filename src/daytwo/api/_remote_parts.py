@@ -25,11 +25,15 @@ from daytwo._instance_pages import MAX_PAGE
 from daytwo._records import HumanTask, TaskStatus
 from daytwo._schedules import ScheduleActions
 from daytwo._task_records import TaskEvent
-from daytwo.api.routes._audit import AuditPage
-from daytwo.api.routes._flow import DependencyStatus, PauseStatus, QueueStatus, Resumed
-from daytwo.store import BreakerPolicy, BreakerStatus, FlowControl, ScheduleView
-from daytwo.store._flow import FlowSettings
-from daytwo.store._flow_changes import QueueSettings
+from daytwo.api.routes import AuditPage, DependencyStatus, PauseStatus, QueueStatus, Resumed
+from daytwo.store import (
+    BreakerPolicy,
+    BreakerStatus,
+    FlowControl,
+    FlowSettings,
+    QueueSettings,
+    ScheduleView,
+)
 
 if TYPE_CHECKING:
     from daytwo.api._remote import RemoteClient

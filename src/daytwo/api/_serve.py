@@ -27,7 +27,7 @@ class ApiServer(uvicorn.Server):
     stream would never finish by itself."""
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
-        from daytwo.api.routes._events import close_streams
+        from daytwo.api.routes import close_streams
 
         close_streams(self.config.app)
         await super().shutdown(sockets)

@@ -22,7 +22,7 @@ from daytwo.api import _health
 from daytwo.api._body_limit import BodyLimit
 from daytwo.api._context import ApiContext
 from daytwo.api._problems import HANDLERS, PROBLEMS, document_problems, problems
-from daytwo.api.routes import ROUTERS, _metrics
+from daytwo.api.routes import ROUTERS, metrics_router
 from daytwo.app import App
 
 __all__ = ["DEFAULT_MAX_BODY", "PREFIX", "create_api"]
@@ -47,7 +47,7 @@ def create_api(app: App, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     for kind, handler in HANDLERS.items():
         api.add_exception_handler(kind, handler)
     api.include_router(_health.router)
-    api.include_router(_metrics.router, responses=problems(401, 403, 503))
+    api.include_router(metrics_router, responses=problems(401, 403, 503))
     # PROBLEMS here documents the problem+json answers on every /v1 route, extensions' too.
     versioned = APIRouter(prefix=PREFIX, responses=PROBLEMS)
     for router in ROUTERS:

@@ -76,8 +76,7 @@ def client_app(
                 f"`daytwo {ctx.command_path.partition(' ')[2]}` is not available over --server "
                 "yet; run it where the database is reachable"
             )
-        from daytwo.api import RemoteClient
-        from daytwo.api._remote_app import RemoteApp
+        from daytwo.api import RemoteApp, RemoteClient
 
         client = remote_client(ctx, url)
         assert isinstance(client, RemoteClient)

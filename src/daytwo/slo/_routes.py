@@ -13,8 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from daytwo.api import viewer
-from daytwo.api.routes._common import Api
+from daytwo.api import Api, viewer
 from daytwo.slo._alerts import Alert
 from daytwo.slo._extension import extension_of
 from daytwo.slo._readers import SloReader, StatusLine

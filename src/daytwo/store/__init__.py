@@ -67,7 +67,7 @@ from daytwo.store._explaining import (
     PauseFacts,
     instance_facts,
 )
-from daytwo.store._flow import FlowControl
+from daytwo.store._flow import FlowControl, FlowSettings, QueueSettings
 from daytwo.store._group_commit import DirectWriter, GroupCommitter, WriterClosed
 from daytwo.store._leases import acquire_lease, release_lease
 from daytwo.store._links import (
@@ -224,6 +224,7 @@ __all__ = [
     "EventKind",
     "FamilyWrite",
     "FlowControl",
+    "FlowSettings",
     "GroupCommitter",
     "HistoryKind",
     "HistoryOutcome",
@@ -252,6 +253,7 @@ __all__ = [
     "PlanStepKind",
     "PurgeRun",
     "QueueLimits",
+    "QueueSettings",
     "Relative",
     "ScheduleSpec",
     "ScheduleView",

@@ -16,7 +16,27 @@ from daytwo.api.routes import (
     _tokens,
 )
 
-__all__ = ["ROUTERS"]
+# What other modules of daytwo.api use of the routes: their models (the remote client
+# parses answers with them), the event streams' shutdown, /metrics (outside /v1).
+from daytwo.api.routes._audit import AuditPage
+from daytwo.api.routes._bulk import BulkItem
+from daytwo.api.routes._common import Api
+from daytwo.api.routes._events import close_streams
+from daytwo.api.routes._flow import DependencyStatus, PauseStatus, QueueStatus, Resumed
+from daytwo.api.routes._metrics import router as metrics_router
+
+__all__ = [
+    "ROUTERS",
+    "Api",
+    "AuditPage",
+    "BulkItem",
+    "DependencyStatus",
+    "PauseStatus",
+    "QueueStatus",
+    "Resumed",
+    "close_streams",
+    "metrics_router",
+]
 
 ROUTERS: list[APIRouter] = [
     _instances.router,

@@ -17,7 +17,7 @@ from daytwo import NotRunnable
 from daytwo.api._auth import operator, owner, viewer
 from daytwo.api._models import Body
 from daytwo.api.routes._common import Api
-from daytwo.store._flow_changes import QueueSettings
+from daytwo.store import QueueSettings
 
 __all__ = ["Count", "DependencyStatus", "PauseStatus", "QueueStatus", "router"]
 
