@@ -51,6 +51,11 @@ def register_shop(app: daytwo.App) -> daytwo.App:
 
 
 def quietly(app: daytwo.App, workflow: str, value: Any, **options: Any) -> None:
-    """Run inline; an instance that fails or keeps waiting is fine here."""
+    """Run inline; an instance that fails or keeps waiting is fine here.
+
+    Pass ``timeout=0`` to return once the instance is left waiting: the timeout is real
+    time while a fake clock's sleeps take none, so any positive timeout races the inline
+    run's sleeps (on a fast machine it travels through timers the test meant to wait on).
+    """
     with contextlib.suppress(daytwo.WorkflowFailed, TimeoutError):
         app.run(workflow, value, **options)

@@ -38,7 +38,7 @@ def with_objectives(app: daytwo.App) -> daytwo.App:
 def make_history(app: daytwo.App, clock: daytwo.FakeClock) -> str:
     """An overdue approval (order), a rejected order and a failed plain (alerts fire), and a
     plain held by a dead worker (stuck); evaluated once. Returns the held instance's id."""
-    quietly(app, "order", {"task": "manager-approval"}, id="waits", timeout=0.01)
+    quietly(app, "order", {"task": "manager-approval"}, id="waits", timeout=0)
     clock.advance(5 * HOUR)
     quietly(app, "order", {"reject": True}, id="rejected")
     quietly(app, "plain", True, id="failed")

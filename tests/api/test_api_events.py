@@ -140,7 +140,7 @@ def test_a_stream_outlives_a_failed_read(live: LiveApi, monkeypatch: pytest.Monk
 
 
 def test_a_task_event_is_about_its_instance_workflow(live: LiveApi) -> None:
-    quietly(live.app, "order", {"task": "approval"}, id="t-1", timeout=0.01)
+    quietly(live.app, "order", {"task": "approval"}, id="t-1", timeout=0)
     [task] = live.app.tasks.list()
     found = EventWorkflows(live.app.client)
     about = OutboxEvent(1, EventKind.TASK_TIMED_OUT, task.id, {"instance_id": "t-1"}, 0.0)

@@ -98,7 +98,7 @@ def known(live: LiveApi) -> dict[str, list[str]]:
     route module whose path parameter names something else adds it here."""
     app = live.app
     quietly(app, "order", {}, id="o-done")
-    quietly(app, "order", {"task": "approve"}, id="o-task", timeout=0.01)
+    quietly(app, "order", {"task": "approve"}, id="o-task", timeout=0)
     quietly(app, "plain", True, id="p-failed")
     app.start("order", {"signal": "go"}, id="o-queued")
     spare = Tokens(lambda: app.client.store, app.client.clock.now)

@@ -44,7 +44,7 @@ def objectives(tmp_path: Path, db_url: str) -> str:
     with pytest.raises(daytwo.WorkflowFailed):
         app.run("doomed", None)
     with pytest.raises(TimeoutError):
-        app.run("wait-signal", None, id="w1", timeout=0.01)  # left waiting for "go"
+        app.run("wait-signal", None, id="w1", timeout=0)  # left waiting for "go"
     path = tmp_path / "slos.yaml"
     path.write_text(OBJECTIVES)
     return str(path)

@@ -84,10 +84,10 @@ def test_success_ratio_and_rates_per_step_and_dependency(
 
 
 def test_stuck_ratio_and_reasons(shop: daytwo.App, clock: daytwo.FakeClock) -> None:
-    quietly(shop, "order", {"task": "manager-approval"}, timeout=0.01)  # will be overdue
+    quietly(shop, "order", {"task": "manager-approval"}, timeout=0)  # will be overdue
     clock.advance(5 * HOUR)
-    quietly(shop, "order", {"task": "manager-approval"}, timeout=0.01)  # fresh, due in 1 h
-    quietly(shop, "order", {"signal": "payment"}, timeout=0.01)  # no threshold known
+    quietly(shop, "order", {"task": "manager-approval"}, timeout=0)  # fresh, due in 1 h
+    quietly(shop, "order", {"signal": "payment"}, timeout=0)  # no threshold known
     stuck_slo = objective(slo.StuckRatio(thresholds={"manager-approval": "4h"}), 0.98)
     status = evaluate_one(shop, stuck_slo)
     assert status.sample == (2.0, 3.0)
@@ -219,8 +219,8 @@ def test_stuck_ratio_windows_average_the_samples_of_evaluations(
     shop: daytwo.App, clock: daytwo.FakeClock
 ) -> None:
     stuck_slo = objective(slo.StuckRatio(thresholds={"approval": "1h"}), 0.9)
-    quietly(shop, "order", {"task": "approval"}, timeout=0.01)
-    quietly(shop, "order", {"task": "approval"}, timeout=0.01)
+    quietly(shop, "order", {"task": "approval"}, timeout=0)
+    quietly(shop, "order", {"task": "approval"}, timeout=0)
     first = evaluate_one(shop, stuck_slo)  # 0 of 2 stuck
     assert first.sample == (2.0, 2.0) and first.sli == 1.0
     clock.advance(2 * HOUR)
@@ -244,7 +244,7 @@ def test_incompatible_instances_are_listed_with_the_reason(
         reserve()
         return str(ctx.wait_for_signal("go"))
 
-    quietly(old, "w", None, id="i1", timeout=0.01)
+    quietly(old, "w", None, id="i1", timeout=0)
     old.close()
     new = daytwo.App(db_url, clock=clock)
 
@@ -282,7 +282,7 @@ def test_a_step_in_retry_backoff_names_its_attempt_and_last_error(
     def loan(ctx: daytwo.Context, _: None) -> None:
         call_bank()
 
-    quietly(fake_app, "loan", None, id="l1", timeout=0.01)
+    quietly(fake_app, "loan", None, id="l1", timeout=0)
     clock.advance(HOUR)
     stuck_slo = slo.Objective(
         name="loan-stuck", workflow="loan", objective=0.9,
@@ -303,7 +303,7 @@ def test_the_last_event_of_each_indicator_decides_no_data(
     quietly(shop, "order", {})  # ends at once
     clock.advance(60)
     waiting_since = clock.now()
-    quietly(shop, "order", {"signal": "go"}, timeout=0.01)  # stays active
+    quietly(shop, "order", {"signal": "go"}, timeout=0)  # stays active
     clock.advance(3 * HOUR)
     objectives = [
         objective(slo.Success(), alerting=quiet),

@@ -54,7 +54,7 @@ def test_a_retry_storm_burns_the_budget_while_no_instance_ends(
 ) -> None:
     app, payments = outage
     for n in range(18):  # each fails its first attempt and waits 30 s for its retry
-        quietly(app, "order", f"o-{n}", id=f"o-{n}", timeout=0.01)
+        quietly(app, "order", f"o-{n}", id=f"o-{n}", timeout=0)
     assert all(app.get(f"o-{n}").status == "WAITING" for n in range(18))
     [status] = slo.Evaluator.for_app(app, [STORM]).evaluate()
     # 18 retries over the 18 instances alive in the window: 1 per instance, 20x the budget.
@@ -107,7 +107,7 @@ def test_compensations_count_against_the_instances_alive(
 
     quietly(fake_app, "order", "rejected")  # compensated and ended
     for n in range(3):  # alive, waiting to ship
-        quietly(fake_app, "order", f"o-{n}", timeout=0.01)
+        quietly(fake_app, "order", f"o-{n}", timeout=0)
     rate = slo.Objective(
         name="releases", workflow="order", window="1d",
         sli=slo.CompensationRate(max_per_instance=0.5, step="reserve"),

@@ -80,7 +80,7 @@ def test_metrics_endpoint_reports_the_store(
     for spec in [{}, {}, {"flaky": True}, {"flaky": True}, {"reject": True}]:
         quietly(shop, "order", spec)
         clock.advance(60)
-    quietly(shop, "order", {"signal": "go"}, id="waiting", timeout=0.01)
+    quietly(shop, "order", {"signal": "go"}, id="waiting", timeout=0)
     samples = scrape(served)
     version = dict(shop.registry.pairs())["order"]
     who = {"workflow": "order", "version": version}
@@ -140,7 +140,7 @@ def test_counters_only_grow_and_every_process_agrees(
     shop: daytwo.App, clock: daytwo.FakeClock, served: int
 ) -> None:
     fast = {"slo": "order-fast", "workflow": "order", "sli": "cycle_time"}
-    quietly(shop, "order", {"signal": "go"}, id="late", timeout=0.01)
+    quietly(shop, "order", {"signal": "go"}, id="late", timeout=0)
     clock.advance(2 * HOUR)  # past its 1 h target: bad at once
     before = scrape(served)
     assert value(before, "daytwo_slo_bad_events_total", **fast) == 1
