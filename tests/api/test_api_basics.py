@@ -150,3 +150,16 @@ def test_a_value_the_database_cannot_hold_is_422_not_503(live: LiveApi, backend:
         assert answer.json()["error"] == "InvalidInput"
     else:
         assert answer.status_code == 200  # SQLite stores and compares NUL bytes
+
+
+@pytest.mark.backends("sqlite")
+def test_a_body_that_is_not_a_json_object_says_so(live: LiveApi) -> None:
+    with live.http(Role.OPERATOR) as http:
+        broken = http.post(
+            "/v1/instances", content=b"not json", headers={"Content-Type": "application/json"}
+        )
+        form = http.post("/v1/instances", data={"workflow": "order"})
+        method = http.delete("/v1/instances")
+    assert broken.status_code == 422 and "not valid JSON" in broken.json()["detail"]
+    assert form.status_code == 422 and "must be a JSON object" in form.json()["detail"]
+    assert (method.status_code, method.json()["title"]) == (405, "Method Not Allowed")

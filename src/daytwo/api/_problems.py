@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 import sqlalchemy.exc
@@ -90,6 +91,13 @@ def status_for(error: BaseException) -> int:
     return 500
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
+
+
 def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
@@ -99,8 +107,12 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:  # fmt: skip
     """A problem+json response."""
-    kind = _kebab(error) if error else {413: "too-large", 404: "not-found"}.get(status, "http")
-    title = re.sub(r"-", " ", kind).capitalize()
+    if error:
+        kind = _kebab(error)
+        title = kind.replace("-", " ").capitalize()
+    else:  # an HTTP-level problem (no route, a method it does not take): the status's name
+        phrase = _phrase(status)
+        kind, title = phrase.lower().replace(" ", "-"), phrase
     body = Problem(
         type=f"urn:daytwo:problem:{kind}", title=title, status=status, detail=detail,
         instance=instance, error=error,
@@ -128,8 +140,17 @@ async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     parts = []
     for problem in exc.errors()[:3]:
+        if problem.get("type") == "json_invalid":
+            parts.append(
+                "the request body is not valid JSON (send a JSON object with "
+                "Content-Type: application/json)"
+            )
+            continue
         where = ".".join(str(p) for p in problem.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {problem.get('msg', 'invalid')}")
+        message = problem.get("msg", "invalid")
+        if where == "body" and problem.get("type") in ("model_attributes_type", "dict_type"):
+            message = "the request body must be a JSON object (Content-Type: application/json)"
+        parts.append(f"{where}: {message}")
     return problem_response(
         422, "; ".join(parts) + " (see /openapi.json for the request's schema)",
         error="InvalidInput", instance=request.url.path,
