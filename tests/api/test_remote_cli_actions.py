@@ -21,8 +21,11 @@ from typer.testing import CliRunner, Result
 
 import daytwo
 from daytwo.api import Role
-from daytwo.api._remote_parts import RemoteFlow
 from daytwo.cli._main import app as cli
+
+# The output comparisons are about the CLI and the remote client, which do not depend on the
+# backend (the routes' behaviour is tested on both in test_api_*): PostgreSQL in the soak run.
+pytestmark = pytest.mark.soak_on_postgresql
 
 
 class Both:
@@ -139,10 +142,6 @@ def test_a_bulk_job_started_over_http_prints_its_progress(both: Both, parking: d
     assert row.actor == "operator-token"
 
 
-@pytest.mark.skipif(
-    "list_pauses" not in vars(RemoteFlow),
-    reason="workflow list reads the pauses: RemoteFlow.list_pauses lands with the flow routes",
-)
 def test_workflow_list_prints_the_same(both: Both) -> None:
     listed = both.same("workflow", "list")
     assert "checkout" in listed.stdout and "order" in listed.stdout

@@ -19,6 +19,10 @@ from daytwo.worker import declare_schedules
 
 __all__ = ["clean_cli_environment", "live"]
 
+# The output comparisons are about the CLI and the remote client, which do not depend on the
+# backend (the routes' behaviour is tested on both in test_api_*): PostgreSQL in the soak run.
+pytestmark = pytest.mark.soak_on_postgresql
+
 
 @pytest.fixture(autouse=True)
 def no_ambient_server(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,10 @@ from daytwo.api import Role
 
 __all__ = ["clean_cli_environment", "live"]
 
+# The output comparisons are about the CLI and the remote client, which do not depend on the
+# backend (the routes' behaviour is tested on both in test_api_*): PostgreSQL in the soak run.
+pytestmark = pytest.mark.soak_on_postgresql
+
 #: The shop with the same objectives at the server's fake time, for the local commands.
 APP_MODULE = """\
 import daytwo

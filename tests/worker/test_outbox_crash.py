@@ -207,6 +207,9 @@ def test_daytwo_worker_delivers_to_a_webhook_added_to_the_app_once_it_is_up(
     app.close()
 
 
+# Two minutes of real processes killed at random points: on PostgreSQL it is a soak test
+# (the SQLite variant keeps the guarantee in the default run).
+@pytest.mark.soak_on_postgresql
 def test_sigkill_between_commit_and_delivery_and_a_receiver_down_lose_no_alert(
     db_url: str, tmp_path: Path, receiver: DedupReceiver
 ) -> None:
