@@ -226,6 +226,16 @@ def test_the_rate_limit_paces_the_job_on_the_injected_clock(
             "a bulk rate is instances per second, more than 0",
         ),
         (
+            lambda app: app.bulk("cancel", Selection(status="WAITING"), dry_run=False, rate=1e-300),
+            "a bulk rate must be at least 0.001 instances per second",
+        ),
+        (
+            lambda app: app.bulk(
+                "cancel", Selection(status="WAITING"), dry_run=False, rate=float("inf")
+            ),
+            "and finite",
+        ),
+        (
             lambda app: app.bulk("cancel", {"status": "WAITING"}),
             "a bulk action needs a daytwo.Selection",
         ),

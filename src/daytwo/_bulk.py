@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -251,11 +252,22 @@ def bulk(
     return BulkJob(client, job_id)
 
 
+#: The slowest bulk job: one instance every 1,000 seconds.
+MIN_RATE = 0.001
+
+
 def _rate(rate: float | None) -> float:
     if rate is None:
         return DEFAULT_RATE
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
         raise InvalidInput(f"a bulk rate is instances per second, more than 0 (got {rate!r})")
+    if not MIN_RATE <= rate < math.inf:
+        # The pause after a batch is its size over the rate: a rate near 0 would park the
+        # job for centuries, an infinite one is no rate at all.
+        raise InvalidInput(
+            f"a bulk rate must be at least {MIN_RATE} instances per second (one every "
+            f"{1 / MIN_RATE:.0f} s) and finite (got {rate!r}); give e.g. --rate 50"
+        )
     return float(rate)
 
 
