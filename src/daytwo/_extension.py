@@ -18,7 +18,9 @@ HTTP API next) brings up to six things, and this is the one place each is asked 
 * **/metrics collectors** (:meth:`Extension.collectors`): Prometheus collectors that every
   /metrics endpoint of the app serves;
 * **HTTP routes** (:meth:`Extension.routes`): FastAPI routers the HTTP API (``daytwo
-  serve``) mounts under ``/v1``, behind the same tokens and roles;
+  serve``) mounts under ``/v1``, behind the same tokens and roles, and those it mounts at the
+  root (:meth:`Extension.root_routes`: receivers whose paths other systems are configured
+  with, such as ``/ingest/alertmanager``);
 * **a CLI group** (``daytwo NOUN ...``): a :class:`daytwo.cli.CliPlugin` named by an entry
   point in the ``daytwo.cli`` group, loaded only when its command runs (the CLI's group
   has to exist before any app is imported, so it is per package, not per App).
@@ -70,6 +72,12 @@ class Extension:
         """FastAPI ``APIRouter`` objects the HTTP API mounts under ``/v1`` (``daytwo.api``), with
         the API's tokens: a route declares the role it needs with ``daytwo.api.viewer``,
         ``operator``, ``owner`` or ``admin``."""
+        return ()
+
+    def root_routes(self) -> Sequence[Any]:
+        """FastAPI ``APIRouter`` objects mounted at the root, outside ``/v1``: endpoints whose
+        paths other systems know (Alertmanager's webhook receiver, PagerDuty's events), with
+        the same tokens and roles as every route."""
         return ()
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 
 import daytwo
 from daytwo.api import _tables as _api_tables  # noqa: F401 -- its table joins the metadata
+from daytwo.incidents import _tables as _incident_tables  # noqa: F401 -- its tables join
 from daytwo.slo import _tables as _slo_tables  # noqa: F401 -- its tables join the metadata
 from daytwo.store import _write_lock
 from daytwo.store._migrate import database_revisions, head_revisions

@@ -55,6 +55,8 @@ def create_api(app: App, *, max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     for extension in app.extensions:
         for router in extension.routes():
             versioned.include_router(router)
+        for router in extension.root_routes():
+            api.include_router(router, responses=PROBLEMS)
     api.include_router(versioned)
     api.add_middleware(BodyLimit, limit=max_body)
     document_problems(api)

@@ -113,6 +113,10 @@ class AuditTarget(StrEnum):
     #: An HTTP request the API refused before any action ran (401, 403): ``target`` is
     #: the method and path.
     REQUEST = "request"
+    #: An incident (``daytwo.incidents``): ``target`` is its number.
+    INCIDENT = "incident"
+    #: The ownership registry (``ownership.yaml`` applied): ``target`` is its version.
+    OWNERSHIP = "ownership"
 
 
 class AuditOutcome(StrEnum):

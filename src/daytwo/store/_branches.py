@@ -62,6 +62,7 @@ CORE_BRANCH = "daytwo"
 PACKAGE_MIGRATIONS: dict[str, str] = {
     "slo": "daytwo.slo.migrations",
     "api": "daytwo.api.migrations",
+    "incidents": "daytwo.incidents.migrations",
 }
 #: Packages installed separately declare their branch here (name = label, value = directory).
 ENTRY_POINT_GROUP = "daytwo.migrations"

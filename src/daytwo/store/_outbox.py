@@ -63,8 +63,7 @@ OUTBOX_LOCK_KEY = 0x6F7574626F78
 
 
 class EventKind(StrEnum):
-    """What an outbox event reports. Later issues add ``circuit.opened`` and
-    ``deployment.changed``."""
+    """What an outbox event reports. Later issues add ``deployment.changed``."""
 
     #: An SLO alert started firing; key: its dedup key, payload: the alert record.
     ALERT_FIRED = "alert.fired"
@@ -105,6 +104,20 @@ class EventKind(StrEnum):
     #: A schedule's tick started nothing: its previous instance was still active
     #: (``overlap=SKIP``); key: the schedule, payload: schedule, tick, previous instance.
     SCHEDULE_SKIPPED = "schedule.skipped"
+    #: An incident opened (``daytwo.incidents``); key: its number, payload: the incident.
+    INCIDENT_OPENED = "incident.opened"
+    #: An alert fired again on an open incident's dedup key; payload: the incident and
+    #: the alert.
+    INCIDENT_TRIGGERED = "incident.triggered"
+    #: Someone acknowledged an incident; payload: the incident.
+    INCIDENT_ACKNOWLEDGED = "incident.acknowledged"
+    #: An incident's assignee, severity or stage changed, or a note was added; payload:
+    #: the incident and ``change``.
+    INCIDENT_CHANGED = "incident.changed"
+    #: An incident resolved (by a person, its source or its quiet period).
+    INCIDENT_RESOLVED = "incident.resolved"
+    #: A resolved incident was reopened.
+    INCIDENT_REOPENED = "incident.reopened"
 
 
 #: The end statuses that write an ``instance.ended_badly`` event. CANCELLED is not one of

@@ -1,0 +1,10 @@
+"""The incidents package's command line: ``daytwo incidents ...`` and ``daytwo owners ...``
+(named in the ``daytwo.cli`` entry-point group, see ``daytwo.cli.CliPlugin``)."""
+
+from __future__ import annotations
+
+from daytwo.cli import CliPlugin
+
+__all__ = ["plugin"]
+
+plugin = CliPlugin(groups=())
