@@ -616,6 +616,22 @@ class Incidents:
                 audit=audit,
             )
 
+    def record_timeline(
+        self,
+        number: int,
+        kind: TimelineKind,
+        text: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        actor: str = "daytwo",
+    ) -> Incident:
+        """Add a row to the timeline without an outbox event (the notifier's delivery
+        records: an event would notify about the notification)."""
+        with self.store.write() as conn:
+            q.incident_row(conn, number, lock=True)
+            return self._record(conn, number, TimelineKind(kind), actor, text, data or {}, None,
+                                self.clock.now())  # fmt: skip
+
     # -- the one write path ---------------------------------------------------------------
 
     def _open_incident(self, conn: sa.Connection, number: int, what: str) -> Incident:
