@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "CliPlugin",
     "PluginGroup",
+    "configure_serve",
     "configure_worker",
     "installed_plugins",
     "plugin_named",
@@ -51,6 +52,10 @@ ENTRY_POINT_GROUP = "daytwo.cli"
 #: parameter name) to ``app`` before its worker is built; returns phrases for the start-up
 #: line ("SLO evaluation every 60 s").
 ConfigureWorker = Callable[["App", Mapping[str, Any]], Sequence[str]]
+#: ``configure_serve(app)``: prepare ``app`` for ``daytwo serve`` (add the package's
+#: extension, so that its routes are served for an app given without code); returns
+#: phrases for the start-up line.
+ConfigureServe = Callable[["App"], Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class CliPlugin:
     groups: Sequence[typer.Typer] = ()
     worker_options: Callable[..., None] | None = None
     configure_worker: ConfigureWorker | None = None
+    configure_serve: ConfigureServe | None = None
     #: Filled in by :func:`installed_plugins`: the entry point's name.
     name: str = field(default="", compare=False)
 
@@ -91,7 +97,7 @@ def plugin_named(name: str) -> CliPlugin | None:
         if not isinstance(plugin, CliPlugin):
             log.warning("daytwo CLI plugin %r (%s) is not a CliPlugin", name, point.value)
             return None
-        return CliPlugin(plugin.groups, plugin.worker_options, plugin.configure_worker, name)
+        return replace(plugin, name=name)
     return None
 
 
@@ -172,6 +178,15 @@ def worker_command() -> Any:
     single = typer.Typer(add_completion=False, rich_markup_mode="markdown")
     single.command("worker", cls=Command)(command)
     return typer.main.get_command(single)
+
+
+def configure_serve(app: App) -> list[str]:
+    """Let each plugin prepare ``app`` for ``daytwo serve``; the phrases they return."""
+    notes: list[str] = []
+    for plugin in installed_plugins():
+        if plugin.configure_serve is not None:
+            notes += plugin.configure_serve(app)
+    return notes
 
 
 def configure_worker(ctx: typer.Context, app: App) -> list[str]:

@@ -9,6 +9,7 @@ import typer
 from daytwo.cli._apps import client_app, explicit_database, load_app
 from daytwo.cli._options import FLAG, AppOption, DatabaseOption
 from daytwo.cli._output import stderr_console
+from daytwo.cli._plugins import configure_serve
 from daytwo.cli._worker import configure_logging
 from daytwo.store import display_url
 
@@ -62,6 +63,7 @@ def serve(
         app = load_app(app_spec, explicit_database(ctx, database))
     else:
         app = client_app(ctx, database, app_spec)
+    configure_serve(app)
     configure_logging()
 
     def started(server: uvicorn.Server) -> None:

@@ -10,12 +10,17 @@ channel kind), and the quiet-period sweep; ``daytwo serve`` mounts ``/v1/inciden
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from daytwo._errors import InvalidInput
 from daytwo._extension import Extension
 from daytwo.incidents._assessment import Assessor
 from daytwo.incidents._incidents import Incidents
+from daytwo.incidents._rules import CircuitRule, ParkedInstanceRule, SloAlertRule
+from daytwo.incidents._sweep import QuietSweep
+from daytwo.incidents._vocabulary import Criticality
+from daytwo.store import SubscriberStart, ensure_subscriber
+from daytwo.worker import OutboxDelivery
 
 if TYPE_CHECKING:
     from daytwo.app import App
@@ -28,18 +33,28 @@ class IncidentsExtension(Extension):
     """Incidents of one app.
 
     ``assessor``: how a new incident gets its severity and assignee (default: the
-    ownership registry in force, see ``daytwo owners apply``).
+    ownership registry in force, see ``daytwo owners apply``); ``sweep_interval``: seconds
+    between quiet-period sweeps; ``parked_at``: the least criticality of a workflow whose
+    parked instances open incidents.
     """
 
     name = "incidents"
 
-    def __init__(self, *, assessor: Assessor | None = None, sweep_interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        assessor: Assessor | None = None,
+        sweep_interval: float = 30.0,
+        parked_at: Criticality = Criticality.CRITICAL,
+    ) -> None:
         if sweep_interval <= 0:
             raise InvalidInput(
                 f"the incidents sweep interval must be positive (got {sweep_interval})"
             )
         self._assessor = assessor
         self.sweep_interval = sweep_interval
+        #: Parked instances open incidents on workflows at least this critical.
+        self.parked_at = Criticality(parked_at)
         self._app: App | None = None
         self._incidents: Incidents | None = None
 
@@ -62,11 +77,43 @@ class IncidentsExtension(Extension):
             self._incidents = Incidents(app.store, app.clock, self._assessor)
         return self._incidents
 
+    def criticality(self, workflow: str | None, dependency: str | None) -> Criticality | None:
+        """How important ``workflow`` (or ``dependency``) is, by the registry in force."""
+        return None
+
+    def rules(self) -> list[OutboxSubscriber]:
+        """The rules that turn SLO alerts and engine events into incidents."""
+        incidents = self.incidents
+        return [
+            SloAlertRule(incidents),
+            ParkedInstanceRule(incidents, self.criticality, at_least=self.parked_at),
+            CircuitRule(incidents),
+        ]
+
+    def deliveries(self) -> list[OutboxDelivery]:
+        """An outbox delivery per rule. They start at the end of the outbox, registered
+        when first asked (a worker's start): a database with a long past does not open
+        incidents for alerts that fired before incidents were installed."""
+        app = self.app
+        return [
+            OutboxDelivery(app.store, app.clock, rule, start=SubscriberStart.END)
+            for rule in self.rules()
+        ]
+
+    def register(self) -> None:
+        """Register the subscribers now (at the end of the outbox), so that events
+        appended from here on reach them even before a worker runs a round."""
+        app = self.app
+        with app.store.write() as conn:
+            for delivery in self.deliveries():
+                ensure_subscriber(conn, delivery.subscriber.name, app.clock.now(), delivery.start)
+
+    def run_once(self) -> None:
+        """One round of every delivery and the sweep (tests, the demo, ``serve`` without
+        a worker)."""
+        for delivery in self.deliveries():
+            delivery.run_once()
+        QuietSweep(self.incidents, self.sweep_interval).run_once()
+
     def services(self) -> Sequence[BackgroundService]:
-        return []
-
-    def subscribers(self) -> Sequence[OutboxSubscriber]:
-        return []
-
-    def routes(self) -> Sequence[Any]:
-        return []
+        return [*self.deliveries(), QuietSweep(self.incidents, self.sweep_interval)]

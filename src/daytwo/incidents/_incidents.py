@@ -530,7 +530,8 @@ class Incidents:
         with self.store.write() as conn:
             incident = self._open_incident(conn, number, "resolved")
             firing = q.firing_keys(conn, number)
-            if firing and not force:
+            # A source that never sends a resolve (a quiet period) cannot be "still firing".
+            if firing and not force and incident.quiet_after is None:
                 raise IncidentStillFiring(number, firing)
             audit = AuditEntry(
                 actor,

@@ -307,7 +307,12 @@ class Evaluator:
                     summary=summary,
                     runbook=objective.alerting.runbook,
                     labels={**labels, "severity": severity},
-                    detail={"rules": [r.to_json() for r in firing], "sli": status.sli},
+                    detail={
+                        "rules": [r.to_json() for r in firing],
+                        "sli": status.sli,
+                        # What incidents report as the budget consumed while they were open.
+                        "budget_remaining": status.budget_remaining,
+                    },
                 )
             )
         if status.no_data and objective.alerting.no_data is not None:

@@ -10,6 +10,7 @@ from daytwo.worker._retention import (
     retention_periods,
 )
 from daytwo.worker._scheduler import Scheduler, declare_schedules
+from daytwo.worker._service_lease import ServiceLease
 from daytwo.worker._task_deadlines import TaskDeadlines
 from daytwo.worker._worker import BackgroundService, Worker
 
@@ -21,6 +22,7 @@ __all__ = [
     "Retention",
     "RetentionService",
     "Scheduler",
+    "ServiceLease",
     "TaskDeadlines",
     "Worker",
     "WorkerHost",
