@@ -70,3 +70,8 @@ class IncidentsExtension(Extension):
 
     def routes(self) -> Sequence[Any]:
         return []
+
+    def root_routes(self) -> Sequence[Any]:
+        from daytwo.incidents._ingest_routes import ingest_router
+
+        return [ingest_router]
