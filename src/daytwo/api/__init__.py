@@ -6,7 +6,7 @@ application for serving it any other way; :class:`RemoteClient` is the Client th
 a :class:`Role` and optionally a workflow scope.
 """
 
-from daytwo.api._auth import Caller, admin, operator, owner, viewer
+from daytwo.api._auth import Caller, admin, authenticate, operator, owner, viewer
 from daytwo.api._problems import Forbidden, Problem, Unauthorized, status_for
 from daytwo.api._remote import RemoteClient
 from daytwo.api._remote_app import RemoteApp
@@ -35,6 +35,7 @@ __all__ = [
     "Tokens",
     "Unauthorized",
     "admin",
+    "authenticate",
     "create_api",
     "operator",
     "owner",

@@ -24,7 +24,7 @@ from daytwo.store import AuditEntry, AuditOutcome, AuditTarget
 if TYPE_CHECKING:
     from daytwo.api._context import ApiContext
 
-__all__ = ["Caller", "admin", "context", "operator", "owner", "viewer"]
+__all__ = ["Caller", "admin", "authenticate", "context", "operator", "owner", "viewer"]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `daytwo tokens create`.")
 
@@ -82,6 +82,18 @@ def refuse(request: Request, actor: str, error: Unauthorized | Forbidden) -> Exc
     found = context(request)
     found.client.store.record_audit(entry, found.client.clock.now())
     return error
+
+
+def authenticate(request: Request, secret: str | None, role: Role) -> Caller:
+    """The caller of ``request`` whose token is ``secret``, if its role allows ``role``;
+    refused (401, 403) and audited otherwise. What every route's role dependency does, for
+    routes that receive the token elsewhere than in the header (PagerDuty's routing key)."""
+    credentials = (
+        None
+        if secret is None
+        else HTTPAuthorizationCredentials(scheme="Bearer", credentials=secret)
+    )
+    return _requires(role)(request, credentials)
 
 
 def _requires(role: Role) -> Callable[..., Caller]:

@@ -10,7 +10,7 @@ channel kind), and the quiet-period sweep; ``daytwo serve`` mounts ``/v1/inciden
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from daytwo._errors import InvalidInput
 from daytwo._extension import Extension
@@ -117,3 +117,8 @@ class IncidentsExtension(Extension):
 
     def services(self) -> Sequence[BackgroundService]:
         return [*self.deliveries(), QuietSweep(self.incidents, self.sweep_interval)]
+
+    def root_routes(self) -> Sequence[Any]:
+        from daytwo.incidents._ingest_routes import ingest_router
+
+        return [ingest_router]
