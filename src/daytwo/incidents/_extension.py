@@ -15,10 +15,15 @@ from typing import TYPE_CHECKING, Any
 from daytwo._errors import InvalidInput
 from daytwo._extension import Extension
 from daytwo.incidents._assessment import Assessor
+from daytwo.incidents._channels import SmtpSettings
+from daytwo.incidents._contacts import Recipient
 from daytwo.incidents._incidents import Incidents
+from daytwo.incidents._notifier import RecipientsOf, notification_deliveries, notifier_name
+from daytwo.incidents._records import Incident
 from daytwo.incidents._rules import CircuitRule, ParkedInstanceRule, SloAlertRule
 from daytwo.incidents._sweep import QuietSweep
-from daytwo.incidents._vocabulary import Criticality
+from daytwo.incidents._templates import Templates
+from daytwo.incidents._vocabulary import ChannelKind, Criticality
 from daytwo.store import SubscriberStart, ensure_subscriber
 from daytwo.worker import OutboxDelivery
 
@@ -46,6 +51,9 @@ class IncidentsExtension(Extension):
         assessor: Assessor | None = None,
         sweep_interval: float = 30.0,
         parked_at: Criticality = Criticality.CRITICAL,
+        smtp: SmtpSettings | None = None,
+        templates: Templates | None = None,
+        recipients: RecipientsOf | None = None,
     ) -> None:
         if sweep_interval <= 0:
             raise InvalidInput(
@@ -55,6 +63,10 @@ class IncidentsExtension(Extension):
         self.sweep_interval = sweep_interval
         #: Parked instances open incidents on workflows at least this critical.
         self.parked_at = Criticality(parked_at)
+        #: Where e-mail goes out (default: ``$DAYTWO_SMTP_URL``, read at the first send).
+        self.smtp = smtp
+        self.templates = templates or Templates()
+        self._recipients = recipients
         self._app: App | None = None
         self._incidents: Incidents | None = None
 
@@ -75,7 +87,14 @@ class IncidentsExtension(Extension):
         if self._incidents is None:
             app = self.app
             self._incidents = Incidents(app.store, app.clock, self._assessor)
+            self._incidents.subscribers = tuple(notifier_name(kind) for kind in ChannelKind)
         return self._incidents
+
+    def recipients(self, incident: Incident) -> Sequence[Recipient]:
+        """Who is told about ``incident``: its RACI at its severity, by the registry."""
+        if self._recipients is not None:
+            return self._recipients(incident)
+        return ()
 
     def criticality(self, workflow: str | None, dependency: str | None) -> Criticality | None:
         """How important ``workflow`` (or ``dependency``) is, by the registry in force."""
@@ -91,14 +110,18 @@ class IncidentsExtension(Extension):
         ]
 
     def deliveries(self) -> list[OutboxDelivery]:
-        """An outbox delivery per rule. They start at the end of the outbox, registered
-        when first asked (a worker's start): a database with a long past does not open
-        incidents for alerts that fired before incidents were installed."""
+        """An outbox delivery per rule and per notification channel. They start at the end
+        of the outbox: a database with a long past does not open incidents for alerts that
+        fired before incidents were installed, nor page people about old incidents."""
         app = self.app
-        return [
+        rules = [
             OutboxDelivery(app.store, app.clock, rule, start=SubscriberStart.END)
             for rule in self.rules()
         ]
+        smtp = self.smtp or SmtpSettings.from_env()
+        return rules + notification_deliveries(
+            app.store, app.clock, self.incidents, self.recipients, smtp, self.templates
+        )
 
     def register(self) -> None:
         """Register the subscribers now (at the end of the outbox), so that events

@@ -43,8 +43,10 @@ from daytwo.store import (
     AuditTarget,
     EventKind,
     Store,
+    SubscriberStart,
     append_audit,
     append_event,
+    ensure_subscriber,
     resolve_actor,
 )
 
@@ -88,6 +90,10 @@ class Incidents:
         self.store = store
         self.clock = clock
         self.assessor: Assessor = assessor or DefaultAssessor()
+        #: Outbox subscribers that start at the end of the outbox and must see every
+        #: incident event (the notifiers): registered in the transaction of each event,
+        #: before its append, so that none is missed while no worker has run yet.
+        self.subscribers: tuple[str, ...] = ()
 
     @classmethod
     def for_app(cls, app: App) -> Incidents:
@@ -687,6 +693,8 @@ class Incidents:
             append_audit(conn, audit, now)
         incident = q.incident_row(conn, number)
         if event is not None:
+            for name in self.subscribers:
+                ensure_subscriber(conn, name, now, SubscriberStart.END)
             payload = {
                 "incident": incident.to_json(),
                 "change": str(kind),
