@@ -69,4 +69,6 @@ class IncidentsExtension(Extension):
         return []
 
     def routes(self) -> Sequence[Any]:
-        return []
+        from daytwo.incidents._routes import router
+
+        return [router]
