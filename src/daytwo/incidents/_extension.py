@@ -145,3 +145,9 @@ class IncidentsExtension(Extension):
         from daytwo.incidents._ingest_routes import ingest_router
 
         return [ingest_router]
+
+    def routes(self) -> Sequence[Any]:
+        """``/v1/incidents/...`` (``_routes.py``)."""
+        from daytwo.incidents._routes import router
+
+        return [router]

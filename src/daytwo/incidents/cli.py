@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from daytwo.cli import CliPlugin
+from daytwo.incidents._cli import incidents_commands
 
 __all__ = ["plugin"]
 
-plugin = CliPlugin(groups=())
+plugin = CliPlugin(groups=(incidents_commands,))
