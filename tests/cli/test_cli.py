@@ -26,6 +26,7 @@ from typer.testing import CliRunner, Result
 import daytwo
 from daytwo.api import _tables as _api_tables  # noqa: F401 -- its table joins the metadata
 from daytwo.cli._main import app as cli
+from daytwo.incidents import _tables as _incident_tables  # noqa: F401 -- its tables join
 from daytwo.slo import _tables as _slo_tables  # noqa: F401 -- its tables join the metadata
 from daytwo.store._database import open_engine
 from daytwo.store._schema import metadata

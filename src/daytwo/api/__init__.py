@@ -10,7 +10,7 @@ from daytwo.api._auth import Caller, admin, authenticate, operator, owner, viewe
 from daytwo.api._problems import Forbidden, Problem, Unauthorized, status_for
 from daytwo.api._remote import RemoteClient
 from daytwo.api._remote_app import RemoteApp
-from daytwo.api._remote_errors import NotOverHttp
+from daytwo.api._remote_errors import NotOverHttp, register_remote_errors
 from daytwo.api._roles import Role
 from daytwo.api._serve import LOOPBACK, serve
 from daytwo.api._server import DEFAULT_MAX_BODY, PREFIX, create_api
@@ -39,6 +39,7 @@ __all__ = [
     "create_api",
     "operator",
     "owner",
+    "register_remote_errors",
     "serve",
     "status_for",
     "viewer",

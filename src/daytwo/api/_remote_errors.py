@@ -16,7 +16,7 @@ from daytwo import _errors
 from daytwo.api._problems import Forbidden, Unauthorized
 from daytwo.api._tokens import TokenNotFound
 
-__all__ = ["NotOverHttp", "error_of"]
+__all__ = ["NotOverHttp", "error_of", "register_remote_errors"]
 
 
 class NotOverHttp(daytwo.DaytwoError):
@@ -36,6 +36,13 @@ def _classes() -> dict[str, type[daytwo.DaytwoError]]:
 
 
 _CLASSES = _classes()
+
+
+def register_remote_errors(*kinds: type[daytwo.DaytwoError]) -> None:
+    """Let answers naming ``kinds`` (an operations package's errors, by class name) raise
+    them again on the client, with their exit codes (``daytwo --server``)."""
+    for kind in kinds:
+        _CLASSES.setdefault(kind.__name__, kind)
 
 
 def _rebuilt(kind: type[daytwo.DaytwoError], message: str) -> daytwo.DaytwoError:

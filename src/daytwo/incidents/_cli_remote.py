@@ -25,33 +25,14 @@ if TYPE_CHECKING:
 __all__ = ["RemoteIncidents"]
 
 
-def _same_error(error: daytwo.DaytwoError) -> daytwo.DaytwoError:
-    """The incidents error a server's answer stands for.
-
-    The remote client rebuilds only the core's error classes; the incidents package's come
-    back as a plain DaytwoError with the server's message, which names which one it was
-    (the messages are this package's own, see ``_errors.py`` and ``_incidents.py``)."""
-    if type(error) is not daytwo.DaytwoError:
-        return error
-    message = str(error)
-    kind: type[daytwo.DaytwoError] | None = None
-    if message.startswith("no incident #"):
-        kind = IncidentNotFound
-    elif message.startswith("incident #") and "firing alert(s)" in message:
-        kind = IncidentStillFiring
-    elif message.startswith("incident #"):
-        kind = InvalidIncidentChange
-    if kind is None:
-        return error
-    rebuilt = kind.__new__(kind)
-    Exception.__init__(rebuilt, message)
-    return rebuilt
-
-
 class RemoteIncidents:
     """The incidents of a daytwo API server (``daytwo serve`` of an app with them)."""
 
     def __init__(self, client: RemoteClient) -> None:
+        from daytwo.api import register_remote_errors
+
+        # The server names these errors by class: raise them again here (same exit codes).
+        register_remote_errors(IncidentNotFound, IncidentStillFiring, InvalidIncidentChange)
         self.client = client
 
     def _call(self, method: str, path: str, into: Any, **options: Any) -> Any:
@@ -60,11 +41,10 @@ class RemoteIncidents:
         except daytwo.DaytwoError as exc:
             if type(exc) is daytwo.DaytwoError and str(exc) == "Not Found":
                 raise CliError(
-                    f"the server at {self.client.database_url} serves no incident routes: its "
-                    "app has no IncidentsExtension; start it with daytwo serve --app "
-                    "MODULE:APP whose app uses daytwo.incidents.IncidentsExtension()"
+                    f"the server at {self.client.database_url} serves no incident routes; "
+                    "upgrade it to a daytwo with the incidents package"
                 ) from None
-            raise _same_error(exc) from None
+            raise
 
     def _incident(self, method: str, path: str, **options: Any) -> Incident:
         from daytwo.incidents._routes import IncidentModel
