@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from daytwo.cli import CliPlugin
+from daytwo.incidents._cli_owners import owners_commands
 
 __all__ = ["plugin"]
 
-plugin = CliPlugin(groups=())
+plugin = CliPlugin(groups=(owners_commands,))
