@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from _receivers import free_port, smtp_server
 from _shop import quietly
 
 import daytwo
@@ -18,6 +19,9 @@ from daytwo.incidents import (
     Source,
     TimelineKind,
 )
+from daytwo.incidents._channels import SmtpSettings
+from daytwo.incidents._ownership import load_ownership
+from daytwo.incidents._registry import apply
 
 OBJECTIVE = slo.Objective(
     name="order-success", workflow="order", objective=0.99, window="30d", sli=slo.Success()
@@ -49,8 +53,22 @@ def _run(app: daytwo.App, good: int, bad: int = 0) -> None:
 def test_an_slo_burn_becomes_an_incident_that_resolves_with_its_alerts(
     fake_app: daytwo.App, clock: daytwo.FakeClock, tmp_path: Path
 ) -> None:
+    port = free_port()
+    with smtp_server(port) as mailbox:
+        _burn_and_recover(fake_app, clock, tmp_path, SmtpSettings("127.0.0.1", port, "daytwo@x"))
+    # The owner (also the team's one member) was told by e-mail of each step, once.
+    subjects = [m["Subject"] for m in mailbox.to("ann@example.com")]
+    assert [s.split(": ")[0] for s in subjects] == [
+        "[SEV2] #1 opened", "[SEV2] #1 triggered again", "[SEV2] #1 acknowledged",
+        "[SEV2] #1 resolved",
+    ]  # fmt: skip
+
+
+def _burn_and_recover(
+    fake_app: daytwo.App, clock: daytwo.FakeClock, tmp_path: Path, smtp: SmtpSettings
+) -> None:
     _order_app(fake_app)
-    extension = fake_app.use(IncidentsExtension())
+    extension = fake_app.use(IncidentsExtension(smtp=smtp))
     assert isinstance(extension, IncidentsExtension)
     apply_ownership(fake_app, tmp_path)
     extension.register()
@@ -67,6 +85,9 @@ def test_an_slo_burn_becomes_an_incident_that_resolves_with_its_alerts(
     )  # fmt: skip
     assert incident.assignee == "order-it" and incident.opened_at == opened_at
     assert incident.dedup_key == "slo/order-success" and incident.firing == 2
+    # The owner is told: the IT team is responsible, the business owner accountable.
+    told = {(r.name, str(r.role)) for r in extension.recipients(incident)}
+    assert told == {("order-it", "R"), ("ann", "A")}
     for _ in range(3):  # evaluations that change nothing open nothing
         clock.advance(60)
         evaluator.evaluate()
@@ -90,7 +111,7 @@ def test_an_slo_burn_becomes_an_incident_that_resolves_with_its_alerts(
     assert done.time_to_acknowledge == 180
     assert done.time_to_resolve == resolved_at - opened_at == 180 + 2400 + 7 * 3600
     assert len(incidents.list()) == 1
-    kinds = [entry.kind for entry in incidents.timeline(incident.id)]
+    kinds = [e.kind for e in incidents.timeline(incident.id) if e.kind != TimelineKind.NOTIFIED]
     assert kinds == [
         TimelineKind.OPENED, TimelineKind.TRIGGERED, TimelineKind.ACKNOWLEDGED,
         TimelineKind.ALERT_RESOLVED, TimelineKind.ALERT_RESOLVED, TimelineKind.RESOLVED,
@@ -101,3 +122,4 @@ def apply_ownership(app: daytwo.App, tmp_path: Path) -> None:
     """Apply the test's ownership.yaml to the app's database (as ``daytwo owners apply``)."""
     file = tmp_path / "ownership.yaml"
     file.write_text(OWNERSHIP)
+    apply(app.store, load_ownership(file), source=str(file), by="ann", now=app.clock.now())

@@ -4,21 +4,17 @@ for a while still get every notification once, in order; secrets never reach the
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import re
-import socket
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
+from _receivers import Mailbox, free_port, smtp_server
 
 import daytwo
 from daytwo.incidents import ChannelKind, Incidents, RaciRole, Severity, TimelineKind
@@ -98,25 +94,6 @@ def http() -> Iterator[HttpReceiver]:
     server.server_close()
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(parsed)  # type: ignore[arg-type]
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def smtp_port() -> int:
     return free_port()
@@ -125,11 +102,8 @@ def smtp_port() -> int:
 @pytest.fixture
 def mailbox(smtp_port: int) -> Iterator[Mailbox]:
     """A real SMTP server; ``stop_smtp`` style tests start it late themselves."""
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    yield box
-    controller.stop()
+    with smtp_server(smtp_port) as box:
+        yield box
 
 
 @pytest.fixture
@@ -280,13 +254,8 @@ def test_receivers_down_for_a_while_get_everything_once_in_order(
     # The SMTP server is not even listening yet.
     deliver(deliveries, clock, rounds=3)
     assert http.refused == 5
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
+    with smtp_server(smtp_port) as box:
         deliver(deliveries, clock, rounds=12)
-    finally:
-        controller.stop()
 
     for name in ("/hook/ann", "/hook/boss", "/services/", "/v2/enqueue"):
         got = http.paths(name)

@@ -20,6 +20,7 @@ from daytwo.incidents._contacts import Recipient
 from daytwo.incidents._incidents import Incidents
 from daytwo.incidents._notifier import RecipientsOf, notification_deliveries, notifier_name
 from daytwo.incidents._records import Incident
+from daytwo.incidents._registry import OwnershipAssessor
 from daytwo.incidents._rules import CircuitRule, ParkedInstanceRule, SloAlertRule
 from daytwo.incidents._sweep import QuietSweep
 from daytwo.incidents._templates import Templates
@@ -86,7 +87,8 @@ class IncidentsExtension(Extension):
         """The service (built on first use: the app's store opens lazily)."""
         if self._incidents is None:
             app = self.app
-            self._incidents = Incidents(app.store, app.clock, self._assessor)
+            self.registry = OwnershipAssessor(app.store)
+            self._incidents = Incidents(app.store, app.clock, self._assessor or self.registry)
             self._incidents.subscribers = tuple(notifier_name(kind) for kind in ChannelKind)
         return self._incidents
 
@@ -94,11 +96,17 @@ class IncidentsExtension(Extension):
         """Who is told about ``incident``: its RACI at its severity, by the registry."""
         if self._recipients is not None:
             return self._recipients(incident)
-        return ()
+        self.incidents  # noqa: B018 -- builds the registry
+        current = self.registry.current()
+        if current is None:
+            return ()
+        return current[1].recipients(incident.workflow, incident.dependency, incident.severity)
 
     def criticality(self, workflow: str | None, dependency: str | None) -> Criticality | None:
         """How important ``workflow`` (or ``dependency``) is, by the registry in force."""
-        return None
+        self.incidents  # noqa: B018 -- builds the registry
+        current = self.registry.current()
+        return None if current is None else current[1].criticality_of(workflow, dependency)
 
     def rules(self) -> list[OutboxSubscriber]:
         """The rules that turn SLO alerts and engine events into incidents."""
@@ -147,7 +155,8 @@ class IncidentsExtension(Extension):
         return [ingest_router]
 
     def routes(self) -> Sequence[Any]:
-        """``/v1/incidents/...`` (``_routes.py``)."""
+        """``/v1/incidents/...`` (``_routes.py``) and ``/v1/owners`` (``_owners_routes.py``)."""
+        from daytwo.incidents._owners_routes import owners_router
         from daytwo.incidents._routes import router
 
-        return [router]
+        return [router, owners_router]

@@ -155,10 +155,15 @@ class Notifier:
     def _targets(self, event: OutboxEvent, incident: Incident) -> list[_Target]:
         roles = EVENT_ROLES.get(event.kind, _TOLD)
         targets: list[_Target] = []
+        # One message per address and event: a team reached through its members' channels
+        # and a member who is also accountable share an inbox (the stronger role, first
+        # in the list, is the one recorded).
+        seen: set[Channel] = set()
         for recipient in self.recipients(incident):
             if recipient.role not in roles:
                 continue
-            channels = [c for c in recipient.channels if c.kind is self.kind]
+            channels = [c for c in recipient.channels if c.kind is self.kind and c not in seen]
+            seen.update(channels)
             for channel in channels:
                 key = recipient.name
                 if len(channels) > 1:

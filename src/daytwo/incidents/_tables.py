@@ -25,14 +25,14 @@ __all__ = [
     "ownership_versions",
 ]
 
-#: Every ``ownership.yaml`` applied, by content: a changed file is a new version, the same
-#: file applied twice is one. The newest version is the one in force; an incident records
-#: the version it was opened under (who owned it then).
+#: Every ``ownership.yaml`` applied: a changed file is a new version, the same file applied
+#: twice in a row is one (``digest`` is of the normalised content). The newest version is
+#: the one in force; an incident records the version it was opened under (who owned it).
 ownership_versions = Table(
     "ownership_versions",
     metadata,
     Column("version", Integer, primary_key=True, autoincrement=True),
-    Column("digest", String(64), nullable=False, unique=True),
+    Column("digest", String(64), nullable=False),
     #: The validated definition as JSON (what the registry reads back).
     Column("spec", Text, nullable=False),
     #: Where it came from (a file name), for ``daytwo owners show``.

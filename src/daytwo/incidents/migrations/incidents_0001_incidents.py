@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "ownership_versions",
         sa.Column("version", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("digest", sa.String(64), nullable=False, unique=True),
+        sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("spec", sa.Text(), nullable=False),
         sa.Column("source", sa.String(512), nullable=True),
         sa.Column("created_at", sa.Double(), nullable=False),
