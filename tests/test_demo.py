@@ -71,6 +71,17 @@ def test_demo_json_summary(db_url: str) -> None:
     success = next(s for s in summary["slos"] if s["name"] == "order-success")
     assert success["good"] == 12 and success["valid"] == 14
     assert {a["dedup_key"] for a in summary["alerts"]} >= {"slo/order-success/page"}
+    # The injected payment failures opened an incident for payments-api (a critical
+    # dependency: SEV1) that resolved when its circuit closed; the parked order one that
+    # its operator resolved; the page-level burn one still open.
+    incidents = {i["kind"]: i for i in summary["incidents"]}
+    circuit = incidents["circuit.opened"]
+    assert (circuit["severity"], circuit["status"], circuit["dependency"]) == (
+        "SEV1", "resolved", "payments-api",
+    )  # fmt: skip
+    assert circuit["assignee"] == "order-platform" and circuit["resolved_by"] == "rule"
+    assert incidents["instance.parked"]["resolved_by"] == "demo-operator"
+    assert incidents["slo.page"]["status"] == "triggered"
     states = {entry["state"] for entry in summary["time_in_state"]}
     assert {"reserve_inventory", "manager-approval", "charge_card", "carrier-pickup"} <= states
     rejected = daytwo.App(db_url).get(
@@ -116,7 +127,8 @@ def test_the_commands_the_demo_prints_work_from_any_directory(
     assert result.exit_code == 0, (result.stdout, result.stderr)
     commands = result.stdout.split("Inspect what happened:\n", 1)[1].splitlines()
     commands = [line.strip() for line in commands if line.strip()]
-    assert len(commands) == 6 and any(" history " in c for c in commands), commands
+    assert len(commands) == 9 and any(" history " in c for c in commands), commands
+    assert any(" incidents show 1 " in c for c in commands), commands
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for command in commands:

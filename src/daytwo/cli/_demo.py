@@ -30,8 +30,19 @@ from daytwo.cli._output import (
     status_text,
     stdout_console,
 )
-from daytwo.demo import DemoPlan, Services, Summary, create_app, plan_orders, run_orders, summarize
+from daytwo.demo import (
+    DemoPlan,
+    Services,
+    Summary,
+    create_app,
+    demo_incidents,
+    plan_orders,
+    prepare_incidents,
+    run_orders,
+    summarize,
+)
 from daytwo.demo import Progress as DemoProgress
+from daytwo.incidents import Incident, Severity
 from daytwo.store import display_url
 
 __all__ = ["DEMO_APP", "daytwo_command", "demo"]
@@ -39,6 +50,10 @@ __all__ = ["DEMO_APP", "daytwo_command", "demo"]
 #: The demo's app for ``--app``: a module of the installed package, so it imports from
 #: any directory.
 DEMO_APP = "daytwo.demo.example:app"
+
+SEVERITY_STYLES = {
+    Severity.SEV1: "bold red", Severity.SEV2: "red", Severity.SEV3: "yellow", Severity.SEV4: "",
+}  # fmt: skip
 
 STATUS_ORDER: tuple[InstanceStatus, ...] = (
     InstanceStatus.RUNNABLE,
@@ -96,6 +111,7 @@ def _demo(
     if not json_output:
         console.print(Text("daytwo demo", style="bold"), f": {len(plan.orders)} orders", sep="")
         console.print(f"database: {shown}", soft_wrap=True)
+    prepare_incidents(app)
     started = time.monotonic()
     try:
         if json_output:
@@ -111,6 +127,7 @@ def _demo(
     evaluator = slo.Evaluator.for_app(app)
     statuses = evaluator.evaluate()
     alerts = slo.list_alerts(app.store, status="firing")
+    incidents = demo_incidents(app)
     if json_output:
         print_json(
             {
@@ -119,6 +136,7 @@ def _demo(
                 "instance_ids": ids,
                 "slos": [s.to_json() for s in statuses],
                 "alerts": [a.to_json() for a in alerts],
+                "incidents": [i.to_json() for i in incidents],
             }
         )
         return
@@ -158,7 +176,29 @@ def _demo(
         ]
         columns = (Column("SEVERITY"), Column("KEY"), Column("SUMMARY", wrap=True, min_width=30))
         print_table(columns, alert_rows, title="Alerts raised", console=console)
+    _print_incidents(console, incidents)
     _print_next_steps(console, app.database_url, compensated[0].id if compensated else None)
+
+
+def _print_incidents(console: Console, incidents: list[Incident]) -> None:
+    if not incidents:
+        return
+    rows: list[Row] = [
+        {
+            "#": str(incident.id),
+            "SEVERITY": Text(str(incident.severity), style=SEVERITY_STYLES[incident.severity]),
+            "STATUS": str(incident.status),
+            "ASSIGNEE": incident.assignee or "-",
+            "OPEN FOR": duration((incident.resolved_at or time.time()) - incident.opened_at),
+            "TITLE": incident.title,
+        }
+        for incident in incidents
+    ]
+    columns = (
+        Column("#"), Column("SEVERITY"), Column("STATUS"), Column("ASSIGNEE"),
+        Column("OPEN FOR"), Column("TITLE", wrap=True, min_width=30),
+    )  # fmt: skip
+    print_table(columns, rows, title="Incidents opened", console=console)
 
 
 def _print_next_steps(console: Console, url: str, compensated: str | None) -> None:
@@ -173,6 +213,9 @@ def _print_next_steps(console: Console, url: str, compensated: str | None) -> No
         commands.append(f"{daytwo} history {shlex.quote(compensated)} {database}")
     commands.append(f"{daytwo} slo status --app {DEMO_APP} {database}")
     commands.append(f"{daytwo} slo alerts {database}")
+    commands.append(f"{daytwo} incidents list --all {database}")
+    commands.append(f"{daytwo} incidents show 1 {database}")
+    commands.append(f"{daytwo} owners show order {database}")
     commands.append(f"{daytwo} breaker list {database}")
     commands.append(f"{daytwo} audit list {database}")
     for command in commands:
