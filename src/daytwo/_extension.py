@@ -1,7 +1,7 @@
 """The extension contract: how an operations package plugs into an App.
 
 An operations package (``daytwo.slo`` today; incidents, runbooks, change control and the
-HTTP API next) brings up to six things, and this is the one place each is asked for:
+HTTP API next) brings up to seven things, and this is the one place each is asked for:
 
 * **tables**: the package's own ``_tables.py`` on :data:`daytwo.store.metadata`, created by
   its Alembic branch (see ``store/_migrate.py``); every daytwo database has every installed
