@@ -73,6 +73,9 @@ def load_located(text: str, file: str) -> tuple[Any, Located]:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         raise invalid_yaml(file, exc) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        raise DefinitionError(file, line, "", f"not valid YAML: {exc.reason}") from None
     return data, lines
 
 

@@ -15,7 +15,9 @@ examples per operation are few, so the whole run stays in seconds as routes are 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -24,7 +26,7 @@ import hypothesis.strategies as st
 import pytest
 import requests
 import schemathesis
-from _live import LiveApi, live
+from _live import LiveApi, live_api
 from _shop import quietly
 from requests.structures import CaseInsensitiveDict
 from schemathesis.checks import (
@@ -38,9 +40,17 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Err
 from schemathesis.core.transport import Response
 
+import daytwo
 from daytwo.api import Role, Tokens
+from daytwo.incidents import (
+    Incidents,
+    IncidentsExtension,
+    Severity,
+    apply_ownership,
+    parse_ownership,
+)
 
-__all__ = ["live"]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
 
 pytestmark = pytest.mark.backends("sqlite")
 Operation = schemathesis.APIOperation[Any, Any, Any, Any]
@@ -75,7 +85,34 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "POST /v1/tokens": [
         {"body": {"name": "ci", "role": "operator", "workflows": ["order"], "expires": "90d"}},
     ],
+    # The documented example payloads, a trigger and its resolve.
+    "POST /ingest/alertmanager": [
+        {"body": json.loads((FIXTURES / name).read_text())}
+        for name in ("alertmanager_firing.json", "alertmanager_resolved.json")
+    ],
+    "POST /ingest/events": [
+        {"body": json.loads((FIXTURES / name).read_text())}
+        for name in ("events_trigger.json", "events_acknowledge.json", "events_resolve.json")
+    ],
 }
+OWNERSHIP = """\
+teams: {order-it: {channels: []}}
+people: {ann: {name: Ann}}
+workflows: {order: {criticality: critical, business_owner: ann, it_team: order-it}}
+"""
+
+
+@pytest.fixture
+def live(shop: daytwo.App) -> Iterator[LiveApi]:
+    """The order shop with its incidents (an ownership registry, two incidents) behind a
+    live API server."""
+    shop.use(IncidentsExtension())
+    apply_ownership(shop.store, parse_ownership(OWNERSHIP), source="test", by="test", now=0.0)
+    incidents = Incidents.for_app(shop)
+    incidents.open("checkout slow", severity=Severity.SEV2, workflow="order", by="test")
+    incidents.open("refunds stuck", workflow="order", by="test")
+    with live_api(shop) as server:
+        yield server
 
 
 def _settings(examples: int) -> hypothesis.settings:
@@ -111,8 +148,10 @@ def known(live: LiveApi) -> dict[str, list[str]]:
         "workflow": ["order", "plain"],
         "dependency": ["payments-api"],
         "queue": ["default"],
-        # Breakers and dependency limits are named after the dependency (the shop's one).
-        "name": ["payments-api"],
+        # Breakers and dependency limits are named after the dependency (the shop's one);
+        # the ownership registry has the workflow.
+        "name": ["payments-api", "order"],
+        "number": ["1", "2"],
     }
 
 

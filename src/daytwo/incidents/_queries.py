@@ -42,6 +42,10 @@ BAD_STATUSES = (
 )
 
 
+#: The largest incident number (a signed 64-bit integer column).
+_LARGEST = 2**63 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentFilter:
     """Which incidents to list, newest first (every field optional)."""
@@ -74,6 +78,8 @@ def _firing_counts(conn: sa.Connection, ids: Sequence[int]) -> dict[int, int]:
 
 def incident_row(conn: sa.Connection, number: int, *, lock: bool = False) -> Incident:
     """Incident ``number`` (``lock``: FOR UPDATE on PostgreSQL, in a write)."""
+    if not 1 <= number <= _LARGEST:  # a number no database column holds: no such incident
+        raise IncidentNotFound(number)
     query = sa.select(incidents).where(incidents.c.id == number)
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
