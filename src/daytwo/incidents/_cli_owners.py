@@ -80,8 +80,10 @@ def check(
     app_spec: AppOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Validate FILE (errors as file:line: field: message); warn about workflows without
-    an owner: those of --app, and those with instances in the database."""
+    """Validate FILE (errors as file:line: field: message); warn of workflows without an owner.
+
+    The workflows checked: those of --app, and those with instances in the database.
+    """
     ownership = load_ownership(file)
     print(
         f"{file}: valid ({len(ownership.workflows)} workflow(s), "

@@ -9,6 +9,7 @@ channel kind), and the quiet-period sweep; ``daytwo serve`` mounts ``/v1/inciden
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from daytwo.worker import BackgroundService, OutboxSubscriber
 
 __all__ = ["IncidentsExtension"]
+
+log = logging.getLogger("daytwo.incidents")
 
 
 class IncidentsExtension(Extension):
@@ -147,7 +150,28 @@ class IncidentsExtension(Extension):
         QuietSweep(self.incidents, self.sweep_interval).run_once()
 
     def services(self) -> Sequence[BackgroundService]:
+        # Asked at every worker start (``daytwo worker`` and ``app.worker()`` alike): the
+        # moment to say which of the app's workflows nobody owns.
+        warning = self.unowned_warning()
+        if warning is not None:
+            log.warning(warning)
         return [*self.deliveries(), QuietSweep(self.incidents, self.sweep_interval)]
+
+    def unowned_warning(self) -> str | None:
+        """Which of the app's workflows have no owner in the registry in force (None:
+        every one has)."""
+        workflows = sorted(n for n in self.app.registry.workflows if not n.startswith("daytwo."))
+        if not workflows:
+            return None
+        self.incidents  # noqa: B018 -- builds the registry
+        current = self.registry.current()
+        missing = workflows if current is None else current[1].unowned(workflows)
+        if not missing:
+            return None
+        return (
+            f"workflows without an owner in ownership.yaml: {', '.join(missing)} (give each "
+            "a business_owner and an it_team under workflows:, then `daytwo owners apply`)"
+        )
 
     def root_routes(self) -> Sequence[Any]:
         from daytwo.incidents._ingest_routes import ingest_router

@@ -10,7 +10,6 @@ SLO alert becomes an incident wherever a worker runs, and ``daytwo serve`` witho
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,7 +18,7 @@ import typer
 
 from daytwo.cli import CliPlugin
 from daytwo.incidents._cli import incidents_commands
-from daytwo.incidents._cli_owners import owners_commands, unowned_warning
+from daytwo.incidents._cli_owners import owners_commands
 from daytwo.incidents._extension import IncidentsExtension
 from daytwo.store import resolve_actor
 
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
     from daytwo.app import App
 
 __all__ = ["plugin"]
-
-log = logging.getLogger("daytwo.incidents")
 
 
 def worker_options(
@@ -58,11 +55,8 @@ def configure_worker(app: App, values: Mapping[str, Any]) -> Sequence[str]:
         version, _ = apply(app.store, load_ownership(file), source=str(file),
                            by=resolve_actor(None), now=app.clock.now())  # fmt: skip
         notes = [f"incidents on (ownership version {version})"]
+    # The worker's services warn of workflows without an owner (``app.worker()`` too).
     extension.register()
-    warning = unowned_warning(app)
-    if warning is not None:
-        log.warning(warning)
-        typer.echo(f"warning: {warning}", err=True)
     return notes
 
 
