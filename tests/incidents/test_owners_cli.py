@@ -15,7 +15,7 @@ from _cli import (
 from typer.testing import Result
 
 import daytwo
-from daytwo.incidents._cli_owners import unowned_warning
+from daytwo.incidents import IncidentsExtension
 from daytwo.incidents._ownership import parse_ownership
 from daytwo.incidents._registry import apply, history
 
@@ -146,7 +146,8 @@ def test_show_prints_the_raci_per_severity(invoke: Invoke, database: str) -> Non
 
 
 def test_unowned_warning_at_worker_start(fake_app: daytwo.App) -> None:
-    assert unowned_warning(fake_app) is None  # no workflows
+    unowned_warning = fake_app.extension(IncidentsExtension).unowned_warning
+    assert unowned_warning() is None  # no workflows
 
     @fake_app.workflow(name="order")
     def order(ctx: daytwo.Context) -> None:
@@ -157,8 +158,9 @@ def test_unowned_warning_at_worker_start(fake_app: daytwo.App) -> None:
         return None
 
     expected = (
-        "workflows without an owner in ownership.yaml: {} (add them and run `daytwo owners apply`)"
+        "workflows without an owner in ownership.yaml: {} (give each a business_owner and an "
+        "it_team under workflows:, then `daytwo owners apply`)"
     )
-    assert unowned_warning(fake_app) == expected.format("greet, order")
+    assert unowned_warning() == expected.format("greet, order")
     apply(fake_app.store, parse_ownership(EXAMPLE.read_text()), source="x", by="t", now=0.0)
-    assert unowned_warning(fake_app) == expected.format("greet")
+    assert unowned_warning() == expected.format("greet")

@@ -32,9 +32,9 @@ from daytwo.incidents._vocabulary import RaciRole, Severity
 from daytwo.store import NoDatabase, Store, instances
 
 if TYPE_CHECKING:
-    from daytwo.app import App
+    pass
 
-__all__ = ["owners_commands", "unowned_warning"]
+__all__ = ["owners_commands"]
 
 owners_commands = typer.Typer(
     name="owners",
@@ -49,22 +49,6 @@ FileArgument = Annotated[
 
 def _warn(text: str) -> None:
     stderr_console().print(f"warning: {text}")
-
-
-def unowned_warning(app: App) -> str | None:
-    """The start-up warning of a worker whose app has workflows without an owner in the
-    ownership version in force (None: every workflow has one)."""
-    workflows = sorted(n for n in app.registry.workflows if not n.startswith("daytwo."))
-    if not workflows:
-        return None
-    current = latest(app.store)
-    missing = workflows if current is None else current[1].unowned(workflows)
-    if not missing:
-        return None
-    return (
-        f"workflows without an owner in ownership.yaml: {', '.join(missing)} "
-        "(add them and run `daytwo owners apply`)"
-    )
 
 
 def _known_workflows(store: Store) -> list[str]:
