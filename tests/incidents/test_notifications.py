@@ -284,8 +284,8 @@ def test_receivers_down_for_a_while_get_everything_once_in_order(
     failed = [e for e in timeline if e.kind is TimelineKind.NOTIFICATION_FAILED]
     notified = [e for e in timeline if e.kind is TimelineKind.NOTIFIED]
     assert len(notified) == 3 * 4 + 3 + 2 * 2  # ann: 4 channels, boss: 3 events, cio: 2 and 2
-    keys = [(e.data["event"], e.data["recipient"], e.data["channel"]) for e in failed]
-    assert len(keys) == len(set(keys)) and failed
+    failures = [(e.data["event"], e.data["recipient"], e.data["channel"]) for e in failed]
+    assert len(failures) == len(set(failures)) and failed
     retried = [e for e in notified if e.data["attempts"] > 1]
     assert retried and all("after" in e.text for e in retried)
     mail = next(e for e in failed if e.data["channel"] == "email")
