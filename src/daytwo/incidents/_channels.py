@@ -140,10 +140,23 @@ class ChannelSender:
     ) -> None:
         self.smtp = smtp
         self.timeout = timeout
-        self._client = client or httpx.Client(timeout=timeout)
+        # Made at the first HTTP send: building a client loads the CA bundle (tens of
+        # milliseconds), and most workers never notify anyone.
+        self._given = client
+        self._made: httpx.Client | None = None
+
+    @property
+    def _client(self) -> httpx.Client:
+        if self._given is not None:
+            return self._given
+        if self._made is None:
+            self._made = httpx.Client(timeout=self.timeout)
+        return self._made
 
     def close(self) -> None:
-        self._client.close()
+        if self._made is not None:
+            self._made.close()
+            self._made = None
 
     def send(
         self, channel: Channel, message: dict[str, Any] | EmailContent, idempotency_key: str

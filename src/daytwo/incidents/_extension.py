@@ -138,9 +138,10 @@ class IncidentsExtension(Extension):
         """Register the subscribers now (at the end of the outbox), so that events
         appended from here on reach them even before a worker runs a round."""
         app = self.app
+        names = [rule.name for rule in self.rules()] + list(self.incidents.subscribers)
         with app.store.write() as conn:
-            for delivery in self.deliveries():
-                ensure_subscriber(conn, delivery.subscriber.name, app.clock.now(), delivery.start)
+            for name in names:
+                ensure_subscriber(conn, name, app.clock.now(), SubscriberStart.END)
 
     def run_once(self) -> None:
         """One round of every delivery and the sweep (tests, the demo, ``serve`` without

@@ -19,6 +19,17 @@ __all__ = ["acquire_lease", "release_lease"]
 
 def acquire_lease(store: StoreBase, name: str, owner: str, now: float, seconds: float) -> bool:
     """Take or renew the lease ``name`` for ``owner``; False if someone else holds it."""
+    # Most calls are a non-holder's round finding the lease held: a read says so without
+    # the write lock (on SQLite one writer at a time: every worker's services asking each
+    # second would queue behind the hot path). The writes below still decide races.
+    with store.read() as conn:
+        holder = conn.execute(
+            sa.select(service_leases.c.owner, service_leases.c.expires_at).where(
+                service_leases.c.name == name
+            )
+        ).first()
+    if holder is not None and holder.owner != owner and holder.expires_at >= now:
+        return False
     with store.write() as conn:
         renewed = conn.execute(
             service_leases.update()
