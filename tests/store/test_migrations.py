@@ -192,7 +192,8 @@ def test_a_newer_revision_of_a_known_branch_is_a_newer_daytwo(db_url: str) -> No
         conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES ('slo_0099')")
     app.close()
     with pytest.raises(
-        SchemaTooNew, match=r"newer daytwo .*'slo_0099'.*up to \d{4}, api_\d{4}, slo_"
+        SchemaTooNew,
+        match=r"newer daytwo .*'slo_0099'.*up to \d{4}, api_\d{4}, incidents_\d{4}, slo_",
     ):
         daytwo.App(db_url).list()
 

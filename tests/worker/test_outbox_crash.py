@@ -160,7 +160,10 @@ def _alert_events(app: daytwo.App) -> list[OutboxEvent]:
 def _undelivered(app: daytwo.App) -> int:
     """Alert events committed after the webhook subscriber's position."""
     with app.store.read() as conn:
-        positions = [p for p in _subscribers(conn) if p is not None]
+        # Only the webhook's (``daytwo worker`` also registers the incidents package's).
+        positions = [
+            p for p in _subscribers(conn) if p is not None and p.name.startswith("webhook:")
+        ]
         if not positions:
             return 0
         return len(events_after(conn, positions[0].position, ALERT_KINDS, limit=100_000))
