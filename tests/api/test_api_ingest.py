@@ -131,6 +131,21 @@ def test_a_trigger_without_dedup_key_gets_one_back(ingest: LiveApi) -> None:
     assert "routingkeyhere" not in everything_stored(ingest)
 
 
+def test_a_source_that_never_resolves_goes_quiet(ingest: LiveApi, clock: daytwo.FakeClock) -> None:
+    with ingest.http(Role.OPERATOR) as http:
+        bad = http.post("/ingest/events?quiet=soon", json=fixture("events_trigger"))
+        assert bad.status_code == 422 and "quiet" in bad.text
+        answer = http.post("/ingest/events?quiet=10m", json=fixture("events_trigger")).json()
+    incidents = incidents_of(ingest)
+    number = answer["incident"]
+    assert incidents.get(number).quiet_after == 600
+    clock.advance(599)
+    assert incidents.resolve_quiet() == []
+    clock.advance(1)
+    assert incidents.resolve_quiet() == [number]
+    assert incidents.get(number).status is IncidentStatus.RESOLVED
+
+
 def test_a_bad_payload_is_422_naming_the_field_and_nothing_is_stored(ingest: LiveApi) -> None:
     # The second alert is bad: the first, valid one must not be stored either.
     alertmanager = fixture("alertmanager_firing")

@@ -173,9 +173,11 @@ def insert_incident(
     dedup_key: str | None,
     opened_by: str,
     at: float,
+    now: float,
 ) -> int:
     """Insert the row of a new incident at stage triage, as ``assessment`` judged
-    ``trigger``; returns its number."""
+    ``trigger``; returns its number. ``at``: when the source says it began; ``now``: when
+    it arrived (the quiet period counts from arrivals: a source's clock may be off)."""
     values = {
         "title": trigger.summary[:512],
         "status": str(IncidentStatus.TRIGGERED),
@@ -194,7 +196,7 @@ def insert_incident(
         "stages": json.dumps({str(Stage.TRIAGE): at}),
         "opened_at": at,
         "opened_by": opened_by,
-        "last_signal_at": at,
+        "last_signal_at": now,
         "quiet_after": trigger.quiet_after,
     }
     return int(conn.execute(incidents.insert().values(values)).inserted_primary_key[0])  # type: ignore[index]

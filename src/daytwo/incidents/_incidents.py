@@ -137,7 +137,7 @@ class Incidents:
         with self._write() as changes:
             now = self.clock.now()
             number = insert_incident(
-                changes.conn, trigger, assessment, dedup_key=None, opened_by=actor, at=now
+                changes.conn, trigger, assessment, dedup_key=None, opened_by=actor, at=now, now=now
             )
             audit = AuditEntry(
                 actor,

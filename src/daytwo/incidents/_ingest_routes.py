@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
@@ -109,6 +109,24 @@ def _scoped(caller: Caller, triggers: Sequence[Trigger]) -> list[Trigger]:
 
 
 JsonObject = Annotated[dict[str, Any], Body()]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: ``?quiet=4h``: for a source that never sends a resolve, resolve its incident after this
+#: long without a signal (the quiet period).
+Quiet = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[1-9][0-9]{0,5}[smhd]$",
+        description="Resolve the incident after this long without a signal, for a source "
+        "that never sends a resolve: a number and s, m, h or d (`4h`).",
+    ),
+]
+
+
+def _quiet(triggers: list[Trigger], quiet: str | None) -> list[Trigger]:
+    if quiet is None:
+        return triggers
+    seconds = float(int(quiet[:-1]) * _UNITS[quiet[-1]])
+    return [dataclasses.replace(trigger, quiet_after=seconds) for trigger in triggers]
 
 
 @ingest_router.post(
@@ -116,11 +134,13 @@ JsonObject = Annotated[dict[str, Any], Body()]
     response_model=AlertmanagerAnswer,
     openapi_extra=_inline(AlertmanagerPayload),
 )
-def ingest_alertmanager(api: Api, caller: operator, body: JsonObject) -> AlertmanagerAnswer:
+def ingest_alertmanager(
+    api: Api, caller: operator, body: JsonObject, quiet: Quiet = None
+) -> AlertmanagerAnswer:
     """Alertmanager's webhook receiver (``webhook_configs``, payload version 4): one
     incident per ``groupKey``, one alert per ``fingerprint``; firing alerts open or append,
     resolved ones resolve (the incident with its last alert)."""
-    triggers = _scoped(caller, alertmanager_triggers(parse_alertmanager(body)))
+    triggers = _quiet(_scoped(caller, alertmanager_triggers(parse_alertmanager(body))), quiet)
     service = _incidents(api)
     results = [service.ingest(trigger) for trigger in triggers]
     touched: list[int] = []
@@ -144,12 +164,13 @@ def ingest_events(
     api: Api,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     body: JsonObject,
+    quiet: Quiet = None,
 ) -> EventsAnswer:
     """PagerDuty Events API v2 (``/v2/enqueue``'s alert events): ``trigger`` opens or
     appends, ``acknowledge`` acknowledges, ``resolve`` resolves, by ``dedup_key``. The token
     is the bearer token or, without an Authorization header, the ``routing_key``."""
     caller = _authenticate(request, credentials, body.get("routing_key"))
-    trigger = _scoped(caller, [event_triggers(parse_events(body))])[0]
+    trigger = _quiet(_scoped(caller, [event_triggers(parse_events(body))]), quiet)[0]
     result = _incidents(api).ingest(trigger)
     incident = None if result.incident is None else result.incident.id
     return EventsAnswer(dedup_key=trigger.dedup_key, incident=incident)

@@ -75,7 +75,7 @@ def ingest(changes: Changes, assessor: Assessor, trigger: Trigger, now: float) -
             alert_data(trigger),
             EventKind.INCIDENT_TRIGGERED,
             now,
-            last_signal=at,
+            last_signal=now,
         )
         return IngestResult(IngestOutcome.APPENDED, incident)
     if trigger.action is TriggerAction.ACKNOWLEDGE:
@@ -98,6 +98,7 @@ def _open(
         dedup_key=trigger.dedup_key,
         opened_by=str(trigger.source),
         at=at,
+        now=now,
     )
     _alert_fired(changes.conn, number, trigger, at)
     text = f"opened {assessment.severity} from {trigger.source}: {trigger.summary}"
@@ -168,7 +169,7 @@ def _alert_resolved(
         alert_data(trigger),
         None,
         now,
-        last_signal=at,
+        last_signal=now,
     )
     if q.firing_keys(conn, number):
         return IngestResult(IngestOutcome.ALERT_RESOLVED, incident)
