@@ -130,10 +130,11 @@ class Incidents:
             severity_hint=severity,
         )
         judged = self.assessor.assess(trigger)
-        # A severity or an assignee given by hand wins over the registry's.
-        assessment = replace(
-            judged, severity=severity or judged.severity, assignee=assignee or judged.assignee
-        )
+        # A severity or an assignee given by hand wins over the registry's (a severity given
+        # by hand was judged by a person: the matrix's impact and urgency do not apply).
+        assessment = replace(judged, assignee=assignee or judged.assignee)
+        if severity is not None:
+            assessment = replace(assessment, severity=severity, impact=None, urgency=None)
         with self._write() as changes:
             now = self.clock.now()
             number = insert_incident(
