@@ -4,8 +4,9 @@ rows of operator actions on what the incident affects merged in), affected insta
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -140,19 +141,36 @@ def firing_keys(conn: sa.Connection, number: int) -> list[str]:
     return [a.alert_key for a in alerts_of(conn, number) if a.state is AlertState.FIRING]
 
 
+def _named(datas: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The instances timeline rows name (``instance_id`` in their data), once each."""
+    named: list[str] = []
+    for data in datas:
+        instance_id = data.get("instance_id")
+        if isinstance(instance_id, str) and instance_id not in named:
+            named.append(instance_id)
+    return named
+
+
 def affected_instance_ids(
-    conn: sa.Connection, incident: Incident, now: float, limit: int = 1000
+    conn: sa.Connection,
+    incident: Incident,
+    now: float,
+    limit: int = 1000,
+    timeline: Sequence[TimelineEntry] | None = None,
 ) -> list[str]:
     """The instances an incident is about: those named by its alerts and rules, then the
     instances of its workflow that went wrong from a little before it opened until it
-    resolved (or are still parked), newest first."""
-    named: list[str] = []
-    for entry in conn.execute(
-        sa.select(incident_timeline.c.data).where(incident_timeline.c.incident_id == incident.id)
-    ).scalars():
-        instance_id = json.loads(entry).get("instance_id")
-        if isinstance(instance_id, str) and instance_id not in named:
-            named.append(instance_id)
+    resolved (or are still parked), newest first. ``timeline``: its own rows, when the
+    caller has read them already."""
+    if timeline is None:
+        rows = conn.execute(
+            sa.select(incident_timeline.c.data).where(
+                incident_timeline.c.incident_id == incident.id
+            )
+        ).scalars()
+        named = _named(json.loads(data) for data in rows)
+    else:
+        named = _named(entry.data for entry in timeline)
     found = list(named)
     if incident.workflow is not None:
         end = incident.resolved_at if incident.resolved_at is not None else now
@@ -188,7 +206,7 @@ def timeline_of(conn: sa.Connection, incident: Incident, now: float) -> list[Tim
     targets = [
         sa.and_(
             audit_log.c.target_kind == str(AuditTarget.INSTANCE),
-            audit_log.c.target.in_(affected_instance_ids(conn, incident, now)),
+            audit_log.c.target.in_(affected_instance_ids(conn, incident, now, timeline=own)),
         )
     ]
     if incident.workflow is not None:

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: Criticalities from the most to the least important.
-CRITICALITY_ORDER = (Criticality.CRITICAL, Criticality.HIGH, Criticality.MEDIUM, Criticality.LOW)
+CRITICALITY_ORDER: tuple[Criticality, ...] = tuple(Criticality)  # declared most first
 
 #: ``criticality(workflow, dependency)``: what the ownership registry says (None: unowned).
 CriticalityOf = Callable[[str | None, str | None], Criticality | None]
